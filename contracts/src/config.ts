@@ -1,0 +1,286 @@
+// The stack config schema (what Pulumi.<stack>.yaml holds under the `supabase-backups:` namespace) and
+// the job config schema (what the CronJobs mount: the same sections plus the resolved vault targets).
+// Defaults live in the schema; ajv fills them in. Every object forbids unknown keys: a typo must fail
+// the preview, not silently disable a backup.
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+export const CONFIG_NAMESPACE = "supabase-backups";
+
+const strict = { additionalProperties: false } as const;
+
+/** A literal union as a plain JSON Schema enum: ajv reports one clear error instead of an anyOf tree. */
+function Enum<T extends string | number>(values: readonly T[], opts: Record<string, unknown> = {}) {
+    return Type.Unsafe<T>({ type: typeof values[0] === "number" ? "integer" : "string", enum: [...values], ...opts });
+}
+
+const Cron = Type.String({
+    minLength: 9,
+    description: "cron expression, 5 fields, in schedules.timeZone (e.g. `30 3 * * *`)",
+    format: "cron",
+});
+const Url = Type.String({ format: "uri", description: "absolute URL" });
+const Labels = Type.Record(Type.String({ pattern: "^[a-zA-Z_][a-zA-Z0-9_]*$" }), Type.String());
+const QualifiedTable = Type.String({
+    pattern: "^[a-z_][a-z0-9_$]*\\.[a-z_][a-z0-9_$]*$",
+    description: "schema-qualified table name, e.g. public.profiles",
+});
+
+export const RetentionSchema = Type.Object(
+    {
+        daily: Type.Integer({ minimum: 1, maximum: 3660, description: "daily runs kept, in days" }),
+        weekly: Type.Integer({ minimum: 0, maximum: 520, default: 0, description: "weekly runs kept, in ISO weeks" }),
+        monthly: Type.Integer({ minimum: 0, maximum: 240, default: 0, description: "monthly runs kept, in months" }),
+        yearly: Type.Integer({ minimum: 0, maximum: 100, default: 0, description: "yearly runs kept, in years" }),
+        objectLockMinDays: Type.Integer({
+            minimum: 1,
+            maximum: 36500,
+            description: "bucket default Object Lock retention (COMPLIANCE) in days; must not exceed the shortest tier",
+        }),
+    },
+    { ...strict, description: "how many periods of each tier are kept (DESIGN.md Retention)" },
+);
+
+export const SupabaseSchema = Type.Object(
+    {
+        projectRef: Type.String({ pattern: "^[a-z]{20}$", description: "project reference, 20 lowercase letters" }),
+        apiUrl: Type.String({ format: "uri", default: "https://api.supabase.com", description: "Management API base URL" }),
+        url: Type.Optional(Type.String({ format: "uri", description: "project URL; default https://<projectRef>.supabase.co" })),
+        pitr: Type.Object(
+            {
+                required: Type.Boolean({ description: "manage the PITR add-on and alert when it is off" }),
+                days: Type.Optional(Enum([7, 14, 28] as const, { description: "PITR window: 7, 14 or 28 days" })),
+            },
+            strict,
+        ),
+        backupMaxAgeHours: Type.Number({ minimum: 1, default: 26, description: "alert when Supabase's own newest backup is older" }),
+    },
+    strict,
+);
+
+export const AwsSchema = Type.Object(
+    {
+        region: Type.String({ pattern: "^[a-z]{2}(-gov)?-[a-z]+-\\d$", description: "AWS region, e.g. ap-southeast-1" }),
+        accountId: Type.String({ pattern: "^\\d{12}$", description: "12-digit AWS account id the stack deploys into" }),
+        bucketName: Type.String({
+            pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+            description: "vault bucket name (globally unique)",
+        }),
+        kms: Type.Object(
+            {
+                alias: Type.String({ pattern: "^alias/[a-zA-Z0-9/_-]+$", description: "KMS alias, e.g. alias/supabase-backups-prod" }),
+                deletionWindowDays: Type.Integer({ minimum: 7, maximum: 30, default: 30 }),
+            },
+            strict,
+        ),
+        oidcProviderArn: Type.String({
+            pattern: "^arn:aws:iam::\\d{12}:oidc-provider/.+$",
+            description: "the EKS cluster's IAM OIDC provider (IRSA)",
+        }),
+        deployerArns: Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:.+$" }), {
+            minItems: 1,
+            description: "principals that run `pulumi up`: the only ones allowed to change bucket configuration",
+        }),
+        restoreOperatorArns: Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:.+$" }), {
+            default: [],
+            description: "people (or their account root) who may assume the restore-operator role, with MFA",
+        }),
+        protect: Type.Boolean({ default: true, description: "Pulumi `protect` on the bucket and the key" }),
+    },
+    strict,
+);
+
+export const AzureSchema = Type.Object(
+    {
+        enabled: Type.Boolean({ description: "keep a secondary copy in Azure Blob" }),
+        location: Type.String({ minLength: 3, default: "southeastasia" }),
+        resourceGroupName: Type.String({ pattern: "^[-\\w._()]{1,90}$" }),
+        accountName: Type.String({ pattern: "^[a-z0-9]{3,24}$", description: "storage account name, 3-24 lowercase letters/digits" }),
+        container: Type.String({ pattern: "^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", default: "backups" }),
+        oidcIssuerUrl: Type.String({ format: "uri", description: "the Kubernetes cluster's OIDC issuer, for federated credentials" }),
+    },
+    strict,
+);
+
+export const SchedulesSchema = Type.Object(
+    {
+        timeZone: Type.String({ description: "IANA time zone the cron expressions are in", default: "Etc/UTC" }),
+        dump: Cron,
+        syncStorage: Cron,
+        verify: Cron,
+        checkSupabase: Type.String({ ...Cron, default: "15 * * * *" }),
+        gc: Type.String({ ...Cron, default: "0 5 * * 0" }),
+    },
+    strict,
+);
+
+export const StorageBucketSchema = Type.Object(
+    {
+        name: Type.String({ pattern: "^[a-z0-9][a-z0-9._-]{0,99}$" }),
+        include: Type.Array(Type.String(), { default: [], description: "only names starting with one of these prefixes" }),
+        exclude: Type.Array(Type.String(), { default: [], description: "skip names starting with one of these prefixes" }),
+        schedule: Type.Optional(Type.String({ ...Cron, description: "own schedule (e.g. weekly); default schedules.syncStorage" })),
+    },
+    strict,
+);
+
+export const StorageSchema = Type.Object(
+    {
+        mode: Enum(["rest", "s3"] as const, { default: "rest", description: "download through the Storage REST API or its S3 protocol" }),
+        s3Endpoint: Type.Optional(Url),
+        buckets: Type.Optional(Type.Array(StorageBucketSchema, { description: "buckets to sync; absent: all buckets" })),
+        concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+        shards: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: ">1 runs sync-storage as an Indexed Job" }),
+        retries: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
+    },
+    strict,
+);
+
+export const SqlCheckSchema = Type.Object(
+    {
+        name: Type.String({ pattern: "^[a-z0-9][a-z0-9_-]*$" }),
+        sql: Type.String({ minLength: 1, description: "a query returning one row, one column" }),
+        expect: Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]),
+    },
+    strict,
+);
+
+export const VerifySchema = Type.Object(
+    {
+        tables: Type.Array(QualifiedTable, { default: [], description: "tables whose exact row counts are recorded and checked" }),
+        checks: Type.Array(SqlCheckSchema, { default: [] }),
+        storageSampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
+        storageSampleMin: Type.Integer({ minimum: 0, default: 20 }),
+        canaryImage: Type.String({ default: "postgres:15", description: "image of the throw-away Postgres sidecar" }),
+    },
+    strict,
+);
+
+export const DumpSchema = Type.Object(
+    {
+        compression: Enum(["zstd", "lz4", "gzip", "none"] as const, { default: "zstd" }),
+        level: Type.Integer({ minimum: 1, maximum: 19, default: 3 }),
+        excludeSchemas: Type.Array(Type.String(), { default: [] }),
+    },
+    strict,
+);
+
+export const KubernetesSchema = Type.Object(
+    {
+        namespace: Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 }),
+        image: Type.String({ pattern: "^[^\\s]+(:[^\\s]+|@sha256:[0-9a-f]{64})$", description: "job image, tagged or pinned by digest" }),
+        imagePullPolicy: Enum(["Always", "IfNotPresent", "Never"] as const, { default: "IfNotPresent" }),
+        scratchSizeGi: Type.Integer({ minimum: 1, maximum: 2000, default: 20, description: "emptyDir scratch for verify spool" }),
+        egressCidrs: Type.Array(Type.String(), {
+            default: ["0.0.0.0/0"],
+            description: "where jobs may connect (Postgres 5432/6543, HTTPS 443)",
+        }),
+    },
+    strict,
+);
+
+export const AlertsSchema = Type.Object(
+    {
+        rpoHours: Type.Number({ exclusiveMinimum: 0, description: "recovery point objective: newest complete run must be younger" }),
+        graceMinutes: Type.Integer({ minimum: 0, default: 60, description: "slack added to a schedule's period before a run counts as missed" }),
+        sizeAnomalyRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: "alert when a dump is smaller than this share of the last week's median" }),
+        pushgatewayUrl: Type.Optional(Url),
+        labels: Type.Optional(Labels),
+    },
+    strict,
+);
+
+export const EncryptionSchema = Type.Object(
+    {
+        ageRecipient: Type.Optional(Type.String({ pattern: "^age1[02-9ac-hj-np-z]{58}$", description: "age public key; dumps are encrypted to it" })),
+    },
+    strict,
+);
+
+export const MaskingRuleSchema = Type.Object(
+    {
+        table: QualifiedTable,
+        column: Type.String({ pattern: "^[a-z_][a-z0-9_]*$" }),
+        rule: Enum(["email", "null", "redact", "hash", "name", "phone"] as const),
+    },
+    strict,
+);
+
+export const MaskingSchema = Type.Object(
+    {
+        rules: Type.Array(MaskingRuleSchema, { default: [] }),
+    },
+    strict,
+);
+
+export const StackConfigSchema = Type.Object(
+    {
+        env: Type.String({ pattern: "^[a-z][a-z0-9-]{1,19}$", description: "environment name: staging, prod, …" }),
+        supabase: SupabaseSchema,
+        aws: AwsSchema,
+        azure: Type.Optional(AzureSchema),
+        retention: RetentionSchema,
+        schedules: SchedulesSchema,
+        storage: StorageSchema,
+        verify: VerifySchema,
+        dump: Type.Optional(DumpSchema),
+        kubernetes: KubernetesSchema,
+        alerts: AlertsSchema,
+        encryption: Type.Optional(EncryptionSchema),
+        masking: Type.Optional(MaskingSchema),
+    },
+    strict,
+);
+export type StackConfig = Static<typeof StackConfigSchema>;
+
+/** Secrets: top-level keys that must be Pulumi secrets, and the env var each reaches the jobs as. */
+export const SECRETS = {
+    databaseUrl: { env: "DATABASE_URL", required: true, description: "Postgres URL of the Supabase database (session pooler or direct)" },
+    serviceRoleKey: { env: "SUPABASE_SERVICE_ROLE_KEY", required: true, description: "service-role key for Storage downloads" },
+    managementApiToken: { env: "SUPABASE_ACCESS_TOKEN", required: true, description: "Management API token (PITR, backups)" },
+    ageIdentity: { env: "AGE_IDENTITY", required: false, description: "age secret key; only the verifier gets it" },
+} as const;
+export type SecretName = keyof typeof SECRETS;
+export const SECRET_NAMES = Object.keys(SECRETS) as SecretName[];
+
+/** Other environment variables the jobs read. */
+export const JOB_ENV = {
+    canaryDatabaseUrl: "CANARY_DATABASE_URL",
+    azureConnectionString: "AZURE_STORAGE_CONNECTION_STRING",
+    jobCompletionIndex: "JOB_COMPLETION_INDEX",
+    jobCompletions: "JOB_COMPLETIONS",
+    config: "SUPABASE_BACKUPS_CONFIG",
+} as const;
+
+export const VaultTargetSchema = Type.Object(
+    {
+        bucket: Type.String({ minLength: 3 }),
+        region: Type.String({ minLength: 1 }),
+        kmsKeyArn: Type.Optional(Type.String()),
+        endpoint: Type.Optional(Type.String({ format: "uri", description: "S3 endpoint override (tests, S3-compatible stores)" })),
+        forcePathStyle: Type.Boolean({ default: false }),
+    },
+    strict,
+);
+
+export const ArchiveTargetSchema = Type.Object(
+    {
+        accountUrl: Type.String({ format: "uri", description: "https://<account>.blob.core.windows.net" }),
+        container: Type.String({ minLength: 3 }),
+    },
+    strict,
+);
+
+/** What the CronJobs mount (ConfigMap `job-config.json`): the stack config plus resolved targets. */
+export const JobConfigSchema = Type.Object(
+    {
+        ...StackConfigSchema.properties,
+        vault: VaultTargetSchema,
+        archive: Type.Optional(ArchiveTargetSchema),
+    },
+    strict,
+);
+export type JobConfig = Static<typeof JobConfigSchema>;
+
+export function schemaOf(name: "stack" | "job"): TSchema {
+    return name === "stack" ? StackConfigSchema : JobConfigSchema;
+}

@@ -1,0 +1,10 @@
+// The contracts shared by the Pulumi program, the job image and the policy pack (DESIGN.md "Parts").
+export * from "./config";
+export * from "./validate";
+export * from "./retention";
+export * from "./paths";
+export * from "./manifest";
+export * from "./cron";
+export * from "./metrics";
+export * from "./redact";
+export * from "./stackfile";

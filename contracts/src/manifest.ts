@@ -1,0 +1,226 @@
+// Manifest and record schemas (DESIGN.md "Vault layout"). A run is complete iff its manifest exists;
+// each manifest carries the sha256 of the previous run's manifest bytes, so a missing or altered run
+// breaks the chain visibly.
+import { createHash } from "node:crypto";
+import { Type, type Static } from "@sinclair/typebox";
+import { TIERS } from "./retention";
+
+const strict = { additionalProperties: false } as const;
+const Sha256 = Type.String({ pattern: "^[0-9a-f]{64}$" });
+const IsoTime = Type.String({ format: "date-time" });
+const RunIdT = Type.String({ pattern: "^\\d{8}T\\d{6}Z-[a-z0-9]{6}$" });
+const TierT = Type.Unsafe<(typeof TIERS)[number]>({ type: "string", enum: [...TIERS] });
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+export const ChainLinkSchema = Type.Object({ runId: RunIdT, sha256: Sha256 }, strict);
+
+export const DbObjectSchema = Type.Object(
+    {
+        name: Type.Unsafe<"dump" | "schema.sql" | "roles.sql">({ type: "string", enum: ["dump", "schema.sql", "roles.sql"] }),
+        key: Type.String(),
+        bytes: Type.Integer({ minimum: 0 }),
+        sha256: Sha256,
+        contentType: Type.String(),
+    },
+    strict,
+);
+
+export const SecondaryCopySchema = Type.Object(
+    {
+        provider: Type.Literal("azure"),
+        status: Type.Unsafe<"ok" | "failed" | "disabled">({ type: "string", enum: ["ok", "failed", "disabled"] }),
+        container: Type.Optional(Type.String()),
+        objects: Type.Array(Type.Object({ name: Type.String(), key: Type.String(), bytes: Type.Integer({ minimum: 0 }), sha256: Sha256 }, strict)),
+        error: Type.Optional(Type.String()),
+    },
+    strict,
+);
+
+export const DbManifestSchema = Type.Object(
+    {
+        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        kind: Type.Literal("db"),
+        env: Type.String(),
+        runId: RunIdT,
+        startedAt: IsoTime,
+        finishedAt: IsoTime,
+        source: Type.Object(
+            {
+                serverVersion: Type.String(),
+                /** host and database only: never user or password */
+                host: Type.String(),
+                database: Type.String(),
+            },
+            strict,
+        ),
+        pgDumpVersion: Type.String(),
+        compression: Type.Object(
+            {
+                algorithm: Type.Unsafe<"zstd" | "lz4" | "gzip" | "none">({ type: "string", enum: ["zstd", "lz4", "gzip", "none"] }),
+                level: Type.Integer(),
+                /** pg_dump compressed (client ≥ 16) or the job did, around a -Z0 dump */
+                by: Type.Unsafe<"pg_dump" | "job" | "none">({ type: "string", enum: ["pg_dump", "job", "none"] }),
+            },
+            strict,
+        ),
+        encryption: Type.Union([Type.Object({ tool: Type.Literal("age"), recipient: Type.String() }, strict), Type.Null()]),
+        tier: TierT,
+        retainUntil: IsoTime,
+        objects: Type.Array(DbObjectSchema, { minItems: 1 }),
+        secondary: SecondaryCopySchema,
+        snapshot: Type.Object(
+            {
+                /** exact counts taken in the dump's own snapshot */
+                rowCounts: Type.Record(Type.String(), Type.Integer({ minimum: 0 })),
+                migrationVersion: Type.Union([Type.String(), Type.Null()]),
+                rlsTables: Type.Array(Type.String()),
+                extensions: Type.Array(Type.String()),
+            },
+            strict,
+        ),
+        previous: Type.Union([ChainLinkSchema, Type.Null()]),
+    },
+    strict,
+);
+export type DbManifest = Static<typeof DbManifestSchema>;
+
+export const StorageObjectSchema = Type.Object(
+    {
+        bucket: Type.String(),
+        name: Type.String(),
+        size: Type.Integer({ minimum: 0 }),
+        sha256: Sha256,
+        contentType: Type.Union([Type.String(), Type.Null()]),
+        cacheControl: Type.Union([Type.String(), Type.Null()]),
+        metadata: Type.Record(Type.String(), Type.Unknown()),
+        updatedAt: Type.String(),
+        eTag: Type.Union([Type.String(), Type.Null()]),
+        blobKey: Type.String(),
+    },
+    strict,
+);
+export type StorageObject = Static<typeof StorageObjectSchema>;
+
+export const FailedObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String(), error: Type.String() }, strict);
+
+export const StorageStatsSchema = Type.Object(
+    {
+        listed: Type.Integer({ minimum: 0 }),
+        copied: Type.Integer({ minimum: 0 }),
+        skipped: Type.Integer({ minimum: 0 }),
+        deduplicated: Type.Integer({ minimum: 0 }),
+        failed: Type.Integer({ minimum: 0 }),
+        bytesUploaded: Type.Integer({ minimum: 0 }),
+    },
+    strict,
+);
+
+export const StorageShardManifestSchema = Type.Object(
+    {
+        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        kind: Type.Literal("storage-shard"),
+        env: Type.String(),
+        runId: RunIdT,
+        shard: Type.Object({ index: Type.Integer({ minimum: 0 }), count: Type.Integer({ minimum: 1 }) }, strict),
+        startedAt: IsoTime,
+        finishedAt: IsoTime,
+        objects: Type.Array(StorageObjectSchema),
+        failed: Type.Array(FailedObjectSchema),
+        stats: StorageStatsSchema,
+    },
+    strict,
+);
+export type StorageShardManifest = Static<typeof StorageShardManifestSchema>;
+
+export const StorageManifestSchema = Type.Object(
+    {
+        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        kind: Type.Literal("storage"),
+        env: Type.String(),
+        runId: RunIdT,
+        startedAt: IsoTime,
+        finishedAt: IsoTime,
+        mode: Type.Unsafe<"rest" | "s3">({ type: "string", enum: ["rest", "s3"] }),
+        shards: Type.Integer({ minimum: 1 }),
+        tier: TierT,
+        retainUntil: IsoTime,
+        buckets: Type.Array(Type.Object({ name: Type.String(), objects: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, strict)),
+        objects: Type.Array(StorageObjectSchema),
+        failed: Type.Array(FailedObjectSchema),
+        stats: StorageStatsSchema,
+        previous: Type.Union([ChainLinkSchema, Type.Null()]),
+    },
+    strict,
+);
+export type StorageManifest = Static<typeof StorageManifestSchema>;
+
+export const CheckResultSchema = Type.Object(
+    { name: Type.String(), ok: Type.Boolean(), detail: Type.String(), seconds: Type.Optional(Type.Number()) },
+    strict,
+);
+
+export const VerifyRecordSchema = Type.Object(
+    {
+        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        kind: Type.Literal("verify"),
+        env: Type.String(),
+        runId: RunIdT,
+        verifiedAt: IsoTime,
+        result: Type.Unsafe<"passed" | "failed">({ type: "string", enum: ["passed", "failed"] }),
+        /** one line: why it failed */
+        reason: Type.Union([Type.String(), Type.Null()]),
+        manifestSha256: Type.Union([Sha256, Type.Null()]),
+        dumpBytes: Type.Integer({ minimum: 0 }),
+        durations: Type.Object(
+            {
+                downloadSeconds: Type.Number(),
+                restoreSeconds: Type.Number(),
+                checksSeconds: Type.Number(),
+                totalSeconds: Type.Number(),
+            },
+            strict,
+        ),
+        checks: Type.Array(CheckResultSchema),
+        storage: Type.Optional(
+            Type.Object(
+                { runId: RunIdT, blobsReferenced: Type.Integer(), blobsMissing: Type.Integer(), sampled: Type.Integer(), sampleMismatches: Type.Integer() },
+                strict,
+            ),
+        ),
+    },
+    strict,
+);
+export type VerifyRecord = Static<typeof VerifyRecordSchema>;
+
+export const AuditRecordSchema = Type.Object(
+    {
+        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        kind: Type.Literal("audit"),
+        eventId: Type.String({ pattern: "^[A-Za-z0-9T_-]+$" }),
+        env: Type.String(),
+        action: Type.String(),
+        actor: Type.String(),
+        reason: Type.Union([Type.String(), Type.Null()]),
+        startedAt: IsoTime,
+        finishedAt: IsoTime,
+        runId: Type.Union([RunIdT, Type.Null()]),
+        /** target with any credentials removed */
+        target: Type.String(),
+        options: Type.Record(Type.String(), Type.Unknown()),
+        result: Type.Unsafe<"succeeded" | "failed" | "refused">({ type: "string", enum: ["succeeded", "failed", "refused"] }),
+        error: Type.Union([Type.String(), Type.Null()]),
+        durations: Type.Record(Type.String(), Type.Number()),
+    },
+    strict,
+);
+export type AuditRecord = Static<typeof AuditRecordSchema>;
+
+/** The exact bytes a manifest or record is stored as: the hash chain is over these. */
+export function serializeRecord(value: unknown): Buffer {
+    return Buffer.from(JSON.stringify(value, null, 2) + "\n", "utf8");
+}
+
+export function sha256Hex(data: Buffer | string): string {
+    return createHash("sha256").update(data).digest("hex");
+}

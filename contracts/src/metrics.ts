@@ -1,0 +1,47 @@
+// Metric names and exit codes: the jobs emit them, the PrometheusRule alerts read them, the operator
+// commands return them. One definition, so an alert can never watch a metric no job pushes.
+
+export const METRIC_PREFIX = "supabase_backups";
+
+export const METRICS = {
+    /** counter {env, kind, result}: result = success | failure | degraded | partial */
+    runsTotal: `${METRIC_PREFIX}_runs_total`,
+    /** gauge {env, kind}: 1 success, 0 failure, 2 degraded, 3 partial — of the most recent run */
+    lastRunStatus: `${METRIC_PREFIX}_last_run_status`,
+    /** gauge {env, kind}: unix seconds of the newest complete run */
+    lastSuccessTimestamp: `${METRIC_PREFIX}_last_success_timestamp_seconds`,
+    /** gauge {env, kind}: bytes written by the most recent run */
+    bytes: `${METRIC_PREFIX}_bytes`,
+    /** gauge {env, kind}: wall time of the most recent run */
+    durationSeconds: `${METRIC_PREFIX}_duration_seconds`,
+    /** gauge {env, kind}: consecutive failed runs (reset on success) */
+    consecutiveFailures: `${METRIC_PREFIX}_consecutive_failures`,
+    /** gauge {env}: measured canary restore time of the newest verified run */
+    restoreSeconds: `${METRIC_PREFIX}_restore_seconds`,
+    /** gauge {env, kind}: objects copied / skipped / failed by sync-storage */
+    objects: `${METRIC_PREFIX}_objects`,
+    /** gauge {env}: age in seconds of Supabase's own newest backup (check-supabase) */
+    supabaseBackupAgeSeconds: `${METRIC_PREFIX}_supabase_backup_age_seconds`,
+    /** gauge {env}: 1 when PITR is on as config requires */
+    supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
+} as const;
+
+/** Job kinds, as they appear in the `kind` label, the CronJob names and the object tag `kind`. */
+export const JOB_KINDS = ["dump", "sync-storage", "verify", "check-supabase", "gc"] as const;
+export type JobKind = (typeof JOB_KINDS)[number];
+
+/** Process exit codes of the CLI. Distinct so a CronJob's status and alerts tell them apart. */
+export const EXIT = {
+    ok: 0,
+    failed: 1,
+    usage: 2,
+    /** the run completed on the primary vault but the secondary copy failed */
+    degraded: 3,
+    /** some objects failed; the manifest lists them and the next run retries */
+    partial: 4,
+    /** verification ran and found the backup wrong */
+    verifyFailed: 5,
+    /** status: RPO target missed or hash chain broken */
+    unhealthy: 6,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
