@@ -1,0 +1,60 @@
+// Azure Blob on loopback (azurite-blob, in memory) as a child process. No immutability support: tests
+// assert on what the job sends for immutability policies.
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { tmpdir } from "node:os";
+import { BlobServiceClient } from "@azure/storage-blob";
+import { freePort, waitFor } from "./ports";
+
+// Azurite's well-known development account (public, documented by Microsoft).
+export const AZURITE_ACCOUNT = "devstoreaccount1";
+export const AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+export interface AzuriteServer {
+    port: number;
+    accountUrl: string;
+    connectionString: string;
+    service: BlobServiceClient;
+    createContainer(name: string): Promise<void>;
+    kill(): Promise<void>;
+    stop(): Promise<void>;
+}
+
+const bin = join(__dirname, "..", "..", "node_modules", "azurite", "dist", "src", "blob", "main.js");
+
+export async function startAzurite(): Promise<AzuriteServer> {
+    const port = await freePort();
+    const child: ChildProcess = spawn(
+        process.execPath,
+        [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
+        { stdio: ["ignore", "ignore", "pipe"], cwd: tmpdir() },
+    );
+    const accountUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
+    const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${accountUrl};`;
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-2000)));
+    await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`azurite exited: ${stderr}`);
+        return !!(await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined));
+    }, "azurite to listen");
+    const service = BlobServiceClient.fromConnectionString(connectionString);
+    const kill = async () => {
+        if (child.exitCode !== null) return;
+        const done = new Promise((r) => child.once("exit", r));
+        child.kill("SIGKILL");
+        await done;
+    };
+    return {
+        port,
+        accountUrl,
+        connectionString,
+        service,
+        async createContainer(name: string) {
+            await service.getContainerClient(name).createIfNotExists();
+        },
+        kill,
+        async stop() {
+            await kill();
+        },
+    };
+}

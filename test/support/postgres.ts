@@ -1,0 +1,114 @@
+// A real PostgreSQL server for tests, benchmarks and the demo: Debian's binaries, initdb in a temp dir,
+// loopback port, trust auth for a password-protected superuser (so URLs carry a password to redact).
+// As root (CI, the demo on a fresh machine) the server runs as the `postgres` system user, since
+// initdb refuses to run as root.
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "pg";
+import { freePort, waitFor } from "./ports";
+
+export function pgBinDir(major?: number): string {
+    const base = "/usr/lib/postgresql";
+    if (!existsSync(base)) throw new Error("PostgreSQL server binaries not found under /usr/lib/postgresql: run bash scripts/ensure-tools.sh");
+    const versions = readdirSync(base).map(Number).filter((n) => Number.isFinite(n)).sort((a, b) => b - a);
+    const v = major ?? versions[0];
+    const dir = join(base, String(v), "bin");
+    if (!existsSync(join(dir, "initdb"))) throw new Error(`initdb not found in ${dir}: install postgresql-${v}`);
+    return dir;
+}
+
+export interface PgServer {
+    port: number;
+    /** superuser URL to the `postgres` database, with password */
+    url: string;
+    password: string;
+    dataDir: string;
+    urlFor(database: string): string;
+    query(sql: string, database?: string): Promise<any[]>;
+    createDatabase(name: string): Promise<string>;
+    stop(): Promise<void>;
+}
+
+const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+function run(cmd: string, args: string[]): string {
+    const full = asRoot ? ["runuser", ["-u", "postgres", "--", cmd, ...args]] : [cmd, args];
+    return execFileSync(full[0] as string, full[1] as string[], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+export async function startPostgres(opts: { major?: number; password?: string; settings?: Record<string, string> } = {}): Promise<PgServer> {
+    const bin = pgBinDir(opts.major);
+    const root = mkdtempSync(join(tmpdir(), "sb-pg-"));
+    chmodSync(root, 0o777);
+    const dataDir = join(root, "data");
+    const password = opts.password ?? "pw-" + Math.random().toString(36).slice(2, 12);
+    const pwFile = join(root, "pw");
+    writeFileSync(pwFile, password + "\n");
+    chmodSync(pwFile, 0o644);
+    if (asRoot) execFileSync("chown", ["-R", "postgres:postgres", root]);
+    run(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--pwfile", pwFile, "-A", "scram-sha-256", "-E", "UTF8", "--locale", "C", "--no-sync"]);
+    const port = await freePort();
+    const settings: Record<string, string> = {
+        listen_addresses: "127.0.0.1",
+        port: String(port),
+        unix_socket_directories: root,
+        fsync: "off",
+        synchronous_commit: "off",
+        full_page_writes: "off",
+        max_connections: "100",
+        shared_buffers: "128MB",
+        ...opts.settings,
+    };
+    const args = ["-D", dataDir, ...Object.entries(settings).flatMap(([k, v]) => ["-c", `${k}=${v}`])];
+    const child: ChildProcess = asRoot
+        ? spawn("runuser", ["-u", "postgres", "--", join(bin, "postgres"), ...args], { stdio: ["ignore", "ignore", "pipe"] })
+        : spawn(join(bin, "postgres"), args, { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+    let exited = false;
+    child.on("exit", () => (exited = true));
+    const url = `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+    const urlFor = (db: string) => `postgresql://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+    await waitFor(async () => {
+        if (exited) throw new Error(`postgres exited: ${stderr}`);
+        const c = new Client({ connectionString: url });
+        try {
+            await c.connect();
+            return true;
+        } finally {
+            await c.end().catch(() => undefined);
+        }
+    }, "postgres to accept connections");
+    const query = async (sql: string, database = "postgres") => {
+        const c = new Client({ connectionString: urlFor(database) });
+        await c.connect();
+        try {
+            return (await c.query(sql)).rows;
+        } finally {
+            await c.end();
+        }
+    };
+    return {
+        port,
+        url,
+        password,
+        dataDir,
+        urlFor,
+        query,
+        async createDatabase(name: string) {
+            await query(`create database "${name}"`);
+            return urlFor(name);
+        },
+        async stop() {
+            if (!exited) {
+                const done = new Promise((r) => child.once("exit", r));
+                child.kill("SIGINT"); // fast shutdown
+                await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
+                if (!exited) child.kill("SIGKILL");
+            }
+            rmSync(root, { recursive: true, force: true });
+        },
+    };
+}
