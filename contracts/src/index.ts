@@ -8,3 +8,4 @@ export * from "./cron";
 export * from "./metrics";
 export * from "./redact";
 export * from "./stackfile";
+export * from "./chain";

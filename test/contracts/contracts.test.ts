@@ -124,3 +124,13 @@ describe("contracts: redaction", () => {
         assert.equal(scrub("token abcd1234 rejected", ["abcd1234"]), "token *** rejected");
     });
 });
+
+import { checkChain } from "@supabase-backups/contracts";
+describe("contracts: hash chain", () => {
+    const a = { runId: "20261120T193000Z-aaaaaa", sha256: "a".repeat(64), previous: null };
+    const b = { runId: "20261121T193000Z-bbbbbb", sha256: "b".repeat(64), previous: { runId: a.runId, sha256: a.sha256 } };
+    const c = { runId: "20261122T193000Z-cccccc", sha256: "c".repeat(64), previous: { runId: b.runId, sha256: b.sha256 } };
+    it("holds for an intact chain", () => assert.deepEqual(checkChain([c, a, b]), []));
+    it("finds a missing run", () => assert.match(checkChain([a, c])[0].reason, /links to 20261121T193000Z-bbbbbb, which is missing/));
+    it("finds an altered manifest", () => assert.match(checkChain([a, { ...b, sha256: "d".repeat(64) }, c])[0].reason, /altered/));
+});
