@@ -46,7 +46,7 @@ export function writeJobConfig(targets: { vault: JobConfig["vault"]; archive?: J
     const f = readStackFile(join(root, "Pulumi.staging.yaml"), { placeholderSecrets: true });
     const r = validateStackConfig(f);
     if (!r.ok) throw new Error("staging stack file invalid: " + JSON.stringify(r.issues));
-    const config: any = { ...r.config.config, env: "test", vault: { forcePathStyle: true, ...targets.vault } };
+    const config: any = { ...r.config.config, env: "test", vault: { ...targets.vault, forcePathStyle: targets.vault.forcePathStyle ?? true } };
     if (targets.archive) config.archive = targets.archive;
     mutate(config);
     const dir = mkdtempSync(join(tmpdir(), "sb-cfg-"));
