@@ -104,6 +104,9 @@ export type StorageObject = Static<typeof StorageObjectSchema>;
 
 export const FailedObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String(), error: Type.String() }, strict);
 
+/** A source object listed by the run but deleted before it could be read: not a failure, recorded. */
+export const VanishedObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String() }, strict);
+
 export const StorageStatsSchema = Type.Object(
     {
         listed: Type.Integer({ minimum: 0 }),
@@ -127,6 +130,7 @@ export const StorageShardManifestSchema = Type.Object(
         finishedAt: IsoTime,
         objects: Type.Array(StorageObjectSchema),
         failed: Type.Array(FailedObjectSchema),
+        vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         stats: StorageStatsSchema,
     },
     strict,
@@ -148,6 +152,7 @@ export const StorageManifestSchema = Type.Object(
         buckets: Type.Array(Type.Object({ name: Type.String(), objects: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, strict)),
         objects: Type.Array(StorageObjectSchema),
         failed: Type.Array(FailedObjectSchema),
+        vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         stats: StorageStatsSchema,
         previous: Type.Union([ChainLinkSchema, Type.Null()]),
     },
