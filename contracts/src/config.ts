@@ -249,6 +249,12 @@ export const JOB_ENV = {
     jobCompletionIndex: "JOB_COMPLETION_INDEX",
     jobCompletions: "JOB_COMPLETIONS",
     config: "SUPABASE_BACKUPS_CONFIG",
+    /**
+     * Name of the CronJob that started the run. When a kind has several CronJobs (sync-storage with
+     * per-bucket schedules), the jobs add it as the metric label METRIC_LABELS.cronJob (and to the
+     * Pushgateway grouping key) so each schedule keeps its own series and its own dead man's switch.
+     */
+    cronJob: "SUPABASE_BACKUPS_CRONJOB",
 } as const;
 
 export const VaultTargetSchema = Type.Object(

@@ -26,6 +26,12 @@ export const METRICS = {
     supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
 } as const;
 
+/**
+ * Label names. `cronJob` is set from JOB_ENV.cronJob; the alert rules select on it only for kinds that
+ * run from more than one CronJob.
+ */
+export const METRIC_LABELS = { env: "env", kind: "kind", cronJob: "cronjob" } as const;
+
 /** Job kinds, as they appear in the `kind` label, the CronJob names and the object tag `kind`. */
 export const JOB_KINDS = ["dump", "sync-storage", "verify", "check-supabase", "gc"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];

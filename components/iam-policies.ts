@@ -1,0 +1,421 @@
+// IAM documents as pure functions of plain strings: the components serialize them into resources, the
+// tests evaluate exactly those serialized documents with an IAM simulator, and the policy pack can read
+// them back. Paths come from the contracts module (`prefixes`), never restated here.
+// DESIGN.md "Security model" is the source of truth for who may do what.
+import { prefixes } from "@supabase-backups/contracts";
+import { bucketArn, oidcIssuerFromProviderArn } from "./names";
+
+export interface PolicyStatement {
+    Sid?: string;
+    Effect: "Allow" | "Deny";
+    Principal?: "*" | Record<string, string | string[]>;
+    Action?: string | string[];
+    NotAction?: string | string[];
+    Resource?: string | string[];
+    NotResource?: string | string[];
+    Condition?: Record<string, Record<string, string | string[] | boolean | number>>;
+}
+
+export interface PolicyDocument {
+    Version: "2012-10-17";
+    Statement: PolicyStatement[];
+}
+
+export interface VaultPolicyContext {
+    bucket: string;
+    env: string;
+    region: string;
+    accountId: string;
+    kmsKeyArn: string;
+}
+
+/** Actions that change the bucket's protection. Only `aws.deployerArns` may call them (bucket policy). */
+export const BUCKET_CONFIG_ACTIONS = [
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutBucketOwnershipControls",
+    "s3:DeleteBucketOwnershipControls",
+    "s3:PutBucketAcl",
+    "s3:PutReplicationConfiguration",
+    "s3:PutInventoryConfiguration",
+    "s3:PutBucketLogging",
+    "s3:PutBucketCORS",
+    "s3:PutBucketWebsite",
+    "s3:DeleteBucket",
+] as const;
+
+/** Object actions that destroy or unprotect data. */
+export const OBJECT_DESTROY_ACTIONS = [
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:BypassGovernanceRetention",
+] as const;
+
+/** KMS actions that would make every backup unreadable. Only deployers may call them (key policy). */
+export const KEY_DESTROY_ACTIONS = [
+    "kms:ScheduleKeyDeletion",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:PutKeyPolicy",
+] as const;
+
+const objects = (bucket: string, ...keyPatterns: string[]) => keyPatterns.map((p) => `${bucketArn(bucket)}/${p}`);
+
+/** Every key pattern of one environment, as `s3:prefix` patterns for ListBucket. */
+function listPrefixes(...ps: string[]): string[] {
+    return ps.flatMap((p) => [p, `${p}*`]);
+}
+
+/**
+ * The writer may read back only these: the previous db run's manifest (hash chain: each manifest records
+ * the sha256 of the previous one, and the tier already taken this week/month/year decides the next run's
+ * tier) and the storage run manifests (which blobs exist and their retain-until). Never a dump or a blob.
+ */
+export function writerReadableKeys(env: string): string[] {
+    return [`${prefixes.db(env)}*/manifest.json`, `${prefixes.storageRuns(env)}*`];
+}
+
+function kmsViaS3(c: VaultPolicyContext, sid: string, actions: string[]): PolicyStatement {
+    return {
+        Sid: sid,
+        Effect: "Allow",
+        Action: actions,
+        Resource: c.kmsKeyArn,
+        Condition: { StringEquals: { "kms:ViaService": `s3.${c.region}.amazonaws.com` } },
+    };
+}
+
+function commonDenies(c: VaultPolicyContext, opts: { allowDelete?: boolean } = {}): PolicyStatement[] {
+    const out: PolicyStatement[] = [
+        { Sid: "NeverChangeBucketConfig", Effect: "Deny", Action: [...BUCKET_CONFIG_ACTIONS], Resource: bucketArn(c.bucket) },
+        { Sid: "NeverBypassRetention", Effect: "Deny", Action: ["s3:BypassGovernanceRetention"], Resource: objects(c.bucket, "*") },
+        { Sid: "NeverDestroyTheKey", Effect: "Deny", Action: [...KEY_DESTROY_ACTIONS], Resource: "*" },
+    ];
+    if (opts.allowDelete) {
+        out.push({
+            Sid: "DeleteOnlyBlobs",
+            Effect: "Deny",
+            Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+            NotResource: objects(c.bucket, `${prefixes.storageBlobs(c.env)}*`),
+        });
+    } else {
+        out.push({ Sid: "NeverDelete", Effect: "Deny", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"], Resource: objects(c.bucket, "*") });
+    }
+    return out;
+}
+
+/** New objects may only be locked in COMPLIANCE mode (a GOVERNANCE lock could be bypassed). */
+function complianceOnly(c: VaultPolicyContext): PolicyStatement {
+    return {
+        Sid: "LockModeComplianceOnly",
+        Effect: "Deny",
+        Action: ["s3:PutObject", "s3:PutObjectRetention"],
+        Resource: objects(c.bucket, "*"),
+        Condition: { StringNotEqualsIfExists: { "s3:object-lock-mode": "COMPLIANCE" } },
+    };
+}
+
+/** dump and sync-storage: write db and storage runs with lock and tags; never read data, delete or reconfigure. */
+export function writerPolicy(c: VaultPolicyContext): PolicyDocument {
+    const { env, bucket } = c;
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "WriteRuns",
+                Effect: "Allow",
+                // PutObjectRetention: set retain-until on new objects and extend it on reused blobs
+                // (COMPLIANCE can only be extended). PutObjectTagging: the `tier` tag lifecycle rules use.
+                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
+                Resource: objects(bucket, `${prefixes.db(env)}*`, `${prefixes.storage(env)}*`),
+            },
+            {
+                Sid: "ListOwnPrefixes",
+                Effect: "Allow",
+                Action: ["s3:ListBucket"],
+                Resource: bucketArn(bucket),
+                Condition: { StringLike: { "s3:prefix": listPrefixes(prefixes.db(env), prefixes.storage(env)) } },
+            },
+            {
+                // Needed for the hash chain (previous db manifest's sha256) and the tier choice (which
+                // tiers this period already has), and for dedup of storage blobs (run manifests).
+                Sid: "ReadManifestsOnly",
+                Effect: "Allow",
+                Action: ["s3:GetObject"],
+                Resource: objects(bucket, ...writerReadableKeys(env)),
+            },
+            // SSE-KMS puts need GenerateDataKey; multipart uploads and the manifest reads above need
+            // Decrypt. Only through S3, so the writer cannot use the key directly.
+            kmsViaS3(c, "KmsThroughS3", ["kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt"]),
+            {
+                Sid: "NeverReadData",
+                Effect: "Deny",
+                Action: ["s3:GetObject", "s3:GetObjectVersion"],
+                NotResource: objects(bucket, ...writerReadableKeys(env)),
+            },
+            complianceOnly(c),
+            ...commonDenies(c),
+        ],
+    };
+}
+
+/** verify: read everything of its env, write verification records; never delete or reconfigure. */
+export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
+    const { env, bucket } = c;
+    const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env)];
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "ReadEnv",
+                Effect: "Allow",
+                Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectRetention"],
+                Resource: objects(bucket, ...own.map((p) => `${p}*`)),
+            },
+            {
+                Sid: "ListEnv",
+                Effect: "Allow",
+                Action: ["s3:ListBucket"],
+                Resource: bucketArn(bucket),
+                Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },
+            },
+            {
+                Sid: "WriteVerificationRecords",
+                Effect: "Allow",
+                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
+                Resource: objects(bucket, `${prefixes.verify(env)}*`),
+            },
+            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
+            complianceOnly(c),
+            ...commonDenies(c),
+        ],
+    };
+}
+
+/** gc: list and read storage manifests, delete unreferenced blobs (Object Lock still applies). */
+export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
+    const { env, bucket } = c;
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "ListStorage",
+                Effect: "Allow",
+                Action: ["s3:ListBucket", "s3:ListBucketVersions"],
+                Resource: bucketArn(bucket),
+                Condition: { StringLike: { "s3:prefix": listPrefixes(prefixes.storage(env)) } },
+            },
+            {
+                // Which blobs are still referenced: every retained run manifest.
+                Sid: "ReadRunManifests",
+                Effect: "Allow",
+                Action: ["s3:GetObject"],
+                Resource: objects(bucket, `${prefixes.storageRuns(env)}*`),
+            },
+            {
+                Sid: "InspectAndDeleteBlobs",
+                Effect: "Allow",
+                Action: ["s3:GetObjectRetention", "s3:DeleteObject", "s3:DeleteObjectVersion"],
+                Resource: objects(bucket, `${prefixes.storageBlobs(env)}*`),
+            },
+            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt"]),
+            { Sid: "NeverWrite", Effect: "Deny", Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"], Resource: objects(bucket, "*") },
+            ...commonDenies(c, { allowDelete: true }),
+        ],
+    };
+}
+
+/** A person restoring: read the env, write audit records; MFA is required by the role's trust policy. */
+export function restoreOperatorPolicy(c: VaultPolicyContext): PolicyDocument {
+    const { env, bucket } = c;
+    const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env)];
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "ReadEnv",
+                Effect: "Allow",
+                Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectRetention"],
+                Resource: objects(bucket, ...own.map((p) => `${p}*`)),
+            },
+            {
+                Sid: "ListEnv",
+                Effect: "Allow",
+                Action: ["s3:ListBucket"],
+                Resource: bucketArn(bucket),
+                Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },
+            },
+            {
+                Sid: "WriteAuditRecords",
+                Effect: "Allow",
+                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
+                Resource: objects(bucket, `${prefixes.audit(env)}*`),
+            },
+            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
+            complianceOnly(c),
+            ...commonDenies(c),
+        ],
+    };
+}
+
+/** IRSA: only this service account of this namespace, only with the STS audience. */
+export function irsaTrustPolicy(oidcProviderArn: string, namespace: string, serviceAccount: string): PolicyDocument {
+    const issuer = oidcIssuerFromProviderArn(oidcProviderArn);
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "ServiceAccountWebIdentity",
+                Effect: "Allow",
+                Principal: { Federated: oidcProviderArn },
+                Action: "sts:AssumeRoleWithWebIdentity",
+                Condition: {
+                    StringEquals: {
+                        [`${issuer}:sub`]: `system:serviceaccount:${namespace}:${serviceAccount}`,
+                        [`${issuer}:aud`]: "sts.amazonaws.com",
+                    },
+                },
+            },
+        ],
+    };
+}
+
+export const RESTORE_MFA_MAX_AGE_SECONDS = 3600;
+
+/** People assume the restore-operator role only with a recent MFA sign-in. */
+export function restoreOperatorTrustPolicy(operatorArns: string[]): PolicyDocument {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "PeopleWithMfa",
+                Effect: "Allow",
+                Principal: { AWS: operatorArns },
+                Action: "sts:AssumeRole",
+                Condition: {
+                    Bool: { "aws:MultiFactorAuthPresent": "true" },
+                    NumericLessThan: { "aws:MultiFactorAuthAge": String(RESTORE_MFA_MAX_AGE_SECONDS) },
+                },
+            },
+        ],
+    };
+}
+
+export interface BucketPolicyContext {
+    bucket: string;
+    env: string;
+    kmsKeyArn: string;
+    deployerArns: string[];
+    /** roles that write objects and so may set their retention */
+    writerRoleArns: string[];
+    gcRoleArn: string;
+}
+
+/**
+ * Bucket policy: applies to every principal, including account admins whose identity policies allow
+ * `s3:*`. Denies non-TLS access; puts that ask for another encryption or another key (a put without
+ * the header gets the bucket default, SSE-KMS with the vault key — a Null-header deny would also
+ * reject UploadPart, which never carries the header, and break multipart uploads of large dumps);
+ * configuration changes and retention bypass by anyone but the deployers; retention changes by anyone
+ * but the roles that write; deletes by anyone but gc, and by gc outside the blob prefix.
+ */
+export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
+    const b = bucketArn(c.bucket);
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "DenyInsecureTransport",
+                Effect: "Deny",
+                Principal: "*",
+                Action: "s3:*",
+                Resource: [b, `${b}/*`],
+                Condition: { Bool: { "aws:SecureTransport": "false" } },
+            },
+            {
+                Sid: "DenyNonKmsEncryption",
+                Effect: "Deny",
+                Principal: "*",
+                Action: "s3:PutObject",
+                Resource: `${b}/*`,
+                Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" } },
+            },
+            {
+                Sid: "DenyWrongKmsKey",
+                Effect: "Deny",
+                Principal: "*",
+                Action: "s3:PutObject",
+                Resource: `${b}/*`,
+                Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": c.kmsKeyArn } },
+            },
+            {
+                Sid: "DenyConfigChangesExceptDeployers",
+                Effect: "Deny",
+                Principal: "*",
+                Action: [...BUCKET_CONFIG_ACTIONS],
+                Resource: b,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": c.deployerArns } },
+            },
+            {
+                Sid: "DenyRetentionBypass",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:BypassGovernanceRetention"],
+                Resource: `${b}/*`,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": c.deployerArns } },
+            },
+            {
+                Sid: "DenyRetentionChangesExceptWriters",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:PutObjectRetention", "s3:PutObjectLegalHold"],
+                Resource: `${b}/*`,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": [...c.deployerArns, ...c.writerRoleArns] } },
+            },
+            {
+                Sid: "DenyDeleteExceptGc",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                Resource: `${b}/*`,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": c.gcRoleArn } },
+            },
+            {
+                Sid: "DenyDeleteOutsideBlobs",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                NotResource: `${b}/${prefixes.storageBlobs(c.env)}*`,
+            },
+        ],
+    };
+}
+
+/** Key policy: IAM policies decide use (account root delegation); only deployers can destroy the key. */
+export function kmsKeyPolicy(accountId: string, deployerArns: string[]): PolicyDocument {
+    return {
+        Version: "2012-10-17",
+        Statement: [
+            {
+                Sid: "EnableIamPolicies",
+                Effect: "Allow",
+                Principal: { AWS: `arn:aws:iam::${accountId}:root` },
+                Action: "kms:*",
+                Resource: "*",
+            },
+            {
+                Sid: "DenyKeyDestructionExceptDeployers",
+                Effect: "Deny",
+                Principal: { AWS: "*" },
+                Action: [...KEY_DESTROY_ACTIONS],
+                Resource: "*",
+                Condition: { ArnNotLike: { "aws:PrincipalArn": deployerArns } },
+            },
+        ],
+    };
+}

@@ -1,0 +1,234 @@
+// What the schedule declares, as plain data: the CronJobs (one per kind, and one sync-storage per
+// distinct bucket schedule), their periods, and the alert rules derived from them. Pure, so the tests
+// and the policy pack can reason about it without Pulumi.
+import {
+    METRIC_LABELS,
+    METRICS,
+    maxIntervalSeconds,
+    type JobKind,
+    type StackConfig,
+} from "@supabase-backups/contracts";
+
+export interface PlannedJob {
+    /** CronJob name (namespace-scoped) */
+    name: string;
+    kind: JobKind;
+    schedule: string;
+    timeZone: string;
+    /** CLI arguments after the image's entrypoint */
+    args: string[];
+    /** buckets this sync-storage CronJob covers; undefined = all buckets */
+    buckets?: string[];
+    /** longest gap between two firings, seconds (contracts: maxIntervalSeconds) */
+    periodSeconds: number;
+    activeDeadlineSeconds: number;
+    startingDeadlineSeconds: number;
+}
+
+/** Upper bounds on a run's wall time, before the schedule's own period caps them. */
+const MAX_RUN_SECONDS: Record<JobKind, number> = {
+    dump: 4 * 3600,
+    "sync-storage": 6 * 3600,
+    verify: 4 * 3600,
+    "check-supabase": 10 * 60,
+    gc: 2 * 3600,
+};
+
+function slug(s: string, max: number): string {
+    return s.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, max).replace(/-+$/, "");
+}
+
+function job(kind: JobKind, name: string, schedule: string, timeZone: string, args: string[], buckets?: string[]): PlannedJob {
+    const periodSeconds = maxIntervalSeconds(schedule, timeZone);
+    return {
+        name,
+        kind,
+        schedule,
+        timeZone,
+        args,
+        buckets,
+        periodSeconds,
+        // A run must end before the next one is due (concurrencyPolicy Forbid would skip it otherwise).
+        activeDeadlineSeconds: Math.max(300, Math.min(MAX_RUN_SECONDS[kind], Math.floor(periodSeconds * 0.9))),
+        // Minutes, not seconds: a controller restart or a busy node must not skip a night's backup,
+        // but a start later than this is better skipped (and alerted) than run into the next one.
+        startingDeadlineSeconds: Math.max(120, Math.min(3600, Math.floor(periodSeconds / 4))),
+    };
+}
+
+export function plannedJobs(cfg: StackConfig): PlannedJob[] {
+    const s = cfg.schedules;
+    const tz = s.timeZone;
+    const out: PlannedJob[] = [job("dump", "dump", s.dump, tz, ["dump"])];
+
+    const buckets = cfg.storage.buckets;
+    if (!buckets) {
+        out.push(job("sync-storage", "sync-storage", s.syncStorage, tz, ["sync-storage"]));
+    } else {
+        // Group buckets by their effective schedule, in config order; the default schedule keeps the
+        // plain name, others are named after their buckets.
+        const groups = new Map<string, string[]>();
+        for (const b of buckets) {
+            const sched = b.schedule ?? s.syncStorage;
+            groups.set(sched, [...(groups.get(sched) ?? []), b.name]);
+        }
+        const used = new Set<string>();
+        for (const [sched, names] of groups) {
+            let name = sched === s.syncStorage ? "sync-storage" : `sync-storage-${slug(names.join("-"), 38)}`;
+            for (let i = 2; used.has(name); i++) name = `${name.slice(0, 46)}-${i}`;
+            used.add(name);
+            out.push(job("sync-storage", name, sched, tz, ["sync-storage", ...names.flatMap((n) => ["--bucket", n])], names));
+        }
+    }
+    out.push(job("verify", "verify", s.verify, tz, ["verify"]));
+    out.push(job("check-supabase", "check-supabase", s.checkSupabase, tz, ["check-supabase"]));
+    out.push(job("gc", "gc", s.gc, tz, ["gc"]));
+    return out;
+}
+
+export interface AlertRule {
+    alert: string;
+    expr: string;
+    for: string;
+    labels: Record<string, string>;
+    annotations: Record<string, string>;
+}
+
+const minutes = (seconds: number) => `${Math.max(1, Math.round(seconds / 60))}m`;
+
+function human(seconds: number): string {
+    if (seconds % 86400 === 0) return `${seconds / 86400}d`;
+    if (seconds % 3600 === 0) return `${seconds / 3600}h`;
+    return `${Math.round(seconds / 60)}m`;
+}
+
+const CRITICAL_KINDS: JobKind[] = ["dump", "sync-storage", "verify"];
+
+/**
+ * PrometheusRule alerts, derived from the schedules (DESIGN.md "Kubernetes"): a job failed twice in a
+ * row, verification failed, no complete run within the schedule's period + grace (dead man's switch,
+ * and never ran at all), backup size anomaly; plus the RPO target, a degraded secondary copy and
+ * Supabase's own backups (check-supabase).
+ */
+export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
+    const env = cfg.env;
+    const grace = cfg.alerts.graceMinutes * 60;
+    const extra = cfg.alerts.labels ?? {};
+    const perKind = new Map<JobKind, number>();
+    for (const j of jobs) perKind.set(j.kind, (perKind.get(j.kind) ?? 0) + 1);
+    const sel = (kind: JobKind, cronJob?: string) =>
+        `${METRIC_LABELS.env}="${env}",${METRIC_LABELS.kind}="${kind}"` + (cronJob ? `,${METRIC_LABELS.cronJob}="${cronJob}"` : "");
+    const labels = (severity: string, j?: PlannedJob): Record<string, string> => ({
+        severity,
+        ...extra,
+        env,
+        ...(j ? { kind: j.kind, cronjob: j.name } : {}),
+    });
+    const rules: AlertRule[] = [];
+
+    for (const j of jobs) {
+        const s = sel(j.kind, (perKind.get(j.kind) ?? 0) > 1 ? j.name : undefined);
+        const severity = CRITICAL_KINDS.includes(j.kind) ? "critical" : "warning";
+        const limit = j.periodSeconds + grace;
+        const by = `max by (${METRIC_LABELS.env}, ${METRIC_LABELS.kind})`;
+        rules.push({
+            alert: "SupabaseBackupFailedTwice",
+            expr: `${by} (${METRICS.consecutiveFailures}{${s}}) >= 2`,
+            for: "1m",
+            labels: labels(severity, j),
+            annotations: {
+                summary: `${env}: ${j.name} failed twice in a row`,
+                description: `CronJob ${cfg.kubernetes.namespace}/${j.name} (${j.schedule} ${j.timeZone}) has failed {{ $value }} runs in a row. Check its pod logs.`,
+            },
+        });
+        rules.push({
+            alert: "SupabaseBackupNoCompleteRun",
+            expr: `time() - ${by} (${METRICS.lastSuccessTimestamp}{${s}}) > ${limit}`,
+            for: "5m",
+            labels: labels(severity, j),
+            annotations: {
+                summary: `${env}: no complete ${j.name} run within ${human(j.periodSeconds)} + ${cfg.alerts.graceMinutes}m grace`,
+                description: `Schedule ${j.schedule} (${j.timeZone}) fires at least every ${human(j.periodSeconds)}; the newest complete run is older than that plus the grace.`,
+            },
+        });
+        rules.push({
+            alert: "SupabaseBackupNeverRan",
+            expr: `absent(${METRICS.lastSuccessTimestamp}{${s}})`,
+            for: minutes(limit),
+            labels: labels(severity, j),
+            annotations: {
+                summary: `${env}: ${j.name} has not reported a complete run`,
+                description: `No ${METRICS.lastSuccessTimestamp} series for ${j.name} for ${human(limit)} (period + grace): the job never succeeded or its metrics do not arrive.`,
+            },
+        });
+    }
+
+    const verify = jobs.find((j) => j.kind === "verify");
+    rules.push({
+        alert: "SupabaseBackupVerificationFailed",
+        expr: `max by (${METRIC_LABELS.env}) (${METRICS.lastRunStatus}{${sel("verify")}}) == 0`,
+        for: "1m",
+        labels: labels("critical", verify),
+        annotations: {
+            summary: `${env}: the newest backup failed verification`,
+            description: "The canary restore or a check failed: the newest backup may not restore. See the verification record under verify/.",
+        },
+    });
+    rules.push({
+        alert: "SupabaseBackupSizeAnomaly",
+        expr:
+            `${METRICS.bytes}{${sel("dump")}} < ${cfg.alerts.sizeAnomalyRatio} * ` +
+            `quantile_over_time(0.5, ${METRICS.bytes}{${sel("dump")}}[7d])`,
+        for: "5m",
+        labels: labels("warning", jobs.find((j) => j.kind === "dump")),
+        annotations: {
+            summary: `${env}: the newest dump is smaller than ${cfg.alerts.sizeAnomalyRatio} × last week's median`,
+            description: "A sudden drop in dump size often means a wrong database, a dropped table or a truncated dump.",
+        },
+    });
+    rules.push({
+        alert: "SupabaseBackupRpoMissed",
+        expr: `time() - max by (${METRIC_LABELS.env}) (${METRICS.lastSuccessTimestamp}{${sel("dump")}}) > ${Math.round(cfg.alerts.rpoHours * 3600)}`,
+        for: "5m",
+        labels: labels("critical", jobs.find((j) => j.kind === "dump")),
+        annotations: {
+            summary: `${env}: newest complete database backup is older than the ${cfg.alerts.rpoHours}h RPO`,
+            description: "The recovery point objective is missed: a restore now would lose more data than agreed.",
+        },
+    });
+    if (cfg.azure?.enabled) {
+        rules.push({
+            alert: "SupabaseBackupSecondaryCopyFailed",
+            expr: `max by (${METRIC_LABELS.env}, ${METRIC_LABELS.kind}) (${METRICS.lastRunStatus}{${METRIC_LABELS.env}="${env}"}) == 2`,
+            for: "1m",
+            labels: labels("warning"),
+            annotations: {
+                summary: `${env}: the newest run is only in the primary vault`,
+                description: "The Azure archive copy failed (exit code degraded); the next run retries.",
+            },
+        });
+    }
+    rules.push({
+        alert: "SupabaseOwnBackupStale",
+        expr: `max by (${METRIC_LABELS.env}) (${METRICS.supabaseBackupAgeSeconds}{${METRIC_LABELS.env}="${env}"}) > ${Math.round(cfg.supabase.backupMaxAgeHours * 3600)}`,
+        for: "10m",
+        labels: labels("warning", jobs.find((j) => j.kind === "check-supabase")),
+        annotations: {
+            summary: `${env}: Supabase's own newest backup is older than ${cfg.supabase.backupMaxAgeHours}h`,
+            description: "Supabase's platform backups have stopped; ours still run, but check the project.",
+        },
+    });
+    if (cfg.supabase.pitr.required) {
+        rules.push({
+            alert: "SupabasePitrOff",
+            expr: `max by (${METRIC_LABELS.env}) (${METRICS.supabasePitrOk}{${METRIC_LABELS.env}="${env}"}) == 0`,
+            for: "10m",
+            labels: labels("critical", jobs.find((j) => j.kind === "check-supabase")),
+            annotations: {
+                summary: `${env}: Supabase PITR is off or shorter than ${cfg.supabase.pitr.days} days`,
+                description: "Config requires point-in-time recovery on this project; the Management API says it is not enabled.",
+            },
+        });
+    }
+    return rules;
+}

@@ -1,0 +1,199 @@
+// SupabaseBackupStack: composes the vault, the archive, the identities and the schedule from one
+// validated config, and exposes the stack outputs.
+import * as pulumi from "@pulumi/pulumi";
+import { Provider as AwsProvider } from "@pulumi/aws/provider";
+import type { JobConfig, SecretName, StackConfig } from "@supabase-backups/contracts";
+import { ArchiveVault } from "./archive";
+import { BackupIdentities } from "./identities";
+import { CLOUD_IDENTITIES, type CloudIdentity } from "./names";
+import { BackupSchedule } from "./schedule";
+import { BackupVault } from "./vault";
+
+export interface SupabaseBackupStackArgs {
+    config: StackConfig;
+    secrets: Partial<Record<SecretName, string>>;
+}
+
+export interface StackOutputs {
+    env: string;
+    bucketName: pulumi.Output<string>;
+    bucketArn: pulumi.Output<string>;
+    kmsKeyArn: pulumi.Output<string>;
+    kmsAlias: string;
+    archiveContainerUrl: pulumi.Output<string> | undefined;
+    roleArns: Record<CloudIdentity, pulumi.Output<string>>;
+    restoreOperatorRoleArn: pulumi.Output<string> | undefined;
+    azureClientIds: Record<CloudIdentity, pulumi.Output<string>> | undefined;
+    namespace: pulumi.Output<string>;
+    schedules: Record<string, { kind: string; schedule: string; timeZone: string; periodSeconds: number }>;
+    supabasePitr: pulumi.Output<unknown> | undefined;
+}
+
+/**
+ * Hook for the Supabase side (issue 6): a module `./supabase-pitr` exporting a ComponentResource or
+ * dynamic resource class `SupabasePitr` with these args. When the module is absent nothing is declared.
+ */
+export interface SupabasePitrArgs {
+    projectRef: string;
+    apiUrl: string;
+    required: boolean;
+    days?: number;
+    managementApiToken: pulumi.Input<string>;
+}
+type SupabasePitrCtor = new (name: string, args: SupabasePitrArgs, opts: pulumi.CustomResourceOptions) => pulumi.Resource & {
+    outputs?: pulumi.Output<unknown>;
+};
+
+function loadSupabasePitr(): SupabasePitrCtor | undefined {
+    const modulePath = "./supabase-pitr";
+    try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        return require(modulePath).SupabasePitr as SupabasePitrCtor | undefined;
+    } catch (e: any) {
+        if (e?.code === "MODULE_NOT_FOUND" && String(e.message).includes("supabase-pitr")) return undefined;
+        throw e;
+    }
+}
+
+export class SupabaseBackupStack extends pulumi.ComponentResource {
+    readonly outputs: StackOutputs;
+
+    constructor(name: string, args: SupabaseBackupStackArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("supabase-backups:index:SupabaseBackupStack", name, {}, opts);
+        const cfg = args.config;
+        const env = cfg.env;
+        const tags = { "supabase-backups/env": env };
+
+        // Explicit provider: the region and the account come from this stack's config, never from
+        // whatever profile the deployer's shell happens to have.
+        const aws = new AwsProvider(
+            `${name}-aws`,
+            { region: cfg.aws.region as any, allowedAccountIds: [cfg.aws.accountId], defaultTags: { tags: { project: "supabase-backups", env } } },
+            { parent: this },
+        );
+        const withAws = { parent: this, providers: { aws } };
+
+        const vault = new BackupVault(
+            `${name}-vault`,
+            {
+                env,
+                accountId: cfg.aws.accountId,
+                bucketName: cfg.aws.bucketName,
+                kmsAlias: cfg.aws.kms.alias,
+                kmsDeletionWindowDays: cfg.aws.kms.deletionWindowDays,
+                retention: cfg.retention,
+                deployerArns: cfg.aws.deployerArns,
+                protect: cfg.aws.protect,
+                tags,
+            },
+            withAws,
+        );
+
+        const archive = cfg.azure?.enabled
+            ? new ArchiveVault(
+                  `${name}-archive`,
+                  {
+                      env,
+                      location: cfg.azure.location,
+                      resourceGroupName: cfg.azure.resourceGroupName,
+                      accountName: cfg.azure.accountName,
+                      container: cfg.azure.container,
+                      retention: cfg.retention,
+                      protect: cfg.aws.protect,
+                      tags,
+                  },
+                  { parent: this },
+              )
+            : undefined;
+
+        const identities = new BackupIdentities(
+            `${name}-identities`,
+            {
+                env,
+                accountId: cfg.aws.accountId,
+                region: cfg.aws.region,
+                bucketName: cfg.aws.bucketName,
+                kmsKeyArn: vault.keyArn,
+                oidcProviderArn: cfg.aws.oidcProviderArn,
+                namespace: cfg.kubernetes.namespace,
+                restoreOperatorArns: cfg.aws.restoreOperatorArns,
+                azure:
+                    archive && cfg.azure
+                        ? {
+                              resourceGroupName: archive.resourceGroup.name,
+                              location: cfg.azure.location,
+                              storageAccountId: archive.accountId,
+                              oidcIssuerUrl: cfg.azure.oidcIssuerUrl,
+                          }
+                        : undefined,
+                tags,
+            },
+            withAws,
+        );
+
+        const jobConfig = pulumi
+            .all([vault.keyArn, archive?.accountUrl])
+            .apply(([kmsKeyArn, accountUrl]) => JSON.stringify(jobConfigOf(cfg, kmsKeyArn, accountUrl), null, 2));
+
+        const schedule = new BackupSchedule(
+            `${name}-schedule`,
+            {
+                config: cfg,
+                secrets: args.secrets,
+                jobConfig,
+                roleArns: identities.roleArns,
+                azureClientIds: identities.azure
+                    ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
+                    : undefined,
+            },
+            { parent: this },
+        );
+
+        // Issue 6 hook: the Supabase PITR add-on through the Management API, when that module exists.
+        let supabasePitr: pulumi.Output<unknown> | undefined;
+        const Pitr = loadSupabasePitr();
+        if (Pitr && args.secrets.managementApiToken) {
+            const r = new Pitr(
+                `${name}-supabase-pitr`,
+                {
+                    projectRef: cfg.supabase.projectRef,
+                    apiUrl: cfg.supabase.apiUrl,
+                    required: cfg.supabase.pitr.required,
+                    days: cfg.supabase.pitr.days,
+                    managementApiToken: pulumi.secret(args.secrets.managementApiToken),
+                },
+                { parent: this },
+            );
+            supabasePitr = r.outputs ?? pulumi.output(r.urn);
+        }
+
+        this.outputs = {
+            env,
+            bucketName: vault.bucketName,
+            bucketArn: vault.bucketArn,
+            kmsKeyArn: vault.keyArn,
+            kmsAlias: cfg.aws.kms.alias,
+            archiveContainerUrl: archive?.containerUrl,
+            roleArns: identities.roleArns,
+            restoreOperatorRoleArn: identities.restoreOperatorRole?.arn,
+            azureClientIds: schedule && identities.azure
+                ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
+                : undefined,
+            namespace: schedule.namespace,
+            schedules: Object.fromEntries(
+                schedule.jobs.map((j) => [j.name, { kind: j.kind, schedule: j.schedule, timeZone: j.timeZone, periodSeconds: j.periodSeconds }]),
+            ),
+            supabasePitr,
+        };
+        this.registerOutputs({ ...this.outputs });
+    }
+}
+
+/** The ConfigMap the CronJobs mount: the validated stack config plus the resolved vault targets. */
+export function jobConfigOf(cfg: StackConfig, kmsKeyArn: string, archiveAccountUrl?: string): JobConfig {
+    return {
+        ...cfg,
+        vault: { bucket: cfg.aws.bucketName, region: cfg.aws.region, kmsKeyArn, forcePathStyle: false },
+        ...(cfg.azure?.enabled && archiveAccountUrl ? { archive: { accountUrl: archiveAccountUrl, container: cfg.azure.container } } : {}),
+    };
+}

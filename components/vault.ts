@@ -1,0 +1,164 @@
+// BackupVault: the primary, write-once vault in S3 (DESIGN.md "Vault layout", "Retention", "Security").
+import * as pulumi from "@pulumi/pulumi";
+import * as s3 from "@pulumi/aws/s3";
+import * as kms from "@pulumi/aws/kms";
+import {
+    activeTiers,
+    lifecycleExpiryDays,
+    lifecycleTransitions,
+    type RetentionPolicy,
+} from "@supabase-backups/contracts";
+import { bucketPolicy, kmsKeyPolicy } from "./iam-policies";
+import { roleArn } from "./names";
+
+export interface BackupVaultArgs {
+    env: string;
+    accountId: string;
+    bucketName: string;
+    kmsAlias: string;
+    kmsDeletionWindowDays: number;
+    retention: RetentionPolicy;
+    /** principals allowed to change bucket configuration (the ones running `pulumi up`) */
+    deployerArns: string[];
+    /** Pulumi `protect` on the bucket and the key */
+    protect: boolean;
+    tags?: Record<string, string>;
+}
+
+/** Lifecycle rules: one per active tier (by the `tier` tag), plus one for versions and uploads. */
+export function vaultLifecycleRules(retention: RetentionPolicy): s3.BucketLifecycleConfigurationArgs["rules"] & object[] {
+    const tierRules = activeTiers(retention).map((tier) => ({
+        id: `tier-${tier}`,
+        status: "Enabled",
+        filter: { tag: { key: "tier", value: tier } },
+        // Expiry never precedes any retain-until this tier can produce (contracts: lifecycleExpiryDays).
+        expiration: { days: lifecycleExpiryDays(tier, retention) },
+        transitions: lifecycleTransitions(tier, retention).map((t) => ({ days: t.days, storageClass: t.storageClass })),
+    }));
+    return [
+        ...tierRules,
+        {
+            // Expiry on a versioned bucket leaves a delete marker and a noncurrent version: remove the
+            // version a day later (Object Lock refuses while it is still locked; S3 retries), then the
+            // marker. Abort uploads a crashed job left behind. Tag filters cannot carry these actions,
+            // hence a rule over the whole bucket.
+            id: "versions-and-uploads",
+            status: "Enabled",
+            filter: { prefix: "" },
+            noncurrentVersionExpiration: { noncurrentDays: 1 },
+            expiration: { expiredObjectDeleteMarker: true },
+            abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+        },
+    ];
+}
+
+export class BackupVault extends pulumi.ComponentResource {
+    readonly bucket: s3.Bucket;
+    readonly bucketName: pulumi.Output<string>;
+    readonly bucketArn: pulumi.Output<string>;
+    readonly key: kms.Key;
+    readonly keyArn: pulumi.Output<string>;
+    readonly alias: kms.Alias;
+
+    constructor(name: string, args: BackupVaultArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("supabase-backups:index:BackupVault", name, {}, opts);
+        const tags = { project: "supabase-backups", env: args.env, ...args.tags };
+        const child = { parent: this };
+        const kept = { parent: this, protect: args.protect };
+
+        this.key = new kms.Key(
+            `${name}-key`,
+            {
+                description: `supabase-backups ${args.env}: SSE-KMS key of the backup vault`,
+                enableKeyRotation: true,
+                rotationPeriodInDays: 365,
+                deletionWindowInDays: args.kmsDeletionWindowDays,
+                keyUsage: "ENCRYPT_DECRYPT",
+                customerMasterKeySpec: "SYMMETRIC_DEFAULT",
+                policy: JSON.stringify(kmsKeyPolicy(args.accountId, args.deployerArns)),
+                tags,
+            },
+            kept,
+        );
+        this.keyArn = this.key.arn;
+        this.alias = new kms.Alias(`${name}-alias`, { name: args.kmsAlias, targetKeyId: this.key.keyId }, child);
+
+        this.bucket = new s3.Bucket(
+            `${name}-bucket`,
+            { bucket: args.bucketName, objectLockEnabled: true, forceDestroy: false, tags },
+            kept,
+        );
+        const bucketId = this.bucket.id;
+        this.bucketName = this.bucket.bucket;
+        this.bucketArn = this.bucket.arn;
+
+        const ownership = new s3.BucketOwnershipControls(
+            `${name}-ownership`,
+            { bucket: bucketId, rule: { objectOwnership: "BucketOwnerEnforced" } },
+            child,
+        );
+        const publicAccess = new s3.BucketPublicAccessBlock(
+            `${name}-public-access`,
+            { bucket: bucketId, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+            child,
+        );
+        const versioning = new s3.BucketVersioning(
+            `${name}-versioning`,
+            { bucket: bucketId, versioningConfiguration: { status: "Enabled" } },
+            child,
+        );
+        const encryption = new s3.BucketServerSideEncryptionConfiguration(
+            `${name}-sse`,
+            {
+                bucket: bucketId,
+                rules: [
+                    {
+                        applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: this.key.arn },
+                        bucketKeyEnabled: true,
+                    },
+                ],
+            },
+            child,
+        );
+        new s3.BucketObjectLockConfiguration(
+            `${name}-object-lock`,
+            {
+                bucket: bucketId,
+                objectLockEnabled: "Enabled",
+                rule: { defaultRetention: { mode: "COMPLIANCE", days: args.retention.objectLockMinDays } },
+            },
+            { parent: this, dependsOn: [versioning] },
+        );
+        new s3.BucketLifecycleConfiguration(
+            `${name}-lifecycle`,
+            { bucket: bucketId, rules: vaultLifecycleRules(args.retention) },
+            { parent: this, dependsOn: [versioning] },
+        );
+        new s3.BucketPolicy(
+            `${name}-policy`,
+            {
+                bucket: bucketId,
+                policy: this.key.arn.apply((kmsKeyArn) =>
+                    JSON.stringify(
+                        bucketPolicy({
+                            bucket: args.bucketName,
+                            env: args.env,
+                            kmsKeyArn,
+                            deployerArns: args.deployerArns,
+                            writerRoleArns: [
+                                roleArn(args.accountId, args.env, "writer"),
+                                roleArn(args.accountId, args.env, "verifier"),
+                                roleArn(args.accountId, args.env, "restore-operator"),
+                            ],
+                            gcRoleArn: roleArn(args.accountId, args.env, "gc"),
+                        }),
+                    ),
+                ),
+            },
+            // The public access block must exist first (a policy is never public here, but order it anyway).
+            { parent: this, dependsOn: [publicAccess, ownership, encryption] },
+        );
+
+        this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn, keyArn: this.keyArn, alias: this.alias.name });
+    }
+}
