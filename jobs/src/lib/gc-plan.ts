@@ -1,0 +1,37 @@
+// Garbage collection of content-addressed storage blobs, as a pure plan: which blobs no retained run
+// manifest references. Retained = the manifest still exists (lifecycle rules expire manifests by their
+// tier tag; blobs are never expired by lifecycle, since many runs share them). Blobs younger than the
+// grace period are kept: a run in progress has uploaded them but has not written its manifest yet.
+
+export interface BlobListing {
+    key: string;
+    sha256: string;
+    size: number;
+    lastModified?: Date;
+}
+
+export interface GcPlan {
+    /** blobs to delete */
+    delete: BlobListing[];
+    /** unreferenced, but younger than the grace period */
+    tooYoung: number;
+    referenced: number;
+    bytesReclaimed: number;
+}
+
+export function planGc(blobs: BlobListing[], referenced: Set<string>, now: Date, graceDays: number): GcPlan {
+    const cutoff = now.getTime() - graceDays * 86_400_000;
+    const plan: GcPlan = { delete: [], tooYoung: 0, referenced: 0, bytesReclaimed: 0 };
+    for (const b of blobs) {
+        if (referenced.has(b.sha256)) {
+            plan.referenced++;
+        } else if (!b.lastModified || b.lastModified.getTime() > cutoff) {
+            // Unknown age counts as young: never delete what we cannot prove is old.
+            plan.tooYoung++;
+        } else {
+            plan.delete.push(b);
+            plan.bytesReclaimed += b.size;
+        }
+    }
+    return plan;
+}
