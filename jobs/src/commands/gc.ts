@@ -6,6 +6,7 @@ import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import type { Command } from "commander";
 import {
     EXIT,
+    type ExitCode,
     parseVaultKey,
     prefixes,
     type StorageManifest,
@@ -43,7 +44,7 @@ export function register(program: Command): void {
         .action(action("gc", (opts: GcOptions) => gc(opts)));
 }
 
-async function gc(opts: GcOptions): Promise<number> {
+async function gc(opts: GcOptions): Promise<ExitCode> {
     const graceDays = Number(opts.graceDays);
     if (!Number.isFinite(graceDays) || graceDays < 1) throw new UsageError(`--grace-days must be a number ≥ 1, got "${opts.graceDays}"`);
     const ctx = createContext({ config: opts.config, command: "gc" });
