@@ -1,0 +1,115 @@
+// Policy 9: the Azure archive (secondary copy) is as hard to weaken as the S3 vault: HTTPS only, TLS 1.2+,
+// no public blob access, no shared keys, infrastructure (double) encryption, versioning, version-level
+// immutability of at least the Object Lock minimum, private containers, and lifecycle deletes that wait
+// for the tier periods.
+import type { Unwrap } from "@pulumi/pulumi";
+import type { StorageAccountArgs, BlobServicePropertiesArgs, BlobContainerArgs, ManagementPolicyArgs } from "@pulumi/azure-native/storage";
+import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
+import { type BackupPolicy, asArray, isSet, readPolicyConfig, show, T } from "./common";
+
+export interface AzureConfig {
+    retention: RetentionPolicy;
+    requireLockedImmutability: boolean;
+}
+
+const TLS_OK = ["TLS1_2", "TLS1_3"];
+
+export function storageAccountProblems(a: Unwrap<StorageAccountArgs>, cfg: AzureConfig): string[] {
+    const out: string[] = [];
+    if (a.enableHttpsTrafficOnly !== true) out.push(`enableHttpsTrafficOnly is ${show(a.enableHttpsTrafficOnly)}, expected true (HTTPS only)`);
+    if (!TLS_OK.includes(String(a.minimumTlsVersion))) out.push(`minimumTlsVersion is ${show(a.minimumTlsVersion)}, expected "TLS1_2" or newer`);
+    if (a.allowBlobPublicAccess !== false) out.push(`allowBlobPublicAccess is ${show(a.allowBlobPublicAccess)}, expected false`);
+    if (a.allowSharedKeyAccess !== false) out.push(`allowSharedKeyAccess is ${show(a.allowSharedKeyAccess)}, expected false (workload identity only; account keys bypass every role)`);
+    if (a.encryption?.requireInfrastructureEncryption !== true) {
+        out.push(`encryption.requireInfrastructureEncryption is ${show(a.encryption?.requireInfrastructureEncryption)}, expected true (it can only be set when the account is created)`);
+    }
+    const imm = a.immutableStorageWithVersioning;
+    const min = cfg.retention.objectLockMinDays;
+    if (imm?.enabled !== true) {
+        out.push(`immutableStorageWithVersioning.enabled is ${show(imm?.enabled)}, expected true (version-level immutability)`);
+    } else {
+        const pol = imm.immutabilityPolicy;
+        const days = pol?.immutabilityPeriodSinceCreationInDays;
+        if (!isSet(days) || days < min) out.push(`immutability period is ${show(days)} day(s), expected at least ${min} (retention.objectLockMinDays)`);
+        if (pol?.state === "Disabled") out.push("the account immutability policy is Disabled");
+        if (cfg.requireLockedImmutability && pol?.state !== "Locked") out.push(`the account immutability policy state is ${show(pol?.state)}, expected "Locked" in this environment (unlocked policies can be shortened)`);
+        if (pol?.allowProtectedAppendWrites === true) out.push("allowProtectedAppendWrites is true: locked blobs could still be appended to");
+    }
+    return out;
+}
+
+function deleteDays(actions: any): { where: string; days: number }[] {
+    const out: { where: string; days: number }[] = [];
+    const b = actions?.baseBlob?.delete;
+    for (const k of ["daysAfterModificationGreaterThan", "daysAfterCreationGreaterThan", "daysAfterLastAccessTimeGreaterThan"]) {
+        if (isSet(b?.[k])) out.push({ where: `baseBlob.delete.${k}`, days: b[k] });
+    }
+    if (isSet(actions?.version?.delete?.daysAfterCreationGreaterThan)) out.push({ where: "version.delete.daysAfterCreationGreaterThan", days: actions.version.delete.daysAfterCreationGreaterThan });
+    if (isSet(actions?.snapshot?.delete?.daysAfterCreationGreaterThan)) out.push({ where: "snapshot.delete.daysAfterCreationGreaterThan", days: actions.snapshot.delete.daysAfterCreationGreaterThan });
+    return out;
+}
+
+export function managementPolicyProblems(p: Unwrap<ManagementPolicyArgs>, cfg: AzureConfig): string[] {
+    const out: string[] = [];
+    const active = activeTiers(cfg.retention);
+    const longest = Math.max(...active.map((t) => lifecycleExpiryDays(t, cfg.retention)));
+    for (const r of asArray<any>(p.policy?.rules)) {
+        if (r?.enabled === false) continue;
+        const tierMatch = asArray<any>(r?.definition?.filters?.blobIndexMatch).find((m) => m?.name === "tier" && m?.op === "==");
+        const tier = tierMatch?.value as string | undefined;
+        let min: number;
+        let why: string;
+        if (tier !== undefined && (TIERS as readonly string[]).includes(tier) && active.includes(tier as Tier)) {
+            min = lifecycleExpiryDays(tier as Tier, cfg.retention);
+            why = `lifecycleExpiryDays("${tier}")`;
+        } else if (tier !== undefined) {
+            min = cfg.retention.objectLockMinDays;
+            why = "retention.objectLockMinDays";
+        } else {
+            min = longest;
+            why = "the rule is not limited to one tier, so it must outlast the longest";
+        }
+        for (const d of deleteDays(r?.definition?.actions)) {
+            if (d.days < min) out.push(`rule ${show(r?.name)} deletes after ${d.days} day(s) (${d.where}), shorter than ${min}: ${why}`);
+        }
+    }
+    return out;
+}
+
+export const azurePolicy: BackupPolicy = {
+    name: "azure-archive-hardened",
+    description:
+        "The Azure archive account is HTTPS-only with TLS 1.2+, no public blob access, no shared keys, infrastructure encryption, blob versioning, " +
+        "version-level immutability of at least retention.objectLockMinDays, private containers and lifecycle deletes no shorter than the tiers.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps:
+        "In ArchiveVault set enableHttpsTrafficOnly: true, minimumTlsVersion: \"TLS1_2\", allowBlobPublicAccess: false, allowSharedKeyAccess: false, " +
+        "encryption.requireInfrastructureEncryption: true, immutableStorageWithVersioning { enabled: true, immutabilityPolicy " +
+        "{ immutabilityPeriodSinceCreationInDays: <retention.objectLockMinDays> } }; BlobServiceProperties isVersioningEnabled: true; " +
+        "containers with publicAccess \"None\"; ManagementPolicy deletes by tag tier=<tier> after lifecycleExpiryDays(tier).",
+    configSchema: {
+        properties: {
+            retention: { ...(RetentionSchema as object), description: "the stack's retention" } as any,
+            requireLockedImmutability: { type: "boolean", default: false, description: "require the account immutability policy to be Locked" },
+        },
+        required: ["retention"],
+    },
+    validateResource: (args, report) => {
+        const types = [T.storageAccount, T.blobService, T.blobContainer, T.managementPolicy] as string[];
+        if (!types.includes(args.type)) return;
+        const cfg = readPolicyConfig<AzureConfig>(azurePolicy, args);
+        if (args.type === T.storageAccount) {
+            for (const m of storageAccountProblems(args.props as Unwrap<StorageAccountArgs>, cfg)) report(m);
+        } else if (args.type === T.blobService) {
+            const s = args.props as Unwrap<BlobServicePropertiesArgs>;
+            if (s.isVersioningEnabled !== true) report(`isVersioningEnabled is ${show(s.isVersioningEnabled)}, expected true`);
+        } else if (args.type === T.blobContainer) {
+            const c = args.props as Unwrap<BlobContainerArgs>;
+            if (isSet(c.publicAccess) && c.publicAccess !== "None") report(`container publicAccess is ${show(c.publicAccess)}, expected "None" (private)`);
+            if (c.immutableStorageWithVersioning?.enabled === false) report("container disables version-level immutability");
+        } else if (args.type === T.managementPolicy) {
+            for (const m of managementPolicyProblems(args.props as Unwrap<ManagementPolicyArgs>, cfg)) report(m);
+        }
+    },
+};

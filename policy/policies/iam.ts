@@ -1,0 +1,258 @@
+// Policy 8: the backup identities can do what DESIGN.md's security table says and nothing that
+// weakens the vault. Judged on the actual policy documents, with wildcards expanded against the AWS
+// action catalog (iamCatalog.ts), per action and per vault key: `s3:*`, `s3:Del*`, `s3:*Object*` are
+// caught because they expand to the forbidden actions, not because of how they are spelled.
+import { auditKey, dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
+import {
+    type BackupPolicy,
+    globMatch,
+    parseDocument,
+    readPolicyConfig,
+    asArray,
+    show,
+    T,
+} from "./common";
+import { allows, categoryActions, type ForbiddenCategory, expandDocument, type Statement } from "./iamCatalog";
+
+export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator";
+
+export interface IamConfig {
+    /** environment name: the vault prefixes are `db/{env}/` … */
+    env: string;
+    /** the vault bucket (aws.bucketName); documents naming other buckets are judged for those too */
+    bucketName: string;
+    /** regular expressions matched against a role / policy name to tell which identity it is */
+    identities: Record<IdentityName, string>;
+}
+
+const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
+    writer: "(^|[-_/])writer([-_/]|$)",
+    verifier: "(^|[-_/])verifier([-_/]|$)",
+    gc: "(^|[-_/])gc([-_/]|$)",
+    restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
+};
+
+type KeyKind = "dbDump" | "dbSchema" | "storageBlob" | "storageRunManifest" | "verify" | "audit" | "otherEnvDb";
+
+/** Representative keys of each vault area, built with the contracts' own path functions. */
+export function sampleKeys(env: string): Record<KeyKind, string> {
+    const at = new Date(Date.UTC(2026, 0, 1, 3, 30));
+    const runId = newRunId(at, "sample");
+    const sha = "ab".repeat(32);
+    return {
+        dbDump: dbObjectKey(env, runId, "dump"),
+        dbSchema: dbObjectKey(env, runId, "schema.sql"),
+        storageBlob: storageBlobKey(env, sha),
+        storageRunManifest: storageRunManifestKey(env, runId),
+        verify: verifyRecordKey(env, runId, at),
+        audit: auditKey(env, at, "sample-event"),
+        otherEnvDb: dbObjectKey(`${env}-other`, runId, "dump"),
+    };
+}
+
+interface Rule {
+    category: ForbiddenCategory;
+    /** undefined: on any resource; otherwise on these vault keys */
+    keys?: KeyKind[];
+    why: string;
+}
+
+const BASELINE: Rule[] = [
+    { category: "config", why: "change bucket, key or IAM configuration (only the deployer may)" },
+    { category: "retention-bypass", why: "bypass or lift retention" },
+];
+
+/** DESIGN.md security table, as rules per identity. Unrecognised roles get the baseline. */
+export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
+    writer: [
+        ...BASELINE,
+        { category: "delete", why: "delete anything" },
+        { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob"], why: "read dumps or storage blobs back" },
+        { category: "put-object", keys: ["verify", "audit", "otherEnvDb"], why: "write outside db/{env}/ and storage/{env}/ (it could forge verification or audit records)" },
+    ],
+    verifier: [
+        ...BASELINE,
+        { category: "delete", why: "delete anything" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "audit"], why: "write outside verify/{env}/" },
+    ],
+    restoreOperator: [
+        ...BASELINE,
+        { category: "delete", why: "delete anything" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify"], why: "write outside audit/{env}/" },
+    ],
+    gc: [
+        ...BASELINE,
+        { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit"], why: "delete anything but unreferenced storage blobs" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write objects" },
+    ],
+    other: [...BASELINE],
+};
+
+export function classifyIdentity(names: (string | undefined)[], identities: Record<IdentityName, string>): IdentityName | undefined {
+    for (const id of Object.keys(identities) as IdentityName[]) {
+        const re = new RegExp(identities[id], "i");
+        if (names.some((n) => typeof n === "string" && re.test(n))) return id;
+    }
+    return undefined;
+}
+
+/** S3 bucket names a document's resources name literally (besides the configured vault bucket). */
+function bucketsNamed(statements: Statement[]): string[] {
+    const out = new Set<string>();
+    for (const s of statements) {
+        for (const r of [...(s.resources ?? []), ...(s.notResources ?? [])]) {
+            const m = /^arn:aws:s3:::([^/*?]+)/.exec(r);
+            if (m) out.add(m[1]);
+        }
+    }
+    return [...out];
+}
+
+/** How a sample key is shown in messages: its area, not the made-up run id. */
+function areaLabel(kind: KeyKind, env: string): string {
+    return {
+        dbDump: `dumps (db/${env}/…/dump)`,
+        dbSchema: `schema dumps (db/${env}/…/schema.sql)`,
+        storageBlob: `storage blobs (storage/${env}/blobs/…)`,
+        storageRunManifest: `storage run manifests (storage/${env}/runs/…)`,
+        verify: `verification records (verify/${env}/…)`,
+        audit: `audit records (audit/${env}/…)`,
+        otherEnvDb: `another environment's prefix (db/${env}-other/…)`,
+    }[kind];
+}
+
+/** Actions that name the damage most plainly are listed first in messages. */
+const HEADLINE = /^(s3:(PutBucketPolicy|DeleteBucketPolicy|PutBucketObjectLockConfiguration|PutLifecycleConfiguration|PutBucketVersioning|PutEncryptionConfiguration|PutBucketPublicAccessBlock|DeleteBucket|PutBucketAcl|PutObjectAcl|DeleteObject|DeleteObjectVersion|GetObject|GetObjectVersion|BypassGovernanceRetention|PutObject)|kms:(ScheduleKeyDeletion|DisableKey|DisableKeyRotation|PutKeyPolicy|CreateGrant)|iam:(PassRole|PutRolePolicy|AttachRolePolicy|CreateAccessKey))$/;
+
+/** Judge one identity policy document; returns one message per rule broken, naming the actions. */
+export async function judgeIdentityDocument(doc: unknown, identity: IdentityName | undefined, cfg: IamConfig): Promise<string[]> {
+    const parsed = parseDocument(doc);
+    if (!parsed.ok) return [`policy document is ${parsed.error}`];
+    const { statements, unknown } = await expandDocument(parsed.doc);
+    const cats = await categoryActions();
+    const keys = sampleKeys(cfg.env);
+    const buckets = [...new Set([cfg.bucketName, ...bucketsNamed(statements)])];
+    const who = identity ?? "other";
+    const out: string[] = [];
+    for (const rule of IDENTITY_RULES[who]) {
+        const found: { id: string; text: string }[] = [];
+        for (const action of cats[rule.category]) {
+            if (!rule.keys) {
+                const st = allows(statements, action.id);
+                if (st) found.push({ id: action.id, text: `${action.id}${st.sid ? ` (statement "${st.sid}")` : ""}` });
+                continue;
+            }
+            const hit = rule.keys.filter((k) => buckets.some((b) => allows(statements, action.id, `arn:aws:s3:::${b}/${keys[k]}`)));
+            if (hit.length) found.push({ id: action.id, text: `${action.id} on ${hit.map((k) => areaLabel(k, cfg.env)).join(", ")}` });
+        }
+        if (found.length) {
+            found.sort((a, b) => Number(HEADLINE.test(b.id)) - Number(HEADLINE.test(a.id)));
+            const texts = found.map((f) => f.text);
+            const shown = texts.length > 8 ? [...texts.slice(0, 8), `… and ${texts.length - 8} more`] : texts;
+            out.push(`${identity ?? "this identity"} must never ${rule.why}, but the document allows ${shown.join("; ")}`);
+        }
+    }
+    if (unknown.length) out.push(`actions not in the AWS catalog (typos grant nothing and hide intent): ${unknown.join(", ")}`);
+    return out;
+}
+
+// ---- Azure custom roles: a handful of data actions matter; listed here because iam-data is AWS only.
+const AZ_BLOB = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
+export const AZURE_SENSITIVE: Record<"delete" | "read-data" | "retention-bypass", string[]> = {
+    delete: [`${AZ_BLOB}/delete`, `${AZ_BLOB}/deleteBlobVersion/action`, `${AZ_BLOB}/permanentDelete/action`],
+    "read-data": [`${AZ_BLOB}/read`],
+    "retention-bypass": [`${AZ_BLOB}/immutableStorage/runAsSuperUser/action`],
+};
+export const AZURE_CONFIG_ACTIONS = [
+    "Microsoft.Storage/storageAccounts/write",
+    "Microsoft.Storage/storageAccounts/delete",
+    "Microsoft.Storage/storageAccounts/listKeys/action",
+    "Microsoft.Storage/storageAccounts/regenerateKey/action",
+    "Microsoft.Storage/storageAccounts/managementPolicies/write",
+    "Microsoft.Storage/storageAccounts/blobServices/write",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies/write",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies/delete",
+    "Microsoft.Authorization/roleAssignments/write",
+];
+
+function azureAllowed(perms: any[], field: "dataActions" | "actions", action: string): boolean {
+    const not = field === "dataActions" ? "notDataActions" : "notActions";
+    return perms.some(
+        (p) => asArray<string>(p?.[field]).some((a) => globMatch(a, action, true)) && !asArray<string>(p?.[not]).some((a) => globMatch(a, action, true)),
+    );
+}
+
+export function judgeAzureRole(props: any, identity: IdentityName | undefined): string[] {
+    const perms = asArray<any>(props?.permissions);
+    const out: string[] = [];
+    const cfgHits = AZURE_CONFIG_ACTIONS.filter((a) => azureAllowed(perms, "actions", a));
+    if (cfgHits.length) out.push(`${identity ?? "this role"} must never change storage configuration, but the role allows ${cfgHits.join(", ")}`);
+    const bypass = AZURE_SENSITIVE["retention-bypass"].filter((a) => azureAllowed(perms, "dataActions", a));
+    if (bypass.length) out.push(`${identity ?? "this role"} must never bypass immutability, but the role allows ${bypass.join(", ")}`);
+    if (identity && identity !== "gc") {
+        const del = AZURE_SENSITIVE.delete.filter((a) => azureAllowed(perms, "dataActions", a));
+        if (del.length) out.push(`${identity} must never delete, but the role allows ${del.join(", ")}`);
+    }
+    if (identity === "writer") {
+        const read = AZURE_SENSITIVE["read-data"].filter((a) => azureAllowed(perms, "dataActions", a));
+        if (read.length) out.push(`writer must never read dumps back, but the role allows ${read.join(", ")}`);
+    }
+    return out;
+}
+
+export const iamPolicy: BackupPolicy = {
+    name: "iam-backup-identities-least-privilege",
+    description:
+        "The writer can never delete, read dumps or blobs, change bucket/key configuration or bypass retention; the verifier, gc and " +
+        "restore operator stay within DESIGN.md's security table. Judged on the policy documents with wildcards expanded against the AWS action catalog.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps:
+        "Grant exact actions on exact prefixes (BackupIdentities): writer s3:PutObject, s3:PutObjectRetention, s3:PutObjectTagging on " +
+        "db/{env}/* and storage/{env}/*, s3:ListBucket, s3:GetObject only on storage/{env}/runs/*, kms:GenerateDataKey/Encrypt; " +
+        "never s3:* or prefix wildcards like s3:Del*/s3:*Object* that expand to deletes, reads or configuration changes. " +
+        "Attach no AWS-managed policies to backup roles.",
+    configSchema: {
+        properties: {
+            env: { type: "string", pattern: "^[a-z][a-z0-9-]{1,19}$", description: "environment name (vault prefixes)" },
+            bucketName: { type: "string", minLength: 3, description: "the vault bucket (aws.bucketName)" },
+            identities: {
+                type: "object",
+                properties: Object.fromEntries(Object.entries(DEFAULT_IDENTITIES).map(([k, v]) => [k, { type: "string", minLength: 1, default: v }])),
+                additionalProperties: false,
+                default: {},
+                description: "regular expressions telling which role is which identity",
+            },
+        },
+        required: ["env", "bucketName"],
+    },
+    validateResource: async (args, report) => {
+        const relevant = [T.rolePolicy, T.role, T.iamPolicy, T.rolePolicyAttachment, T.roleDefinition] as string[];
+        if (!relevant.includes(args.type)) return;
+        const cfg = readPolicyConfig<IamConfig>(iamPolicy, args);
+        const p = args.props as any;
+        if (args.type === T.rolePolicy || args.type === T.iamPolicy) {
+            const identity = classifyIdentity([p.role, p.name, args.name], cfg.identities);
+            for (const m of await judgeIdentityDocument(p.policy, identity, cfg)) report(m);
+        } else if (args.type === T.role) {
+            const identity = classifyIdentity([p.name, args.name], cfg.identities);
+            for (const ip of asArray<any>(p.inlinePolicies)) {
+                if (ip?.policy === undefined) continue;
+                for (const m of await judgeIdentityDocument(ip.policy, identity, cfg)) report(`inline policy ${show(ip.name)}: ${m}`);
+            }
+            for (const arn of asArray<string>(p.managedPolicyArns)) {
+                if (/^arn:aws[a-z-]*:iam::aws:policy\//.test(arn)) report(`AWS-managed policy ${arn} attached: it cannot be judged and is broader than any backup identity needs`);
+            }
+        } else if (args.type === T.rolePolicyAttachment) {
+            const identity = classifyIdentity([p.role, args.name], cfg.identities);
+            if (typeof p.policyArn === "string" && /^arn:aws[a-z-]*:iam::aws:policy\//.test(p.policyArn)) {
+                report(`AWS-managed policy ${p.policyArn} attached to ${identity ?? show(p.role)}: it cannot be judged and is broader than any backup identity needs`);
+            }
+        } else if (args.type === T.roleDefinition) {
+            const identity = classifyIdentity([p.roleName, args.name], cfg.identities);
+            for (const m of judgeAzureRole(p, identity)) report(m);
+        }
+    },
+};

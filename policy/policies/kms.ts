@@ -1,0 +1,44 @@
+// Policy 7: the vault key rotates and cannot be deleted on short notice (a deleted key makes every
+// backup unreadable, Object Lock or not).
+import type { KeyArgs } from "@pulumi/aws/kms";
+import type { Unwrap } from "@pulumi/pulumi";
+import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "./common";
+
+export interface KmsConfig {
+    minDeletionWindowDays: number;
+    maxRotationPeriodDays: number;
+}
+
+export const kmsPolicy: BackupPolicy = {
+    name: "kms-key-rotation-and-deletion-window",
+    description: "KMS keys have automatic rotation on and a deletion window of at least 30 days, and are symmetric encryption keys that stay enabled.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps:
+        "Declare the key with enableKeyRotation: true (rotationPeriodInDays ≤ 365 if set), deletionWindowInDays: 30 and isEnabled left true " +
+        "(BackupVault does, from aws.kms in the stack file).",
+    configSchema: {
+        properties: {
+            minDeletionWindowDays: { type: "integer", minimum: 7, maximum: 30, default: 30 },
+            maxRotationPeriodDays: { type: "integer", minimum: 90, maximum: 2560, default: 365 },
+        },
+    },
+    validateResource: (args, report) => {
+        if (args.type !== T.kmsKey) return;
+        const cfg = readPolicyConfig<KmsConfig>(kmsPolicy, args);
+        const k = args.props as Unwrap<KeyArgs>;
+        if (k.enableKeyRotation !== true) report(`enableKeyRotation is ${show(k.enableKeyRotation)}, expected true`);
+        if (isSet(k.rotationPeriodInDays) && k.rotationPeriodInDays > cfg.maxRotationPeriodDays) {
+            report(`rotationPeriodInDays is ${k.rotationPeriodInDays}, at most ${cfg.maxRotationPeriodDays}`);
+        }
+        // Unset means AWS's default of 30 days.
+        const window = k.deletionWindowInDays ?? 30;
+        if (window < cfg.minDeletionWindowDays) {
+            report(`deletionWindowInDays is ${window}, at least ${cfg.minDeletionWindowDays} required: a key scheduled for deletion makes every backup unreadable when the window ends`);
+        }
+        if (k.isEnabled === false) report("the key is disabled: nothing can be written or restored");
+        if (isSet(k.keyUsage) && k.keyUsage !== "ENCRYPT_DECRYPT") report(`keyUsage is ${show(k.keyUsage)}, expected "ENCRYPT_DECRYPT"`);
+        if (isSet(k.customerMasterKeySpec) && k.customerMasterKeySpec !== "SYMMETRIC_DEFAULT") report(`key spec is ${show(k.customerMasterKeySpec)}, expected "SYMMETRIC_DEFAULT" (rotation needs it)`);
+        if (k.bypassPolicyLockoutSafetyCheck === true) report("bypassPolicyLockoutSafetyCheck is true: a key policy mistake could lock everyone out of the backups");
+    },
+};

@@ -1,0 +1,175 @@
+// Policy 11 (validateStack): the pieces only make a backup together. Every vault bucket has all its
+// companion resources (matched by their `bucket` property, or by what that property depends on), its
+// default encryption uses a key this stack declares, prod keeps a secondary archive in another cloud,
+// and every CronJob runs as a service account mapped to the identity its job kind needs.
+import { JOB_KINDS } from "@supabase-backups/contracts";
+import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
+import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "./common";
+import { classifyIdentity, type IdentityName } from "./iam";
+import { isKind } from "./cronjob";
+
+export interface StackConfig {
+    requireSecondaryArchive: boolean;
+    /** job kind → identity (DESIGN.md security table); "check" needs no cloud identity */
+    jobIdentities: Record<string, IdentityName | "check">;
+    identities: Record<IdentityName, string>;
+}
+
+const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc" };
+const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
+    writer: "(^|[-_/])writer([-_/]|$)",
+    verifier: "(^|[-_/])verifier([-_/]|$)",
+    gc: "(^|[-_/])gc([-_/]|$)",
+    restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
+};
+const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
+
+/** Read a property that may be unknown during preview (the policy SDK throws on unknowns). */
+function safe<T>(f: () => T): T | undefined {
+    try {
+        return f();
+    } catch {
+        return undefined;
+    }
+}
+
+function companionsOf(bucket: PolicyResource, all: PolicyResource[]): Map<string, PolicyResource[]> {
+    const ids = new Set([safe(() => bucket.props.bucket), safe(() => bucket.props.id), safe(() => bucket.props.arn)].filter((v) => typeof v === "string" && v !== ""));
+    const out = new Map<string, PolicyResource[]>();
+    for (const r of all) {
+        if (!(r.type in BUCKET_COMPANIONS)) continue;
+        const byValue = ids.has(safe(() => r.props.bucket));
+        const byDependency = (r.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn);
+        if (byValue || byDependency) out.set(r.type, [...(out.get(r.type) ?? []), r]);
+    }
+    return out;
+}
+
+export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg: StackConfig): { message: string; urn?: string }[] {
+    const out: { message: string; urn?: string }[] = [];
+    const rs = args.resources;
+    const of = (type: string) => rs.filter((r) => r.type === type);
+
+    // Vault buckets and their companions.
+    const buckets = of(T.bucket);
+    if (buckets.length === 0) out.push({ message: "the stack declares no S3 vault bucket (aws:s3/bucket:Bucket)" });
+    const keyRefs = new Set<string>();
+    for (const k of of(T.kmsKey)) for (const v of [safe(() => k.props.arn), safe(() => k.props.keyId), safe(() => k.props.id)]) if (typeof v === "string") keyRefs.add(v);
+    for (const a of of(T.kmsAlias)) for (const v of [safe(() => a.props.name), safe(() => a.props.arn)]) if (typeof v === "string") keyRefs.add(v);
+    for (const b of buckets) {
+        const label = `bucket ${show(safe(() => b.props.bucket) ?? b.name)}`;
+        const comps = companionsOf(b, rs);
+        const missing = Object.entries(BUCKET_COMPANIONS).filter(([t]) => !comps.has(t)).map(([, n]) => n);
+        if (missing.length) out.push({ urn: b.urn, message: `${label} has no ${missing.join(", ")} (matched by the companion's bucket property): without them the bucket is not a vault` });
+        for (const [t, list] of comps) if (list.length > 1) out.push({ urn: b.urn, message: `${label} has ${list.length} ${BUCKET_COMPANIONS[t]} resources; they would overwrite each other` });
+        for (const sse of comps.get(T.sse) ?? []) {
+            for (const rule of asArray<any>(safe(() => sse.props.rules))) {
+                const keyId = rule?.applyServerSideEncryptionByDefault?.kmsMasterKeyId;
+                if (typeof keyId === "string" && keyRefs.size > 0 && !keyRefs.has(keyId)) {
+                    out.push({ urn: sse.urn, message: `${label} encrypts with ${show(keyId)}, which is not a KMS key or alias this stack declares (customer-managed key expected)` });
+                }
+            }
+        }
+    }
+    if (of(T.kmsKey).length === 0) out.push({ message: "the stack declares no customer-managed KMS key (aws:kms/key:Key)" });
+
+    // Secondary archive in another cloud.
+    if (cfg.requireSecondaryArchive) {
+        const accounts = of(T.storageAccount);
+        const containers = of(T.blobContainer);
+        if (accounts.length === 0 || containers.length === 0) {
+            out.push({
+                message:
+                    `this environment requires a secondary archive in another cloud, but the stack declares ${accounts.length} Azure storage account(s) and ` +
+                    `${containers.length} blob container(s) (set supabase-backups:azure.enabled: true)`,
+            });
+        }
+    }
+
+    // CronJobs → service accounts → identities.
+    const sas = of(T.serviceAccount);
+    const roles = of(T.role);
+    for (const cj of of(T.cronJob)) {
+        const meta = safe(() => cj.props.metadata) ?? {};
+        const label = `CronJob ${show(meta.name ?? cj.name)}`;
+        const kind = JOB_KINDS.find((k) => isKind(String(meta?.labels?.["app.kubernetes.io/component"] ?? meta.name ?? cj.name), k));
+        if (!kind) {
+            out.push({ urn: cj.urn, message: `${label} runs no known job kind (${JOB_KINDS.join(", ")}); cannot tell which identity it needs` });
+            continue;
+        }
+        const need = cfg.jobIdentities[kind];
+        const podSpec = safe(() => cj.props.spec?.jobTemplate?.spec?.template?.spec) ?? {};
+        const saName = podSpec.serviceAccountName;
+        if (!saName || saName === "default") {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) runs as the namespace's default service account; expected the ${need} identity's service account` });
+            continue;
+        }
+        const ns = meta.namespace;
+        const sa = sas.find((s) => safe(() => s.props.metadata?.name) === saName && (ns === undefined || safe(() => s.props.metadata?.namespace) === ns));
+        if (!sa) {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) uses service account ${show(saName)}, which the stack does not declare` });
+            continue;
+        }
+        const roleArn: unknown = safe(() => sa.props.metadata?.annotations?.[IRSA_ANNOTATION]);
+        if (need === "check") {
+            if (typeof roleArn === "string") out.push({ urn: cj.urn, message: `${label} (${kind}) needs no cloud identity, but its service account ${show(saName)} assumes ${roleArn}` });
+            continue;
+        }
+        if (typeof roleArn !== "string") {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) needs the ${need} identity, but service account ${show(saName)} has no ${IRSA_ANNOTATION} annotation` });
+            continue;
+        }
+        const roleName = roleArn.split("/").pop() ?? "";
+        const got = classifyIdentity([roleName], cfg.identities);
+        if (got !== need) {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) needs the ${need} identity, but service account ${show(saName)} assumes ${roleArn} (${got ?? "no known identity"})` });
+            continue;
+        }
+        const role = roles.find((r) => safe(() => r.props.name) === roleName || r.name === roleName);
+        if (!role) {
+            out.push({ urn: cj.urn, message: `${label} (${kind}): service account ${show(saName)} assumes ${roleArn}, a role this stack does not declare` });
+            continue;
+        }
+        const trust = parseDocument(safe(() => role.props.assumeRolePolicy));
+        const subject = `system:serviceaccount:${ns ?? safe(() => sa.props.metadata?.namespace)}:${saName}`;
+        if (trust.ok && !JSON.stringify(trust.doc).includes(subject)) {
+            out.push({ urn: role.urn, message: `role ${roleName} does not trust ${subject} (IRSA sub condition), so ${label} could not assume it` });
+        }
+    }
+    return out;
+}
+
+export const stackPolicy: BackupPolicy = {
+    name: "stack-backup-completeness",
+    description:
+        "Every vault bucket has all its companion resources, encryption uses a key the stack declares, environments that require it keep a " +
+        "secondary archive in another cloud (Azure), and every CronJob's service account maps to the identity its job needs.",
+    enforcementLevel: "mandatory",
+    severity: "critical",
+    remediationSteps:
+        "Declare the vault through BackupVault (it creates every companion with bucket: <the vault bucket>); keep supabase-backups:azure.enabled: true in prod; " +
+        "run each CronJob as its identity's service account (dump, sync-storage → writer; verify → verifier; gc → gc; check-supabase → no cloud role) " +
+        "with the IRSA annotation of that role, and the role's trust policy naming system:serviceaccount:<namespace>:<service account>.",
+    configSchema: {
+        properties: {
+            requireSecondaryArchive: { type: "boolean", default: false, description: "true in prod: a secondary archive in another cloud" },
+            jobIdentities: {
+                type: "object",
+                properties: Object.fromEntries(JOB_KINDS.map((k) => [k, { type: "string", enum: ["writer", "verifier", "gc", "restoreOperator", "check"] }])),
+                additionalProperties: false,
+                default: DEFAULT_JOB_IDENTITIES,
+            },
+            identities: {
+                type: "object",
+                properties: Object.fromEntries(Object.entries(DEFAULT_IDENTITIES).map(([k, v]) => [k, { type: "string", minLength: 1, default: v }])),
+                additionalProperties: false,
+                default: {},
+            },
+        },
+    },
+    validateStack: (args, report) => {
+        const cfg = readPolicyConfig<StackConfig>(stackPolicy, args);
+        cfg.jobIdentities = { ...DEFAULT_JOB_IDENTITIES, ...cfg.jobIdentities } as StackConfig["jobIdentities"];
+        for (const p of stackProblems(args, cfg)) report(p.message, p.urn);
+    },
+};
