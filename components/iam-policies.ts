@@ -39,7 +39,6 @@ export const BUCKET_CONFIG_ACTIONS = [
     "s3:PutEncryptionConfiguration",
     "s3:PutBucketPublicAccessBlock",
     "s3:PutBucketOwnershipControls",
-    "s3:DeleteBucketOwnershipControls",
     "s3:PutBucketAcl",
     "s3:PutReplicationConfiguration",
     "s3:PutInventoryConfiguration",
@@ -116,7 +115,10 @@ function complianceOnly(c: VaultPolicyContext): PolicyStatement {
         Effect: "Deny",
         Action: ["s3:PutObject", "s3:PutObjectRetention"],
         Resource: objects(c.bucket, "*"),
-        Condition: { StringNotEqualsIfExists: { "s3:object-lock-mode": "COMPLIANCE" } },
+        // Only when the header is present: an UploadPart (authorized as s3:PutObject) never carries it,
+        // and objects written without it get the bucket default, COMPLIANCE. Negated operators are true
+        // for a missing key, hence the Null test.
+        Condition: { StringNotEquals: { "s3:object-lock-mode": "COMPLIANCE" }, Null: { "s3:object-lock-mode": "false" } },
     };
 }
 
@@ -319,8 +321,9 @@ export interface BucketPolicyContext {
 /**
  * Bucket policy: applies to every principal, including account admins whose identity policies allow
  * `s3:*`. Denies non-TLS access; puts that ask for another encryption or another key (a put without
- * the header gets the bucket default, SSE-KMS with the vault key — a Null-header deny would also
- * reject UploadPart, which never carries the header, and break multipart uploads of large dumps);
+ * the header gets the bucket default, SSE-KMS with the vault key — denying a missing header would also
+ * reject UploadPart, which never carries it, and break multipart uploads of large dumps; negated
+ * operators are true for a missing key, so each deny also requires the header to be present);
  * configuration changes and retention bypass by anyone but the deployers; retention changes by anyone
  * but the roles that write; deletes by anyone but gc, and by gc outside the blob prefix.
  */
@@ -343,7 +346,10 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Principal: "*",
                 Action: "s3:PutObject",
                 Resource: `${b}/*`,
-                Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption": "aws:kms" } },
+                Condition: {
+                    StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" },
+                    Null: { "s3:x-amz-server-side-encryption": "false" },
+                },
             },
             {
                 Sid: "DenyWrongKmsKey",
@@ -351,7 +357,10 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Principal: "*",
                 Action: "s3:PutObject",
                 Resource: `${b}/*`,
-                Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": c.kmsKeyArn } },
+                Condition: {
+                    StringNotEquals: { "s3:x-amz-server-side-encryption-aws-kms-key-id": c.kmsKeyArn },
+                    Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "false" },
+                },
             },
             {
                 Sid: "DenyConfigChangesExceptDeployers",

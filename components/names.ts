@@ -53,7 +53,8 @@ export function oidcIssuerFromProviderArn(providerArn: string): string {
 /** Mount point and file name of the job config the CronJobs read (JOB_ENV.config holds the path). */
 export const JOB_CONFIG_DIR = "/etc/supabase-backups";
 export const JOB_CONFIG_FILE = "job-config.json";
-export const SCRATCH_DIR = "/scratch";
+/** The job image writes only under /tmp (TMPDIR); the pods mount the scratch emptyDir there. */
+export const SCRATCH_DIR = "/tmp";
 
 /** A stable GUID from a seed (Azure role definitions and assignments are named by GUID). */
 export function stableGuid(seed: string): string {

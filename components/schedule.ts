@@ -51,7 +51,7 @@ const RESOURCES: Record<PlannedJob["kind"], k8s.core.v1.ResourceRequirements> = 
 
 export const CANARY_PORT = 5432;
 export const CANARY_DATABASE_URL = `postgresql://postgres@127.0.0.1:${CANARY_PORT}/postgres`;
-const RUN_AS = 65532; // distroless "nonroot"
+const RUN_AS = 10001; // the job image's fixed non-root user (jobs/Dockerfile)
 const POSTGRES_UID = 999; // the official postgres image's user
 
 const dropAll = (user: number): k8s.core.v1.SecurityContext => ({
@@ -151,7 +151,8 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 { name: JOB_ENV.config, value: `${JOB_CONFIG_DIR}/${JOB_CONFIG_FILE}` },
                 { name: JOB_ENV.cronJob, value: j.name },
                 { name: "AWS_REGION", value: cfg.aws.region },
-                { name: "HOME", value: "/tmp" },
+                // The image writes only under TMPDIR=/tmp (spools, tsx cache): that is the scratch emptyDir.
+                { name: "HOME", value: SCRATCH_DIR },
                 { name: "TMPDIR", value: SCRATCH_DIR },
                 ...IDENTITY_SECRETS[identity]
                     .filter((k) => args.secrets[k] !== undefined)
@@ -164,7 +165,6 @@ export class BackupSchedule extends pulumi.ComponentResource {
             const volumes: k8s.core.v1.Volume[] = [
                 { name: "config", configMap: { name: configMap.metadata.name, defaultMode: 0o444 } },
                 { name: "scratch", emptyDir: { sizeLimit: `${cfg.kubernetes.scratchSizeGi}Gi` } },
-                { name: "tmp", emptyDir: { sizeLimit: "256Mi" } },
             ];
             const initContainers: k8s.core.v1.Container[] = [];
             if (j.kind === "verify") {
@@ -175,6 +175,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 volumes.push(
                     { name: "canary-data", emptyDir: { sizeLimit: `${cfg.kubernetes.scratchSizeGi}Gi` } },
                     { name: "canary-run", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
+                    { name: "canary-tmp", emptyDir: { sizeLimit: "1Gi" } },
                 );
                 initContainers.push({
                     name: "canary-postgres",
@@ -197,7 +198,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     volumeMounts: [
                         { name: "canary-data", mountPath: "/var/lib/postgresql/data" },
                         { name: "canary-run", mountPath: "/var/run/postgresql" },
-                        { name: "tmp", mountPath: "/tmp" },
+                        { name: "canary-tmp", mountPath: "/tmp" },
                     ],
                 });
             }
@@ -229,7 +230,6 @@ export class BackupSchedule extends pulumi.ComponentResource {
                         volumeMounts: [
                             { name: "config", mountPath: JOB_CONFIG_DIR, readOnly: true },
                             { name: "scratch", mountPath: SCRATCH_DIR },
-                            { name: "tmp", mountPath: "/tmp" },
                         ],
                     },
                 ],
