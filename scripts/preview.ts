@@ -27,7 +27,8 @@ export function describe(r: DeclaredResource): string[] {
     const spec = i.spec ?? {};
     switch (r.type) {
         case "pulumi:providers:aws":
-            return [`region ${i.region}, allowed accounts ${([] as string[]).concat(i.allowedAccountIds ?? []).join(", ")}`];
+            // provider inputs of non-string type reach the engine JSON-encoded
+            return [`region ${i.region}, allowed accounts ${([] as string[]).concat(typeof i.allowedAccountIds === "string" ? JSON.parse(i.allowedAccountIds) : i.allowedAccountIds ?? []).join(", ")}`];
         case "aws:kms/key:Key":
             return [`rotation ${i.enableKeyRotation ? `on (${i.rotationPeriodInDays} d)` : "OFF"}, deletion window ${i.deletionWindowInDays} d`];
         case "aws:kms/alias:Alias":

@@ -32,6 +32,10 @@ export interface DeclaredResource {
     secretPaths: string[];
     /** what the mock returned as outputs (inputs plus computed ids/ARNs) */
     state: Record<string, any>;
+    /** Pulumi `protect` */
+    protect: boolean;
+    /** URNs this resource depends on (dependsOn and input dependencies) */
+    dependencies: string[];
 }
 
 export interface MockRunOverrides {
@@ -186,6 +190,8 @@ async function runOnce(stack: string, overrides: MockRunOverrides): Promise<Mock
             inputs,
             secretPaths,
             state: {},
+            protect: !!req.getProtect?.(),
+            dependencies: req.getDependenciesList?.() ?? [],
         };
         resources.push(entry);
         return original(req, (err: any, resp: any) => {

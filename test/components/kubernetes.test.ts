@@ -1,0 +1,245 @@
+// Every Kubernetes object the program declares, validated against the Kubernetes (and Prometheus
+// Operator) schemas with kubernetes-models, then checked against DESIGN.md "Kubernetes".
+import { strict as assert } from "node:assert";
+import {
+    JOB_ENV,
+    METRICS,
+    SECRETS,
+    maxIntervalSeconds,
+    validateJobConfig,
+} from "@supabase-backups/contracts";
+import { ofType, one, stackRun } from "./helpers";
+import type { DeclaredResource, MockRunResult } from "../../scripts/lib/mockrun";
+
+type Model = new (data: any) => { validate(): void };
+
+// kubernetes-models is ESM-only ("import" condition): load it with a real dynamic import.
+const esmImport = new Function("s", "return import(s)") as (s: string) => Promise<any>;
+const MODELS: Record<string, string> = {
+    "kubernetes:core/v1:Namespace": "kubernetes-models/v1/Namespace",
+    "kubernetes:core/v1:ServiceAccount": "kubernetes-models/v1/ServiceAccount",
+    "kubernetes:core/v1:Secret": "kubernetes-models/v1/Secret",
+    "kubernetes:core/v1:ConfigMap": "kubernetes-models/v1/ConfigMap",
+    "kubernetes:batch/v1:CronJob": "kubernetes-models/batch/v1/CronJob",
+    "kubernetes:networking.k8s.io/v1:NetworkPolicy": "kubernetes-models/networking.k8s.io/v1/NetworkPolicy",
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
+};
+
+async function modelFor(type: string): Promise<Model> {
+    const spec = MODELS[type];
+    if (!spec) throw new Error(`no kubernetes-models class mapped for ${type}`);
+    const mod = await esmImport(spec);
+    return mod[type.split(":").pop()!];
+}
+
+const cronJobs = (r: MockRunResult) => ofType(r, "kubernetes:batch/v1:CronJob");
+const podOf = (c: DeclaredResource) => c.inputs.spec.jobTemplate.spec.template.spec;
+
+for (const stack of ["staging", "prod"] as const) {
+    describe(`Kubernetes (${stack})`, () => {
+        let r: MockRunResult;
+        before(async () => {
+            r = await stackRun(stack);
+        });
+
+        it("every object validates against its schema (kubernetes-models)", async () => {
+            const k8s = r.resources.filter((x) => x.type.startsWith("kubernetes:"));
+            assert.ok(k8s.length >= 12, `only ${k8s.length} Kubernetes objects`);
+            const problems: string[] = [];
+            for (const obj of k8s) {
+                const M = await modelFor(obj.type);
+                try {
+                    new M(obj.inputs).validate();
+                } catch (e: any) {
+                    problems.push(`${obj.type} ${obj.name}: ${e.message}`);
+                }
+            }
+            assert.deepEqual(problems, []);
+        });
+
+        it("the schema check is not vacuous: a broken CronJob fails it", async () => {
+            const M = await modelFor("kubernetes:batch/v1:CronJob");
+            const bad = structuredClone(cronJobs(r)[0].inputs);
+            bad.spec.concurrencyPolicy = 42;
+            assert.throws(() => new M(bad).validate());
+        });
+
+        it("one CronJob per kind, sync-storage once per distinct bucket schedule", () => {
+            const names = cronJobs(r).map((c) => c.inputs.metadata.name).sort();
+            assert.deepEqual(names, ["check-supabase", "dump", "gc", "sync-storage", "sync-storage-public-assets", "verify"]);
+            const daily = cronJobs(r).find((c) => c.inputs.metadata.name === "sync-storage")!;
+            const weekly = cronJobs(r).find((c) => c.inputs.metadata.name === "sync-storage-public-assets")!;
+            assert.equal(daily.inputs.spec.schedule, "0 4 * * *");
+            assert.deepEqual(podOf(daily).containers[0].args, ["sync-storage", "--bucket", "user-media"]);
+            assert.equal(weekly.inputs.spec.schedule, "0 4 * * 0");
+            assert.deepEqual(podOf(weekly).containers[0].args, ["sync-storage", "--bucket", "public-assets"]);
+            assert.equal(one(r, "kubernetes:batch/v1:CronJob", "-dump").inputs.spec.schedule, "30 3 * * *");
+        });
+
+        it("CronJobs are hardened as DESIGN.md says", () => {
+            for (const c of cronJobs(r)) {
+                const name = c.inputs.metadata.name;
+                const spec = c.inputs.spec;
+                const job = spec.jobTemplate.spec;
+                const pod = podOf(c);
+                assert.equal(spec.timeZone, "Asia/Manila", name);
+                assert.equal(spec.concurrencyPolicy, "Forbid", name);
+                assert.ok(spec.startingDeadlineSeconds >= 120 && spec.startingDeadlineSeconds <= 3600, `${name}: starting deadline of minutes`);
+                assert.ok(Number.isInteger(job.backoffLimit) && job.backoffLimit >= 1, name);
+                assert.ok(job.activeDeadlineSeconds > 0 && job.activeDeadlineSeconds < maxIntervalSeconds(spec.schedule, spec.timeZone), `${name}: ends before the next run`);
+                assert.ok(job.ttlSecondsAfterFinished > 0, name);
+                assert.equal(pod.restartPolicy, "Never");
+                assert.equal(pod.automountServiceAccountToken, false);
+                assert.equal(pod.securityContext.runAsNonRoot, true);
+                assert.equal(pod.securityContext.seccompProfile.type, "RuntimeDefault");
+                for (const ctr of [...pod.containers, ...(pod.initContainers ?? [])]) {
+                    const sc = ctr.securityContext;
+                    assert.equal(sc.runAsNonRoot, true, `${name}/${ctr.name}`);
+                    assert.equal(sc.readOnlyRootFilesystem, true, `${name}/${ctr.name}`);
+                    assert.equal(sc.allowPrivilegeEscalation, false, `${name}/${ctr.name}`);
+                    assert.deepEqual(sc.capabilities.drop, ["ALL"], `${name}/${ctr.name}`);
+                    assert.equal(sc.seccompProfile.type, "RuntimeDefault");
+                    assert.ok(ctr.resources.requests.cpu && ctr.resources.requests.memory, `${name}/${ctr.name}: requests`);
+                    assert.ok(ctr.resources.limits.memory && ctr.resources.limits.cpu, `${name}/${ctr.name}: limits`);
+                }
+                // scratch on an emptyDir, mounted where the image writes (TMPDIR)
+                const main = pod.containers[0];
+                const tmpdir = main.env.find((e: any) => e.name === "TMPDIR").value;
+                const mount = main.volumeMounts.find((m: any) => m.mountPath === tmpdir);
+                assert.ok(mount, `${name}: TMPDIR is mounted`);
+                assert.ok(pod.volumes.find((v: any) => v.name === mount.name).emptyDir, `${name}: scratch is an emptyDir`);
+                assert.equal(main.volumeMounts.find((m: any) => m.name === "config").readOnly, true);
+                assert.equal(main.env.find((e: any) => e.name === JOB_ENV.config).value, "/etc/supabase-backups/job-config.json");
+                assert.equal(main.env.find((e: any) => e.name === JOB_ENV.cronJob).value, name);
+            }
+        });
+
+        it("each job runs as its identity, with only its secrets, from Secret references", () => {
+            const want: Record<string, { sa: string; secrets: string[] }> = {
+                dump: { sa: "supabase-backups-writer", secrets: [SECRETS.databaseUrl.env, SECRETS.serviceRoleKey.env] },
+                "sync-storage": { sa: "supabase-backups-writer", secrets: [SECRETS.databaseUrl.env, SECRETS.serviceRoleKey.env] },
+                verify: { sa: "supabase-backups-verifier", secrets: stack === "prod" ? [SECRETS.ageIdentity.env] : [] },
+                "check-supabase": { sa: "supabase-backups-check", secrets: [SECRETS.managementApiToken.env] },
+                gc: { sa: "supabase-backups-gc", secrets: [] },
+            };
+            for (const c of cronJobs(r)) {
+                const kind = c.inputs.metadata.labels["app.kubernetes.io/component"];
+                const pod = podOf(c);
+                assert.equal(pod.serviceAccountName, want[kind].sa, c.name);
+                const fromSecrets = pod.containers[0].env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.name);
+                assert.deepEqual(fromSecrets.sort(), [...want[kind].secrets].sort(), c.name);
+                assert.ok(!pod.containers[0].env.some((e: any) => Object.values(SECRETS).some((s) => s.env === e.name) && e.value !== undefined), `${c.name}: no secret inline`);
+            }
+            for (const s of ofType(r, "kubernetes:core/v1:Secret")) {
+                assert.ok(Object.keys(s.inputs.stringData).length > 0);
+                // Pulumi lifts secretness to the top-level property: the whole stringData is secret.
+                for (const k of Object.keys(s.inputs.stringData))
+                    assert.ok(s.secretPaths.includes("stringData") || s.secretPaths.includes(`stringData.${k}`), `${s.name}.${k} is a Pulumi secret`);
+            }
+        });
+
+        it("service accounts carry IRSA and (prod) Azure workload identity annotations", () => {
+            for (const id of ["writer", "verifier", "gc"]) {
+                const sa = one(r, "kubernetes:core/v1:ServiceAccount", `-sa-${id}`).inputs;
+                assert.equal(sa.metadata.annotations["eks.amazonaws.com/role-arn"], r.outputs.roleArns[id]);
+                if (stack === "prod") assert.equal(sa.metadata.annotations["azure.workload.identity/client-id"], r.outputs.azureClientIds[id]);
+                else assert.equal(sa.metadata.annotations["azure.workload.identity/client-id"], undefined);
+            }
+            const check = one(r, "kubernetes:core/v1:ServiceAccount", "-sa-check").inputs;
+            assert.deepEqual(check.metadata.annotations, {});
+        });
+
+        it("verify runs a Postgres canary sidecar and points CANARY_DATABASE_URL at it", () => {
+            const pod = podOf(one(r, "kubernetes:batch/v1:CronJob", "-verify"));
+            const canary = pod.initContainers.find((c: any) => c.name === "canary-postgres");
+            assert.equal(canary.restartPolicy, "Always", "native sidecar: stops with the job");
+            assert.ok(canary.startupProbe, "job starts only when Postgres is ready");
+            const port = canary.ports[0].containerPort;
+            const url = pod.containers[0].env.find((e: any) => e.name === JOB_ENV.canaryDatabaseUrl).value;
+            assert.equal(new URL(url).hostname, "127.0.0.1");
+            assert.equal(Number(new URL(url).port), port);
+            assert.ok(canary.args.includes("listen_addresses=127.0.0.1"));
+        });
+
+        it(`sync-storage is ${stack === "prod" ? "an Indexed Job with one pod per shard" : "a plain Job (shards = 1)"}`, () => {
+            for (const c of cronJobs(r).filter((x) => x.inputs.metadata.labels["app.kubernetes.io/component"] === "sync-storage")) {
+                const job = c.inputs.spec.jobTemplate.spec;
+                if (stack === "prod") {
+                    assert.equal(job.completionMode, "Indexed");
+                    assert.equal(job.completions, 4);
+                    assert.equal(job.parallelism, 4);
+                    assert.equal(podOf(c).containers[0].env.find((e: any) => e.name === JOB_ENV.jobCompletions).value, "4");
+                } else {
+                    assert.equal(job.completionMode, undefined);
+                    assert.equal(job.completions, undefined);
+                }
+            }
+        });
+
+        it("the ConfigMap holds a job config that validates against JobConfigSchema", () => {
+            const cm = one(r, "kubernetes:core/v1:ConfigMap");
+            const raw = JSON.parse(cm.inputs.data["job-config.json"]);
+            const v = validateJobConfig(raw, "job-config.json");
+            assert.ok(v.ok, JSON.stringify(!v.ok && v.issues));
+            assert.equal(raw.env, stack);
+            assert.equal(raw.vault.bucket, r.outputs.bucketName);
+            assert.equal(raw.vault.kmsKeyArn, r.outputs.kmsKeyArn);
+            if (stack === "prod") assert.equal(`${raw.archive.accountUrl}/${raw.archive.container}`, r.outputs.archiveContainerUrl);
+            else assert.equal(raw.archive, undefined);
+            const text = cm.inputs.data["job-config.json"];
+            assert.doesNotMatch(text, /placeholder/, "no secret in the ConfigMap");
+        });
+
+        it("NetworkPolicy: no ingress, egress only DNS and the needed ports", () => {
+            const np = one(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
+            assert.deepEqual(np.policyTypes, ["Ingress", "Egress"]);
+            assert.deepEqual(np.ingress, []);
+            assert.deepEqual(np.podSelector.matchLabels["app.kubernetes.io/name"], "supabase-backups");
+            const ports = np.egress.flatMap((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`)).sort();
+            assert.deepEqual(ports, ["TCP/443", "TCP/53", "TCP/5432", "TCP/6543", "UDP/53"]);
+            for (const c of cronJobs(r)) {
+                const l = c.inputs.spec.jobTemplate.spec.template.metadata.labels;
+                assert.equal(l["app.kubernetes.io/name"], "supabase-backups", `${c.name} pods are selected by the policy`);
+            }
+        });
+
+        it("PrometheusRule alerts are derived from the schedules and watch only contract metrics", () => {
+            const rules = one(r, "kubernetes:monitoring.coreos.com/v1:PrometheusRule").inputs.spec.groups.flatMap((g: any) => g.rules);
+            const known = new Set(Object.values(METRICS));
+            for (const rule of rules) {
+                const names = (rule.expr.match(/supabase_backups_[a-z_]+/g) ?? []) as string[];
+                assert.ok(names.length > 0, rule.alert);
+                for (const n of names) assert.ok(known.has(n as any), `${rule.alert} watches unknown metric ${n}`);
+            }
+            const byAlert = (a: string) => rules.filter((x: any) => x.alert === a);
+            const grace = stack === "prod" ? 60 * 60 : 60 * 60;
+            // dead man's switch per CronJob: period + grace from the cron expression
+            for (const c of cronJobs(r)) {
+                const name = c.inputs.metadata.name;
+                const period = maxIntervalSeconds(c.inputs.spec.schedule, c.inputs.spec.timeZone);
+                const dms = byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === name);
+                assert.ok(dms, `${name}: dead man's switch`);
+                assert.match(dms.expr, new RegExp(`> ${period + grace}$`));
+                assert.ok(byAlert("SupabaseBackupFailedTwice").some((x: any) => x.labels.cronjob === name && / >= 2$/.test(x.expr)));
+                const never = byAlert("SupabaseBackupNeverRan").find((x: any) => x.labels.cronjob === name);
+                assert.equal(never.for, `${Math.round((period + grace) / 60)}m`);
+            }
+            // two sync-storage CronJobs: each is told apart by its cronjob label, the weekly one waits 7 d + grace
+            const weekly = byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === "sync-storage-public-assets");
+            assert.match(weekly.expr, /cronjob="sync-storage-public-assets"/);
+            assert.match(weekly.expr, new RegExp(`> ${7 * 86400 + grace}$`));
+            assert.doesNotMatch(byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === "dump").expr, /cronjob=/);
+            assert.equal(byAlert("SupabaseBackupVerificationFailed").length, 1);
+            assert.match(byAlert("SupabaseBackupVerificationFailed")[0].expr, new RegExp(`${METRICS.lastRunStatus}\\{env="${stack}",kind="verify"\\}`));
+            assert.match(byAlert("SupabaseBackupSizeAnomaly")[0].expr, /< 0\.5 \* quantile_over_time\(0\.5, supabase_backups_bytes\{env="[a-z]+",kind="dump"\}\[7d\]\)/);
+            assert.equal(byAlert("SupabasePitrOff").length, stack === "prod" ? 1 : 0);
+            for (const rule of rules) assert.equal(rule.labels.team, "platform", "alert labels from config");
+        });
+
+        it("namespace enforces the restricted pod security standard", () => {
+            const ns = one(r, "kubernetes:core/v1:Namespace").inputs.metadata;
+            assert.equal(ns.name, `supabase-backups-${stack}`);
+            assert.equal(ns.labels["pod-security.kubernetes.io/enforce"], "restricted");
+        });
+    });
+}
