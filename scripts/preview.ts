@@ -1,22 +1,25 @@
 // Offline preview: `npm run preview -- --stack <name>`. Runs the real program under Pulumi mocks with
 // Pulumi.<name>.yaml (secrets as placeholders) and prints the resource tree with the settings a
 // reviewer cares about. No credentials, no Pulumi CLI. Bad config: every problem, exit code 1.
-//   --json   print the declared resources and outputs as JSON instead
+//   --json        print the declared resources and outputs as JSON instead
+//   --dir <path>  directory holding the stack file (default: the repository root)
 import { ConfigError, formatIssue } from "@supabase-backups/contracts";
 import { childrenOf, runProgramUnderMocks, type DeclaredResource } from "./lib/mockrun";
 
-function parseArgs(argv: string[]): { stack?: string; json: boolean } {
+function parseArgs(argv: string[]): { stack?: string; json: boolean; dir?: string } {
     let stack: string | undefined;
+    let dir: string | undefined;
     let json = false;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--stack" || a === "-s") stack = argv[++i];
+        else if (a === "--dir") dir = argv[++i];
         else if (a.startsWith("--stack=")) stack = a.slice("--stack=".length);
         else if (a === "--json") json = true;
         else if (!a.startsWith("-") && !stack) stack = a;
         else throw new Error(`unknown argument: ${a}`);
     }
-    return { stack, json };
+    return { stack, json, dir };
 }
 
 const short = (t: string) => t.replace(/^kubernetes:/, "k8s:").replace(/^azure-native:/, "azure:");
@@ -138,11 +141,11 @@ function printTree(resources: DeclaredResource[], parent: string | undefined, de
 }
 
 async function main(): Promise<number> {
-    let args: { stack?: string; json: boolean };
+    let args: { stack?: string; json: boolean; dir?: string };
     try {
         args = parseArgs(process.argv.slice(2));
     } catch (e: any) {
-        console.error(`preview: ${e.message}\nusage: npm run preview -- --stack <name> [--json]`);
+        console.error(`preview: ${e.message}\nusage: npm run preview -- --stack <name> [--json] [--dir <path>]`);
         return 2;
     }
     if (!args.stack) {
@@ -150,7 +153,7 @@ async function main(): Promise<number> {
         return 2;
     }
     try {
-        const r = await runProgramUnderMocks(args.stack);
+        const r = await runProgramUnderMocks(args.stack, { projectDir: args.dir });
         if (args.json) {
             console.log(JSON.stringify({ stack: r.stack, resources: r.resources, outputs: r.outputs }, null, 2));
             return 0;
