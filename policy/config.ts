@@ -36,7 +36,7 @@ export function packConfigSchema(policies: BackupPolicy[] = allPolicies): object
     return { type: "object", properties, required, additionalProperties: false };
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false });
+const ajv = new Ajv({ allErrors: true, strict: false, useDefaults: false, verbose: true });
 
 /** Validate a pack config object; returns it (unchanged) or throws PackConfigError listing every problem. */
 export function validatePackConfig(raw: unknown, source: string, policies: BackupPolicy[] = allPolicies): PackConfig {
@@ -44,13 +44,19 @@ export function validatePackConfig(raw: unknown, source: string, policies: Backu
     if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new PackConfigError(source, [`expected a JSON object keyed by policy name; found ${Array.isArray(raw) ? "an array" : typeof raw}`]);
     // A bare enforcement level ("advisory") is how Pulumi lets a config relax a policy: refuse it too.
     const data: Record<string, unknown> = {};
+    const bare = new Set<string>();
     for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
         if (typeof v === "string" && k !== "all") {
+            bare.add(k);
             if (!LEVELS.includes(v)) problems.push(`${k}: enforcement level ${JSON.stringify(v)} is not allowed (only "mandatory": this pack's policies cannot be relaxed per stack)`);
-            data[k] = { enforcementLevel: v };
+            else if (policies.find((p) => p.name === k)?.configSchema?.required?.length) {
+                problems.push(`${k}: a bare enforcement level leaves out this policy's required settings (${policies.find((p) => p.name === k)!.configSchema!.required!.join(", ")})`);
+            } else if (!policies.some((p) => p.name === k)) problems.push(`unknown policy "${k}" (known: ${policies.map((p) => p.name).join(", ")})`);
         } else data[k] = v;
     }
-    const validate = ajv.compile(packConfigSchema(policies));
+    const schema = packConfigSchema(policies) as { required: string[] };
+    schema.required = schema.required.filter((k) => !bare.has(k));
+    const validate = ajv.compile(schema);
     if (!validate(data)) {
         for (const m of describeAjvErrors(validate.errors, "")) {
             problems.push(
@@ -91,7 +97,7 @@ export function derivePackConfig(cfg: StackConfig): PackConfig {
         "vault-object-lock-compliance": { minRetentionDays: r.objectLockMinDays },
         "vault-lifecycle-respects-retention": { retention },
         "iam-backup-identities-least-privilege": { env: cfg.env, bucketName: cfg.aws.bucketName },
-        "azure-archive-hardened": { retention, requireLockedImmutability: cfg.env === "prod" },
+        "azure-archive-hardened": { retention },
         "k8s-cronjob-hardened": { rpoHours: cfg.alerts.rpoHours, bucketSchedules },
         "stack-backup-completeness": { requireSecondaryArchive: archive },
     };

@@ -30,9 +30,10 @@ export function storageAccountProblems(a: Unwrap<StorageAccountArgs>, cfg: Azure
     } else {
         const pol = imm.immutabilityPolicy;
         const days = pol?.immutabilityPeriodSinceCreationInDays;
-        if (!isSet(days) || days < min) out.push(`immutability period is ${show(days)} day(s), expected at least ${min} (retention.objectLockMinDays)`);
+        if (!pol) out.push(`no default immutability policy (immutableStorageWithVersioning.immutabilityPolicy): a blob written without its own policy is not protected at all; expected immutabilityPeriodSinceCreationInDays ≥ ${min} (retention.objectLockMinDays)`);
+        else if (!isSet(days) || days < min) out.push(`immutability period is ${show(days)} day(s), expected at least ${min} (retention.objectLockMinDays)`);
         if (pol?.state === "Disabled") out.push("the account immutability policy is Disabled");
-        if (cfg.requireLockedImmutability && pol?.state !== "Locked") out.push(`the account immutability policy state is ${show(pol?.state)}, expected "Locked" in this environment (unlocked policies can be shortened)`);
+        if (pol && cfg.requireLockedImmutability && pol.state !== "Locked") out.push(`the account's default immutability policy state is ${show(pol?.state)}, expected "Locked" (an unlocked policy can be shortened or deleted, like S3 GOVERNANCE mode)`);
         if (pol?.allowProtectedAppendWrites === true) out.push("allowProtectedAppendWrites is true: locked blobs could still be appended to");
     }
     return out;
@@ -44,8 +45,8 @@ function deleteDays(actions: any): { where: string; days: number }[] {
     for (const k of ["daysAfterModificationGreaterThan", "daysAfterCreationGreaterThan", "daysAfterLastAccessTimeGreaterThan"]) {
         if (isSet(b?.[k])) out.push({ where: `baseBlob.delete.${k}`, days: b[k] });
     }
-    if (isSet(actions?.version?.delete?.daysAfterCreationGreaterThan)) out.push({ where: "version.delete.daysAfterCreationGreaterThan", days: actions.version.delete.daysAfterCreationGreaterThan });
-    if (isSet(actions?.snapshot?.delete?.daysAfterCreationGreaterThan)) out.push({ where: "snapshot.delete.daysAfterCreationGreaterThan", days: actions.snapshot.delete.daysAfterCreationGreaterThan });
+    // version.delete / snapshot.delete clean up previous versions, like S3's noncurrentVersionExpiration:
+    // immutability (the account default, required above, and each version's own) refuses while locked.
     return out;
 }
 
@@ -91,7 +92,13 @@ export const azurePolicy: BackupPolicy = {
     configSchema: {
         properties: {
             retention: { ...(RetentionSchema as object), description: "the stack's retention" } as any,
-            requireLockedImmutability: { type: "boolean", default: false, description: "require the account immutability policy to be Locked" },
+            requireLockedImmutability: {
+                type: "boolean",
+                default: false,
+                description:
+                    "require the account's default immutability policy to be Locked (the counterpart of S3 COMPLIANCE mode). Azure creates policies Unlocked only, " +
+                    "so turn this on once the first deploy has locked it (pulumi up with state: \"Locked\")",
+            },
         },
         required: ["retention"],
     },

@@ -67,7 +67,7 @@ export class PolicyConfigError extends Error {
     }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 
 export function describeAjvErrors(errors: ErrorObject[] | null | undefined, root: string): string[] {
     return (errors ?? []).map((e) => {

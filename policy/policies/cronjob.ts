@@ -19,12 +19,16 @@ const SECRET_NAME_RE = /(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_KEY|PRIVAT
 const CREDENTIAL_URL_RE = /[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:[^@\s/]+@/i;
 const CREDENTIAL_KV_RE = /(AccountKey|SharedAccessSignature|password|pwd)=/i;
 
+/** Names that hold a URL: a literal is fine unless it carries credentials (e.g. a local, password-less sidecar). */
+const URL_NAME_RE = /(_URL|_URI|DSN)$/i;
+
 export function literalSecretProblem(env: any): string | undefined {
     if (!env || typeof env !== "object" || !isSet(env.value) || env.value === "") return undefined;
     const name = String(env.name ?? "");
     const value = String(env.value);
     if (CREDENTIAL_URL_RE.test(value)) return `env ${name} holds a URL with credentials as a literal value`;
     if (CREDENTIAL_KV_RE.test(value)) return `env ${name} holds a connection string with a key or password as a literal value`;
+    if (URL_NAME_RE.test(name)) return undefined;
     if (SECRET_ENV_NAMES.has(name) || SECRET_NAME_RE.test(name)) return `env ${name} is a secret given as a literal value`;
     return undefined;
 }

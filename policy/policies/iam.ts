@@ -189,8 +189,11 @@ export function judgeAzureRole(props: any, identity: IdentityName | undefined): 
     const out: string[] = [];
     const cfgHits = AZURE_CONFIG_ACTIONS.filter((a) => azureAllowed(perms, "actions", a));
     if (cfgHits.length) out.push(`${identity ?? "this role"} must never change storage configuration, but the role allows ${cfgHits.join(", ")}`);
-    const bypass = AZURE_SENSITIVE["retention-bypass"].filter((a) => azureAllowed(perms, "dataActions", a));
-    if (bypass.length) out.push(`${identity ?? "this role"} must never bypass immutability, but the role allows ${bypass.join(", ")}`);
+    // Set Blob Immutability Policy needs runAsSuperUser: the writer must hold it to put each version's
+    // retain-until (the Azure counterpart of s3:PutObjectRetention). Nobody else may: with it an
+    // unlocked policy can be shortened or deleted.
+    const bypass = identity === "writer" ? [] : AZURE_SENSITIVE["retention-bypass"].filter((a) => azureAllowed(perms, "dataActions", a));
+    if (bypass.length) out.push(`${identity ?? "this role"} must never change or remove immutability policies, but the role allows ${bypass.join(", ")}`);
     if (identity && identity !== "gc") {
         const del = AZURE_SENSITIVE.delete.filter((a) => azureAllowed(perms, "dataActions", a));
         if (del.length) out.push(`${identity} must never delete, but the role allows ${del.join(", ")}`);

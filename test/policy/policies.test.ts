@@ -256,7 +256,12 @@ describe("policy pack: Azure archive and prod", () => {
         await expectViolation(acct((p) => delete p.allowSharedKeyAccess), pack, name, /allowSharedKeyAccess is unset, expected false/);
         await expectViolation(acct((p) => (p.encryption.requireInfrastructureEncryption = false)), pack, name, /requireInfrastructureEncryption is false/);
         await expectViolation(acct((p) => (p.immutableStorageWithVersioning.immutabilityPolicy.immutabilityPeriodSinceCreationInDays = 1)), pack, name, new RegExp(`immutability period is 1 day\\(s\\), expected at least ${cfg.retention.objectLockMinDays}`));
-        await expectViolation(acct((p) => (p.immutableStorageWithVersioning.immutabilityPolicy.state = "Unlocked")), pack, name, /expected "Locked"/);
+        // Azure creates policies Unlocked only: accepted by default, refused once the stack's config asks for Locked.
+        const unlocked = acct((p) => (p.immutableStorageWithVersioning.immutabilityPolicy.state = "Unlocked"));
+        assert.deepEqual(await evaluatePack(unlocked, pack), []);
+        const locked = { ...pack, [name]: { ...(pack[name] as object), requireLockedImmutability: true } };
+        await expectViolation(unlocked, locked, name, /expected "Locked"/);
+        await expectViolation(acct((p) => delete p.immutableStorageWithVersioning.immutabilityPolicy), pack, name, /no default immutability policy/);
         await expectViolation(acct((p) => (p.immutableStorageWithVersioning = { enabled: false })), pack, name, /immutableStorageWithVersioning.enabled is false/);
         await expectViolation(mutate(base, "archive-blob", (p) => (p.isVersioningEnabled = false)), pack, name, /isVersioningEnabled is false/);
         await expectViolation(mutate(base, "archive-container", (p) => (p.publicAccess = "Blob")), pack, name, /publicAccess is "Blob", expected "None"/);
