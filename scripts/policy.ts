@@ -5,6 +5,8 @@
 // remediation, and exits 1 on any mandatory violation (2 on bad usage or an invalid pack config).
 //   --config FILE   another pack config (default policy/config.<stack>.json)
 //   --json          print the violations as JSON
+//   --write-config  (re)write policy/config.<stack>.json from what Pulumi.<stack>.yaml implies, then judge
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, formatIssue, validateStackConfig } from "@supabase-backups/contracts";
 import { derivePackConfig, PackConfigError, readPackConfigFile, type PackConfig } from "../policy/config";
@@ -59,6 +61,7 @@ export async function policyGate(stack: string, opts: GateOptions = {}): Promise
     } catch (e) {
         if (e instanceof PackConfigError) {
             lines.push(e.message);
+            if (!existsSync(configPath)) lines.push(`  (a new stack? write it from the stack file: npm run policy -- --stack ${stack} --write-config, and commit it)`);
             return done(2);
         }
         throw e;
@@ -110,10 +113,20 @@ export async function policyGate(stack: string, opts: GateOptions = {}): Promise
     return done(mandatory.length ? 1 : 0, violations, resources.length);
 }
 
-function parseArgs(argv: string[]): { stack?: string; config?: string; json: boolean } {
+/** Write the pack config the stack file implies (a new stack, or a reviewed change of its floors). */
+export function writePackConfig(stack: string, path = join(REPO_ROOT, "policy", `config.${stack}.json`)): string {
+    const file = loadStackFileForMocks(stack);
+    const v = validateStackConfig(file);
+    if (!v.ok) throw new ConfigError(v.issues);
+    writeFileSync(path, JSON.stringify(derivePackConfig(v.config.config), null, 4) + "\n");
+    return path;
+}
+
+function parseArgs(argv: string[]): { stack?: string; config?: string; json: boolean; write: boolean } {
     let stack: string | undefined;
     let config: string | undefined;
     let json = false;
+    let write = false;
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--stack" || a === "-s") stack = argv[++i];
@@ -121,10 +134,11 @@ function parseArgs(argv: string[]): { stack?: string; config?: string; json: boo
         else if (a === "--config") config = argv[++i];
         else if (a.startsWith("--config=")) config = a.slice("--config=".length);
         else if (a === "--json") json = true;
+        else if (a === "--write-config") write = true;
         else if (!a.startsWith("-") && !stack) stack = a;
         else throw new Error(`unknown argument: ${a}`);
     }
-    return { stack, config, json };
+    return { stack, config, json, write };
 }
 
 async function main(): Promise<number> {
@@ -132,12 +146,21 @@ async function main(): Promise<number> {
     try {
         args = parseArgs(process.argv.slice(2));
     } catch (e: any) {
-        console.error(`${e.message}\nusage: npm run policy -- --stack <name> [--config policy/config.<name>.json] [--json]`);
+        console.error(`${e.message}\nusage: npm run policy -- --stack <name> [--config policy/config.<name>.json] [--json] [--write-config]`);
         return 2;
     }
     if (!args.stack) {
-        console.error("usage: npm run policy -- --stack <name> [--config policy/config.<name>.json] [--json]");
+        console.error("usage: npm run policy -- --stack <name> [--config policy/config.<name>.json] [--json] [--write-config]");
         return 2;
+    }
+    if (args.write) {
+        try {
+            console.log(`wrote ${writePackConfig(args.stack).replace(REPO_ROOT + "/", "")} from Pulumi.${args.stack}.yaml`);
+        } catch (e) {
+            if (!(e instanceof ConfigError)) throw e;
+            console.error(e.message);
+            return 1;
+        }
     }
     const r = await policyGate(args.stack, { configPath: args.config ? join(process.cwd(), args.config) : undefined });
     if (args.json) console.log(JSON.stringify({ stack: r.stack, exitCode: r.exitCode, resources: r.resources, violations: r.violations }, null, 2));
