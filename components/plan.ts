@@ -131,9 +131,16 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         const severity = CRITICAL_KINDS.includes(j.kind) ? "critical" : "warning";
         const limit = j.periodSeconds + grace;
         const by = `max by (${METRIC_LABELS.env}, ${METRIC_LABELS.kind})`;
+        // Two consecutive failed runs: the jobs' consecutive-failure gauge, or — for jobs that do not
+        // push it — the last status stayed "failure" across at least two pushes (the Pushgateway's own
+        // push_time_seconds changed) within two periods + grace.
+        const window = `${Math.round((2 * j.periodSeconds + grace) / 60)}m`;
         rules.push({
             alert: "SupabaseBackupFailedTwice",
-            expr: `${by} (${METRICS.consecutiveFailures}{${s}}) >= 2`,
+            expr:
+                `(${by} (${METRICS.consecutiveFailures}{${s}}) >= 2) or ` +
+                `(${by} (max_over_time(${METRICS.lastRunStatus}{${s}}[${window}])) == 0 ` +
+                `and on (${METRIC_LABELS.env}, ${METRIC_LABELS.kind}) ${by} (changes(push_time_seconds{${s}}[${window}])) >= 1)`,
             for: "1m",
             labels: labels(severity, j),
             annotations: {

@@ -8,7 +8,19 @@ import {
     maxIntervalSeconds,
     validateJobConfig,
 } from "@supabase-backups/contracts";
+import { parser as promql } from "@prometheus-io/lezer-promql";
 import { ofType, one, stackRun } from "./helpers";
+
+/** PromQL syntax errors of an expression (Prometheus' own grammar). */
+function promqlErrors(expr: string): string[] {
+    const errors: string[] = [];
+    promql.parse(expr).iterate({
+        enter: (n) => {
+            if (n.type.isError) errors.push(`at ${n.from}: …${expr.slice(Math.max(0, n.from - 20), n.from + 20)}…`);
+        },
+    });
+    return errors;
+}
 import type { DeclaredResource, MockRunResult } from "../../scripts/lib/mockrun";
 
 type Model = new (data: any) => { validate(): void };
@@ -211,6 +223,8 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(names.length > 0, rule.alert);
                 for (const n of names) assert.ok(known.has(n as any), `${rule.alert} watches unknown metric ${n}`);
             }
+            assert.ok(promqlErrors("sum(rate(x[5m]) ").length > 0, "the syntax check can fail");
+            for (const rule of rules) assert.deepEqual(promqlErrors(rule.expr), [], `${rule.alert}: ${rule.expr}`);
             const byAlert = (a: string) => rules.filter((x: any) => x.alert === a);
             const grace = stack === "prod" ? 60 * 60 : 60 * 60;
             // dead man's switch per CronJob: period + grace from the cron expression
@@ -220,7 +234,9 @@ for (const stack of ["staging", "prod"] as const) {
                 const dms = byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === name);
                 assert.ok(dms, `${name}: dead man's switch`);
                 assert.match(dms.expr, new RegExp(`> ${period + grace}$`));
-                assert.ok(byAlert("SupabaseBackupFailedTwice").some((x: any) => x.labels.cronjob === name && / >= 2$/.test(x.expr)));
+                const twice = byAlert("SupabaseBackupFailedTwice").find((x: any) => x.labels.cronjob === name);
+                assert.match(twice.expr, new RegExp(`^\\(max by \\(env, kind\\) \\(${METRICS.consecutiveFailures}\\{[^}]*\\}\\) >= 2\\) or `));
+                assert.match(twice.expr, new RegExp(`\\[${Math.round((2 * period + grace) / 60)}m\\]\\)\\) >= 1\\)$`), `${name}: two runs in two periods`);
                 const never = byAlert("SupabaseBackupNeverRan").find((x: any) => x.labels.cronjob === name);
                 assert.equal(never.for, `${Math.round((period + grace) / 60)}m`);
             }
