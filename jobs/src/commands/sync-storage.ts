@@ -351,7 +351,8 @@ async function runTier(s3: S3Client, bucket: string, earlier: RunRef[], runTime:
     const relevant = earlier.filter((r) => runIdTime(r.runId) >= since);
     const headers = [];
     for (let i = 0; i < relevant.length; i += 8) headers.push(...(await Promise.all(relevant.slice(i, i + 8).map((r) => readRunHeader(s3, bucket, r)))));
-    return chooseTier(runTime, headers, cfg.retention);
+    // Periods are counted by run id time (what every shard agrees on), not by wall-clock start.
+    return chooseTier(runTime, headers.map((x) => ({ tier: x.tier, startedAt: runIdTime(x.runId) })), cfg.retention);
 }
 
 function sse(cfg: JobConfig): Partial<PutObjectCommandInput> {

@@ -1,0 +1,249 @@
+// sync-storage under faults, sharding, tier upgrades and per-bucket runs (real parts, see the harness).
+import assert from "node:assert/strict";
+import { ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { EXIT, prefixes, storageBlobKey } from "@supabase-backups/contracts";
+import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine, sha } from "./sync-storage-harness";
+
+async function vaultBlobs(h: StorageHarness, env: string): Promise<Set<string>> {
+    const out = new Set<string>();
+    let token: string | undefined;
+    do {
+        const r = await h.vault.client.send(new ListObjectsV2Command({ Bucket: VAULT_BUCKET, Prefix: prefixes.storageBlobs(env), ContinuationToken: token }));
+        for (const o of r.Contents ?? []) out.add(o.Key!);
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+}
+
+describe("sync-storage: faults, sharding, retention, per-bucket runs", function () {
+    this.timeout(120_000);
+    const h = new StorageHarness();
+
+    before(async () => {
+        await h.start();
+        for (let i = 0; i < 6; i++) await h.put("faults", `f/${i}.bin`, bytesOf(`faults-${i}`, 2000 + i));
+        for (let i = 0; i < 40; i++) await h.put("many", `dir${i % 4}/obj-${i}.dat`, bytesOf(`many-${i % 30}`, 500 + (i % 30) * 37)); // 10 duplicates
+        for (let i = 0; i < 12; i++) await h.put("second", `s-${i}`, bytesOf(`second-${i}`, 40_000));
+    });
+    after(() => h.stop());
+    afterEach(() => {
+        h.rest.setFault(undefined);
+        h.recorder.refuse(undefined);
+    });
+
+    it("retries transient Storage errors with backoff", async () => {
+        const cfg = h.config("t-retry", (c) => (c.storage.buckets = [{ name: "faults" }]));
+        let n = 0;
+        h.rest.setFault((b, name) => (name === "f/1.bin" && n++ < 2 ? { status: 503 } : undefined));
+        const r = await h.sync(cfg);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(n, 3, "two 503s, then success");
+        const [run] = await h.manifests("t-retry");
+        assert.equal(run.manifest.objects.length, 6);
+        assert.deepEqual(run.manifest.failed, []);
+    });
+
+    it("a persistently failing object is listed as failed, the run exits partial, the next run picks it up", async () => {
+        const cfg = h.config("t-partial", (c) => (c.storage.buckets = [{ name: "faults" }]));
+        let attempts = 0;
+        h.rest.setFault((b, name) => (name === "f/2.bin" ? (attempts++, { reset: true }) : undefined));
+        const r = await h.sync(cfg, ["--retries", "2"]);
+        assert.equal(r.code, EXIT.partial, r.stderr);
+        assert.equal(attempts, 3, "1 try + 2 retries");
+        const out = parseJsonLine(r.stdout);
+        assert.equal(out.failed.length, 1);
+        const [run] = await h.manifests("t-partial");
+        assert.deepEqual(run.manifest.failed.map((f) => f.name), ["f/2.bin"]);
+        assert.ok(!run.manifest.objects.some((o) => o.name === "f/2.bin"));
+        assert.equal(run.manifest.stats.failed, 1);
+        assert.equal(run.manifest.objects.length, 5);
+
+        h.rest.setFault(undefined);
+        h.recorder.clear();
+        const r2 = await h.sync(cfg);
+        assert.equal(r2.code, 0, r2.stderr);
+        const runs = await h.manifests("t-partial");
+        assert.equal(runs[1].manifest.objects.length, 6);
+        assert.equal(runs[1].manifest.stats.copied, 1);
+        assert.equal(runs[1].manifest.stats.skipped, 5);
+        assert.equal(h.recorder.objectPuts(prefixes.storageBlobs("t-partial")).length, 1);
+    });
+
+    it("bytes that do not match the row's eTag/size are recorded as failed, never stored", async () => {
+        await h.put("etag", "liar.bin", bytesOf("truth", 1000), { eTag: `"${"0".repeat(32)}"` });
+        await h.put("etag", "honest.bin", bytesOf("honest", 1000));
+        const cfg = h.config("t-etag", (c) => (c.storage.buckets = [{ name: "etag" }]));
+        h.recorder.clear();
+        // and a server that sends different bytes than the object has (same length)
+        h.rest.setFault((b, name) => (name === "honest.bin" ? { bytes: bytesOf("tampered", 1000) } : undefined));
+        const r = await h.sync(cfg, ["--retries", "1"]);
+        assert.equal(r.code, EXIT.partial, r.stderr);
+        const [run] = await h.manifests("t-etag");
+        assert.deepEqual(run.manifest.failed.map((f) => f.name).sort(), ["honest.bin", "liar.bin"]);
+        for (const f of run.manifest.failed) assert.match(f.error, /do not match the eTag/);
+        assert.equal(h.recorder.objectPuts(prefixes.storageBlobs("t-etag")).length, 0);
+    });
+
+    it("an object deleted between listing and download is recorded as vanished, not failed", async () => {
+        await h.put("vanish", "stays.txt", "stays");
+        await h.put("vanish", "goes.txt", "goes");
+        const cfg = h.config("t-vanish", (c) => (c.storage.buckets = [{ name: "vanish" }]));
+        h.rest.setFault(async (b, name) => {
+            if (name === "goes.txt") await h.remove("vanish", "goes.txt");
+            return undefined;
+        });
+        const r = await h.sync(cfg);
+        assert.equal(r.code, 0, r.stderr);
+        const [run] = await h.manifests("t-vanish");
+        assert.deepEqual(run.manifest.vanished, [{ bucket: "vanish", name: "goes.txt" }]);
+        assert.deepEqual(run.manifest.failed, []);
+        assert.deepEqual(run.manifest.objects.map((o) => o.name), ["stays.txt"]);
+    });
+
+    it("vault down mid-run: no manifest, exit 1; the next run completes without re-uploading what landed", async () => {
+        const env = "t-down";
+        const cfg = h.config(env, (c) => {
+            c.storage.buckets = [{ name: "second" }];
+            c.storage.concurrency = 2;
+        });
+        let blobPuts = 0;
+        h.recorder.refuse((q) => {
+            if (q.method === "PUT" && q.path.includes("/blobs/")) blobPuts++;
+            return blobPuts > 4;
+        });
+        const r = await h.sync(cfg, ["--retries", "1"]);
+        assert.equal(r.code, EXIT.failed, r.stderr);
+        assert.match(r.stderr, /vault .*no manifest written/);
+        assert.equal((await h.manifests(env)).length, 0);
+        h.recorder.refuse(undefined);
+        const landed = await vaultBlobs(h, env);
+        assert.ok(landed.size >= 1 && landed.size < 12, `some blobs landed (${landed.size})`);
+
+        h.recorder.clear();
+        const r2 = await h.sync(cfg);
+        assert.equal(r2.code, 0, r2.stderr);
+        const puts = h.recorder.objectPuts(prefixes.storageBlobs(env)).map((p) => p.path.slice(VAULT_BUCKET.length + 1));
+        assert.equal(puts.length, 12 - landed.size);
+        for (const k of puts) assert.ok(!landed.has(k), `${k} uploaded again`);
+        const [run] = await h.manifests(env);
+        assert.equal(run.manifest.objects.length, 12);
+        assert.equal(run.manifest.stats.deduplicated, landed.size);
+    });
+
+    it("killed mid-run: the next run completes without re-uploading what landed", async () => {
+        const env = "t-kill";
+        const cfg = h.config(env, (c) => {
+            c.storage.buckets = [{ name: "second" }];
+            c.storage.concurrency = 2;
+        });
+        h.rest.setFault(() => ({ delayMs: 150 }));
+        const run = h.startSync(cfg);
+        const deadline = Date.now() + 30_000;
+        while ((await vaultBlobs(h, env)).size < 3) {
+            if (Date.now() > deadline) throw new Error("no blobs landed");
+            await new Promise((r) => setTimeout(r, 50));
+        }
+        run.child.kill("SIGKILL");
+        const res = await run.done;
+        assert.equal(res.signal, "SIGKILL");
+        assert.equal((await h.manifests(env)).length, 0);
+        const landed = await vaultBlobs(h, env);
+        assert.ok(landed.size < 12);
+        h.rest.setFault(undefined);
+        h.recorder.clear();
+        const r2 = await h.sync(cfg);
+        assert.equal(r2.code, 0, r2.stderr);
+        const puts = h.recorder.objectPuts(prefixes.storageBlobs(env)).map((p) => p.path.slice(VAULT_BUCKET.length + 1));
+        for (const k of puts) assert.ok(!landed.has(k), `${k} uploaded again`);
+        assert.equal(puts.length + landed.size, 12);
+        assert.equal((await h.manifests(env))[0].manifest.objects.length, 12);
+    });
+
+    it("a sharded run (Indexed Job) produces the same manifest as an unsharded one", async () => {
+        const buckets = [{ name: "many" }, { name: "faults" }];
+        const one = h.config("t-unsharded", (c) => (c.storage.buckets = buckets));
+        const three = h.config("t-sharded", (c) => (c.storage.buckets = buckets));
+        const r = await h.sync(one);
+        assert.equal(r.code, 0, r.stderr);
+        const jobName = `sync-storage-${Math.floor(Date.now() / 60_000)}`;
+        const shardEnv = (i: number) => ({ JOB_NAME: jobName, JOB_COMPLETION_INDEX: String(i), JOB_COMPLETIONS: "3" });
+        h.recorder.clear();
+        const s0 = await h.sync(three, [], shardEnv(0));
+        const s1 = await h.sync(three, [], shardEnv(1));
+        assert.equal(s0.code, 0, s0.stderr);
+        assert.equal(s1.code, 0, s1.stderr);
+        const o0 = parseJsonLine(s0.stdout);
+        assert.equal(o0.manifest, null, "not the last shard: no run manifest yet");
+        assert.equal((await h.manifests("t-sharded")).length, 0);
+        // An explicit merge before every shard is done refuses.
+        const early = await h.sync(three, ["--merge"], { JOB_NAME: jobName });
+        assert.equal(early.code, EXIT.failed);
+        assert.match(early.stderr, /not every shard/);
+        const s2 = await h.sync(three, ["--shard", "2/3"], { JOB_NAME: jobName });
+        assert.equal(s2.code, 0, s2.stderr);
+        assert.ok(parseJsonLine(s2.stdout).manifest, "the last shard merges");
+        assert.equal(o0.runId, parseJsonLine(s2.stdout).runId, "all shards share the run id derived from JOB_NAME");
+
+        const [u] = await h.manifests("t-unsharded");
+        const [s] = await h.manifests("t-sharded");
+        assert.equal(s.manifest.shards, 3);
+        const strip = (o: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
+        assert.deepEqual(s.manifest.objects.map(strip), u.manifest.objects.map(strip));
+        assert.deepEqual(s.manifest.buckets, u.manifest.buckets);
+        assert.deepEqual(s.manifest.failed, u.manifest.failed);
+        assert.equal(s.manifest.stats.listed, u.manifest.stats.listed);
+        assert.equal(s.manifest.stats.copied + s.manifest.stats.deduplicated, u.manifest.stats.copied + u.manifest.stats.deduplicated);
+        // Every blob uploaded once across shards; shard manifests exist for each index.
+        const blobPuts = h.recorder.objectPuts(prefixes.storageBlobs("t-sharded")).map((p) => p.path);
+        assert.equal(new Set(blobPuts).size, blobPuts.length);
+        assert.equal(h.recorder.objectPuts(`storage/t-sharded/runs/`).filter((p) => p.path.includes("/shards/")).length, 3);
+        const again = await h.sync(three, ["--merge"], { JOB_NAME: jobName });
+        assert.equal(again.code, EXIT.usage);
+        assert.match(again.stderr, /already complete/);
+    });
+
+    it("a higher-tier run extends the retention of reused blobs; lower-tier runs never touch it", async () => {
+        const env = "t-tier";
+        const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "faults" }]));
+        const id = (d: string, s: string) => ({ SUPABASE_BACKUPS_RUN_ID: `${d}T040000Z-${s}` });
+        // Mon 2 Nov: first run → monthly; Tue 3 Nov → daily; Mon 9 Nov (new ISO week) → weekly; Tue 10 → daily.
+        assert.equal((await h.sync(cfg, [], id("20261102", "aaaaaa"))).code, 0);
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261103", "bbbbbb"))).code, 0);
+        assert.equal(h.recorder.retentionPuts().length, 0);
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261109", "cccccc"))).code, 0);
+        const runs = await h.manifests(env);
+        assert.deepEqual(runs.map((r) => r.manifest.tier), ["monthly", "daily", "weekly"]);
+        const weekly = runs[2].manifest;
+        const ext = h.recorder.retentionPuts(prefixes.storageBlobs(env));
+        assert.deepEqual(ext.map((p) => p.path.slice(VAULT_BUCKET.length + 1)).sort(), [...new Set(weekly.objects.map((o) => o.blobKey))].sort());
+        for (const p of ext) {
+            assert.match(p.body ?? "", /<Mode>COMPLIANCE<\/Mode>/);
+            const until = /<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(p.body ?? "")?.[1];
+            assert.equal(new Date(until!).toISOString(), weekly.retainUntil);
+        }
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261110", "dddddd"))).code, 0);
+        assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a weekly one would shorten: nothing sent");
+    });
+
+    it("--bucket syncs only that bucket and carries the others over from the previous run", async () => {
+        const env = "t-bucket";
+        const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "faults" }, { name: "etag", exclude: ["liar"] }]));
+        assert.equal((await h.sync(cfg)).code, 0);
+        await h.put("faults", "f/0.bin", bytesOf("faults-0-v2", 2100));
+        await h.put("etag", "honest.bin", bytesOf("honest-v2", 1000));
+        const before = h.rest.requests.length;
+        const r = await h.sync(cfg, ["--bucket", "faults"]);
+        assert.equal(r.code, 0, r.stderr);
+        const got = h.rest.requests.slice(before);
+        assert.deepEqual(got.map((q) => `${q.bucket}/${q.name}`), ["faults/f/0.bin"]);
+        const [first, second] = await h.manifests(env);
+        const pick = (m: typeof first.manifest, b: string, n: string) => m.objects.find((o) => o.bucket === b && o.name === n)!;
+        assert.equal(pick(second.manifest, "faults", "f/0.bin").sha256, sha(bytesOf("faults-0-v2", 2100)));
+        assert.deepEqual(pick(second.manifest, "etag", "honest.bin"), pick(first.manifest, "etag", "honest.bin"), "carried over unchanged");
+        assert.equal(pick(second.manifest, "etag", "honest.bin").blobKey, storageBlobKey(env, sha(bytesOf("honest", 1000))));
+        assert.deepEqual(second.manifest.buckets.map((b) => b.name), ["etag", "faults"]);
+    });
+});
