@@ -4,7 +4,14 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
 import { createHash } from "node:crypto";
 
-export function createVaultClient(vault: JobConfig["vault"]): S3Client {
+export interface VaultClientOptions {
+    /** socket idle timeout per request (a stalled S3 connection fails and is retried), default none */
+    requestTimeoutMs?: number;
+    connectionTimeoutMs?: number;
+    maxAttempts?: number;
+}
+
+export function createVaultClient(vault: JobConfig["vault"], opts: VaultClientOptions = {}): S3Client {
     return new S3Client({
         region: vault.region,
         endpoint: vault.endpoint,
@@ -13,7 +20,10 @@ export function createVaultClient(vault: JobConfig["vault"]): S3Client {
         // also keeps S3-compatible test servers from storing aws-chunked framing.
         requestChecksumCalculation: "WHEN_REQUIRED",
         responseChecksumValidation: "WHEN_REQUIRED",
-        maxAttempts: 4,
+        maxAttempts: opts.maxAttempts ?? 4,
+        ...(opts.requestTimeoutMs || opts.connectionTimeoutMs
+            ? { requestHandler: { requestTimeout: opts.requestTimeoutMs, connectionTimeout: opts.connectionTimeoutMs } }
+            : {}),
     });
 }
 
