@@ -18,6 +18,8 @@ export interface DeclaredResource {
     outputs?: Record<string, any>;
     parentUrn?: string;
     protect?: boolean;
+    /** URNs this resource depends on */
+    dependencies?: string[];
 }
 
 export interface Violation {
@@ -138,6 +140,7 @@ export async function evaluatePack(resources: DeclaredResource[], config: PackCo
     });
     resources.forEach((r, i) => {
         if (r.parentUrn) policyResources[i].parent = byUrn.get(r.parentUrn);
+        policyResources[i].dependencies = (r.dependencies ?? []).map((u) => byUrn.get(u)).filter((d): d is PolicyResource => !!d);
     });
     const named = new Map(policyResources.map((r) => [r.urn, r]));
     for (const p of policies) {

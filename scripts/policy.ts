@@ -42,7 +42,16 @@ function computedOnly(inputs: Record<string, any>, state: Record<string, any>): 
 export function toPolicyResources(rs: MockResource[]): DeclaredResource[] {
     return rs
         .filter((r) => r.type !== "pulumi:pulumi:Stack")
-        .map((r) => ({ type: r.type, name: r.name, urn: r.urn, props: r.inputs, outputs: computedOnly(r.inputs, r.state), parentUrn: r.parent }));
+        .map((r) => ({
+            type: r.type,
+            name: r.name,
+            urn: r.urn,
+            props: r.inputs,
+            outputs: computedOnly(r.inputs, r.state),
+            parentUrn: r.parent,
+            protect: r.protect,
+            dependencies: r.dependencies,
+        }));
 }
 
 function sameJson(a: unknown, b: unknown): boolean {
