@@ -89,7 +89,18 @@ export class ArchiveVault extends pulumi.ComponentResource {
                     requireInfrastructureEncryption: true,
                     services: { blob: { enabled: true, keyType: "Account" } },
                 },
-                immutableStorageWithVersioning: { enabled: true },
+                immutableStorageWithVersioning: {
+                    enabled: true,
+                    // The Azure twin of the bucket's default Object Lock retention: versions written
+                    // without their own policy are kept `objectLockMinDays`. Unlocked, like the S3
+                    // default (deployers may change it); the jobs set a Locked per-version policy with the
+                    // run's retain-until, which nobody can shorten.
+                    immutabilityPolicy: {
+                        immutabilityPeriodSinceCreationInDays: args.retention.objectLockMinDays,
+                        state: "Unlocked",
+                        allowProtectedAppendWrites: false,
+                    },
+                },
                 tags,
             },
             { parent: this, protect: args.protect },

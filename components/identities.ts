@@ -29,7 +29,8 @@ export const AZURE_DATA_ACTIONS: Record<CloudIdentity, string[]> = {
         `${BLOBS}/write`,
         `${BLOBS}/add/action`,
         `${BLOBS}/tags/write`,
-        // Set Blob Immutability Policy (retain-until on each version) under Entra ID auth.
+        // Set Blob Immutability Policy (retain-until on each version) under Entra ID auth. The jobs
+        // must set mode Locked: a Locked policy can only be extended, by anyone.
         `${BLOBS}/immutableStorage/runAsSuperUser/action`,
     ],
     verifier: [`${BLOBS}/read`, `${BLOBS}/tags/read`],

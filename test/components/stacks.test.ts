@@ -118,6 +118,7 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.equal(a.allowSharedKeyAccess, false);
                 assert.equal(a.encryption.requireInfrastructureEncryption, true);
                 assert.equal(a.immutableStorageWithVersioning.enabled, true);
+                assert.equal(a.immutableStorageWithVersioning.immutabilityPolicy.immutabilityPeriodSinceCreationInDays, cfg.retention.objectLockMinDays);
                 const svc = one(r, "azure-native:storage:BlobServiceProperties").inputs;
                 assert.equal(svc.isVersioningEnabled, true);
                 assert.equal(svc.deleteRetentionPolicy.enabled, true);
