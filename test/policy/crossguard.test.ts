@@ -1,0 +1,109 @@
+// The pack as CrossGuard runs it: `policy/index.ts` (the only file that constructs the PolicyPack) is
+// started in a child process exactly as `pulumi preview --policy-pack policy` starts it, and driven over
+// the analyzer gRPC protocol: it lists the eleven policies, accepts policy/config.<stack>.json through
+// Configure, and reports a violation (and nothing on a compliant resource) through Analyze.
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ROOT } from "./fixtures";
+
+const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const grpc = require(require.resolve("@grpc/grpc-js", { paths: [pulumiDir] }));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const analyzerGrpc = require("@pulumi/pulumi/proto/analyzer_grpc_pb");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const analyzerPb = require("@pulumi/pulumi/proto/analyzer_pb");
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb", { paths: [pulumiDir] }));
+
+function call<T>(client: any, method: string, req: unknown): Promise<T> {
+    return new Promise((resolve, reject) => client[method](req, (err: unknown, res: T) => (err ? reject(err) : resolve(res))));
+}
+
+describe("policy pack under the CrossGuard analyzer protocol", function () {
+    this.timeout(120_000);
+    let child: ChildProcess;
+    let client: any;
+
+    before(async () => {
+        // What the Pulumi CLI does: run the pack's entry in its directory and read the port from stdout.
+        child = spawn(process.execPath, ["--import", "tsx", "index.ts"], { cwd: join(ROOT, "policy"), stdio: ["ignore", "pipe", "pipe"] });
+        let stderr = "";
+        child.stderr!.on("data", (d) => (stderr += d));
+        const port = await new Promise<number>((resolve, reject) => {
+            let out = "";
+            child.stdout!.on("data", (d) => {
+                out += d;
+                const m = /^(\d+)\s*$/m.exec(out);
+                if (m) resolve(Number(m[1]));
+            });
+            child.on("exit", (code) => reject(new Error(`policy pack exited (${code}) before serving: ${stderr}`)));
+            setTimeout(() => reject(new Error(`policy pack did not print its port: ${stderr}`)), 60_000);
+        });
+        client = new analyzerGrpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    });
+
+    after(() => {
+        client?.close();
+        if (child && child.exitCode === null) child.kill("SIGKILL");
+    });
+
+    it("GetAnalyzerInfo lists the eleven mandatory policies with their remediation and config schemas", async () => {
+        const info: any = await call(client, "getAnalyzerInfo", new Empty());
+        assert.equal(info.getName(), "supabase-backups");
+        const ps = info.getPoliciesList();
+        assert.equal(ps.length, 11);
+        for (const p of ps) {
+            assert.equal(p.getEnforcementlevel(), analyzerPb.EnforcementLevel.MANDATORY, p.getName());
+            assert.ok(p.getRemediationSteps().length > 30, p.getName());
+        }
+        const lock = ps.find((p: any) => p.getName() === "vault-object-lock-compliance");
+        assert.deepEqual(lock.getConfigschema().getRequiredList(), ["minRetentionDays"]);
+    });
+
+    async function configure(config: Record<string, any>): Promise<void> {
+        const req = new analyzerPb.ConfigureAnalyzerRequest();
+        for (const [name, props] of Object.entries(config)) {
+            const pc = new analyzerPb.PolicyConfig();
+            pc.setEnforcementlevel(analyzerPb.EnforcementLevel.MANDATORY);
+            pc.setProperties(Struct.fromJavaScript(props));
+            req.getPolicyconfigMap().set(name, pc);
+        }
+        await call(client, "configure", req);
+    }
+
+    async function analyze(type: string, name: string, props: Record<string, any>): Promise<{ policy: string; message: string; level: number }[]> {
+        const req = new analyzerPb.AnalyzeRequest();
+        req.setType(type);
+        req.setName(name);
+        req.setUrn(`urn:pulumi:prod::supabase-backups::${type}::${name}`);
+        req.setProperties(Struct.fromJavaScript(props));
+        const opts = new analyzerPb.AnalyzerResourceOptions();
+        opts.setProtect(false);
+        req.setOptions(opts);
+        const res: any = await call(client, "analyze", req);
+        return res.getDiagnosticsList().map((d: any) => ({ policy: d.getPolicyname(), message: d.getMessage(), level: d.getEnforcementlevel() }));
+    }
+
+    it("Configure takes policy/config.prod.json; Analyze reports a 1-day GOVERNANCE lock and passes the real one", async () => {
+        await configure(JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8")));
+        const type = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration";
+        const bad = await analyze(type, "vault-lock", { bucket: "b", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } });
+        const lock = bad.filter((d) => d.policy === "vault-object-lock-compliance");
+        assert.ok(lock.some((d) => /"GOVERNANCE", expected "COMPLIANCE"/.test(d.message)), JSON.stringify(bad));
+        assert.ok(lock.some((d) => /1 day\(s\), below the stack's minimum of 30 days/.test(d.message)), JSON.stringify(bad));
+        assert.ok(lock.every((d) => d.level === analyzerPb.EnforcementLevel.MANDATORY));
+        const good = await analyze(type, "vault-lock", { bucket: "b", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
+        assert.deepEqual(good, []);
+    });
+
+    it("Analyze judges an IAM document with wildcards expanded (s3:Del*) inside the real server", async () => {
+        const policy = JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:PutObject", "s3:Del*"], Resource: "arn:aws:s3:::acme-supabase-backups-prod/db/prod/*" }] });
+        const ds = await analyze("aws:iam/rolePolicy:RolePolicy", "writer-vault", { role: "supabase-backups-prod-writer", policy });
+        assert.ok(ds.some((d) => d.policy === "iam-backup-identities-least-privilege" && /writer must never delete anything, but the document allows s3:DeleteObject/.test(d.message)), JSON.stringify(ds));
+    });
+});
