@@ -290,6 +290,8 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
     let canary: CanaryDatabase | undefined;
 
     const finish = async (): Promise<RunOutcome> => {
+        // An interrupted verification judged nothing: no record.
+        e.signal.throwIfAborted();
         let storageResult: StorageVerifyResult | undefined;
         if (storage) {
             storageResult = await storage;
@@ -475,6 +477,7 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
             })),
         );
         durations.checksSeconds = Math.round((Date.now() - tChecks) / 10) / 100;
+        e.signal.throwIfAborted();
         // The canary goes before the record: nothing is left behind even if the put fails.
         await dropNow();
         return await finish();

@@ -37,7 +37,7 @@ export function compareExpected(expect: SqlCheck["expect"], actual: unknown): { 
     if (actual === null || actual === undefined) return { ok: false, detail: `expected ${show(expect)}, got null` };
     if (typeof expect === "number") {
         const n = typeof actual === "number" ? actual : typeof actual === "string" && actual.trim() !== "" ? Number(actual) : typeof actual === "bigint" ? Number(actual) : NaN;
-        return { ok: Number.isFinite(n) && n === expect, detail: `expected ${expect}, got ${got}` };
+        return { ok: Number.isFinite(n) && n === expect, detail: `expected ${expect}, got ${Number.isFinite(n) ? String(actual) : got}` };
     }
     if (typeof expect === "boolean") {
         const b = typeof actual === "boolean" ? actual : actual === "t" || actual === "true" ? true : actual === "f" || actual === "false" ? false : undefined;
