@@ -156,7 +156,7 @@ export async function fetchVaultObject(
 export function describeDecodeError(e: Error): string {
     if (e instanceof AgeError) return e.message;
     const code = (e as any).code as string | undefined;
-    if (code?.startsWith("ERR_ZSTD") || /zstd/i.test(e.message)) return `zstd decompression failed (${e.message})`;
+    if (code?.startsWith("ERR_ZSTD") || code?.startsWith("ZSTD_") || /zstd/i.test(e.message)) return `zstd decompression failed (${e.message})`;
     if (code === "Z_DATA_ERROR" || code === "Z_BUF_ERROR" || /unexpected end of file|incorrect header/i.test(e.message)) return `gzip decompression failed (${e.message})`;
     if (code === "ENOSPC") return `scratch space full while spooling (${e.message})`;
     return e.message;
@@ -166,6 +166,6 @@ export function describeDecodeError(e: Error): string {
 export function isDataDecodeError(e: Error): boolean {
     const code = (e as any).code as string | undefined;
     if (e instanceof AgeError) return true;
-    if (code && /^(ERR_ZSTD|Z_)/.test(code)) return true;
+    if (code && /^(ERR_ZSTD|ZSTD_|Z_)/.test(code)) return true;
     return /zstd|unexpected end of file|incorrect header|invalid/i.test(e.message) && !/ENOSPC|EACCES|EIO/.test(code ?? "");
 }
