@@ -33,6 +33,7 @@ export const T = {
     managementPolicy: "azure-native:storage:ManagementPolicy",
     roleDefinition: "azure-native:authorization:RoleDefinition",
     userAssignedIdentity: "azure-native:managedidentity:UserAssignedIdentity",
+    federatedCredential: "azure-native:managedidentity:FederatedIdentityCredential",
     cronJob: "kubernetes:batch/v1:CronJob",
     job: "kubernetes:batch/v1:Job",
     serviceAccount: "kubernetes:core/v1:ServiceAccount",

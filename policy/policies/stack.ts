@@ -23,6 +23,7 @@ const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
     restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
 };
 const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
+const AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id";
 
 /** Read a property that may be unknown during preview (the policy SDK throws on unknowns). */
 function safe<T>(f: () => T): T | undefined {
@@ -88,6 +89,8 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
 
     // CronJobs → service accounts → identities.
     const sas = of(T.serviceAccount);
+    const uais = of(T.userAssignedIdentity);
+    const u = (r: PolicyResource) => r.props as { resourceName?: string; name?: string };
     const roles = of(T.role);
     for (const cj of of(T.cronJob)) {
         const meta = safe(() => cj.props.metadata) ?? {};
@@ -135,6 +138,24 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
         if (trust.ok && !JSON.stringify(trust.doc).includes(subject)) {
             out.push({ urn: role.urn, message: `role ${roleName} does not trust ${subject} (IRSA sub condition), so ${label} could not assume it` });
         }
+
+        // Azure workload identity, where the stack has the archive: the same identity on the other cloud.
+        if (uais.length === 0) continue;
+        const clientId: unknown = safe(() => sa.props.metadata?.annotations?.[AZURE_CLIENT_ID_ANNOTATION]);
+        if (typeof clientId !== "string") {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) needs the ${need} identity in Azure too, but service account ${show(saName)} has no ${AZURE_CLIENT_ID_ANNOTATION} annotation` });
+            continue;
+        }
+        const uai = uais.find((u) => safe(() => u.props.clientId) === clientId);
+        if (!uai) continue; // client ids are unknown until the identities exist (preview of a new stack)
+        const uaiName = String(safe(() => u(uai).resourceName) ?? safe(() => u(uai).name) ?? uai.name);
+        const gotAz = classifyIdentity([uaiName], cfg.identities);
+        if (gotAz !== need) {
+            out.push({ urn: cj.urn, message: `${label} (${kind}) needs the ${need} identity, but service account ${show(saName)} uses the Azure identity ${uaiName} (${gotAz ?? "no known identity"})` });
+            continue;
+        }
+        const federated = of(T.federatedCredential).some((f) => safe(() => f.props.resourceName) === uaiName && safe(() => f.props.subject) === subject);
+        if (!federated) out.push({ urn: uai.urn, message: `Azure identity ${uaiName} has no federated credential for ${subject}, so ${label} could not use it` });
     }
     return out;
 }

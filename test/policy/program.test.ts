@@ -43,38 +43,12 @@ function editDoc(inputs: any, f: (doc: any) => void): void {
     inputs.policy = JSON.stringify(d);
 }
 
-/**
- * Real-stack findings the pack reports against the components as committed, each reported to the
- * components' owner. The gate (and the CI workflow) still fails for them; this list only keeps the test
- * focused on new regressions, and the test fails as soon as a listed finding disappears.
- */
-const KNOWN_FINDINGS: Record<string, { policy: string; message: RegExp; why: string }[]> = {
-    prod: [
-        {
-            policy: "azure-archive-hardened",
-            message: /no default immutability policy/,
-            why: "ArchiveVault's storage account has version-level immutability enabled but no default immutabilityPolicy (≥ retention.objectLockMinDays)",
-        },
-    ],
-};
-
 for (const stack of ["staging", "prod"]) {
     describe(`policy gate on the real program (${stack})`, function () {
         this.timeout(120_000);
 
         it(`npm run policy -- --stack ${stack}: every policy passes, exit 0`, async () => {
             const r = await policyGate(stack);
-            const known = KNOWN_FINDINGS[stack] ?? [];
-            const unexpected = r.violations.filter((v) => !known.some((k) => k.policy === v.policy && k.message.test(v.message)));
-            assert.deepEqual(unexpected, [], r.report);
-            for (const k of known) {
-                assert.ok(r.violations.some((v) => v.policy === k.policy && k.message.test(v.message)), `known finding ${k.policy} ~ ${k.message} is no longer reported: the component was fixed, remove it from KNOWN_FINDINGS`);
-            }
-            if (known.length) {
-                assert.equal(r.exitCode, 1, "a known finding still fails the gate");
-                this.ctx.test!.title += ` — KNOWN FINDING(S) still open: ${known.map((k) => k.why).join("; ")}`;
-                return;
-            }
             assert.equal(r.exitCode, 0, r.report);
             assert.deepEqual(r.violations, []);
             assert.ok(r.resources > 30, `the program declared only ${r.resources} resources`);
@@ -168,6 +142,19 @@ for (const stack of ["staging", "prod"]) {
         });
     });
 }
+
+describe("policy gate on the real program: Azure workload identity (prod)", function () {
+    this.timeout(120_000);
+
+    it("a writer service account pointing at the gc Azure identity fails stack-backup-completeness", async () => {
+        const rs = toPolicyResources((await run("prod")).resources);
+        const gc = rs.find((r) => r.type === "azure-native:managedidentity:UserAssignedIdentity" && r.name.endsWith("-gc-azure"))!;
+        const bad = await mutated("prod", "kubernetes:core/v1:ServiceAccount", (p) => (p.metadata.annotations["azure.workload.identity/client-id"] = gc.outputs!.clientId), "-sa-writer");
+        await expectFails(bad, "prod", "stack-backup-completeness", /needs the writer identity, but service account "supabase-backups-writer" uses the Azure identity supabase-backups-prod-gc \(gc\)/);
+        const unfederated = await mutated("prod", "azure-native:managedidentity:FederatedIdentityCredential", (p) => (p.subject = "system:serviceaccount:other:someone"), "-writer-federated");
+        await expectFails(unfederated, "prod", "stack-backup-completeness", /Azure identity supabase-backups-prod-writer has no federated credential for system:serviceaccount:supabase-backups-prod:supabase-backups-writer/);
+    });
+});
 
 describe("policy gate on the real program: config mutations", function () {
     this.timeout(120_000);
