@@ -22,7 +22,7 @@ export function createVaultClient(vault: JobConfig["vault"], opts: VaultClientOp
         responseChecksumValidation: "WHEN_REQUIRED",
         maxAttempts: opts.maxAttempts ?? 4,
         ...(opts.requestTimeoutMs || opts.connectionTimeoutMs
-            ? { requestHandler: { requestTimeout: opts.requestTimeoutMs, connectionTimeout: opts.connectionTimeoutMs } }
+            ? { requestHandler: { requestTimeout: opts.requestTimeoutMs, connectionTimeout: opts.connectionTimeoutMs, throwOnRequestTimeout: true } }
             : {}),
     });
 }
