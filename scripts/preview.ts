@@ -127,17 +127,41 @@ export function describe(r: DeclaredResource): string[] {
             return [`${rules.length} alert rules: ${names.join(", ")}`];
         }
         default:
+            if (r.type.startsWith("pulumi-nodejs:dynamic/supabase:"))
+                return [`project ${i.projectRef}: PITR ${i.required ? `required, ${i.days} days` : "observed only"} (Management API ${i.apiUrl})`];
             return [];
     }
 }
 
+/** Reading order: provider, then the vault, archive, identities, schedule; others as registered. */
+const ORDER = ["pulumi:providers:", "supabase-backups:index:BackupVault", "supabase-backups:index:ArchiveVault", "supabase-backups:index:BackupIdentities", "supabase-backups:index:BackupSchedule"];
+const rank = (r: DeclaredResource) => {
+    const i = ORDER.findIndex((p) => r.type.startsWith(p));
+    return i < 0 ? ORDER.length : i;
+};
+
 function printTree(resources: DeclaredResource[], parent: string | undefined, depth: number, out: string[]): void {
-    for (const r of childrenOf(resources, parent)) {
+    const children = childrenOf(resources, parent)
+        .map((r, i) => ({ r, i }))
+        .sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i)
+        .map((x) => x.r);
+    for (const r of children) {
         const pad = "  ".repeat(depth);
         out.push(`${pad}${depth ? "└ " : ""}${short(r.type)}  ${r.name}`);
         for (const line of describe(r)) out.push(`${pad}${depth ? "  " : ""}    ${line}`);
         printTree(resources, r.urn, depth + 1, out);
     }
+}
+
+function redactPaths(inputs: Record<string, any>, paths: string[]): Record<string, any> {
+    const out = structuredClone(inputs);
+    for (const p of paths) {
+        const parts = p.replace(/\[(\d+)\]/g, ".$1").split(".").filter(Boolean);
+        let cur: any = out;
+        for (const k of parts.slice(0, -1)) cur = cur?.[k];
+        if (cur && parts.length) cur[parts[parts.length - 1]] = "[secret]";
+    }
+    return out;
 }
 
 async function main(): Promise<number> {
@@ -155,7 +179,9 @@ async function main(): Promise<number> {
     try {
         const r = await runProgramUnderMocks(args.stack, { projectDir: args.dir });
         if (args.json) {
-            console.log(JSON.stringify({ stack: r.stack, resources: r.resources, outputs: r.outputs }, null, 2));
+            // Secret inputs are shown as "[secret]" (here they are placeholders, but never print them).
+            const resources = r.resources.map((x) => ({ ...x, inputs: redactPaths(x.inputs, x.secretPaths), state: undefined }));
+            console.log(JSON.stringify({ stack: r.stack, resources, outputs: r.outputs }, null, 2));
             return 0;
         }
         const out: string[] = [`Offline preview of stack "${r.stack}" (${r.source}), Pulumi engine mocked: nothing is created.`];
@@ -172,11 +198,19 @@ async function main(): Promise<number> {
             for (const i of e.issues) console.error(`  - ${formatIssue(i)}`);
             return 1;
         }
+        if (/cannot read stack file/.test((e as Error).message)) {
+            console.error(`preview: ${(e as Error).message}`);
+            return 1;
+        }
         console.error(`preview failed: ${(e as Error).stack ?? e}`);
         return 1;
     }
 }
 
 if (require.main === module) {
-    main().then((code) => process.exit(code));
+    // Exit only once stdout is flushed (a piped --json would be cut off otherwise).
+    main().then((code) => {
+        process.exitCode = code;
+        process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+    });
 }

@@ -248,6 +248,16 @@ describe("offline preview CLI (npm run preview -- --stack <name>)", () => {
         assert.equal(p.stdout, "");
     });
 
+    it("--json: the whole declaration as JSON through a pipe, secret inputs redacted", () => {
+        const p = run("--stack", "prod", "--json");
+        assert.equal(p.status, 0, p.stderr);
+        const doc = JSON.parse(p.stdout);
+        assert.ok(doc.resources.length > 50);
+        assert.ok(doc.resources.some((x: any) => x.type === "aws:s3/bucket:Bucket"));
+        for (const x of doc.resources.filter((y: any) => y.type === "kubernetes:core/v1:Secret")) assert.equal(x.inputs.stringData, "[secret]");
+        assert.doesNotMatch(p.stdout, /placeholder-serviceRoleKey|placeholder@db/);
+    });
+
     it("no stack: usage and exit code 2", () => {
         const p = run();
         assert.equal(p.status, 2);
