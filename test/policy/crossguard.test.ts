@@ -7,6 +7,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT } from "./fixtures";
+import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
+import { toPolicyResources } from "../../scripts/policy";
 
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -99,6 +101,38 @@ describe("policy pack under the CrossGuard analyzer protocol", function () {
         assert.ok(lock.every((d) => d.level === analyzerPb.EnforcementLevel.MANDATORY));
         const good = await analyze(type, "vault-lock", { bucket: "b", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
         assert.deepEqual(good, []);
+    });
+
+    async function analyzeStack(resources: ReturnType<typeof toPolicyResources>): Promise<{ policy: string; message: string; urn: string }[]> {
+        const req = new analyzerPb.AnalyzeStackRequest();
+        req.setResourcesList(
+            resources.map((r) => {
+                const ar = new analyzerPb.AnalyzerResource();
+                ar.setType(r.type);
+                ar.setName(r.name);
+                ar.setUrn(r.urn!);
+                // What the engine sends for a stack: the resources' outputs (inputs plus computed values).
+                ar.setProperties(Struct.fromJavaScript(JSON.parse(JSON.stringify({ ...r.props, ...(r.outputs ?? {}) }))));
+                const opts = new analyzerPb.AnalyzerResourceOptions();
+                opts.setProtect(!!r.protect);
+                ar.setOptions(opts);
+                if (r.parentUrn) ar.setParent(r.parentUrn);
+                ar.setDependenciesList(r.dependencies ?? []);
+                return ar;
+            }),
+        );
+        const res: any = await call(client, "analyzeStack", req);
+        return res.getDiagnosticsList().map((d: any) => ({ policy: d.getPolicyname(), message: d.getMessage(), urn: d.getUrn() }));
+    }
+
+    it("AnalyzeStack passes the real prod program and fails it without the Azure archive", async () => {
+        await configure(JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8")));
+        const rs = toPolicyResources((await runProgramUnderMocks("prod")).resources);
+        assert.deepEqual(await analyzeStack(rs), []);
+        const ds = await analyzeStack(rs.filter((r) => !r.type.startsWith("azure-native:")));
+        assert.ok(ds.some((d) => d.policy === "stack-backup-completeness" && /requires a secondary archive in another cloud/.test(d.message)), JSON.stringify(ds));
+        const noLock = await analyzeStack(rs.filter((r) => r.type !== "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"));
+        assert.ok(noLock.some((d) => d.policy === "stack-backup-completeness" && /has no BucketObjectLockConfiguration/.test(d.message) && d.urn.endsWith("::supabase-backups-vault-bucket")), JSON.stringify(noLock));
     });
 
     it("Analyze judges an IAM document with wildcards expanded (s3:Del*) inside the real server", async () => {
