@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { ROOT } from "./fixtures";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 import { toPolicyResources } from "../../scripts/policy";
+import { evaluatePack } from "../../policy/evaluate";
 
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -21,6 +22,9 @@ const analyzerPb = require("@pulumi/pulumi/proto/analyzer_pb");
 const { Struct } = require(require.resolve("google-protobuf/google/protobuf/struct_pb", { paths: [pulumiDir] }));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Empty } = require(require.resolve("google-protobuf/google/protobuf/empty_pb", { paths: [pulumiDir] }));
+
+let prodRunPromise: ReturnType<typeof runProgramUnderMocks> | undefined;
+const prodRun = () => (prodRunPromise ??= runProgramUnderMocks("prod"));
 
 function call<T>(client: any, method: string, req: unknown): Promise<T> {
     return new Promise((resolve, reject) => client[method](req, (err: unknown, res: T) => (err ? reject(err) : resolve(res))));
@@ -127,12 +131,41 @@ describe("policy pack under the CrossGuard analyzer protocol", function () {
 
     it("AnalyzeStack passes the real prod program and fails it without the Azure archive", async () => {
         await configure(JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8")));
-        const rs = toPolicyResources((await runProgramUnderMocks("prod")).resources);
+        const rs = toPolicyResources((await prodRun()).resources);
         assert.deepEqual(await analyzeStack(rs), []);
         const ds = await analyzeStack(rs.filter((r) => !r.type.startsWith("azure-native:")));
         assert.ok(ds.some((d) => d.policy === "stack-backup-completeness" && /requires a secondary archive in another cloud/.test(d.message)), JSON.stringify(ds));
         const noLock = await analyzeStack(rs.filter((r) => r.type !== "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"));
         assert.ok(noLock.some((d) => d.policy === "stack-backup-completeness" && /has no BucketObjectLockConfiguration/.test(d.message) && d.urn.endsWith("::supabase-backups-vault-bucket")), JSON.stringify(noLock));
+    });
+
+    it("Analyze on every resource of the real prod program gives exactly what the offline gate's evaluator gives", async () => {
+        const config = JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8"));
+        await configure(config);
+        const rs = structuredClone(toPolicyResources((await prodRun()).resources));
+        const edit = (type: string, f: (p: any) => void) => f(rs.find((r) => r.type === type)!.props);
+        for (const [label, mutate] of [
+            ["as declared", () => undefined],
+            [
+                "weakened",
+                () => {
+                    edit("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", (p) => (p.rules[0].applyServerSideEncryptionByDefault = { sseAlgorithm: "AES256" }));
+                    edit("aws:s3/bucketVersioning:BucketVersioning", (p) => (p.versioningConfiguration.status = "Suspended"));
+                    edit("kubernetes:batch/v1:CronJob", (p) => (p.spec.concurrencyPolicy = "Allow"));
+                    edit("azure-native:storage:StorageAccount", (p) => (p.minimumTlsVersion = "TLS1_0"));
+                },
+            ],
+        ] as const) {
+            mutate();
+            const viaServer: string[] = [];
+            for (const r of rs) {
+                // The engine shows "<policy description>\n<message>"; the gate prints the description once per policy.
+                for (const d of await analyze(r.type, r.name, JSON.parse(JSON.stringify(r.props)))) viaServer.push(`${d.policy} ${r.name}: ${d.message.slice(d.message.indexOf("\n") + 1)}`);
+            }
+            const offline = (await evaluatePack(rs, config, { stack: "prod" })).filter((v) => v.resourceName && v.policy !== "stack-backup-completeness").map((v) => `${v.policy} ${v.resourceName}: ${v.message}`);
+            assert.deepEqual(viaServer.sort(), offline.sort(), label);
+            if (label === "weakened") assert.ok(viaServer.length >= 4, viaServer.join("\n"));
+        }
     });
 
     it("Analyze judges an IAM document with wildcards expanded (s3:Del*) inside the real server", async () => {
