@@ -135,17 +135,12 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             .all([vault.keyArn, archive?.accountUrl])
             .apply(([kmsKeyArn, accountUrl]) => JSON.stringify(jobConfigOf(cfg, kmsKeyArn, accountUrl), null, 2));
 
+        const azureClientIds = identities.azure
+            ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
+            : undefined;
         const schedule = new BackupSchedule(
             `${name}-schedule`,
-            {
-                config: cfg,
-                secrets: args.secrets,
-                jobConfig,
-                roleArns: identities.roleArns,
-                azureClientIds: identities.azure
-                    ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
-                    : undefined,
-            },
+            { config: cfg, secrets: args.secrets, jobConfig, roleArns: identities.roleArns, azureClientIds },
             { parent: this },
         );
 
@@ -176,9 +171,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             archiveContainerUrl: archive?.containerUrl,
             roleArns: identities.roleArns,
             restoreOperatorRoleArn: identities.restoreOperatorRole?.arn,
-            azureClientIds: schedule && identities.azure
-                ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
-                : undefined,
+            azureClientIds,
             namespace: schedule.namespace,
             schedules: Object.fromEntries(
                 schedule.jobs.map((j) => [j.name, { kind: j.kind, schedule: j.schedule, timeZone: j.timeZone, periodSeconds: j.periodSeconds }]),
