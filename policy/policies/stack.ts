@@ -8,7 +8,7 @@ import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolic
 import { classifyIdentity, type IdentityName } from "./iam";
 import { isKind } from "./cronjob";
 
-export interface StackConfig {
+export interface StackPolicyConfig {
     requireSecondaryArchive: boolean;
     /** job kind → identity (DESIGN.md security table); "check" needs no cloud identity */
     jobIdentities: Record<string, IdentityName | "check">;
@@ -46,7 +46,7 @@ function companionsOf(bucket: PolicyResource, all: PolicyResource[]): Map<string
     return out;
 }
 
-export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg: StackConfig): { message: string; urn?: string }[] {
+export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg: StackPolicyConfig): { message: string; urn?: string }[] {
     const out: { message: string; urn?: string }[] = [];
     const rs = args.resources;
     const of = (type: string) => rs.filter((r) => r.type === type);
@@ -189,8 +189,8 @@ export const stackPolicy: BackupPolicy = {
         },
     },
     validateStack: (args, report) => {
-        const cfg = readPolicyConfig<StackConfig>(stackPolicy, args);
-        cfg.jobIdentities = { ...DEFAULT_JOB_IDENTITIES, ...cfg.jobIdentities } as StackConfig["jobIdentities"];
+        const cfg = readPolicyConfig<StackPolicyConfig>(stackPolicy, args);
+        cfg.jobIdentities = { ...DEFAULT_JOB_IDENTITIES, ...cfg.jobIdentities } as StackPolicyConfig["jobIdentities"];
         for (const p of stackProblems(args, cfg)) report(p.message, p.urn);
     },
 };
