@@ -28,4 +28,4 @@ function loadCommands(): Register[] {
 }
 
 /** Command modules, in `--help` order. */
-export const COMMANDS: string[] = ["dump", "gc", "check-supabase", "sync-storage", "verify", "restore", "status"];
+export const COMMANDS: string[] = ["dump", "gc", "check-supabase", "sync-storage", "verify", "restore", "status", "audit"];

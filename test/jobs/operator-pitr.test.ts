@@ -163,4 +163,22 @@ describe("operator: restore pitr / restore branch", function () {
         assert.match(again.stderr, /\(409\): Branch inc-7-check already exists/);
         assert.equal((await audits())[1].result, "failed");
     });
+    it("audit lists the records: filters by action and result; table on a terminal", async () => {
+        withPitr();
+        await runCli(["restore", "pitr", "--config", config(), "--incident-time", String(now - 30 * 86400), "--yes", "--reason", "too old"], env());
+        await runCli(["restore", "branch", "--config", config(), "--name", "side-by-side"], env());
+        const all = await runCli(["audit", "--config", config(), "--json"], env());
+        assert.equal(all.code, 0, all.stderr);
+        const recs = JSON.parse(all.stdout).records;
+        assert.deepEqual(recs.map((r: any) => [r.action, r.result]), [["restore-pitr", "refused"], ["restore-branch", "succeeded"]]);
+        const refused = JSON.parse((await runCli(["audit", "--config", config(), "--json", "--result", "refused"], env())).stdout).records;
+        assert.deepEqual(refused.map((r: any) => r.reason), ["too old"]);
+        const branches = JSON.parse((await runCli(["audit", "--config", config(), "--json", "--action", "restore-branch"], env())).stdout).records;
+        assert.equal(branches.length, 1);
+        const future = JSON.parse((await runCli(["audit", "--config", config(), "--json", "--since", "2099-01-01"], env())).stdout).records;
+        assert.deepEqual(future, []);
+        const table = await runCli(["audit", "--config", config()], env());
+        assert.match(table.stdout, /^started\s+action\s+actor\s+result/m);
+        assert.match(table.stdout, /restore-branch\s+oncall-ana\s+succeeded/);
+    });
 });
