@@ -25,7 +25,8 @@ export interface IamConfig {
     identities: Record<IdentityName, string>;
 }
 
-const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
+/** Default patterns: the components name roles `supabase-backups-<env>-<identity>`. */
+export const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
     writer: "(^|[-_/])writer([-_/]|$)",
     verifier: "(^|[-_/])verifier([-_/]|$)",
     gc: "(^|[-_/])gc([-_/]|$)",

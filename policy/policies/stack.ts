@@ -5,7 +5,7 @@
 import { JOB_KINDS } from "@supabase-backups/contracts";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "./common";
-import { classifyIdentity, type IdentityName } from "./iam";
+import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName } from "./iam";
 import { isKind } from "./cronjob";
 
 export interface StackPolicyConfig {
@@ -15,13 +15,8 @@ export interface StackPolicyConfig {
     identities: Record<IdentityName, string>;
 }
 
-const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc" };
-const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
-    writer: "(^|[-_/])writer([-_/]|$)",
-    verifier: "(^|[-_/])verifier([-_/]|$)",
-    gc: "(^|[-_/])gc([-_/]|$)",
-    restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
-};
+/** DESIGN.md security table: which identity each job kind runs as. */
+export const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc" };
 const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
 const AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id";
 

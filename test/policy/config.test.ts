@@ -11,6 +11,9 @@ import { evaluatePack } from "../../policy/evaluate";
 import { PolicyConfigError } from "../../policy/policies/common";
 import { policies } from "../../policy/policies";
 import { ROOT, resourcesFor, stackConfig } from "./fixtures";
+import { JOB_IDENTITY, CLOUD_IDENTITIES, roleName } from "../../components/names";
+import { DEFAULT_JOB_IDENTITIES } from "../../policy/policies/stack";
+import { classifyIdentity, DEFAULT_IDENTITIES } from "../../policy/policies/iam";
 
 function problemsOf(raw: unknown): string[] {
     try {
@@ -39,6 +42,14 @@ describe("policy pack config", () => {
     it("prod must keep the secondary archive, staging (Azure off) need not", () => {
         assert.equal((derivePackConfig(stackConfig("prod"))["stack-backup-completeness"] as any).requireSecondaryArchive, true);
         assert.equal((derivePackConfig(stackConfig("staging"))["stack-backup-completeness"] as any).requireSecondaryArchive, false);
+    });
+
+    it("the pack's defaults name the identities the way the components do (job kind → identity, role names)", () => {
+        assert.deepEqual(DEFAULT_JOB_IDENTITIES, JOB_IDENTITY);
+        for (const env of ["staging", "prod"]) {
+            for (const id of CLOUD_IDENTITIES) assert.equal(classifyIdentity([roleName(env, id)], DEFAULT_IDENTITIES), id);
+            assert.equal(classifyIdentity([roleName(env, "restore-operator")], DEFAULT_IDENTITIES), "restoreOperator");
+        }
     });
 
     it("every policy's configSchema survives the JSON trip to the engine and compiles", () => {
