@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the tests, benchmarks and demo use are installed: PostgreSQL 15 (server and
-# client binaries), zstd, age, rclone and awscli v2. Installs what is missing when run as root with
+# client binaries), zstd, age, rclone, awscli v2 and the Prometheus Pushgateway. Installs what is missing when run as root with
 # apt-get; otherwise prints exactly what to install and fails.
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli)
+pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,7 @@
 // Run metrics pushed to a Prometheus Pushgateway when one is configured; names from the contracts so
 // the PrometheusRule alerts watch exactly what the jobs push.
 import { Gauge, Counter, Pushgateway, Registry } from "prom-client";
-import { METRICS, type JobKind } from "@supabase-backups/contracts";
+import { JOB_ENV, METRIC_LABELS, METRICS, type JobKind } from "@supabase-backups/contracts";
 import type { Logger } from "./log";
 
 export type RunResult = "success" | "failure" | "degraded" | "partial";
@@ -17,9 +17,12 @@ export interface RunMetrics {
     extra?: Array<{ name: string; help: string; value: number; labels?: Record<string, string> }>;
 }
 
-export function buildRegistry(env: string, kind: JobKind, m: RunMetrics, now = new Date()): Registry {
+export function buildRegistry(env: string, kind: JobKind, m: RunMetrics, now = new Date(), consecutiveFailures?: number): Registry {
     const reg = new Registry();
     const labels = { env, kind };
+    if (consecutiveFailures !== undefined) {
+        new Gauge({ name: METRICS.consecutiveFailures, help: "consecutive failed runs (0 after a success)", labelNames: ["env", "kind"], registers: [reg] }).set(labels, consecutiveFailures);
+    }
     new Counter({ name: METRICS.runsTotal, help: "runs by result", labelNames: ["env", "kind", "result"], registers: [reg] }).inc({ ...labels, result: m.result });
     new Gauge({ name: METRICS.lastRunStatus, help: "0 failure, 1 success, 2 degraded, 3 partial", labelNames: ["env", "kind"], registers: [reg] }).set(labels, STATUS[m.result]);
     new Gauge({ name: METRICS.durationSeconds, help: "wall time of the run", labelNames: ["env", "kind"], registers: [reg] }).set(labels, m.durationSeconds);
@@ -40,15 +43,48 @@ export function buildRegistry(env: string, kind: JobKind, m: RunMetrics, now = n
 }
 
 /**
- * Push to the gateway (grouped by env and kind, so each job kind keeps its own series). A push failure
- * is logged, never fatal: the backup itself matters more than its metric.
+ * The grouping key: env and kind, plus the CronJob's name when set (a kind with several CronJobs, like
+ * sync-storage with per-bucket schedules, keeps one series per schedule and one dead man's switch each).
+ * The Pushgateway adds grouping labels to every metric of the group.
+ */
+export function groupingFor(env: string, kind: JobKind, procEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
+    const cron = procEnv[JOB_ENV.cronJob];
+    return { [METRIC_LABELS.env]: env, [METRIC_LABELS.kind]: kind, ...(cron ? { [METRIC_LABELS.cronJob]: cron } : {}) };
+}
+
+/** The value of a gauge in this group as the gateway holds it now (text exposition format). */
+export function readGauge(exposition: string, name: string, grouping: Record<string, string>): number | undefined {
+    for (const line of exposition.split("\n")) {
+        if (!line.startsWith(name + "{")) continue;
+        const m = /^[^{]+\{(.*)\}\s+(\S+)/.exec(line);
+        if (!m) continue;
+        const labels = Object.fromEntries([...m[1].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+        const same = Object.entries(grouping).every(([k, v]) => labels[k] === v) && (grouping[METRIC_LABELS.cronJob] !== undefined || labels[METRIC_LABELS.cronJob] === undefined);
+        if (same) return Number(m[2]);
+    }
+    return undefined;
+}
+
+/**
+ * Push to the gateway. The consecutive-failure count is carried forward from what the gateway holds
+ * for this group, so "failed twice in a row" needs no state in the job. A push failure is logged, never
+ * fatal: the backup itself matters more than its metric.
  */
 export async function pushRunMetrics(url: string | undefined, env: string, kind: JobKind, m: RunMetrics, log: Logger): Promise<void> {
     if (!url) return;
-    const reg = buildRegistry(env, kind, m);
+    const groupings = groupingFor(env, kind);
     try {
+        let previous: number | undefined;
+        try {
+            const r = await fetch(`${url.replace(/\/$/, "")}/metrics`, { signal: AbortSignal.timeout(5000) });
+            if (r.ok) previous = readGauge(await r.text(), METRICS.consecutiveFailures, { job: "supabase-backups", ...groupings });
+        } catch {
+            previous = undefined; // unknown: count from this run
+        }
+        const consecutive = m.result === "failure" ? (previous ?? 0) + 1 : 0;
+        const reg = buildRegistry(env, kind, m, new Date(), consecutive);
         const gw = new Pushgateway(url, { timeout: 5000 }, reg);
-        await gw.pushAdd({ jobName: "supabase-backups", groupings: { env, kind } });
+        await gw.pushAdd({ jobName: "supabase-backups", groupings });
     } catch (e) {
         log.warn({ err: (e as Error).message }, "metrics push failed");
     }

@@ -1,0 +1,32 @@
+// A real Prometheus Pushgateway (Debian's prometheus-pushgateway) on loopback, in memory.
+import { spawn, type ChildProcess } from "node:child_process";
+import { freePort, waitFor } from "./ports";
+
+export interface Pushgateway {
+    url: string;
+    /** the gateway's /metrics text */
+    scrape(): Promise<string>;
+    stop(): Promise<void>;
+}
+
+export async function startPushgateway(bin = "/usr/bin/prometheus-pushgateway"): Promise<Pushgateway> {
+    const port = await freePort();
+    const child: ChildProcess = spawn(bin, [`--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-2000)));
+    const url = `http://127.0.0.1:${port}`;
+    await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`pushgateway exited: ${stderr}`);
+        return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok ?? false;
+    }, "pushgateway to be ready");
+    return {
+        url,
+        scrape: async () => (await fetch(`${url}/metrics`)).text(),
+        async stop() {
+            if (child.exitCode !== null) return;
+            const done = new Promise((r) => child.once("exit", r));
+            child.kill("SIGTERM");
+            await done;
+        },
+    };
+}
