@@ -136,6 +136,21 @@ for (const stack of ["staging", "prod"]) {
             );
         });
 
+        it("schedules slower than the RPO (dump) or than a bucket's own schedule fail k8s-cronjob-hardened", async () => {
+            await expectFails(
+                await mutated(stack, "kubernetes:batch/v1:CronJob", (p) => (p.spec.schedule = "30 3 */2 * *"), "-dump"),
+                stack,
+                "k8s-cronjob-hardened",
+                /schedule "30 3 \*\/2 \* \*" \(Asia\/Manila\) leaves up to 48 h between runs, more than 26 h \(alerts.rpoHours 26\)/,
+            );
+            await expectFails(
+                await mutated(stack, "kubernetes:batch/v1:CronJob", (p) => (p.spec.schedule = "0 4 1 * *"), "-sync-storage-public-assets"),
+                stack,
+                "k8s-cronjob-hardened",
+                /more than 168 h \(storage.buckets "public-assets" schedule "0 4 \* \* 0"\)/,
+            );
+        });
+
         it("a CronJob on the wrong service account fails stack-backup-completeness", async () => {
             const rs = await mutated(stack, "kubernetes:batch/v1:CronJob", (p) => (p.spec.jobTemplate.spec.template.spec.serviceAccountName = "supabase-backups-gc"), "-dump");
             await expectFails(rs, stack, "stack-backup-completeness", /CronJob "dump" \(dump\) needs the writer identity, but service account "supabase-backups-gc" assumes .*gc \(gc\)/);
