@@ -18,6 +18,8 @@ export const METRICS = {
     consecutiveFailures: `${METRIC_PREFIX}_consecutive_failures`,
     /** gauge {env}: measured canary restore time of the newest verified run */
     restoreSeconds: `${METRIC_PREFIX}_restore_seconds`,
+    /** gauge {env}: seconds since the start of the newest run that passed verification (pushed by verify) */
+    verifiedRunAgeSeconds: `${METRIC_PREFIX}_verified_run_age_seconds`,
     /** gauge {env, kind}: objects copied / skipped / failed by sync-storage */
     objects: `${METRIC_PREFIX}_objects`,
     /** gauge {env}: age in seconds of Supabase's own newest backup (check-supabase) */

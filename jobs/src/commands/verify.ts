@@ -24,7 +24,7 @@ import {
     isRunId,
     JOB_ENV,
     MANIFEST_SCHEMA_VERSION,
-    METRIC_PREFIX,
+    METRICS,
     parseVaultKey,
     prefixes,
     runIdTime,
@@ -64,9 +64,6 @@ import { runChecks, type CheckResult } from "../lib/verify-checks";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashStream, isDataDecodeError, type FetchResult } from "../lib/verify-fetch";
 import { verifyStorageRun, type StorageVerifyResult } from "../lib/verify-storage";
 import { AgeError, recipientOf } from "../lib/age-decrypt";
-
-/** gauge {env}: seconds since the newest run that passed verification started */
-export const VERIFIED_RUN_AGE_METRIC = `${METRIC_PREFIX}_verified_run_age_seconds`;
 
 export interface VerifyOptions {
     config?: string;
@@ -622,7 +619,7 @@ export async function runVerify(opts: VerifyOptions): Promise<ExitCode> {
             bytes: outcomes.reduce((s, o) => s + o.record.dumpBytes, 0) || undefined,
             restoreSeconds: restore,
             extra: newestPassed
-                ? [{ name: VERIFIED_RUN_AGE_METRIC, help: "seconds since the newest run that passed verification started", value: Math.round((Date.now() - runIdTime(newestPassed).getTime()) / 1000) }]
+                ? [{ name: METRICS.verifiedRunAgeSeconds, help: "seconds since the newest run that passed verification started", value: Math.round((Date.now() - runIdTime(newestPassed).getTime()) / 1000) }]
                 : [],
         },
         ctx.log,
