@@ -6,7 +6,7 @@ import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCom
 import { storageBlobKey, type AuditRecord } from "@supabase-backups/contracts";
 import { listAudit } from "../../jobs/src/lib/audit";
 import { defaultRestoreBucket } from "../../jobs/src/lib/restore-storage";
-import { runCli } from "../support/cli";
+import { runCli, startCli } from "../support/cli";
 import { StorageHarness, VAULT_BUCKET, bytesOf } from "./sync-storage-harness";
 
 const ENV = "opstorage";
@@ -108,6 +108,29 @@ describe("operator: restore storage", function () {
         r = await restore(["--run", run1, "--into", into, "--json"]);
         const again = JSON.parse(r.stdout);
         assert.deepEqual([again.restored, again.skippedIdentical], [0, 4]);
+    });
+
+    it("killed mid-restore: the rerun skips what already landed and completes byte for byte", async () => {
+        const into = "killed-target";
+        const { child, done } = startCli(["restore", "storage", "--config", cfg, "--bucket", BUCKET, "--run", run1, "--into", into, "--concurrency", "1"], h.env());
+        // kill as soon as the first object is in the target
+        const t0 = Date.now();
+        while (Date.now() - t0 < 60_000) {
+            const have = await listTarget(into).catch(() => [] as string[]);
+            if (have.length >= 1) break;
+            await new Promise((r) => setTimeout(r, 10));
+        }
+        child.kill("SIGKILL");
+        await done;
+        const landed = await listTarget(into);
+        assert.ok(landed.length >= 1, "nothing landed before the kill");
+        const r = await restore(["--run", run1, "--into", into, "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        const out = JSON.parse(r.stdout);
+        assert.equal(out.restored + out.skippedIdentical, 4);
+        assert.ok(out.skippedIdentical >= 1, `nothing skipped after the kill (${landed.join(", ")} had landed)`);
+        assert.deepEqual(await listTarget(into), ["avatars/1.png", "avatars/2.png", "big/video.bin", "readme.txt"]);
+        for (const [k, bytes] of run1State) assert.ok((await getTarget(into, k.slice(BUCKET.length + 1))).bytes.equals(bytes), k);
     });
 
     it("--at picks the newest storage run at or before the time", async () => {

@@ -3,7 +3,7 @@
 // `audit/{env}/{yyyy}/{mm}/{dd}/{eventId}.json` — also for refusals and failures, so a refused
 // "restore prod into staging without masking" is on the record too.
 import { randomBytes } from "node:crypto";
-import { userInfo } from "node:os";
+import { hostname, userInfo } from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { auditKey, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
 import { UsageError, errorMessage, JobFailure } from "./errors";
@@ -63,7 +63,7 @@ export class AuditTrail {
         this.eventId = `${compactStamp(this.startedAt)}-${action.replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`;
         // Options as given, minus anything that could carry a credential.
         this.options = Object.fromEntries(
-            Object.entries(options)
+            Object.entries({ ...options, host: hostname() })
                 .filter(([k, v]) => v !== undefined && !/url|token|key|secret|password/i.test(k))
                 .map(([k, v]) => [k, typeof v === "string" ? redact(v) : v]),
         );
