@@ -87,6 +87,13 @@ describe("operator: restore storage", function () {
         assert.equal(a.actor, "oncall-ana");
         assert.equal(a.result, "succeeded");
         assert.ok(a.durations.transferSeconds > 0);
+        // what was sent for the record (s3rver ignores these): write-once, checksummed, tagged
+        const puts = h.recorder.objectPuts(`audit/${ENV}/`);
+        assert.ok(puts.length >= 1, JSON.stringify(h.recorder.requests.slice(-5).map((r) => r.path)));
+        const p = puts.at(-1)!;
+        assert.equal(p.headers["if-none-match"], "*");
+        assert.ok(p.headers["x-amz-checksum-sha256"]);
+        assert.equal(p.headers["x-amz-tagging"], `env=${ENV}&kind=audit`);
     });
 
     it("resumes: what is already there and identical is skipped; a differing copy is replaced", async () => {

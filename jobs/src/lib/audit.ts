@@ -5,10 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { auditKey, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
+import { assertSchema, auditKey, AuditRecordSchema, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
 import { UsageError, errorMessage, JobFailure } from "./errors";
 import { redact } from "./log";
-import { getJson, listAll, putRecordOnce } from "./vault";
+import { getJson, listAll, putRecordOnce, tagging } from "./vault";
 
 export interface AuditOptions {
     actor?: string;
@@ -59,6 +59,8 @@ export class AuditTrail {
         readonly reason: string | null,
         private target: string,
         options: Record<string, unknown>,
+        /** SSE-KMS key of the vault, when configured (sent like every other writer sends it) */
+        private readonly kmsKeyArn?: string,
     ) {
         this.eventId = `${compactStamp(this.startedAt)}-${action.replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`;
         // Options as given, minus anything that could carry a credential.
@@ -110,8 +112,14 @@ export class AuditTrail {
 
     async write(result: AuditRecord["result"], error?: unknown): Promise<string> {
         const record = this.record(result, error);
+        assertSchema(AuditRecordSchema, record, "audit record");
         const key = auditKey(this.env, this.startedAt, this.eventId);
-        await putRecordOnce(this.s3, this.bucket, key, record);
+        // Write-once; the bucket's default Object Lock retention (COMPLIANCE) applies; no `tier` tag, so
+        // no lifecycle rule expires it.
+        await putRecordOnce(this.s3, this.bucket, key, record, {
+            Tagging: tagging({ env: this.env, kind: "audit" }),
+            ...(this.kmsKeyArn ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyArn, BucketKeyEnabled: true } : {}),
+        });
         this.written = { key, record };
         return key;
     }

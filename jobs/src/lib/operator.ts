@@ -41,7 +41,7 @@ export function operatorContext(opts: OperatorOptions, command: string): Operato
 /** An audit trail for an action (reason checked first: prod needs one). */
 export function startAudit(ctx: OperatorContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
     const reason = requireReason(ctx.config.env, opts.reason);
-    return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options);
+    return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn);
 }
 
 export function managementApi(ctx: JobContext): SupabaseApi {
