@@ -200,6 +200,27 @@ describe("operator: check-supabase", function () {
         assert.match(JSON.parse(r.stdout).problems.join("\n"), /add-on is pitr_14, config wants pitr_7/);
     });
 
+    it("a token without billing rights (403 on add-ons): PITR on/off still judged, the variant noted as unconfirmed", async () => {
+        const prodCfg = cfg((c) => {
+            c.supabase.projectRef = PROD_REF;
+            c.supabase.pitr = { required: true, days: 7 };
+        });
+        const p = api.addProject(PROD_REF, { backups: [{ is_physical_backup: true, status: "COMPLETED", inserted_at: hoursAgo(2) }] });
+        p.addons.pitr = "pitr_7";
+        const t = Math.floor(Date.now() / 1000);
+        p.window = { earliest: t - 86400, latest: t - 60 };
+        api.inject({ match: `GET /v1/projects/${PROD_REF}/billing/addons`, status: 403, times: 5, body: { message: "Missing permission: billing_read" } });
+        const r = await runCli(["check-supabase", "--config", prodCfg, "--json"], { SUPABASE_ACCESS_TOKEN: api.token });
+        assert.equal(r.code, 0, r.stdout + r.stderr);
+        const j = JSON.parse(r.stdout);
+        assert.equal(j.pitrOk, true);
+        assert.match(j.notes[0], /403 on billing\/addons/);
+        // …but PITR off is still caught without the add-ons
+        delete p.addons.pitr;
+        const off = await runCli(["check-supabase", "--config", prodCfg, "--json"], { SUPABASE_ACCESS_TOKEN: api.token });
+        assert.equal(off.code, 6);
+    });
+
     it("401 → exit 1 with one clear line, token not echoed; missing token → usage error 2", async () => {
         api.addProject(REF, { backups: [] });
         const wrong = "sbp_wrongwrongwrongwrongwrongwrong0123";

@@ -62,6 +62,7 @@ export function register(program: Command): void {
                         ]),
                     );
                     for (const p of h.problems) out(`  ! ${p}\n`);
+                    for (const n of h.notes) out(`  note: ${n}\n`);
                 }
                 for (const p of h.problems) ctx.log.warn({ projectRef: h.projectRef }, p);
                 return healthy ? EXIT.ok : EXIT.unhealthy;

@@ -1,7 +1,7 @@
 // Supabase's own side of the backups, as check-supabase and status report it: how old Supabase's newest
 // backup is, and whether PITR is on (with the configured window) where config requires it.
 import type { JobConfig } from "@supabase-backups/contracts";
-import { newestBackup, pitrVariant, pitrWindow, selectedPitr, SupabaseApi, type PitrVariant } from "./supabase-api";
+import { newestBackup, pitrVariant, pitrWindow, selectedPitr, SupabaseApi, SupabaseApiError, type PitrVariant } from "./supabase-api";
 
 export interface SupabaseHealth {
     projectRef: string;
@@ -22,6 +22,8 @@ export interface SupabaseHealth {
     pitrWantedDays: number | null;
     pitrOk: boolean;
     problems: string[];
+    /** things not checked, and why */
+    notes: string[];
 }
 
 export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = new Date()): Promise<SupabaseHealth> {
@@ -30,7 +32,17 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
     const required = s.pitr.required;
     const wantedDays = s.pitr.days ?? null;
     let addon: PitrVariant | null | undefined = undefined;
-    if (required) addon = selectedPitr(await api.listAddons(s.projectRef)) ?? null;
+    const notes: string[] = [];
+    if (required) {
+        try {
+            addon = selectedPitr(await api.listAddons(s.projectRef)) ?? null;
+        } catch (e) {
+            // Billing needs more rights than reading backups: a token scoped without them still gets the
+            // PITR on/off answer from the backups endpoint; the window's variant stays unconfirmed.
+            if (!(e instanceof SupabaseApiError) || e.status !== 403) throw e;
+            notes.push(`PITR add-on variant not readable with this token (403 on billing/addons): window length not confirmed`);
+        }
+    }
 
     const newest = newestBackup(backups);
     const window = backups.pitr_enabled ? pitrWindow(backups) : undefined;
@@ -47,7 +59,7 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
         if (!backups.pitr_enabled) {
             pitrOk = false;
             problems.push(`PITR is off for project ${s.projectRef}, but config requires it${wantedDays ? ` (${wantedDays} days)` : ""}`);
-        } else if (wantedDays && addon !== pitrVariant(wantedDays as 7 | 14 | 28)) {
+        } else if (wantedDays && addon !== undefined && addon !== pitrVariant(wantedDays as 7 | 14 | 28)) {
             pitrOk = false;
             problems.push(`PITR add-on is ${addon ?? "not selected"}, config wants ${pitrVariant(wantedDays as 7 | 14 | 28)}`);
         } else if (!window) {
@@ -72,5 +84,6 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
         pitrWantedDays: wantedDays,
         pitrOk,
         problems,
+        notes,
     };
 }
