@@ -104,7 +104,13 @@ export async function startPostgres(opts: { major?: number; password?: string; s
         async stop() {
             if (!exited) {
                 const done = new Promise((r) => child.once("exit", r));
-                child.kill("SIGINT"); // fast shutdown
+                // pg_ctl as the server's user: a signal to `runuser` (as root) is not reliably forwarded,
+                // and SIGKILL on it would orphan the postmaster.
+                try {
+                    run(join(bin, "pg_ctl"), ["-D", dataDir, "-m", "fast", "-w", "-t", "20", "stop"]);
+                } catch {
+                    child.kill("SIGINT");
+                }
                 await Promise.race([done, new Promise((r) => setTimeout(r, 10_000))]);
                 if (!exited) child.kill("SIGKILL");
             }
