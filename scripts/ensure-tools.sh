@@ -3,7 +3,8 @@
 # client binaries), zstd, age, rclone, awscli v2 and the Prometheus Pushgateway. Installs what is missing when run as root with
 # apt-get; otherwise prints exactly what to install and fails.
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway)
+# `ensure-tools.sh demo` asks only for what the demo runs (PostgreSQL); no argument: everything.
+if [ "${1:-}" = demo ]; then pkgs=(postgresql-15 postgresql-client-15); else pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
