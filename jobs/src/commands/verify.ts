@@ -235,8 +235,11 @@ async function hashAzure(e: Env, key: string): Promise<{ sha256: string; bytes: 
     }
 }
 
-/** The Azure copy: every object there hashes to the primary's sha256. */
-async function secondaryStage(e: Env, m: DbManifest): Promise<CheckResult> {
+/**
+ * The Azure copy: every object there hashes to the primary's sha256, and the manifest copy the dump
+ * writes beside them (so the archive is usable on its own) has the primary manifest's exact bytes.
+ */
+async function secondaryStage(e: Env, m: DbManifest, manifest: { key: string; sha256: string }): Promise<CheckResult> {
     const t = Date.now();
     const s = m.secondary;
     if (s.status === "disabled") return check("secondary", true, "no secondary copy (Azure disabled for this environment)", 0);
@@ -260,10 +263,13 @@ async function secondaryStage(e: Env, m: DbManifest): Promise<CheckResult> {
         }),
     );
     for (const r of results) if (r) problems.push(r);
+    const copy = await hashAzure(e, manifest.key);
+    if (copy === "missing") problems.push(`manifest.json is missing from Azure (${manifest.key})`);
+    else if (copy.sha256 !== manifest.sha256) problems.push(`manifest.json: Azure copy sha256 ${short(copy.sha256)} ≠ primary ${short(manifest.sha256)}`);
     const secs = (Date.now() - t) / 1000;
     return problems.length
         ? check("secondary", false, problems[0] + (problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""), secs)
-        : check("secondary", true, `${s.objects.length} objects in Azure match the primary's sha256`, secs);
+        : check("secondary", true, `${s.objects.length} objects and the manifest in Azure match the primary`, secs);
 }
 
 function emptyDurations() {
@@ -398,7 +404,7 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
                 throw err;
             }
         };
-        const [fetched, secondary] = await Promise.all([Promise.all(m.objects.map(fetchOne)), secondaryStage(e, m)]);
+        const [fetched, secondary] = await Promise.all([Promise.all(m.objects.map(fetchOne)), secondaryStage(e, m, { key: loaded.ref.manifestKey, sha256: loaded.sha256 })]);
         durations.downloadSeconds = Math.round((Date.now() - tDownload) / 10) / 100;
         for (const f of fetched) {
             const de = f.r?.decodeError;
