@@ -5,8 +5,9 @@
 // otherwise download (REST or S3 protocol), hashing sha256 + md5 on the way, check the bytes against the
 // row's size and eTag → the blob key is known only now, so the bytes must be held somewhere until then:
 //
-//   * objects up to --memory-threshold (default 8 MiB, declared size from the row) are buffered in memory:
-//     at most `concurrency` such buffers exist, so memory stays bounded (16 × 8 MiB);
+//   * objects up to --memory-threshold (default 4 MiB, declared size from the row) are buffered in memory:
+//     at most 2 × `concurrency` such buffers exist (downloading, or waiting for / in an upload slot), so
+//     memory stays bounded (32 × 4 MiB);
 //   * larger objects (and rows without a size) are spooled to the scratch directory (the CronJob's
 //     emptyDir), hashed while written, uploaded from the file, and the file is removed.
 //
@@ -34,6 +35,7 @@ import {
     JOB_ENV,
     newRunId,
     isRunId,
+    prefixes,
     retainUntil,
     runIdTime,
     storageBlobKey,
@@ -229,12 +231,14 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
 
     try {
         // What is already in the vault: complete runs (for `previous`, the tier and the comparison).
+        const mark = (phase: string) => log.debug({ phase, ms: Date.now() - started.getTime() }, "phase");
         const runs = await vaultOp("list runs", () => listCompleteRuns(s3, vaultBucket, env, "storage"));
         if (runs.some((r) => r.runId === runId)) throw new UsageError(`storage run ${runId} is already complete (its manifest exists)`);
         const earlier = runs.filter((r) => r.runId < runId);
         const prevRef: RunRef | undefined = earlier[earlier.length - 1];
         const tier = await vaultOp("read run headers", () => runTier(s3, vaultBucket, earlier, runTime, cfg));
         const retain = retainUntil(runTime, tier, policy);
+        mark("tier chosen");
         const common = { s3, vaultBucket, env, runId, runTime, tier, retain, cfg, log, prevRef, shardCount };
 
         if (opts.mergeOnly) {
@@ -252,6 +256,7 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
         }
 
         const prev = prevRef ? await vaultOp("read previous manifest", () => loadManifest<StorageManifest>(s3, vaultBucket, prevRef)) : undefined;
+        mark("previous manifest loaded");
         const shardManifest = await syncShard(ctx, opts, { ...common, prev: prev?.manifest, shardIndex });
 
         if (!sharded) {
@@ -410,7 +415,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
     const { s3, vaultBucket, env, cfg, log, tier, retain, prev } = c;
     const concurrency = opts.concurrency ?? cfg.storage.concurrency;
     const retries = opts.retries ?? cfg.storage.retries;
-    const memoryThreshold = opts.memoryThreshold ?? 8 * MiB;
+    const memoryThreshold = opts.memoryThreshold ?? 4 * MiB;
     const multipartThreshold = opts.multipartThreshold ?? 4 * 1024 * MiB;
     const retryBase = opts.retryBaseMs ?? 500;
     const scratch = join(opts.scratchDir ?? tmpdir(), `sync-storage-${c.runId}-${c.shardIndex}-${randomBytes(3).toString("hex")}`);
@@ -456,6 +461,16 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         const failed: StorageShardManifest["failed"] = [];
         const vanished: NonNullable<StorageShardManifest["vanished"]> = [];
         const stats = { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 };
+        /** summed wall time per operation kind (ms), logged at the end: where a slow run spends it */
+        const timing = { listSource: 0, download: 0, exists: 0, upload: 0 };
+        const timed = async <T>(k: keyof typeof timing, fn: () => Promise<T>): Promise<T> => {
+            const t0 = performance.now();
+            try {
+                return await fn();
+            } finally {
+                timing[k] += performance.now() - t0;
+            }
+        };
         const blobJobs = new Map<string, Promise<"uploaded" | "existing">>();
         const extended = new Map<string, Promise<void>>();
         let fatal: unknown;
@@ -501,18 +516,68 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             return p;
         };
 
-        const blobExists = (key: string) =>
-            vaultOp(`list ${key}`, async () => {
-                const r = await s3.send(new ListObjectsV2Command({ Bucket: vaultBucket, Prefix: key, MaxKeys: 1 }));
-                return (r.Contents ?? []).some((o) => o.Key === key);
+        // Blob directories (`blobs/ab/`) are listed once per run, on first need: at most 256 LIST calls
+        // (a few pages each, even for millions of blobs) instead of one request per new object. A blob
+        // another shard stores after the listing is caught by the put's If-None-Match.
+        // Which of those directories exist at all comes from one delimiter listing, so a first sync into an
+        // empty vault lists nothing else.
+        const dirListings = new Map<string, Promise<Set<string>>>();
+        let blobDirs: Promise<Set<string>> | undefined;
+        const listBlobDirs = () =>
+            vaultOp("list blob directories", async () => {
+                const dirs = new Set<string>();
+                let token: string | undefined;
+                do {
+                    const r = await s3.send(new ListObjectsV2Command({ Bucket: vaultBucket, Prefix: prefixes.storageBlobs(env), Delimiter: "/", ContinuationToken: token }));
+                    for (const p of r.CommonPrefixes ?? []) dirs.add(p.Prefix!);
+                    token = r.IsTruncated ? r.NextContinuationToken : undefined;
+                } while (token);
+                return dirs;
             });
+        const blobExists = async (key: string): Promise<boolean> => {
+            const dir = key.slice(0, key.lastIndexOf("/") + 1);
+            if (!blobDirs) {
+                blobDirs = listBlobDirs();
+                blobDirs.catch(() => (blobDirs = undefined));
+            }
+            if (!(await blobDirs).has(dir)) return false;
+            let p = dirListings.get(dir);
+            if (!p) {
+                p = vaultOp(`list ${dir}`, async () => {
+                    const keys = new Set<string>();
+                    let token: string | undefined;
+                    do {
+                        const r = await s3.send(new ListObjectsV2Command({ Bucket: vaultBucket, Prefix: dir, ContinuationToken: token }));
+                        for (const o of r.Contents ?? []) keys.add(o.Key!);
+                        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+                    } while (token);
+                    return keys;
+                });
+                dirListings.set(dir, p);
+                p.catch(() => dirListings.delete(dir));
+            }
+            return (await p).has(key);
+        };
+
+        /** PutObject whose SigV4 payload hash is the sha256 we already computed (saves a pass over the bytes). */
+        const putCommand = (input: PutObjectCommandInput, sha256: string) => {
+            const cmd = new PutObjectCommand(input);
+            cmd.middlewareStack.add(
+                (next) => async (args: any) => {
+                    if (args.request?.headers) args.request.headers["x-amz-content-sha256"] = sha256;
+                    return next(args);
+                },
+                { step: "build", name: "precomputedPayloadHash" },
+            );
+            return cmd;
+        };
 
         const putBlob = async (key: string, f: Fetched): Promise<"uploaded" | "existing"> => {
             try {
                 if (f.buffer) {
-                    await s3.send(new PutObjectCommand({ ...putOpts(key, f.sha256, f.size), Body: f.buffer }));
+                    await s3.send(putCommand({ ...putOpts(key, f.sha256, f.size), Body: f.buffer }, f.sha256));
                 } else if (f.size <= multipartThreshold) {
-                    await s3.send(new PutObjectCommand({ ...putOpts(key, f.sha256, f.size), Body: createReadStream(f.file!) }));
+                    await s3.send(putCommand({ ...putOpts(key, f.sha256, f.size), Body: createReadStream(f.file!) }, f.sha256));
                 } else {
                     // Beyond one PutObject (5 GiB): multipart, SHA256 per part (S3 checks each part).
                     const { ChecksumSHA256: _c, IfNoneMatch: _i, ContentLength: _l, ...params } = putOpts(key, f.sha256, f.size);
@@ -536,11 +601,11 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                     if (extendReused) await extendRetention(key, true);
                     return "existing";
                 }
-                if (await blobExists(key)) {
+                if (await timed("exists", () => blobExists(key))) {
                     await extendRetention(key, false);
                     return "existing";
                 }
-                return vaultOp(`put ${key}`, () => putBlob(key, f));
+                return timed("upload", () => vaultOp(`put ${key}`, () => putBlob(key, f)));
             })();
             blobJobs.set(key, job);
             // A failed attempt must not poison later attempts at the same content.
@@ -548,6 +613,8 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             return job;
         };
 
+        const downloads = new Semaphore(concurrency);
+        const uploads = new Semaphore(concurrency);
         let spoolSeq = 0;
         const fetchVerified = async (o: SourceObject): Promise<Fetched> => {
             const d = await source.get(o.bucket, o.name, abort.signal);
@@ -616,8 +683,9 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 if (attempt > 0) await sleep(backoffMs(retryBase, attempt - 1));
                 let f: Fetched | undefined;
                 try {
-                    f = await fetchVerified(o);
-                    const how = await storeBlob(f);
+                    f = await downloads.run(() => timed("download", () => fetchVerified(o)));
+                    const fetched = f;
+                    const how = await uploads.run(() => storeBlob(fetched));
                     objects.push(entryFrom(o, f.sha256, f.size));
                     if (how === "uploaded") {
                         stats.copied++;
@@ -657,7 +725,9 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             stats.failed++;
         };
 
-        // Bounded parallelism: at most `concurrency` objects in flight; the listing waits for room.
+        // Bounded parallelism: `concurrency` downloads and `concurrency` uploads at a time, at most
+        // 2 × `concurrency` objects in flight; the listing waits for room. Downloads and uploads overlap
+        // (an object's upload cannot start before its download ends: its key is the hash of its bytes).
         const inflight = new Set<Promise<void>>();
         const launch = (p: Promise<void>) => {
             const t = p.catch((e) => {
@@ -667,7 +737,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             inflight.add(t);
         };
         const room = async () => {
-            while (inflight.size >= concurrency) await Promise.race(inflight);
+            while (inflight.size >= 2 * concurrency) await Promise.race(inflight);
         };
 
         for (const b of toSync) {
@@ -702,8 +772,10 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 }
             }
         }
+        log.debug({ phase: "listing done", listed: stats.listed }, "phase");
         await Promise.all(inflight);
         if (fatal) throw fatal;
+        log.debug({ phase: "transfers done" }, "phase");
 
         function storeBlobRef(key: string): Promise<void> {
             return extendRetention(key, true);
@@ -714,7 +786,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         vanished.sort(compareObjects);
         progress.stop();
         log.info(
-            { ...stats, bytes: formatBytes(stats.bytesUploaded), tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: vanished.length },
+            { ...stats, bytes: formatBytes(stats.bytesUploaded), timingMs: Object.fromEntries(Object.entries(timing).map(([k, v]) => [k, Math.round(v)])), tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: vanished.length },
             `sync-storage: ${stats.copied} copied, ${stats.deduplicated} deduplicated, ${stats.skipped} unchanged, ${stats.failed} failed`,
         );
         return {
@@ -736,6 +808,24 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         source.close();
         await catalog.close();
         await rm(scratch, { recursive: true, force: true });
+    }
+}
+
+/** At most `n` of the tasks given to `run` at once, FIFO. */
+export class Semaphore {
+    private active = 0;
+    private readonly waiting: Array<() => void> = [];
+    constructor(private readonly n: number) {}
+    async run<T>(fn: () => Promise<T>): Promise<T> {
+        if (this.active >= this.n) await new Promise<void>((r) => this.waiting.push(r));
+        else this.active++;
+        try {
+            return await fn();
+        } finally {
+            const next = this.waiting.shift();
+            if (next) next();
+            else this.active--;
+        }
     }
 }
 
@@ -774,7 +864,7 @@ export function register(program: Command): void {
             .addOption(new Option("--retries <n>", "retries per object, with exponential backoff (default storage.retries)").argParser(intOpt("--retries", 0)))
             .addOption(new Option("--retry-base-ms <ms>", "first retry's backoff ceiling; doubles per retry").default(500).argParser(intOpt("--retry-base-ms", 0)))
             .addOption(new Option("--scratch-dir <dir>", "where objects above --memory-threshold are spooled (the pod's emptyDir)").default(tmpdir()))
-            .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(8 * MiB).argParser(intOpt("--memory-threshold", 0)))
+            .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(4 * MiB).argParser(intOpt("--memory-threshold", 0)))
             .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in 64 MiB parts").default(4 * 1024 * MiB).argParser(intOpt("--multipart-threshold", 5 * MiB))),
     ).action(
         action("sync-storage", async (o: any) => {
