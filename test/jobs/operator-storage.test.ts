@@ -7,7 +7,8 @@ import { storageBlobKey, type AuditRecord } from "@supabase-backups/contracts";
 import { listAudit } from "../../jobs/src/lib/audit";
 import { defaultRestoreBucket } from "../../jobs/src/lib/restore-storage";
 import { runCli, startCli } from "../support/cli";
-import { StorageHarness, VAULT_BUCKET, bytesOf } from "./sync-storage-harness";
+import { startStorageApi } from "../support/storage-api";
+import { SERVICE_ROLE_KEY, StorageHarness, VAULT_BUCKET, bytesOf } from "./sync-storage-harness";
 
 const ENV = "opstorage";
 const BUCKET = "user-media";
@@ -21,7 +22,7 @@ describe("operator: restore storage", function () {
     let run1State: Map<string, Buffer>;
     const big = bytesOf("big", 17 * 1024 * 1024 + 123); // spooled to disk, not held in memory
 
-    const restore = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(["restore", "storage", "--config", cfg, "--bucket", BUCKET, ...args], h.env({ USER: "oncall-ana", ...extra }));
+    const restore = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(["restore", "storage", "--config", cfg, "--bucket", BUCKET, "--via", "s3", ...args], h.env({ USER: "oncall-ana", ...extra }));
     const listTarget = async (bucket: string) => {
         const r = await h.source.client.send(new ListObjectsV2Command({ Bucket: bucket }));
         return (r.Contents ?? []).map((o) => o.Key!).sort();
@@ -119,7 +120,7 @@ describe("operator: restore storage", function () {
 
     it("killed mid-restore: the rerun skips what already landed and completes byte for byte", async () => {
         const into = "killed-target";
-        const { child, done } = startCli(["restore", "storage", "--config", cfg, "--bucket", BUCKET, "--run", run1, "--into", into, "--concurrency", "1"], h.env());
+        const { child, done } = startCli(["restore", "storage", "--config", cfg, "--bucket", BUCKET, "--via", "s3", "--run", run1, "--into", into, "--concurrency", "1"], h.env());
         // kill as soon as the first object is in the target
         const t0 = Date.now();
         while (Date.now() - t0 < 60_000) {
@@ -154,7 +155,7 @@ describe("operator: restore storage", function () {
         assert.equal(r.code, 2);
         assert.match(r.stderr, /is the source bucket itself: refusing/);
         assert.equal((await audits()).at(-1)!.result, "refused");
-        r = await runCli(["restore", "storage", "--config", cfg, "--bucket", "nope", "--run", run1], h.env());
+        r = await runCli(["restore", "storage", "--config", cfg, "--bucket", "nope", "--via", "s3", "--run", run1], h.env());
         assert.equal(r.code, 1);
         assert.match(r.stderr, /bucket nope is not in storage run .* \(it has: public-assets, user-media\)/);
         assert.equal((await audits()).at(-1)!.result, "failed");
@@ -163,18 +164,57 @@ describe("operator: restore storage", function () {
     it("a corrupted blob in the vault fails the restore and is not uploaded", async () => {
         const m = (await h.manifests(ENV))[0].manifest;
         const o = m.objects.find((x) => x.name === "avatars/2.png")!;
-        await h.vault.client.send(new PutObjectCommand({ Bucket: VAULT_BUCKET, Key: storageBlobKey(ENV, o.sha256), Body: bytesOf("evil", o.size) }));
-        const r = await restore(["--run", run1, "--into", "corrupt-target", "--prefix", "avatars/2"]);
-        assert.equal(r.code, 1);
-        assert.match(r.stderr, /avatars\/2\.png: vault blob .* does not match the manifest/);
-        await assert.rejects(h.source.client.send(new HeadObjectCommand({ Bucket: "corrupt-target", Key: "avatars/2.png" })));
-        const a = (await audits()).at(-1)!;
-        assert.equal(a.result, "failed");
-        assert.match(a.error!, /does not match the manifest/);
+        const blobKey = storageBlobKey(ENV, o.sha256);
+        const original = Buffer.from(await (await h.vault.client.send(new GetObjectCommand({ Bucket: VAULT_BUCKET, Key: blobKey }))).Body!.transformToByteArray());
+        await h.vault.client.send(new PutObjectCommand({ Bucket: VAULT_BUCKET, Key: blobKey, Body: bytesOf("evil", o.size) }));
+        try {
+            const r = await restore(["--run", run1, "--into", "corrupt-target", "--prefix", "avatars/2"]);
+            assert.equal(r.code, 1);
+            assert.match(r.stderr, /avatars\/2\.png: vault blob .* does not match the manifest/);
+            await assert.rejects(h.source.client.send(new HeadObjectCommand({ Bucket: "corrupt-target", Key: "avatars/2.png" })));
+            const a = (await audits()).at(-1)!;
+            assert.equal(a.result, "failed");
+            assert.match(a.error!, /does not match the manifest/);
+        } finally {
+            await h.vault.client.send(new PutObjectCommand({ Bucket: VAULT_BUCKET, Key: blobKey, Body: original }));
+        }
+    });
+
+    it("through the Storage REST API (service-role key): same bytes, headers and metadata; resumable", async () => {
+        const api = await startStorageApi({ serviceRoleKey: SERVICE_ROLE_KEY });
+        try {
+            const restCfg = h.config(ENV, (c) => (c.supabase.url = api.url));
+            const run = (args: string[]) => runCli(["restore", "storage", "--config", restCfg, "--bucket", BUCKET, "--run", run1, "--json", ...args], h.env());
+            let r = await run([]);
+            assert.equal(r.code, 0, r.stderr);
+            const out = JSON.parse(r.stdout);
+            assert.equal(out.via, "rest");
+            assert.equal(out.restored, 4);
+            const into = defaultRestoreBucket(BUCKET, run1);
+            const b = api.buckets.get(into)!;
+            assert.equal(b.public, false);
+            assert.deepEqual([...b.objects.keys()].sort(), ["avatars/1.png", "avatars/2.png", "big/video.bin", "readme.txt"]);
+            for (const [k, bytes] of run1State) assert.ok(b.objects.get(k.slice(BUCKET.length + 1))!.bytes.equals(bytes), k);
+            const readme = b.objects.get("readme.txt")!;
+            assert.deepEqual([readme.contentType, readme.cacheControl, readme.metadata], ["text/plain", "max-age=60", { owner: "u1", note: "first" }]);
+            assert.deepEqual(b.objects.get("avatars/1.png")!.metadata, { width: 64 });
+            // every request authenticated as the hosted API wants it
+            assert.ok(api.requests.every((x) => x.headers.apikey === SERVICE_ROLE_KEY));
+            r = await run([]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.deepEqual([JSON.parse(r.stdout).restored, JSON.parse(r.stdout).skippedIdentical], [0, 4]);
+            // a wrong key: one clear line
+            r = await runCli(["restore", "storage", "--config", restCfg, "--bucket", BUCKET, "--run", run1], h.env({ SUPABASE_SERVICE_ROLE_KEY: "service-role-wrong-wrong-wrong" }));
+            assert.equal(r.code, 1);
+            assert.match(r.stderr, /Storage API .*403 invalid signature \(check SUPABASE_SERVICE_ROLE_KEY\)/);
+            assert.ok(!r.stderr.includes("service-role-wrong-wrong-wrong"));
+        } finally {
+            await api.stop();
+        }
     });
 
     it("without Storage S3 keys: a usage error naming them", async () => {
-        const r = await restore(["--run", run1], { SUPABASE_S3_ACCESS_KEY_ID: "" });
+        const r = await restore(["--run", run1], { SUPABASE_S3_ACCESS_KEY_ID: "" }); // --via s3
         assert.equal(r.code, 2);
         assert.match(r.stderr, /set SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY/);
     });

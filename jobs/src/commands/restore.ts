@@ -48,7 +48,7 @@ export function register(program: Command): void {
             .command("storage")
             .description(
                 "Recreate a bucket's objects as of a storage run (content type, cache control, user metadata), into a new bucket " +
-                    "restored-<bucket>-<yyyymmdd> by default, through Supabase Storage's S3 protocol. Each object's bytes are checked " +
+                    "restored-<bucket>-<yyyymmdd> by default, through Supabase Storage's REST API or its S3 protocol. Each object's bytes are checked " +
                     "against its sha256; identical objects already in the target are skipped, so an interrupted restore resumes.",
             ),
     )
@@ -59,7 +59,11 @@ export function register(program: Command): void {
         .option("--prefix <p>", "only objects whose name starts with this")
         .option("--concurrency <n>", "parallel transfers", "8")
         .option("--overwrite", "allow restoring into the source bucket itself (replaces objects with the run's version)")
-        .addHelpText("after", "\nNeeds SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY (Storage S3 access keys), endpoint storage.s3Endpoint or <project url>/storage/v1/s3.\n")
+        .option("--via <rest|s3>", "Storage REST API (SUPABASE_SERVICE_ROLE_KEY) or S3 protocol (SUPABASE_S3_ACCESS_KEY_ID/SECRET); default storage.mode")
+        .addHelpText(
+            "after",
+            "\nREST: <supabase.url>/storage/v1 with SUPABASE_SERVICE_ROLE_KEY. S3: storage.s3Endpoint (or <project url>/storage/v1/s3) with SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY.\n",
+        )
         .action(action("restore storage", restoreStorage));
 
     withOperatorOptions(

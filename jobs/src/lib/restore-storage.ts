@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform, Writable, type Readable } from "node:stream";
+import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { EXIT, runIdTime, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
@@ -16,6 +16,7 @@ import { S3_SOURCE_ENV } from "../commands/sync-storage";
 import { audited, Refusal } from "./audit";
 import { JobFailure, UsageError, errorMessage } from "./errors";
 import { registerSecret } from "./log";
+import { requireSecret } from "./context";
 import { operatorContext, startAudit, type OperatorContext, type OperatorOptions } from "./operator";
 import { formatBytes, Progress } from "./progress";
 import { chooseRun } from "./run-choice";
@@ -30,6 +31,8 @@ export interface RestoreStorageOptions extends OperatorOptions {
     prefix?: string;
     concurrency: string;
     overwrite?: boolean;
+    /** rest (service-role key) or s3 (Storage S3 keys); default storage.mode */
+    via?: string;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9._-]{0,99}$/;
@@ -58,17 +61,30 @@ function sameMetadata(a: Record<string, string> | undefined, b: Record<string, s
     return ka.length === kb.length && ka.every((k, i) => k === kb[i] && x[k] === b[k]);
 }
 
-function storageS3(ctx: OperatorContext): S3Client {
+/** Where restored objects go: a Supabase project's Storage, through REST or the S3 protocol. */
+export interface StorageTarget {
+    via: "rest" | "s3";
+    /** true when it had to be created */
+    ensureBucket(bucket: string): Promise<boolean>;
+    head(bucket: string, name: string): Promise<{ size: number; eTag?: string; contentType?: string; cacheControl?: string; metadata?: Record<string, string> } | undefined>;
+    put(bucket: string, o: StorageObject, body: Buffer | (() => Readable), meta: Record<string, string>): Promise<void>;
+}
+
+function projectUrl(ctx: OperatorContext): string {
+    const cfg = ctx.config;
+    return (cfg.supabase.url ?? `https://${cfg.supabase.projectRef}.supabase.co`).replace(/\/+$/, "");
+}
+
+function s3Target(ctx: OperatorContext): StorageTarget {
     const accessKeyId = ctx.env[S3_SOURCE_ENV.accessKeyId];
     const secretAccessKey = ctx.env[S3_SOURCE_ENV.secretAccessKey];
     if (!accessKeyId || !secretAccessKey) {
-        throw new UsageError(`restore storage writes through Supabase Storage's S3 protocol: set ${S3_SOURCE_ENV.accessKeyId} and ${S3_SOURCE_ENV.secretAccessKey} (Storage S3 access keys from the project's settings)`);
+        throw new UsageError(`restore storage --via s3 writes through Supabase Storage's S3 protocol: set ${S3_SOURCE_ENV.accessKeyId} and ${S3_SOURCE_ENV.secretAccessKey} (Storage S3 access keys from the project's settings), or use --via rest`);
     }
     registerSecret(secretAccessKey);
     const cfg = ctx.config;
-    const project = (cfg.supabase.url ?? `https://${cfg.supabase.projectRef}.supabase.co`).replace(/\/+$/, "");
-    return new S3Client({
-        endpoint: cfg.storage.s3Endpoint ?? `${project}/storage/v1/s3`,
+    const client = new S3Client({
+        endpoint: cfg.storage.s3Endpoint ?? `${projectUrl(ctx)}/storage/v1/s3`,
         region: ctx.env[S3_SOURCE_ENV.region] ?? cfg.aws.region,
         forcePathStyle: true,
         credentials: { accessKeyId, secretAccessKey },
@@ -76,6 +92,104 @@ function storageS3(ctx: OperatorContext): S3Client {
         responseChecksumValidation: "WHEN_REQUIRED",
         maxAttempts: 4,
     });
+    return {
+        via: "s3",
+        async ensureBucket(bucket) {
+            try {
+                await client.send(new HeadBucketCommand({ Bucket: bucket }));
+                return false;
+            } catch (e) {
+                if (status(e) !== 404 && (e as any)?.name !== "NotFound" && (e as any)?.name !== "NoSuchBucket") throw new JobFailure(`cannot reach the target bucket ${bucket}: ${errorMessage(e)}`);
+                await client.send(new CreateBucketCommand({ Bucket: bucket }));
+                return true;
+            }
+        },
+        async head(bucket, name) {
+            try {
+                const h = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: name }));
+                return { size: h.ContentLength ?? -1, eTag: h.ETag, contentType: h.ContentType, cacheControl: h.CacheControl, metadata: h.Metadata ?? {} };
+            } catch (e) {
+                if (status(e) === 404 || (e as any)?.name === "NotFound") return undefined;
+                throw e;
+            }
+        },
+        async put(bucket, o, body, meta) {
+            await client.send(
+                new PutObjectCommand({
+                    Bucket: bucket,
+                    Key: o.name,
+                    Body: Buffer.isBuffer(body) ? body : body(),
+                    ContentLength: o.size,
+                    ContentType: o.contentType ?? undefined,
+                    CacheControl: o.cacheControl ?? undefined,
+                    Metadata: meta,
+                }),
+            );
+        },
+    };
+}
+
+/** Storage REST API (the routes storage-js uses), authenticated with the service-role key. */
+function restTarget(ctx: OperatorContext): StorageTarget {
+    const key = requireSecret(ctx, "serviceRoleKey");
+    const base = `${projectUrl(ctx)}/storage/v1`;
+    const auth = { apikey: key, authorization: `Bearer ${key}` };
+    const path = (name: string) => name.split("/").map(encodeURIComponent).join("/");
+    const fail = async (what: string, r: Response) => {
+        const text = await r.text().catch(() => "");
+        let msg = text.slice(0, 300);
+        try {
+            const j = JSON.parse(text);
+            msg = j.message ?? j.error ?? msg;
+        } catch {
+            /* not JSON */
+        }
+        return new JobFailure(`Storage API ${what}: ${r.status}${msg ? ` ${msg}` : ""}${r.status === 401 || r.status === 403 ? " (check SUPABASE_SERVICE_ROLE_KEY)" : ""}`);
+    };
+    return {
+        via: "rest",
+        async ensureBucket(bucket) {
+            const g = await fetch(`${base}/bucket/${encodeURIComponent(bucket)}`, { headers: auth });
+            if (g.ok) return false;
+            if (g.status !== 404 && g.status !== 400) throw await fail(`GET bucket ${bucket}`, g);
+            const c = await fetch(`${base}/bucket`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ id: bucket, name: bucket, public: false }) });
+            if (c.ok) return true;
+            if (c.status === 409) return false; // created meanwhile
+            throw await fail(`create bucket ${bucket}`, c);
+        },
+        async head(bucket, name) {
+            const r = await fetch(`${base}/object/info/authenticated/${encodeURIComponent(bucket)}/${path(name)}`, { headers: auth });
+            if (r.status === 404 || r.status === 400) return undefined;
+            if (!r.ok) throw await fail(`info ${bucket}/${name}`, r);
+            const j = (await r.json()) as any;
+            const meta = s3Metadata(j.metadata ?? {});
+            return { size: Number(j.size), eTag: j.etag, contentType: j.content_type, cacheControl: j.cache_control, metadata: meta };
+        },
+        async put(bucket, o, body, _meta) {
+            const headers: Record<string, string> = {
+                ...auth,
+                "content-type": o.contentType ?? "application/octet-stream",
+                "x-upsert": "true",
+                "content-length": String(o.size),
+            };
+            if (o.cacheControl) headers["cache-control"] = o.cacheControl;
+            if (o.metadata && Object.keys(o.metadata).length) headers["x-metadata"] = Buffer.from(JSON.stringify(o.metadata)).toString("base64");
+            const r = await fetch(`${base}/object/${encodeURIComponent(bucket)}/${path(o.name)}`, {
+                method: "POST",
+                headers,
+                body: Buffer.isBuffer(body) ? body : (Readable.toWeb(body()) as any),
+                duplex: "half",
+            } as RequestInit);
+            if (!r.ok) throw await fail(`upload ${bucket}/${o.name}`, r);
+        },
+    };
+}
+
+export function storageTarget(ctx: OperatorContext, via: string | undefined): StorageTarget {
+    const v = via ?? ctx.config.storage.mode;
+    if (v === "s3") return s3Target(ctx);
+    if (v === "rest") return restTarget(ctx);
+    throw new UsageError(`--via must be rest or s3, got "${via}"`);
 }
 
 function status(e: any): number | undefined {
@@ -94,7 +208,7 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
     const concurrency = Number(opts.concurrency);
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 128) throw new UsageError(`--concurrency must be 1..128, got "${opts.concurrency}"`);
     const ctx = operatorContext(opts, "restore storage");
-    const dest = storageS3(ctx);
+    const dest = storageTarget(ctx, opts.via);
     const trail = startAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, {
         run: opts.run,
         at: opts.at,
@@ -120,14 +234,7 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
             if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
 
             // The target bucket: created when missing (private), reused when there (resume).
-            let created = false;
-            try {
-                await dest.send(new HeadBucketCommand({ Bucket: into }));
-            } catch (e) {
-                if (status(e) !== 404 && (e as any)?.name !== "NotFound" && (e as any)?.name !== "NoSuchBucket") throw new JobFailure(`cannot reach the target bucket ${into}: ${errorMessage(e)}`);
-                await dest.send(new CreateBucketCommand({ Bucket: into }));
-                created = true;
-            }
+            const created = await dest.ensureBucket(into);
 
             const dir = await mkdtemp(join(tmpdir(), "sb-restore-storage-"));
             const counters: Counters = { restored: 0, skipped: 0, bytes: 0 };
@@ -157,6 +264,7 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
                 bucket: opts.bucket,
                 into,
                 bucketCreated: created,
+                via: dest.via,
                 prefix: opts.prefix ?? null,
                 objects: selected.length,
                 restored: counters.restored,
@@ -168,7 +276,7 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
             else
                 out(
                     renderPairs([
-                        ["target bucket", `${into}${created ? " (created)" : " (existing: resumed)"}`],
+                        ["target bucket", `${into}${created ? " (created)" : " (existing: resumed)"} via ${dest.via === "s3" ? "the Storage S3 protocol" : "the Storage REST API"}`],
                         ["objects", selected.length],
                         ["uploaded", `${counters.restored} (${formatBytes(counters.bytes)})`],
                         ["skipped (identical)", counters.skipped],
@@ -182,7 +290,7 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
 }
 
 /** Buffer (or spool) the verified blob, then skip it when identical in the target, else upload it. */
-async function restoreOne(dest: S3Client, into: string, o: StorageObject, body: Readable, spoolPath: string, c: Counters): Promise<void> {
+async function restoreOne(dest: StorageTarget, into: string, o: StorageObject, body: Readable, spoolPath: string, c: Counters): Promise<void> {
     const md5 = createHash("md5");
     let data: Buffer | undefined;
     if (o.size <= IN_MEMORY_MAX) {
@@ -211,28 +319,26 @@ async function restoreOne(dest: S3Client, into: string, o: StorageObject, body: 
     const etag = `"${md5.digest("hex")}"`;
     const meta = s3Metadata(o.metadata);
     try {
-        const h = await dest.send(new HeadObjectCommand({ Bucket: into, Key: o.name }));
-        if (h.ContentLength === o.size && h.ETag === etag && (h.ContentType ?? null) === (o.contentType ?? h.ContentType ?? null) && (h.CacheControl ?? null) === (o.cacheControl ?? h.CacheControl ?? null) && sameMetadata(h.Metadata, meta)) {
+        const h = await dest.head(into, o.name);
+        if (
+            h &&
+            h.size === o.size &&
+            h.eTag === etag &&
+            (o.contentType === null || h.contentType === o.contentType) &&
+            (o.cacheControl === null || h.cacheControl === o.cacheControl) &&
+            sameMetadata(h.metadata, meta)
+        ) {
             c.skipped++;
-            if (!data) await rm(spoolPath, { force: true });
             return;
         }
-    } catch (e) {
-        if (status(e) !== 404 && (e as any)?.name !== "NotFound") throw e;
+        await dest.put(into, o, data ?? (() => createReadStream(spoolPath)), meta);
+        // Read back what the target stored: size always, MD5 where the ETag is one (not a multipart ETag).
+        const after = await dest.head(into, o.name);
+        if (!after || after.size !== o.size) throw new JobFailure(`${into}/${o.name}: the target reports ${after ? `${after.size} bytes` : "no object"} after the upload, expected ${o.size}`);
+        if (after.eTag && !/-\d+"?$/.test(after.eTag) && after.eTag !== etag) throw new JobFailure(`${into}/${o.name}: the target stored different bytes (ETag ${after.eTag}, expected ${etag})`);
+        c.restored++;
+        c.bytes += o.size;
+    } finally {
+        if (!data) await rm(spoolPath, { force: true });
     }
-    const r = await dest.send(
-        new PutObjectCommand({
-            Bucket: into,
-            Key: o.name,
-            Body: data ?? createReadStream(spoolPath),
-            ContentLength: o.size,
-            ContentType: o.contentType ?? undefined,
-            CacheControl: o.cacheControl ?? undefined,
-            Metadata: meta,
-        }),
-    );
-    if (!data) await rm(spoolPath, { force: true });
-    if (r.ETag && r.ETag !== etag) throw new JobFailure(`${into}/${o.name}: the target stored different bytes (ETag ${r.ETag}, expected ${etag})`);
-    c.restored++;
-    c.bytes += o.size;
 }
