@@ -84,7 +84,7 @@ export async function managementApi(
         const detail = parsed && typeof parsed === "object" && typeof parsed.message === "string" ? `: ${parsed.message}` : typeof parsed === "string" && parsed ? `: ${parsed.slice(0, 200)}` : "";
         if (res.status === 401) throw new Error(`Supabase Management API rejected the access token (401 Unauthorized) for ${what}${detail}. Check SUPABASE_ACCESS_TOKEN / pulumi-nodejs:supabaseAccessToken`);
         if (res.status === 403) throw new Error(`Supabase Management API refused ${what} (403 Forbidden)${detail}. The token lacks permission for this project's billing (Owner/Admin needed)`);
-        if (res.status === 404) throw new Error(`Supabase Management API: not found (404) for ${what}${detail}. Check supabase.projectRef`);
+        if (res.status === 404) throw Object.assign(new Error(`Supabase Management API: not found (404) for ${what}${detail}. Check supabase.projectRef`), { status: 404 });
         if (res.status === 429 || res.status >= 500) {
             const ra = res.headers.get("retry-after");
             const wait = ra && /^\d+$/.test(ra) ? parseInt(ra, 10) * 1000 : 500 * 2 ** (attempt - 1);
@@ -191,7 +191,13 @@ export function createPitrProvider(options: { sleep?: (ms: number) => Promise<vo
         async delete(_id: string, props: PitrState) {
             if (!props.managed) return; // observed only: never switch off PITR this resource did not turn on
             const token = provider.token ?? process.env.SUPABASE_ACCESS_TOKEN;
-            const addons = await managementApi(props.apiUrl, token, "GET", `/v1/projects/${props.projectRef}/billing/addons`, undefined, options);
+            let addons: any;
+            try {
+                addons = await managementApi(props.apiUrl, token, "GET", `/v1/projects/${props.projectRef}/billing/addons`, undefined, options);
+            } catch (e: any) {
+                if (e?.status === 404) return; // the project itself is gone, and its add-on with it
+                throw e;
+            }
             const sel = (addons?.selected_addons ?? []).find((a: any) => a?.type === "pitr");
             const variant: string | undefined = sel?.variant?.id;
             if (!variant) return; // already gone

@@ -63,7 +63,9 @@ describe("operator: Supabase PITR add-on dynamic provider", function () {
         await p.delete!(created.id, upd.outs as PitrState);
         assert.deepEqual(api.requests.map((r) => `${r.method} ${r.path}`), [`GET /v1/projects/${REF}/billing/addons`, `DELETE /v1/projects/${REF}/billing/addons/pitr_28`]);
         assert.equal(api.projects.get(REF)!.addons.pitr, undefined);
-        // deleting again (already gone) is a no-op
+        // deleting again (already gone) is a no-op; so is deleting when the project itself is gone
+        await p.delete!(created.id, upd.outs as PitrState);
+        api.projects.delete(REF);
         await p.delete!(created.id, upd.outs as PitrState);
     });
 
