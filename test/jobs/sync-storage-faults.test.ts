@@ -43,6 +43,19 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         assert.deepEqual(run.manifest.failed, []);
     });
 
+    it("a download that stalls mid-body is aborted after --stall-seconds and retried", async () => {
+        const cfg = h.config("t-stall", (c) => (c.storage.buckets = [{ name: "faults" }]));
+        let n = 0;
+        h.rest.setFault((b, name) => (name === "f/3.bin" && n++ === 0 ? { stallAfter: 100 } : undefined));
+        const t0 = Date.now();
+        const r = await h.sync(cfg, ["--stall-seconds", "1"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(n, 2, "stalled once, then served");
+        assert.ok(Date.now() - t0 < 30_000);
+        const [run] = await h.manifests("t-stall");
+        assert.equal(run.manifest.objects.find((o) => o.name === "f/3.bin")!.sha256, sha(bytesOf("faults-3", 2003)));
+    });
+
     it("a persistently failing object is listed as failed, the run exits partial, the next run picks it up", async () => {
         const cfg = h.config("t-partial", (c) => (c.storage.buckets = [{ name: "faults" }]));
         let attempts = 0;
@@ -160,7 +173,8 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
     });
 
     it("a sharded run (Indexed Job) produces the same manifest as an unsharded one", async () => {
-        const buckets = [{ name: "many" }, { name: "faults" }];
+        await h.createBucket("empty");
+        const buckets = [{ name: "many" }, { name: "faults" }, { name: "empty" }];
         const one = h.config("t-unsharded", (c) => (c.storage.buckets = buckets));
         const three = h.config("t-sharded", (c) => (c.storage.buckets = buckets));
         const r = await h.sync(one);
@@ -190,6 +204,7 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         const strip = (o: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
         assert.deepEqual(s.manifest.objects.map(strip), u.manifest.objects.map(strip));
         assert.deepEqual(s.manifest.buckets, u.manifest.buckets);
+        assert.deepEqual(s.manifest.buckets.find((b) => b.name === "empty"), { name: "empty", objects: 0, bytes: 0 });
         assert.deepEqual(s.manifest.failed, u.manifest.failed);
         assert.equal(s.manifest.stats.listed, u.manifest.stats.listed);
         assert.equal(s.manifest.stats.copied + s.manifest.stats.deduplicated, u.manifest.stats.copied + u.manifest.stats.deduplicated);

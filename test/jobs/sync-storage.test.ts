@@ -39,7 +39,7 @@ describe("sync-storage", function () {
     it("documents every option in --help", async () => {
         const r = await runCli(["sync-storage", "--help"]);
         assert.equal(r.code, 0, r.stderr);
-        for (const flag of ["--config", "--json", "--bucket", "--shard", "--merge", "--run-id", "--concurrency", "--retries", "--retry-base-ms", "--scratch-dir", "--memory-threshold", "--multipart-threshold"]) {
+        for (const flag of ["--config", "--json", "--bucket", "--shard", "--merge", "--run-id", "--concurrency", "--retries", "--retry-base-ms", "--stall-seconds", "--scratch-dir", "--memory-threshold", "--multipart-threshold"]) {
             assert.match(r.stdout, new RegExp(flag.replace(/-/g, "\\-") + "\\b"), `--help lacks ${flag}`);
         }
         assert.match(r.stdout, /Exit codes: 0 ok, 4 partial/);

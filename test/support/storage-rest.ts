@@ -22,7 +22,9 @@ export type StorageFault =
     | { status: number; body?: unknown }
     | { reset: true }
     | { bytes: Buffer }
-    | { delayMs: number };
+    | { delayMs: number }
+    /** send the headers and this many bytes, then nothing (the connection stays open) */
+    | { stallAfter: number };
 
 export interface StorageRequest {
     method: string;
@@ -174,6 +176,14 @@ export async function startStorageRest(opts: StorageRestOptions): Promise<Storag
             return res.end();
         }
         if (bytes) return res.end(bytes);
+        if (f && "stallAfter" in f) {
+            const all = found.body();
+            const chunks: Buffer[] = [];
+            if (Buffer.isBuffer(all)) chunks.push(all);
+            else for await (const c of all) chunks.push(c as Buffer);
+            res.write(Buffer.concat(chunks).subarray(0, f.stallAfter));
+            return; // never ends; the client gives up
+        }
         const body = found.body();
         if (Buffer.isBuffer(body)) return res.end(body);
         body.on("error", () => res.destroy());

@@ -80,6 +80,8 @@ export interface SyncOptions {
     memoryThreshold?: number;
     multipartThreshold?: number;
     retryBaseMs?: number;
+    /** abort and retry a download that sends nothing for this long */
+    stallSeconds?: number;
     now?: Date;
 }
 
@@ -242,7 +244,7 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
         const common = { s3, vaultBucket, env, runId, runTime, tier, retain, cfg, log, prevRef, shardCount };
 
         if (opts.mergeOnly) {
-            const merged = await mergeRun(common);
+            const merged = await mergeRun(common, () => configuredBucketNames(ctx));
             if (!merged) throw new JobFailure(`run ${runId}: not every shard has written its shard manifest yet`);
             return finish(ctx, merged.manifest, merged.key, undefined, undefined, started);
         }
@@ -250,7 +252,7 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
         const ownShardKey = storageShardManifestKey(env, runId, shardIndex, shardCount);
         if (sharded && (await listShardManifests(s3, vaultBucket, env, runId)).has(shardIndex)) {
             log.info({ runId, shard: shardIndex }, "this shard already wrote its manifest; only trying the merge");
-            const merged = await mergeRun(common);
+            const merged = await mergeRun(common, () => configuredBucketNames(ctx));
             const { value } = await getJson<StorageShardManifest>(s3, vaultBucket, ownShardKey);
             return finish(ctx, merged?.manifest, merged?.key, value, ownShardKey, started);
         }
@@ -288,7 +290,7 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
         await vaultOp("write shard manifest", () => putRecordOnce(s3, vaultBucket, ownShardKey, shardRecord, recordExtra(cfg, tier, retain)));
         log.info({ runId, shard: `${shardIndex}/${shardCount}` }, "shard manifest written");
         // The last shard to finish writes the run manifest.
-        const merged = await mergeRun(common);
+        const merged = await mergeRun(common, async () => shardManifest.bucketNames);
         return finish(ctx, merged?.manifest, merged?.key, shardRecord, ownShardKey, started);
     } catch (e) {
         await pushRunMetrics(cfg.alerts.pushgatewayUrl, env, "sync-storage", { result: "failure", durationSeconds: (Date.now() - started.getTime()) / 1000 }, log);
@@ -375,7 +377,18 @@ function recordExtra(cfg: JobConfig, tier: Tier, retain: Date): Partial<PutObjec
 }
 
 /** Merge when every shard manifest exists; undefined when some are missing. */
-async function mergeRun(c: RunCommon): Promise<{ manifest: StorageManifest; key: string } | undefined> {
+/** Configured buckets (default: every bucket of the project), for the merge's per-bucket totals. */
+async function configuredBucketNames(ctx: JobContext): Promise<string[]> {
+    if (ctx.config.storage.buckets) return ctx.config.storage.buckets.map((b) => b.name);
+    const catalog = await StorageCatalog.connect(requireSecret(ctx, "databaseUrl"));
+    try {
+        return await catalog.bucketNames();
+    } finally {
+        await catalog.close();
+    }
+}
+
+async function mergeRun(c: RunCommon, bucketNames: () => Promise<string[]>): Promise<{ manifest: StorageManifest; key: string } | undefined> {
     const present = await vaultOp("list shard manifests", () => listShardManifests(c.s3, c.vaultBucket, c.env, c.runId));
     const mine = [...present.entries()].filter(([, v]) => v.count === c.shardCount);
     if (mine.length < c.shardCount) {
@@ -396,7 +409,8 @@ async function mergeRun(c: RunCommon): Promise<{ manifest: StorageManifest; key:
         shards: c.shardCount,
         tier: c.tier,
         retainUntil: c.retain.toISOString(),
-        buckets: m.buckets,
+        // every configured bucket, empty ones included, as an unsharded run lists them
+        buckets: bucketSummary(m.objects, await bucketNames()),
         objects: m.objects,
         failed: m.failed,
         vanished: m.vanished,
@@ -418,6 +432,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
     const memoryThreshold = opts.memoryThreshold ?? 4 * MiB;
     const multipartThreshold = opts.multipartThreshold ?? 4 * 1024 * MiB;
     const retryBase = opts.retryBaseMs ?? 500;
+    const stallMs = (opts.stallSeconds ?? 120) * 1000;
     const scratch = join(opts.scratchDir ?? tmpdir(), `sync-storage-${c.runId}-${c.shardIndex}-${randomBytes(3).toString("hex")}`);
     const startedAt = new Date().toISOString();
     const inShard = (bucket: string, name: string) => shardOf(bucket, name, c.shardCount) === c.shardIndex;
@@ -618,6 +633,13 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         let spoolSeq = 0;
         const fetchVerified = async (o: SourceObject): Promise<Fetched> => {
             const d = await source.get(o.bucket, o.name, abort.signal);
+            // A download that stops sending (no byte for --stall-seconds) is aborted and retried.
+            let stall: NodeJS.Timeout | undefined;
+            const arm = () => {
+                clearTimeout(stall);
+                stall = setTimeout(() => (d.body as any).destroy?.(new SourceError(`${o.bucket}/${o.name}: no data for ${stallMs / 1000} s`, "transient")), stallMs);
+            };
+            arm();
             const sha = createHash("sha256");
             const md5 = createHash("md5");
             let size = 0;
@@ -627,6 +649,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             try {
                 if (inMemory) {
                     for await (const chunk of d.body) {
+                        arm();
                         const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
                         sha.update(b);
                         md5.update(b);
@@ -639,6 +662,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                     const out = createWriteStream(file);
                     try {
                         for await (const chunk of d.body) {
+                            arm();
                             const b = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
                             sha.update(b);
                             md5.update(b);
@@ -650,12 +674,14 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                         await finished(out).catch(() => undefined);
                     }
                 }
+                clearTimeout(stall);
                 if (o.size !== null && size !== o.size) throw new IntegrityError(`${o.bucket}/${o.name}: got ${size} bytes, its row declares ${o.size}`);
                 const md5Hex = md5.digest("hex");
                 const promised = md5FromETag(o.eTag);
                 if (promised && promised !== md5Hex) throw new IntegrityError(`${o.bucket}/${o.name}: bytes do not match the eTag ${o.eTag} (md5 ${md5Hex})`);
                 return { sha256: sha.digest("hex"), size, buffer: inMemory ? Buffer.concat(chunks, size) : undefined, file };
             } catch (e) {
+                clearTimeout(stall);
                 if (file) await rm(file, { force: true });
                 // Drain nothing further: destroy the source stream so the connection is released.
                 (d.body as any).destroy?.();
@@ -863,6 +889,7 @@ export function register(program: Command): void {
             .addOption(new Option("--concurrency <n>", "parallel transfers (default storage.concurrency)").argParser(intOpt("--concurrency", 1)))
             .addOption(new Option("--retries <n>", "retries per object, with exponential backoff (default storage.retries)").argParser(intOpt("--retries", 0)))
             .addOption(new Option("--retry-base-ms <ms>", "first retry's backoff ceiling; doubles per retry").default(500).argParser(intOpt("--retry-base-ms", 0)))
+            .addOption(new Option("--stall-seconds <s>", "abort and retry a download that sends no byte for this long").default(120).argParser(intOpt("--stall-seconds", 1)))
             .addOption(new Option("--scratch-dir <dir>", "where objects above --memory-threshold are spooled (the pod's emptyDir)").default(tmpdir()))
             .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(4 * MiB).argParser(intOpt("--memory-threshold", 0)))
             .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in 64 MiB parts").default(4 * 1024 * MiB).argParser(intOpt("--multipart-threshold", 5 * MiB))),
@@ -878,6 +905,7 @@ export function register(program: Command): void {
                 concurrency: o.concurrency,
                 retries: o.retries,
                 retryBaseMs: o.retryBaseMs,
+                stallSeconds: o.stallSeconds,
                 scratchDir: o.scratchDir,
                 memoryThreshold: o.memoryThreshold,
                 multipartThreshold: o.multipartThreshold,
