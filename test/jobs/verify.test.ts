@@ -368,6 +368,22 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
         await assertCanaryClean();
     });
 
+    it("a canary server older than the source is a configuration fault: exit 1, canary dropped", async () => {
+        const key = dbObjectKey(ENV, runs[3], "manifest.json");
+        const r = await tampered(
+            key,
+            (b) => {
+                const m = JSON.parse(b.toString("utf8"));
+                m.source.serverVersion = "99.1";
+                return Buffer.from(JSON.stringify(m, null, 2) + "\n");
+            },
+            () => verify(["--run", runs[3], "--no-storage"]),
+        );
+        assert.equal(r.code, EXIT.failed, r.stderr.slice(-2000));
+        assert.match(failureLine(r), /the canary server is PostgreSQL 15\.\d+.*, older than the source's 99\.1: set verify\.canaryImage to postgres:99/);
+        await assertCanaryClean();
+    });
+
     it("a check query that errors, and one with an unexpected result, fail with the check's name", async () => {
         const bad = h.config(ENV, (c) => {
             c.archive = { accountUrl: az.accountUrl, container: CONTAINER };

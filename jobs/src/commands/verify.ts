@@ -431,6 +431,15 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
         e.liveCanary.add(canary);
         e.signal.throwIfAborted();
         log.info({ database: canary.name, server: canary.serverVersion }, "canary database created");
+        const canaryMajor = majorOf(canary.serverVersion);
+        const sourceMajor = majorOf(m.source.serverVersion);
+        if (canaryMajor && sourceMajor && canaryMajor < sourceMajor) {
+            // PostgreSQL does not support restoring into an older major version: a configuration fault.
+            throw new JobFailure(
+                `the canary server is PostgreSQL ${canary.serverVersion}, older than the source's ${m.source.serverVersion}: set verify.canaryImage to postgres:${sourceMajor}`,
+                EXIT.failed,
+            );
+        }
         const roles = rolesObj?.r?.data ? rolesFromScript(rolesObj.r.data.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
         canary.createdRoles = await ensureRoles(e.canaryUrl, roles).catch((err) => {
             throw new CanaryUnavailable(`cannot create roles on the canary server: ${errorMessage(err)}`);
