@@ -11,7 +11,7 @@ import { zstdCompressSync } from "node:zlib";
 import { AgeDecryptStream, AgeError, loadAge, recipientOf } from "../../jobs/src/lib/age-decrypt";
 import { canaryDatabaseName, libpqEnv, qualified, rolesFromScript, withDatabase, majorOf } from "../../jobs/src/lib/canary";
 import { compareExpected, compareRowCounts, compareSets, extName } from "../../jobs/src/lib/verify-checks";
-import { decodeSpecFor, describeDecodeError, hashAndDecode } from "../../jobs/src/lib/verify-fetch";
+import { decodeSpecFor, describeDecodeError, hashAndDecode, isDataDecodeError } from "../../jobs/src/lib/verify-fetch";
 import { sample, sampleSize } from "../../jobs/src/lib/verify-storage";
 import { reasonOf, withoutSourceSecrets } from "../../jobs/src/commands/verify";
 
@@ -120,6 +120,11 @@ describe("verify: hash-then-decode pass", () => {
         assert.equal(r.bytes, stored.length);
         assert.equal(r.sha256, sha(stored));
         assert.match(describeDecodeError(r.decodeError!), /zstd decompression failed/);
+        assert.equal(isDataDecodeError(r.decodeError!), true);
+        // a full scratch disk is the verifier's problem, not the backup's
+        const full = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        assert.equal(isDataDecodeError(full), false);
+        assert.equal(isDataDecodeError(new AgeError("x", "payload")), true);
     });
 
     it("decodes only what the job compressed", () => {
