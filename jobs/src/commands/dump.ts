@@ -33,7 +33,7 @@ interface Flags {
     compression?: DumpOptions["compression"];
     level?: number;
     ageRecipient?: string;
-    partSize: number;
+    partSize?: number;
     queueSize: number;
     blockSize: number;
     azureConcurrency: number;
@@ -71,7 +71,7 @@ export function register(program: Command): void {
         .option("--no-archive", "skip the Azure copy for this run (the manifest records the secondary as disabled)")
         .option("--no-roles", "skip roles.sql (pg_dumpall --roles-only --no-role-passwords)")
         .option("--age-recipient <recipient>", "encrypt every object to this age recipient (age1…) (overrides encryption.ageRecipient)")
-        .option("--part-size <MiB>", "S3 multipart part size; memory ≈ (queue size + 1) × part size", int(5, 512), DUMP_DEFAULTS.partSizeMiB)
+        .option("--part-size <MiB>", "S3 multipart part size (default: 5, or larger for databases over ~18 GB so 10 000 parts suffice); memory ≈ (queue size + 2) × part size", int(5, 512))
         .option("--queue-size <n>", "S3 parts uploaded concurrently", int(1, 32), DUMP_DEFAULTS.queueSize)
         .option("--block-size <MiB>", "Azure block size", int(1, 100), DUMP_DEFAULTS.blockSizeMiB)
         .option("--azure-concurrency <n>", "Azure blocks uploaded concurrently", int(1, 32), DUMP_DEFAULTS.azureConcurrency)

@@ -40,7 +40,8 @@ export interface DumpOptions {
     compression?: Algorithm;
     level?: number;
     ageRecipient?: string;
-    partSizeMiB: number;
+    /** undefined: sized from the database (≥ 5 MiB, at most 9 000 parts for 2.5 × its size) */
+    partSizeMiB?: number;
     queueSize: number;
     blockSizeMiB: number;
     azureConcurrency: number;
@@ -52,7 +53,7 @@ export interface DumpOptions {
 }
 
 export const DUMP_DEFAULTS = {
-    partSizeMiB: 8,
+    minPartSizeMiB: 5,
     queueSize: 4,
     blockSizeMiB: 4,
     azureConcurrency: 4,
@@ -182,6 +183,9 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
         return fail("cannot open the database snapshot", e);
     }
 
+    // S3 allows 10 000 parts: size them so even an uncompressed dump (bytea as hex) fits.
+    const partSize =
+        (o.partSizeMiB ?? Math.max(DUMP_DEFAULTS.minPartSizeMiB, Math.ceil((snap.databaseBytes * 2.5) / 9000 / 1024 / 1024))) * 1024 * 1024;
     const objects: ObjectResult[] = [];
     const progress = new Progress("dump", log1).start();
     let bytesTotal = 0;
@@ -192,7 +196,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
         const key = dbObjectKey(env, runId, name);
         const t: ObjectTarget = { key, contentType: recipient ? CONTENT_TYPES.age : contentType, retainUntil, tags };
         const sinks: Sink[] = [
-            s3Sink(s3, t, { bucket, partSize: o.partSizeMiB * 1024 * 1024, queueSize: o.queueSize, kmsKeyArn: config.vault.kmsKeyArn }, log1),
+            s3Sink(s3, t, { bucket, partSize, queueSize: o.queueSize, kmsKeyArn: config.vault.kmsKeyArn }, log1),
         ];
         if (azure && secondary.status === "ok") sinks.push(azureSink(azure, t, { blockSize: o.blockSizeMiB * 1024 * 1024, concurrency: o.azureConcurrency }));
         const hash = createHash("sha256");

@@ -30,7 +30,8 @@ export interface Sink {
     fail(e: Error): Promise<void>;
 }
 
-const INPUT_BUFFER = 1 << 20;
+/** Each sink's input buffer: small, the sinks hold their own part/block buffers. */
+const INPUT_BUFFER = 256 * 1024;
 
 export interface S3SinkOptions {
     bucket: string;
@@ -185,8 +186,9 @@ function waitOn(s: Sink, ready: Promise<unknown>, stallMs: number, what: string)
                 finish();
             }
         }, Math.min(250, stallMs));
+        // Not s.settled.then(...): a reaction per wait on a long-pending promise would pile up. The
+        // timer notices a failure within a tick.
         ready.then(finish, finish);
-        s.settled.then(finish);
     });
 }
 
@@ -214,18 +216,21 @@ export interface PumpOptions {
  * the producer (pg_dump) exited cleanly, then calls `finishSinks`.
  */
 export async function pump(source: Readable, sinks: Sink[], o: PumpOptions): Promise<void> {
-    const required = sinks.filter((s) => s.required);
-    let failedRequired: ((e: Error) => void) | undefined;
-    const requiredFailed = new Promise<never>((_, reject) => (failedRequired = reject));
-    requiredFailed.catch(() => undefined);
-    for (const s of required) void s.settled.then(() => s.failure && failedRequired?.(sinkError(s)));
+    // A required sink that fails while we wait for the source ends the read at once. (Not a
+    // Promise.race against a long-pending promise per chunk: each race would keep its chunk reachable.)
+    let requiredFailure: Error | undefined;
+    for (const s of sinks.filter((x) => x.required)) {
+        void s.settled.then(() => {
+            if (s.failure && !requiredFailure) {
+                requiredFailure = sinkError(s);
+                source.destroy(requiredFailure);
+            }
+        });
+    }
     const reportDetached = new Set<Sink>();
-    const iterator = source[Symbol.asyncIterator]();
     try {
-        for (;;) {
-            const next = await Promise.race([iterator.next(), requiredFailed]);
-            if (next.done) break;
-            const chunk = next.value as Buffer;
+        for await (const data of source) {
+            const chunk = data as Buffer;
             o.onChunk(chunk);
             const waits: Promise<void>[] = [];
             for (const s of sinks) {
@@ -244,8 +249,9 @@ export async function pump(source: Readable, sinks: Sink[], o: PumpOptions): Pro
         }
     } catch (e) {
         source.destroy();
-        throw e;
+        throw requiredFailure ?? e;
     }
+    if (requiredFailure) throw requiredFailure;
 }
 
 /** End the inputs and wait for every sink to commit (or fail / stall). */

@@ -14,6 +14,8 @@ export interface SnapshotFacts {
 export interface DbSnapshot {
     id: string;
     serverVersion: string;
+    /** pg_database_size(): sizes the S3 parts (at most 10 000 of them) */
+    databaseBytes: number;
     facts: SnapshotFacts;
     /** end the transaction and the connection (idempotent) */
     close(): Promise<void>;
@@ -55,6 +57,7 @@ export async function openSnapshot(connectionString: string, tables: string[], c
         await client.query("begin isolation level repeatable read read only");
         const id = (await client.query("select pg_export_snapshot() as id")).rows[0].id as string;
         const serverVersion = (await client.query("show server_version")).rows[0].server_version as string;
+        const databaseBytes = Number((await client.query("select pg_database_size(current_database()) as n")).rows[0].n);
         const rowCounts: Record<string, number> = {};
         for (const t of tables) {
             const exists = (await client.query("select to_regclass($1) is not null as ok", [quoteQualified(t)])).rows[0].ok;
@@ -73,7 +76,7 @@ export async function openSnapshot(connectionString: string, tables: string[], c
             )
         ).rows.map((r) => r.name as string);
         const extensions = (await client.query("select extname from pg_extension order by 1")).rows.map((r) => r.extname as string);
-        return { id, serverVersion, facts: { rowCounts, migrationVersion, rlsTables, extensions }, close, lost };
+        return { id, serverVersion, databaseBytes, facts: { rowCounts, migrationVersion, rlsTables, extensions }, close, lost };
     } catch (e) {
         await close();
         throw e;
