@@ -267,7 +267,7 @@ async function main(): Promise<void> {
         if (unmasked !== 0) throw new Error(`restore drill: ${unmasked} unmasked emails remain`);
 
         step(8, total, "storage restore: user-media as of the run, into restored-user-media-<date>");
-        const srestore = await runStep(stack, ["restore", "storage", "--config", config, "--at", "now", "--bucket", "user-media", "--reason", "demo: storage loss drill", "--json"], verifier, opts.quiet);
+        const srestore = await runStep(stack, ["restore", "storage", "--config", config, "--at", "now", "--via", "s3", "--bucket", "user-media", "--reason", "demo: storage loss drill", "--json"], verifier, opts.quiet);
         if (srestore.code !== 0) fail("restore storage", srestore);
         const into = srestore.json?.into ?? srestore.json?.target ?? "";
         const restored = into ? ((await stack.source.client.send(new ListObjectsV2Command({ Bucket: into, MaxKeys: 1000 }))).KeyCount ?? 0) : 0;
