@@ -3,6 +3,8 @@
 // as the vault, Azurite as the archive, runs made by the real `dump` and `sync-storage` commands, then
 // tampered with on the vault's side, one fault per test. Every test checks the canary database is gone.
 import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { createServer, type Server } from "node:net";
 import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
@@ -18,6 +20,7 @@ import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine } from "./sync-sto
 import { Client } from "pg";
 
 const ENV = "test";
+const KMS_KEY = "arn:aws:kms:us-east-1:111122223333:key/0b6f8a9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
 const CONTAINER = "archive";
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
@@ -167,7 +170,12 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
 
     it("passes for the newest run: chain, sha256, Azure copy, restore, exact counts, checks, storage; record written once; never touches the source", async () => {
         pushes.length = 0;
-        const r = await verify();
+        // the same config with the vault's KMS key, as the stack sets it
+        const withKms = JSON.parse(readFileSync(config, "utf8"));
+        withKms.vault.kmsKeyArn = KMS_KEY;
+        const kmsConfig = join(dirname(config), "job-config-kms.json");
+        writeFileSync(kmsConfig, JSON.stringify(withKms));
+        const r = await verify([], {}, kmsConfig);
         assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
         const [rec] = records(r);
         assert.equal(rec.runId, runs[3]);
@@ -197,6 +205,8 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
         assert.equal(hdr["x-amz-object-lock-mode"], "COMPLIANCE");
         assert.equal(new Date(hdr["x-amz-object-lock-retain-until-date"]).toISOString(), new Date(m.retainUntil).toISOString());
         assert.match(hdr["x-amz-tagging"], new RegExp(`tier=${m.tier}`));
+        assert.equal(hdr["x-amz-server-side-encryption"], "aws:kms");
+        assert.equal(hdr["x-amz-server-side-encryption-aws-kms-key-id"], KMS_KEY);
         assert.equal(sourceConnections, 0, "verify connected to DATABASE_URL");
         // metrics: success, the measured restore time, and the age of the newest verified run
         const push = pushes.find((p) => p.path.includes("/kind/verify"));

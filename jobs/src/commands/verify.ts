@@ -328,10 +328,17 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
         };
         assertSchema(VerifyRecordSchema, record, "verification record");
         const key = verifyRecordKey(env, target.runId, verifiedAt);
-        // Write-once, kept as long as the run it proves (same tier, same retain-until).
-        const lock = manifest
-            ? { ObjectLockMode: "COMPLIANCE" as const, ObjectLockRetainUntilDate: new Date(manifest.retainUntil), Tagging: tagging({ tier: manifest.tier, env, kind: "verify" }) }
-            : { Tagging: tagging({ env, kind: "verify" }) };
+        // Write-once, kept as long as the run it proves (same tier tag, same retain-until); SSE-KMS with
+        // the vault key like every other object (the bucket policy denies other keys). S3 refuses a
+        // retain-until in the past: a run at the end of its retention gets the bucket's default lock.
+        const kms = ctx.config.vault.kmsKeyArn;
+        const lock = {
+            Tagging: tagging(manifest ? { tier: manifest.tier, env, kind: "verify" } : { env, kind: "verify" }),
+            ...(manifest && new Date(manifest.retainUntil).getTime() > Date.now() + 60_000
+                ? { ObjectLockMode: "COMPLIANCE" as const, ObjectLockRetainUntilDate: new Date(manifest.retainUntil) }
+                : {}),
+            ...(kms ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: kms, BucketKeyEnabled: true } : {}),
+        };
         await putRecordOnce(e.s3, e.bucket, key, record, lock);
         e.records.add(key, record);
         log.info({ key, result: record.result, reason: record.reason }, "verification record written");
