@@ -15,10 +15,11 @@
 // the writer identity does not have (and Object Lock would keep every temp object for the lock period), so
 // nothing but final content-addressed blobs is ever written to the vault.
 //
-// Existence of a blob: the previous manifest's blobs are known to exist; other blobs are checked with a
-// ListObjectsV2 on the exact key (the writer may list its prefixes but, by the IAM policy, may not
-// GetObject/HeadObject a blob), and the put itself carries `If-None-Match: *` so two shards racing on the
-// same content cannot overwrite each other. A per-run map of in-flight blob keys dedups within the run.
+// Existence of a blob: the previous manifest's blobs are known to exist; other blobs are checked by
+// listing (the writer may list its prefixes but, by the IAM policy, may not GetObject/HeadObject a blob):
+// one delimiter listing of the blob directories per run, then a ListObjectsV2 on the exact key where the
+// directory exists. The put itself carries `If-None-Match: *` so two shards racing on the same content
+// cannot overwrite each other. A per-run map of in-flight blob keys dedups within the run.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
@@ -27,7 +28,6 @@ import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import { Command, Option } from "commander";
 import { ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
-import { Upload } from "@aws-sdk/lib-storage";
 import {
     activeTiers,
     chooseTier,
@@ -531,12 +531,10 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             return p;
         };
 
-        // Blob directories (`blobs/ab/`) are listed once per run, on first need: at most 256 LIST calls
-        // (a few pages each, even for millions of blobs) instead of one request per new object. A blob
-        // another shard stores after the listing is caught by the put's If-None-Match.
-        // Which of those directories exist at all comes from one delimiter listing, so a first sync into an
-        // empty vault lists nothing else.
-        const dirListings = new Map<string, Promise<Set<string>>>();
+        // Existence of a blob not in the previous manifest: one delimiter listing tells which blob
+        // directories (`blobs/ab/`) exist at all, so a first sync into an empty vault lists nothing else;
+        // otherwise one ListObjectsV2 on the exact key. A blob another shard stores meanwhile is caught by
+        // the put's If-None-Match.
         let blobDirs: Promise<Set<string>> | undefined;
         const listBlobDirs = () =>
             vaultOp("list blob directories", async () => {
@@ -556,22 +554,10 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 blobDirs.catch(() => (blobDirs = undefined));
             }
             if (!(await blobDirs).has(dir)) return false;
-            let p = dirListings.get(dir);
-            if (!p) {
-                p = vaultOp(`list ${dir}`, async () => {
-                    const keys = new Set<string>();
-                    let token: string | undefined;
-                    do {
-                        const r = await s3.send(new ListObjectsV2Command({ Bucket: vaultBucket, Prefix: dir, ContinuationToken: token }));
-                        for (const o of r.Contents ?? []) keys.add(o.Key!);
-                        token = r.IsTruncated ? r.NextContinuationToken : undefined;
-                    } while (token);
-                    return keys;
-                });
-                dirListings.set(dir, p);
-                p.catch(() => dirListings.delete(dir));
-            }
-            return (await p).has(key);
+            return vaultOp(`list ${key}`, async () => {
+                const r = await s3.send(new ListObjectsV2Command({ Bucket: vaultBucket, Prefix: key, MaxKeys: 1 }));
+                return (r.Contents ?? []).some((o) => o.Key === key);
+            });
         };
 
         /** PutObject whose SigV4 payload hash is the sha256 we already computed (saves a pass over the bytes). */
@@ -596,6 +582,8 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 } else {
                     // Beyond one PutObject (5 GiB): multipart, SHA256 per part (S3 checks each part).
                     const { ChecksumSHA256: _c, IfNoneMatch: _i, ContentLength: _l, ...params } = putOpts(key, f.sha256, f.size);
+                    // loaded only here: the common case never needs it (startup time counts in every run)
+                    const { Upload } = require("@aws-sdk/lib-storage") as typeof import("@aws-sdk/lib-storage");
                     await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize: 64 * MiB, queueSize: 2, leavePartsOnError: false }).done();
                 }
                 return "uploaded";
