@@ -243,6 +243,24 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a weekly one would shorten: nothing sent");
     });
 
+    it("objects above --multipart-threshold go up in parts, locked, and restore byte for byte", async () => {
+        const big = bytesOf("large", 11 * 1024 * 1024 + 123);
+        await h.put("large", "video/huge.mov", big, { contentType: "video/quicktime" });
+        const cfg = h.config("t-multipart", (c) => (c.storage.buckets = [{ name: "large" }]));
+        h.recorder.clear();
+        const r = await h.sync(cfg, ["--multipart-threshold", String(5 * 1024 * 1024)]);
+        assert.equal(r.code, 0, r.stderr);
+        const create = h.recorder.requests.filter((q) => q.method === "POST" && /(^|&)uploads(=|&|$)/.test(q.query));
+        assert.equal(create.length, 1);
+        assert.equal(create[0].headers["x-amz-object-lock-mode"], "COMPLIANCE");
+        assert.equal(create[0].headers["x-amz-checksum-algorithm"], "SHA256");
+        const parts = h.recorder.requests.filter((q) => q.method === "PUT" && /partNumber=/.test(q.query));
+        assert.ok(parts.length >= 1 && parts.every((p) => p.headers["x-amz-checksum-sha256"]));
+        const [run] = await h.manifests("t-multipart");
+        const restored = await h.restore(run.manifest);
+        assert.ok(restored.get("large/video/huge.mov")!.equals(big));
+    });
+
     it("--bucket syncs only that bucket and carries the others over from the previous run", async () => {
         const env = "t-bucket";
         const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "faults" }, { name: "etag", exclude: ["liar"] }]));

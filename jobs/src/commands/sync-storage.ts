@@ -584,7 +584,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                     const { ChecksumSHA256: _c, IfNoneMatch: _i, ContentLength: _l, ...params } = putOpts(key, f.sha256, f.size);
                     // loaded only here: the common case never needs it (startup time counts in every run)
                     const { Upload } = require("@aws-sdk/lib-storage") as typeof import("@aws-sdk/lib-storage");
-                    await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize: 64 * MiB, queueSize: 2, leavePartsOnError: false }).done();
+                    await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize: Math.max(5 * MiB, Math.min(64 * MiB, multipartThreshold)), queueSize: 2, leavePartsOnError: false }).done();
                 }
                 return "uploaded";
             } catch (e: any) {
@@ -880,7 +880,7 @@ export function register(program: Command): void {
             .addOption(new Option("--stall-seconds <s>", "abort and retry a download that sends no byte for this long").default(120).argParser(intOpt("--stall-seconds", 1)))
             .addOption(new Option("--scratch-dir <dir>", "where objects above --memory-threshold are spooled (the pod's emptyDir)").default(tmpdir()))
             .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(4 * MiB).argParser(intOpt("--memory-threshold", 0)))
-            .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in 64 MiB parts").default(4 * 1024 * MiB).argParser(intOpt("--multipart-threshold", 5 * MiB))),
+            .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in parts (min(64 MiB, this size), at least 5 MiB), SHA256 per part").default(4 * 1024 * MiB).argParser(intOpt("--multipart-threshold", 5 * MiB))),
     ).action(
         action("sync-storage", async (o: any) => {
             const ctx = createContext({ config: o.config, command: "sync-storage" });
