@@ -211,6 +211,18 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         assert.match(missing.stderr, /not in the dump of .*: public\.nope/);
     });
 
+    it("--tables without --into-schema: those tables, in their own schemas, into an empty database", async () => {
+        const url = await target.createDatabase("tables1");
+        const r = await restore(["--run", runs[1], "--target-url", url, "--tables", "public.entitlements,public.app_version", "--json"]);
+        assert.equal(r.code, 0, r.stderr.slice(-3000));
+        const out = json(r);
+        assert.deepEqual(out.rowCounts.map((x: any) => [x.restoredAs, x.ok]), [["public.entitlements", true], ["public.app_version", true]]);
+        const got = await sums(url, (t) => (t === "public.entitlements" || t === "public.app_version" ? t : "(select 1 where false)"));
+        assert.deepEqual(got.get("public.entitlements"), sourceSums.get("public.entitlements"));
+        assert.deepEqual(got.get("public.app_version"), sourceSums.get("public.app_version"));
+        assert.deepEqual((await target.query("select schemaname||'.'||tablename t from pg_tables where schemaname not in ('pg_catalog','information_schema') order by 1", "tables1")).map((x) => x.t), ["public.app_version", "public.entitlements"]);
+    });
+
     it("prod data into a non-prod target: refused without --mask; with --mask no original email (or name, phone, message) remains", async () => {
         const url = await target.createDatabase("staging_refresh");
         let r = await restore(["--env", PROD, "--run", prodRun, "--target-url", url, "--reason", "staging refresh"], {}, prodCfg);
