@@ -5,9 +5,9 @@
 // otherwise download (REST or S3 protocol), hashing sha256 + md5 on the way, check the bytes against the
 // row's size and eTag → the blob key is known only now, so the bytes must be held somewhere until then:
 //
-//   * objects up to --memory-threshold (default 4 MiB, declared size from the row) are buffered in memory:
-//     at most 2 × `concurrency` such buffers exist (downloading, or waiting for / in an upload slot), so
-//     memory stays bounded (32 × 4 MiB);
+//   * objects up to --memory-threshold (default 4 MiB, declared size from the row) are buffered in memory,
+//     in one allocation of the declared size; a byte budget of concurrency × threshold (64 MiB) bounds
+//     what all buffered objects (downloading, or waiting for / in an upload slot) hold together;
 //   * larger objects (and rows without a size) are spooled to the scratch directory (the CronJob's
 //     emptyDir), hashed while written, uploaded from the file, and the file is removed.
 //
@@ -617,6 +617,9 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         };
 
         const downloads = new Semaphore(concurrency);
+        // Bytes held in memory (buffered objects, downloading or waiting for an upload slot): at most
+        // concurrency × memory threshold, whatever the mix of sizes.
+        const memory = new ByteBudget(Math.max(concurrency * memoryThreshold, memoryThreshold));
         const uploads = new Semaphore(concurrency);
         let spoolSeq = 0;
         const fetchVerified = async (o: SourceObject): Promise<Fetched> => {
@@ -632,7 +635,8 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             const md5 = createHash("md5");
             let size = 0;
             const inMemory = o.size !== null && o.size <= memoryThreshold;
-            const chunks: Buffer[] = [];
+            // One allocation of the declared size; the bytes are copied in as they arrive.
+            const buffer = inMemory ? Buffer.allocUnsafe(o.size!) : undefined;
             let file: string | undefined;
             try {
                 if (inMemory) {
@@ -642,8 +646,8 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                         sha.update(b);
                         md5.update(b);
                         size += b.length;
-                        if (size > memoryThreshold) throw new IntegrityError(`${o.bucket}/${o.name}: more bytes than the ${o.size} its row declares`);
-                        chunks.push(b);
+                        if (size > buffer!.length) throw new IntegrityError(`${o.bucket}/${o.name}: got more bytes than the ${o.size} its row declares`);
+                        b.copy(buffer!, size - b.length);
                     }
                 } else {
                     file = join(scratch, `${++spoolSeq}.part`);
@@ -667,7 +671,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 const md5Hex = md5.digest("hex");
                 const promised = md5FromETag(o.eTag);
                 if (promised && promised !== md5Hex) throw new IntegrityError(`${o.bucket}/${o.name}: bytes do not match the eTag ${o.eTag} (md5 ${md5Hex})`);
-                return { sha256: sha.digest("hex"), size, buffer: inMemory ? Buffer.concat(chunks, size) : undefined, file };
+                return { sha256: sha.digest("hex"), size, buffer, file };
             } catch (e) {
                 clearTimeout(stall);
                 if (file) await rm(file, { force: true });
@@ -696,7 +700,11 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                 if (fatal) return;
                 if (attempt > 0) await sleep(backoffMs(retryBase, attempt - 1));
                 let f: Fetched | undefined;
+                let reserved = 0;
                 try {
+                    // In-memory objects reserve their size from the buffer budget until uploaded.
+                    reserved = o.size !== null && o.size <= memoryThreshold ? o.size : 0;
+                    await memory.acquire(reserved);
                     f = await downloads.run(() => timed("download", () => fetchVerified(o)));
                     const fetched = f;
                     const how = await uploads.run(() => storeBlob(fetched));
@@ -732,6 +740,8 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                     }
                     log.warn({ bucket: o.bucket, name: o.name, attempt, err: lastError }, attempt < retries ? "object failed, retrying" : "object failed");
                 } finally {
+                    memory.release(reserved);
+                    if (f) f.buffer = undefined;
                     if (f?.file) await rm(f.file, { force: true });
                 }
             }
@@ -822,6 +832,34 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         source.close();
         await catalog.close();
         await rm(scratch, { recursive: true, force: true });
+    }
+}
+
+/** A pool of bytes: `acquire(n)` waits (FIFO) until n are free. n never exceeds the capacity. */
+export class ByteBudget {
+    private free: number;
+    private readonly waiting: Array<{ n: number; go: () => void }> = [];
+    constructor(private readonly capacity: number) {
+        this.free = capacity;
+    }
+    async acquire(n: number): Promise<void> {
+        n = Math.min(n, this.capacity);
+        if (n === 0) return;
+        if (!this.waiting.length && this.free >= n) {
+            this.free -= n;
+            return;
+        }
+        await new Promise<void>((go) => this.waiting.push({ n, go }));
+    }
+    release(n: number): void {
+        n = Math.min(n, this.capacity);
+        if (n === 0) return;
+        this.free += n;
+        while (this.waiting.length && this.free >= this.waiting[0].n) {
+            const w = this.waiting.shift()!;
+            this.free -= w.n;
+            w.go();
+        }
     }
 }
 
