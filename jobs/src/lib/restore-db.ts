@@ -11,7 +11,8 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Transform, type TransformCallback } from "node:stream";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { GetObjectCommand } from "@aws-sdk/client-s3";
 import { pipeline } from "node:stream/promises";
 import type { Client } from "pg";
 import { EXIT, redactUrl, type DbManifest, type ExitCode } from "@supabase-backups/contracts";
@@ -21,10 +22,10 @@ import { JobFailure, UsageError, errorMessage } from "./errors";
 import { redact, registerSecret } from "./log";
 import { applyMasking, qualifiedTable, type MaskResult, type MaskTarget } from "./masking";
 import { operatorContext, startAudit, type OperatorContext, type OperatorOptions } from "./operator";
-import { formatBytes } from "./progress";
+import { formatBytes, Progress } from "./progress";
 import { chooseRun } from "./run-choice";
 import { out, outJson, renderPairs, renderTable } from "./table";
-import { decodeSpecFor, describeDecodeError, fetchVaultObject } from "./verify-fetch";
+import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashAndDecode } from "./verify-fetch";
 
 export interface RestoreDbOptions extends OperatorOptions {
     run?: string;
@@ -288,7 +289,25 @@ async function doRestore(ctx: OperatorContext, opts: RestoreDbOptions, tables: T
     try {
         // Download, verify, decode.
         const spec = decodeSpecFor(m, "dump", ctx.secrets.ageIdentity);
-        const got = await trail.time("download", () => fetchVaultObject(ctx.s3, ctx.bucket, dumpObj.key, spec, spool));
+        const got = await trail.time("download", async () => {
+            // Progress on a terminal (a line every few seconds in a pod) while the dump streams in.
+            const progress = new Progress(`download ${m.runId}`, log).start();
+            try {
+                const r = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: dumpObj.key }));
+                const src = r.Body as Readable;
+                const counter = new Transform({
+                    transform(chunk: Buffer, _e, cb) {
+                        progress.add(chunk.length);
+                        cb(null, chunk);
+                    },
+                });
+                src.on("error", (e) => counter.destroy(e));
+                const body = src.pipe(counter);
+                return await hashAndDecode(body, spec, spool);
+            } finally {
+                progress.stop();
+            }
+        });
         if (got.sha256 !== dumpObj.sha256 || got.bytes !== dumpObj.bytes) {
             throw new JobFailure(`the dump of ${m.runId} does not match its manifest (sha256 ${got.sha256.slice(0, 12)}…, ${got.bytes} bytes; manifest ${dumpObj.sha256.slice(0, 12)}…, ${dumpObj.bytes} bytes): not restoring it`);
         }
