@@ -4,6 +4,12 @@ import assert from "node:assert/strict";
 import { PassThrough, Readable } from "node:stream";
 import { zstdDecompressSync } from "node:zlib";
 import { createLogger } from "../../jobs/src/lib/log";
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ageEncrypt, ageEncryptWithLibrary, nativeEncryptionAvailable } from "../../jobs/src/dump/encrypt";
 import { parsePgDumpVersion, pgChildEnv, pgTarget, planCompression } from "../../jobs/src/dump/pgdump";
 import { finishSinks, pump, type Sink } from "../../jobs/src/dump/sinks";
 
@@ -143,5 +149,40 @@ describe("dump (unit)", () => {
         const t0 = Date.now();
         await assert.rejects(pump(source(8 << 20), [hung], { stallMs: 500, log, onChunk: () => undefined }), /stalled: no progress/);
         assert.ok(Date.now() - t0 < 3000);
+    });
+
+    it("age: the native STREAM encryption produces files the age CLI opens, at every chunk boundary", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "sb-age-unit-"));
+        execFileSync("age-keygen", ["-o", join(dir, "key.txt")], { stdio: "ignore" });
+        const recipient = /public key: (age1\S+)/.exec(readFileSync(join(dir, "key.txt"), "utf8"))![1];
+        assert.equal(await nativeEncryptionAvailable(recipient), true, "the native path derives the library's keys");
+        const K = 64 * 1024;
+        for (const size of [0, 1, K - 1, K, K + 1, 2 * K, 3 * K + 17, 1_000_003]) {
+            const plain = randomBytes(size);
+            // Feed in odd-sized pieces so chunk boundaries fall inside writes.
+            const pieces: Buffer[] = [];
+            for (let i = 0; i < size; i += 7919) pieces.push(plain.subarray(i, i + 7919));
+            for (const enc of [ageEncrypt, ageEncryptWithLibrary]) {
+                const out: Buffer[] = [];
+                for await (const c of await enc(Readable.from(pieces), recipient)) out.push(Buffer.from(c));
+                const file = join(dir, `f-${size}.age`);
+                writeFileSync(file, Buffer.concat(out));
+                const back = execFileSync("age", ["-d", "-i", join(dir, "key.txt"), file], { maxBuffer: 1 << 26 });
+                assert.ok(back.equals(plain), `${enc.name} size ${size}`);
+            }
+        }
+    });
+
+    it("age: a source error propagates through the encryption", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "sb-age-unit-"));
+        execFileSync("age-keygen", ["-o", join(dir, "key.txt")], { stdio: "ignore" });
+        const recipient = /public key: (age1\S+)/.exec(readFileSync(join(dir, "key.txt"), "utf8"))![1];
+        const src = new Readable({ read() {} });
+        const enc = await ageEncrypt(src, recipient);
+        src.push(Buffer.alloc(100_000));
+        setTimeout(() => src.destroy(new Error("pg_dump went away")), 10);
+        await assert.rejects(async () => {
+            for await (const _ of enc) void _;
+        }, /pg_dump went away/);
     });
 });
