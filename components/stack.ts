@@ -1,6 +1,7 @@
 // SupabaseBackupStack: composes the vault, the archive, the identities and the schedule from one
 // validated config, and exposes the stack outputs.
 import * as pulumi from "@pulumi/pulumi";
+import { SupabasePitr } from "./supabase/pitr";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import type { JobConfig, SecretName, StackConfig } from "@supabase-backups/contracts";
 import { ArchiveVault } from "./archive";
@@ -27,32 +28,6 @@ export interface StackOutputs {
     namespace: pulumi.Output<string>;
     schedules: Record<string, { kind: string; schedule: string; timeZone: string; periodSeconds: number }>;
     supabasePitr: pulumi.Output<unknown> | undefined;
-}
-
-/**
- * Hook for the Supabase side (issue 6): a module `./supabase-pitr` exporting a ComponentResource or
- * dynamic resource class `SupabasePitr` with these args. When the module is absent nothing is declared.
- */
-export interface SupabasePitrArgs {
-    projectRef: string;
-    apiUrl: string;
-    required: boolean;
-    days?: number;
-    managementApiToken: pulumi.Input<string>;
-}
-type SupabasePitrCtor = new (name: string, args: SupabasePitrArgs, opts: pulumi.CustomResourceOptions) => pulumi.Resource & {
-    outputs?: pulumi.Output<unknown>;
-};
-
-function loadSupabasePitr(): SupabasePitrCtor | undefined {
-    const modulePath = "./supabase-pitr";
-    try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        return require(modulePath).SupabasePitr as SupabasePitrCtor | undefined;
-    } catch (e: any) {
-        if (e?.code === "MODULE_NOT_FOUND" && String(e.message).includes("supabase-pitr")) return undefined;
-        throw e;
-    }
 }
 
 export class SupabaseBackupStack extends pulumi.ComponentResource {
@@ -144,23 +119,21 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             { parent: this },
         );
 
-        // Issue 6 hook: the Supabase PITR add-on through the Management API, when that module exists.
-        let supabasePitr: pulumi.Output<unknown> | undefined;
-        const Pitr = loadSupabasePitr();
-        if (Pitr && args.secrets.managementApiToken) {
-            const r = new Pitr(
-                `${name}-supabase-pitr`,
-                {
-                    projectRef: cfg.supabase.projectRef,
-                    apiUrl: cfg.supabase.apiUrl,
-                    required: cfg.supabase.pitr.required,
-                    days: cfg.supabase.pitr.days,
-                    managementApiToken: pulumi.secret(args.secrets.managementApiToken),
-                },
-                { parent: this },
-            );
-            supabasePitr = r.outputs ?? pulumi.output(r.urn);
-        }
+        // The Supabase PITR add-on through the Management API (a dynamic provider: no Supabase provider
+        // is published). The token reaches the provider process from its config or the environment,
+        // never as an input. Retained on delete: tearing down the backup stack must not switch off the
+        // project's own point-in-time recovery.
+        const pitr = new SupabasePitr(
+            `${name}-supabase-pitr`,
+            {
+                projectRef: cfg.supabase.projectRef,
+                apiUrl: cfg.supabase.apiUrl,
+                required: cfg.supabase.pitr.required,
+                days: cfg.supabase.pitr.days,
+            },
+            { parent: this, retainOnDelete: true },
+        );
+        const supabasePitr: pulumi.Output<unknown> = pitr.outputs;
 
         this.outputs = {
             env,

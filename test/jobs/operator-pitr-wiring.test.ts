@@ -1,5 +1,5 @@
 // The PITR add-on as the real program declares it (components/stack.ts's hook loads
-// components/supabase-pitr.ts): prod manages pitr_7, staging only observes, the token is never an input.
+// components/stack.ts): prod manages pitr_7, staging only observes, the token is never an input.
 import assert from "node:assert/strict";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 
