@@ -224,7 +224,7 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
         assert.equal(m.encryption?.recipient, recipient);
         const wrong = await verify(["--run", runs[3], "--no-storage"], { AGE_IDENTITY: otherIdentity });
         assert.equal(wrong.code, EXIT.verifyFailed, wrong.stderr.slice(-2000));
-        assert.match(failureLine(wrong), new RegExp(`run ${runs[3]} failed verification: decrypt: dump cannot be decrypted with AGE_IDENTITY \\(age1\\w+\\): it is encrypted to ${recipient}`));
+        assert.match(failureLine(wrong), new RegExp(`run ${runs[3]} failed verification: decrypt: (dump|schema\\.sql|roles\\.sql) cannot be decrypted with AGE_IDENTITY \\(age1\\w+\\): it is encrypted to ${recipient}`));
         assert.ok(!wrong.stderr.includes(otherIdentity) && !wrong.stdout.includes(otherIdentity), "the age identity leaked");
         assert.equal(records(wrong)[0].result, "failed");
         const none = await verify(["--run", runs[3], "--no-storage"], { AGE_IDENTITY: undefined });

@@ -12,7 +12,8 @@ import { availableParallelism, tmpdir } from "node:os";
 import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+import type { ChildProcess } from "node:child_process";
 import type { Command } from "commander";
 import type { S3Client } from "@aws-sdk/client-s3";
 import {
@@ -398,42 +399,54 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
     }
 
     try {
-        // 4. Download: dump to the spool, small objects to memory, the Azure copy alongside.
+        // 4. The small objects (roles.sql is needed before the restore), the Azure copy alongside all of it.
         const tDownload = Date.now();
-        const fetchOne = async (o: DbManifest["objects"][number]) => {
+        const fetchOne = async (o: DbManifest["objects"][number], tee?: Writable) => {
             const t = Date.now();
             const spec = decodeSpecFor(m, o.name, identity);
             try {
-                const r = await fetchVaultObject(e.s3, e.bucket, o.key, spec, o.name === "dump" ? spool : "memory", e.signal);
+                const r = await fetchVaultObject(e.s3, e.bucket, o.key, spec, o.name === "dump" ? spool : "memory", e.signal, tee);
                 return { o, r, c: objectCheck(o.name, o, r, (Date.now() - t) / 1000) };
             } catch (err: any) {
+                tee?.destroy();
                 if (err?.missing) return { o, r: undefined, c: check(o.name, false, `missing from the vault: ${o.key}`, (Date.now() - t) / 1000) };
                 throw err;
             }
         };
-        const [fetched, secondary] = await Promise.all([Promise.all(m.objects.map(fetchOne)), secondaryStage(e, m, { key: loaded.ref.manifestKey, sha256: loaded.sha256 })]);
-        durations.downloadSeconds = Math.round((Date.now() - tDownload) / 10) / 100;
-        for (const f of fetched) {
-            const de = f.r?.decodeError;
-            if (!f.c.ok && de instanceof AgeError && de.kind === "identity" && m.encryption) {
-                checks.push(check("decrypt", false, `${f.o.name} cannot be decrypted with ${SECRETS.ageIdentity.env} (${identityRecipient ?? "unparsable"}): it is encrypted to ${m.encryption.recipient}`, f.c.seconds));
-            } else checks.push(f.c);
+        type Fetched = Awaited<ReturnType<typeof fetchOne>>;
+        const fetched = new Map<string, Fetched>();
+        const secondaryP = secondaryStage(e, m, { key: loaded.ref.manifestKey, sha256: loaded.sha256 });
+        secondaryP.catch(() => undefined);
+        /** the object checks in manifest order, then the Azure copy */
+        const pushObjectChecks = async () => {
+            for (const o of m.objects) {
+                const f = fetched.get(o.name);
+                if (!f) continue;
+                const de = f.r?.decodeError;
+                if (!f.c.ok && de instanceof AgeError && de.kind === "identity" && m.encryption) {
+                    checks.push(check("decrypt", false, `${o.name} cannot be decrypted with ${SECRETS.ageIdentity.env} (${identityRecipient ?? "unparsable"}): it is encrypted to ${m.encryption.recipient}`, f.c.seconds));
+                } else checks.push(f.c);
+            }
+            if (!m.objects.some((o) => o.name === "dump")) checks.push(check("dump", false, "manifest lists no dump object"));
+            checks.push(await secondaryP);
+        };
+        for (const f of await Promise.all(m.objects.filter((o) => o.name !== "dump").map((o) => fetchOne(o)))) fetched.set(f.o.name, f);
+        const dumpObj = m.objects.find((o) => o.name === "dump");
+        if ([...fetched.values()].some((f) => !f.c.ok) || !dumpObj) {
+            await pushObjectChecks();
+            return await finish();
         }
-        checks.push(secondary);
-        const dump = fetched.find((f) => f.o.name === "dump");
-        dumpBytes = dump?.r?.bytes ?? 0;
-        if (!dump) checks.push(check("dump", false, "manifest lists no dump object"));
-        const rolesObj = fetched.find((f) => f.o.name === "roles.sql");
-        if (fetched.some((f) => !f.c.ok) || !dump) return await finish();
 
-        // 5. Canary restore.
+        // 5. Canary restore, streamed: pre-data and data are restored from the download as it arrives
+        //    (one pg_restore reading stdin), so downloading, hashing, decrypting and decompressing overlap
+        //    the data load; then post-data (indexes, constraints, policies: the parallel part) runs with
+        //    -j from the finished spool. If the bytes turn out wrong, the restore is discarded.
         const pgRestore = await pgRestoreVersion();
         const dumpMajor = majorOf(m.pgDumpVersion);
         const restoreMajor = majorOf(pgRestore);
         if (dumpMajor && restoreMajor && restoreMajor < dumpMajor) {
             throw new JobFailure(`${pgRestore} cannot read an archive from ${m.pgDumpVersion}: install a newer pg_restore in the job image`, EXIT.failed);
         }
-        const tRestore = Date.now();
         canary = await createCanary(e.canaryUrl, env);
         e.liveCanary.add(canary);
         e.signal.throwIfAborted();
@@ -447,21 +460,43 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
                 EXIT.failed,
             );
         }
-        const roles = rolesObj?.r?.data ? rolesFromScript(rolesObj.r.data.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
+        const rolesSql = fetched.get("roles.sql")?.r?.data;
+        const roles = rolesSql ? rolesFromScript(rolesSql.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
         canary.createdRoles = await ensureRoles(e.canaryUrl, roles).catch((err) => {
             throw new CanaryUnavailable(`cannot create roles on the canary server: ${errorMessage(err)}`);
         });
-        const restore = await runPgRestore({ file: spool, db: canary, jobs: e.jobs, signal: e.signal, env: ctx.env });
-        e.signal.throwIfAborted();
-        restoreSeconds = Math.round(restore.seconds * 100) / 100;
-        durations.restoreSeconds = Math.round((Date.now() - tRestore) / 10) / 100;
-        await rm(spool, { force: true });
+        const db = canary;
         const dropNow = async () => {
             if (!canary) return;
             await dropCanary(e.canaryUrl, canary, log);
             e.liveCanary.delete(canary);
             canary = undefined;
         };
+        const tRestore = Date.now();
+        let streamChild: ChildProcess | undefined;
+        const streamed = runPgRestore({ db, jobs: 1, sections: ["pre-data", "data"], signal: e.signal, env: ctx.env, onChild: (c) => (streamChild = c) });
+        streamed.catch(() => undefined);
+        const dumpFetched = await fetchOne(dumpObj, streamChild!.stdin!);
+        fetched.set("dump", dumpFetched);
+        durations.downloadSeconds = Math.round((Date.now() - tDownload) / 10) / 100;
+        dumpBytes = dumpFetched.r?.bytes ?? 0;
+        await pushObjectChecks();
+        if (!dumpFetched.c.ok) {
+            streamChild?.kill("SIGTERM");
+            await streamed.catch(() => undefined);
+            await dropNow();
+            return await finish();
+        }
+        let restore = await streamed;
+        e.signal.throwIfAborted();
+        if (restore.ok) {
+            const post = await runPgRestore({ file: spool, db, jobs: e.jobs, sections: ["post-data"], signal: e.signal, env: ctx.env });
+            e.signal.throwIfAborted();
+            restore = { ...post, seconds: restore.seconds + post.seconds };
+        }
+        restoreSeconds = Math.round(((Date.now() - tRestore) / 1000) * 100) / 100;
+        durations.restoreSeconds = restoreSeconds;
+        await rm(spool, { force: true });
         if (!restore.ok) {
             // A canary that went away mid-restore is an infrastructure fault, not a bad backup.
             const alive = await connect(e.canaryUrl).then(
@@ -474,14 +509,14 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
                     "restore",
                     false,
                     `pg_restore failed (${restore.errorCount || "exit " + restore.exitCode} error${restore.errorCount === 1 ? "" : "s"}): ${(restore.errors[0] ?? "").split("\n")[0]}`,
-                    restore.seconds,
+                    restoreSeconds,
                 ),
             );
             restoreSeconds = undefined;
             await dropNow();
             return await finish();
         }
-        checks.push(check("restore", true, `pg_restore -j ${e.jobs} into ${canary.name} (PostgreSQL ${canary.serverVersion})`, restore.seconds));
+        checks.push(check("restore", true, `pg_restore (pre-data and data streamed from the download, post-data -j ${e.jobs}) into ${db.name} (PostgreSQL ${db.serverVersion})`, restoreSeconds));
 
         // 6. Checks against the dump's own snapshot.
         const tChecks = Date.now();

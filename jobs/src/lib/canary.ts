@@ -193,14 +193,18 @@ export async function pgRestoreVersion(bin = "pg_restore"): Promise<string> {
 }
 
 /**
- * `pg_restore -j <jobs>` of a custom-format spool file into the canary database. Ownership and grants
- * are restored (the roles exist); any error fails the restore (a backup that restores "with errors
- * ignored" is not proven).
+ * pg_restore into the canary database. Ownership and grants are restored (the roles exist); any error
+ * fails the restore (a backup that restores "with errors ignored" is not proven).
+ *   - `file`: `pg_restore -j <jobs>` from a custom-format file;
+ *   - no `file`: reads the archive from stdin (`onChild` gets the child to write to), sequentially —
+ *     verify streams pre-data + data this way while the dump is still downloading, then runs post-data
+ *     (indexes, constraints: the parallel part) with -j from the finished spool.
  */
 export function runPgRestore(opts: {
-    file: string;
+    file?: string;
     db: CanaryDatabase;
     jobs: number;
+    sections?: Array<"pre-data" | "data" | "post-data">;
     bin?: string;
     signal?: AbortSignal;
     /** base environment of the child (verify passes one without the source's secrets) */
@@ -209,17 +213,18 @@ export function runPgRestore(opts: {
 }): Promise<RestoreResult> {
     const started = Date.now();
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
-    const args = ["--no-password", "--jobs", String(Math.max(1, opts.jobs)), "--dbname", opts.db.name, opts.file];
+    const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`)];
+    if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
     const env = { ...(opts.env ?? process.env), ...libpqEnv(opts.db.url), PGAPPNAME: "supabase-backups-verify" };
     delete (env as any).PGSERVICE;
     return new Promise((resolve, reject) => {
-        const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: ["ignore", "ignore", "pipe"] });
+        const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: [opts.file ? "ignore" : "pipe", "ignore", "pipe"] });
         opts.onChild?.(child);
         const errors: string[] = [];
         let errorCount = 0;
         let tail = "";
         let partial = "";
-        child.stderr.on("data", (d: Buffer) => {
+        child.stderr!.on("data", (d: Buffer) => {
             const text = partial + d.toString("utf8");
             const lines = text.split("\n");
             partial = lines.pop() ?? "";

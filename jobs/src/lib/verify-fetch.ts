@@ -47,6 +47,68 @@ export interface FetchResult {
     seconds: number;
 }
 
+/**
+ * Writes every chunk to the spool file and to a second consumer (pg_restore's stdin), with backpressure
+ * from both. The second consumer may go away early (pg_restore failed): from then on only the file is
+ * written — the download, hash and spool still complete, and the restore's own exit reports why.
+ */
+class TeeSink extends Writable {
+    private otherGone = false;
+    constructor(
+        private readonly file: Writable,
+        private readonly other: Writable,
+    ) {
+        super({ highWaterMark: 1 << 20 });
+        const gone = () => {
+            this.otherGone = true;
+            this.other.emit("tee-gone");
+        };
+        other.on("error", gone);
+        other.on("close", gone);
+        file.on("error", (e) => this.destroy(e));
+    }
+
+    private static drained(w: Writable, alsoOn?: string): Promise<void> {
+        return new Promise((resolve) => {
+            const done = () => {
+                w.off("drain", done);
+                if (alsoOn) w.off(alsoOn, done);
+                resolve();
+            };
+            w.on("drain", done);
+            if (alsoOn) w.on(alsoOn, done);
+        });
+    }
+
+    override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+        const waits: Promise<void>[] = [];
+        if (!this.file.write(chunk)) waits.push(TeeSink.drained(this.file));
+        if (!this.otherGone) {
+            try {
+                if (!this.other.write(chunk)) waits.push(TeeSink.drained(this.other, "tee-gone"));
+            } catch {
+                this.otherGone = true;
+            }
+        }
+        if (!waits.length) return cb();
+        Promise.all(waits).then(() => cb(), cb);
+    }
+
+    override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
+        // decoding failed: close pg_restore's input so it ends instead of waiting for more
+        if (!this.otherGone) this.other.destroy();
+        this.file.destroy();
+        cb(err);
+    }
+
+    override _final(cb: (e?: Error | null) => void): void {
+        if (!this.otherGone) this.other.end();
+        this.file.end();
+        this.file.once("finish", () => cb());
+        this.file.once("error", cb);
+    }
+}
+
 function decoders(spec: DecodeSpec): Transform[] {
     const out: Transform[] = [];
     if (spec.ageIdentity !== undefined) out.push(new AgeDecryptStream(spec.ageIdentity));
@@ -55,8 +117,17 @@ function decoders(spec: DecodeSpec): Transform[] {
     return out;
 }
 
-/** Hash and decode a stream. `to`: a file path (the spool) or "memory". */
-export async function hashAndDecode(body: Readable | AsyncIterable<Uint8Array>, spec: DecodeSpec, to: string | "memory", signal?: AbortSignal): Promise<FetchResult> {
+/**
+ * Hash and decode a stream. `to`: a file path (the spool) or "memory"; with `tee`, the decoded bytes
+ * also go to that stream (pg_restore's stdin) as they arrive.
+ */
+export async function hashAndDecode(
+    body: Readable | AsyncIterable<Uint8Array>,
+    spec: DecodeSpec,
+    to: string | "memory",
+    signal?: AbortSignal,
+    tee?: Writable,
+): Promise<FetchResult> {
     const started = Date.now();
     const hash = createHash("sha256");
     let bytes = 0;
@@ -73,7 +144,9 @@ export async function hashAndDecode(body: Readable | AsyncIterable<Uint8Array>, 
                       cb();
                   },
               })
-            : createWriteStream(to, { highWaterMark: 1 << 20 });
+            : tee
+              ? new TeeSink(createWriteStream(to, { highWaterMark: 1 << 20 }), tee)
+              : createWriteStream(to, { highWaterMark: 1 << 20 });
     let decodeError: Error | undefined;
     const decoding = pipeline([input, ...decoders(spec), counter, sink] as any, { signal }).catch((e: Error) => {
         decodeError = e;
@@ -138,6 +211,7 @@ export async function fetchVaultObject(
     spec: DecodeSpec,
     to: string | "memory",
     signal?: AbortSignal,
+    tee?: Writable,
 ): Promise<FetchResult & { contentLength?: number }> {
     let r;
     try {
@@ -148,7 +222,7 @@ export async function fetchVaultObject(
         }
         throw e;
     }
-    const res = await hashAndDecode(r.Body as Readable, spec, to, signal);
+    const res = await hashAndDecode(r.Body as Readable, spec, to, signal, tee);
     return { ...res, contentLength: r.ContentLength };
 }
 
