@@ -50,7 +50,7 @@ class StreamSeal extends Transform {
         this.push(prefix);
     }
 
-    private take(n: number): Buffer {
+    private takeBytes(n: number): Buffer {
         const all = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
         const out = all.subarray(0, n);
         const rest = all.subarray(n);
@@ -68,7 +68,7 @@ class StreamSeal extends Transform {
                 this.push(sealChunk(this.key, this.counter++, false, this.held));
                 this.held = undefined;
             }
-            if (this.pendingBytes >= CHUNK) this.held = Buffer.from(this.take(CHUNK));
+            if (this.pendingBytes >= CHUNK) this.held = Buffer.from(this.takeBytes(CHUNK));
             else break;
         }
         cb();
@@ -79,7 +79,7 @@ class StreamSeal extends Transform {
             this.push(sealChunk(this.key, this.counter++, false, this.held));
             this.held = undefined;
         }
-        const last = this.held ?? this.take(this.pendingBytes);
+        const last = this.held ?? this.takeBytes(this.pendingBytes);
         this.push(sealChunk(this.key, this.counter++, true, Buffer.from(last)));
         cb();
     }
