@@ -1,0 +1,224 @@
+// Benchmark (issue 3): the `dump` job against the seed's pipeline, on the same ≥ 1 GB Supabase-like
+// database, alternating, ≥ 3 runs each. Not a timed test.
+//
+//   npm run bench:dump                          # ≈ 1 GiB database, 3 runs each, then the 2× memory check
+//   npm run bench:dump -- --size-gb 0.05 --runs 1 --no-double    # smoke run
+//   npm run bench:dump -- --encrypt             # the job also age-encrypts (the seed pipeline does not)
+//
+// Contenders (same PostgreSQL, same s3rver on loopback):
+//   seed pipeline, exactly as written:  pg_dump --no-owner --format=custom | gzip -9 | tee >(sha256sum) > dump.sql.gz;
+//                                       aws s3 cp  (Debian's awscli, /usr/bin/aws)
+//   this job: the real CLI process (`supabase-backups dump`) to s3rver + Azurite at once.
+// Data: auth.users, profiles, entitlements, sessions with random (incompressible) payloads, messages
+// with text. Peak RSS: GNU time's maximum resident set size of the job process tree's largest process
+// (`/usr/bin/time -f %M`), cross-checked with the job's own getrusage figure from its last log line.
+// Then the database is grown to 2× and the job runs again: its peak RSS must not grow with the data.
+// Last line: dump/seed-pipeline=<ratio> size/seed=<ratio> peakRssMiB=<n>
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Client } from "pg";
+import { CLI_BIN, writeJobConfig } from "../test/support/cli";
+import { startAzurite } from "../test/support/azurite";
+import { pgBinDir, startPostgres, type PgServer } from "../test/support/postgres";
+import { startS3rver } from "../test/support/s3rver";
+import { seedSupabase } from "../test/support/seed";
+
+function arg(name: string, def: number): number {
+    const i = process.argv.indexOf(`--${name}`);
+    return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+const SIZE_GB = arg("size-gb", 1);
+const RUNS = Math.max(1, arg("runs", 3));
+const DOUBLE = !flag("no-double");
+const ENCRYPT = flag("encrypt");
+const AWS = "/usr/bin/aws"; // Debian's awscli, not whatever `aws` is first on PATH
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
+
+interface Timed {
+    seconds: number;
+    code: number | null;
+    stdout: string;
+    stderr: string;
+    maxRssKiB?: number;
+}
+
+/** Run under GNU time; maxRssKiB = largest resident set of the process tree's processes. */
+function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed> {
+    return new Promise((resolve) => {
+        const t0 = process.hrtime.bigint();
+        const child = spawn("/usr/bin/time", ["-f", "@@maxrss=%M", cmd, ...args], { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (d) => (stdout += d));
+        child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-50_000)));
+        child.on("close", (code) => {
+            const m = /@@maxrss=(\d+)/.exec(stderr);
+            resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, stdout, stderr, maxRssKiB: m ? Number(m[1]) : undefined });
+        });
+    });
+}
+
+function median(xs: number[]): number {
+    const s = [...xs].sort((a, b) => a - b);
+    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+async function dbSize(pg: PgServer, db: string): Promise<number> {
+    return Number((await pg.query(`select pg_database_size('${db}') as s`, db))[0].s);
+}
+
+/** Grow the database to `target` bytes: more sessions (random payloads) and messages (text) for existing users. */
+async function growTo(pg: PgServer, db: string, target: number): Promise<void> {
+    const c = new Client({ connectionString: pg.urlFor(db) });
+    await c.connect();
+    try {
+        for (;;) {
+            const size = await dbSize(pg, db);
+            if (size >= target) return;
+            const users = Number((await c.query("select count(*) n from auth.users")).rows[0].n);
+            // ≈ 1.6 KiB per session row with payload + index, ≈ 0.3 KiB per message: aim at 60 % of the gap.
+            const rows = Math.max(1000, Math.ceil(((target - size) * 0.6) / 1900));
+            await c.query(
+                `insert into public.sessions (user_id, device, ip, payload)
+                 select u.id, 'web', '10.9.9.9'::inet, extensions.gen_random_bytes(768)
+                 from (select id from auth.users order by random() limit $1) u, generate_series(1, greatest(1, ceil($2::numeric / $1)::int)) s`,
+                [Math.min(users, rows), rows],
+            );
+            await c.query(
+                `insert into public.messages (sender, recipient, body)
+                 select u.id, u.id, 'note ' || md5(random()::text) || ' ' || repeat('back at the usual place tomorrow ', 1 + (g % 5))
+                 from (select id from auth.users order by random() limit $1) u, generate_series(1, 2) g`,
+                [Math.min(users, rows)],
+            );
+            await c.query("analyze");
+        }
+    } finally {
+        await c.end();
+    }
+}
+
+async function main() {
+    const t0 = Date.now();
+    const bin = pgBinDir();
+    const [pg, s3, az] = await Promise.all([startPostgres({ settings: { shared_buffers: "256MB", max_wal_size: "4GB" } }), startS3rver(), startAzurite()]);
+    const scratch = mkdtempSync(join(tmpdir(), "sb-bench-dump-"));
+    try {
+        await s3.createBucket("vault");
+        await az.createContainer("archive");
+        const db = "bench";
+        const url = await pg.createDatabase(db);
+        const target = SIZE_GB * GiB;
+        // ≈ 3.3 KiB per user with these settings (users, profile, entitlement, 2 sessions with 512 random
+        // bytes, 5 messages, indexes): seed most of it in one go, then top up.
+        const users = Math.max(1000, Math.round((target / 3400) * 0.9));
+        process.stdout.write(`seeding ≈ ${SIZE_GB} GiB (${users} users, Supabase-like schema, RLS, roles)…\n`);
+        await seedSupabase(url, { users, messagesPerUser: 5, sessionsPerUser: 2, payloadBytes: 512 });
+        await growTo(pg, db, target);
+        const size1 = await dbSize(pg, db);
+        process.stdout.write(`database: ${(size1 / GiB).toFixed(2)} GiB, seeded in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+
+        const cfg = writeJobConfig(
+            { vault: { bucket: "vault", region: "us-east-1", endpoint: s3.endpoint, forcePathStyle: true }, archive: { accountUrl: az.accountUrl, container: "archive" } },
+            (c) => {
+                c.verify.tables = TABLES;
+                delete c.alerts.pushgatewayUrl;
+            },
+        );
+        const jobEnv: NodeJS.ProcessEnv = { ...process.env, ...s3.env, DATABASE_URL: url, AZURE_STORAGE_CONNECTION_STRING: az.connectionString, LOG_LEVEL: "info" };
+        const jobArgs = ["dump", "--config", cfg.path, "--json"];
+        if (ENCRYPT) {
+            const age = await import("age-encryption");
+            jobArgs.push("--age-recipient", await age.identityToRecipient(await age.generateIdentity()));
+        }
+        const seedEnv: NodeJS.ProcessEnv = {
+            ...process.env,
+            ...s3.env,
+            AWS_DEFAULT_REGION: "us-east-1",
+            AWS_EC2_METADATA_DISABLED: "true",
+            PGDUMP: join(bin, "pg_dump"),
+            DATABASE_URL: url,
+            ENDPOINT: s3.endpoint,
+            AWS,
+        };
+        // The seed's pipeline exactly as written, then the upload.
+        const seedScript =
+            `set -euo pipefail; "$PGDUMP" --no-owner --format=custom "$DATABASE_URL" | gzip -9 | tee >(sha256sum > dump.sha256) > dump.sql.gz; ` +
+            `"$AWS" s3 cp --only-show-errors --endpoint-url "$ENDPOINT" dump.sql.gz "s3://vault/seed/$RUN/dump.sql.gz"`;
+
+        const seedTimes: number[] = [];
+        const seedSizes: number[] = [];
+        const jobTimes: number[] = [];
+        const jobSizes: number[] = [];
+        const jobRss: number[] = [];
+        const jobSelfRss: number[] = [];
+        const runJob = async (label: string) => {
+            const r = await timed(CLI_BIN, jobArgs, jobEnv);
+            if (r.code !== 0) throw new Error(`job run failed (${r.code}): ${r.stderr.slice(-3000)}`);
+            const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
+            const bytes = out.manifest.objects[0].bytes as number;
+            const rss = (r.maxRssKiB ?? 0) / 1024;
+            process.stdout.write(
+                `  ${label}: ${r.seconds.toFixed(1)} s, dump ${(bytes / MiB).toFixed(1)} MiB (${out.manifest.compression.algorithm} by ${out.manifest.compression.by}), ` +
+                    `peak RSS ${rss.toFixed(0)} MiB (job's own ${out.maxRssMiB} MiB), azure ${out.manifest.secondary.status}, load ${loadavg()[0].toFixed(2)}\n`,
+            );
+            return { seconds: r.seconds, bytes, rss, self: out.maxRssMiB as number };
+        };
+        process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(" ")})\n`);
+        for (let i = 0; i < RUNS; i++) {
+            const dir = mkdtempSync(join(scratch, "seed-"));
+            const s = await timed("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, dir);
+            if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
+            const bytes = statSync(join(dir, "dump.sql.gz")).size;
+            seedTimes.push(s.seconds);
+            seedSizes.push(bytes);
+            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${loadavg()[0].toFixed(2)}\n`);
+            rmSync(dir, { recursive: true, force: true });
+            const j = await runJob(`job #${i + 1}`);
+            jobTimes.push(j.seconds);
+            jobSizes.push(j.bytes);
+            jobRss.push(j.rss);
+            jobSelfRss.push(j.self);
+        }
+        const seedMed = median(seedTimes);
+        const jobMed = median(jobTimes);
+        const seedSize = median(seedSizes);
+        const jobSize = median(jobSizes);
+        const rss1 = Math.max(...jobRss);
+        let rss2: number | undefined;
+        let size2: number | undefined;
+        if (DOUBLE) {
+            process.stdout.write(`growing the database to 2× (${((2 * size1) / GiB).toFixed(2)} GiB) for the memory check…\n`);
+            await growTo(pg, db, 2 * size1);
+            size2 = await dbSize(pg, db);
+            const j = await runJob(`job at ${(size2 / GiB).toFixed(2)} GiB`);
+            rss2 = j.rss;
+        }
+        process.stdout.write(`\nresults (${(size1 / GiB).toFixed(2)} GiB database${ENCRYPT ? ", job encrypting to age" : ""}):\n`);
+        process.stdout.write(`  seed pipeline: median ${seedMed.toFixed(1)} s [${seedTimes.map((x) => x.toFixed(1)).join(", ")}], dump.sql.gz ${(seedSize / MiB).toFixed(1)} MiB\n`);
+        process.stdout.write(`  dump job:      median ${jobMed.toFixed(1)} s [${jobTimes.map((x) => x.toFixed(1)).join(", ")}], dump ${(jobSize / MiB).toFixed(1)} MiB\n`);
+        process.stdout.write(`  job peak RSS:  ${rss1.toFixed(0)} MiB at ${(size1 / GiB).toFixed(2)} GiB (job's own getrusage: max ${Math.max(...jobSelfRss)} MiB)`);
+        if (rss2 !== undefined) process.stdout.write(`, ${rss2.toFixed(0)} MiB at ${(size2! / GiB).toFixed(2)} GiB`);
+        process.stdout.write("\n");
+        const peak = Math.round(Math.max(rss1, rss2 ?? 0));
+        const ratio = jobMed / seedMed;
+        const sizeRatio = jobSize / seedSize;
+        const verdicts = [`time ${ratio <= 0.4 ? "≤" : ">"} 0.4`, `size ${sizeRatio <= 1 ? "≤" : ">"} 1.0`, `RSS ${peak <= 200 ? "≤" : ">"} 200 MiB`];
+        if (rss2 !== undefined) verdicts.push(`RSS growth at 2×: ${(rss2 - rss1).toFixed(0)} MiB`);
+        process.stdout.write(`  targets: ${verdicts.join(", ")}; total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+        process.stdout.write(`dump/seed-pipeline=${ratio.toFixed(3)} size/seed=${sizeRatio.toFixed(3)} peakRssMiB=${peak}\n`);
+    } finally {
+        rmSync(scratch, { recursive: true, force: true });
+        await Promise.all([pg.stop(), s3.stop(), az.stop()]);
+    }
+}
+
+main().catch((e) => {
+    process.stderr.write(`bench:dump failed: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+});
