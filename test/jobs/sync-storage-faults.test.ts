@@ -29,6 +29,7 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
     afterEach(() => {
         h.rest.setFault(undefined);
         h.recorder.refuse(undefined);
+        h.recorder.retentionError(undefined);
     });
 
     it("retries transient Storage errors with backoff", async () => {
@@ -241,6 +242,24 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         h.recorder.clear();
         assert.equal((await h.sync(cfg, [], id("20261110", "dddddd"))).code, 0);
         assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a weekly one would shorten: nothing sent");
+
+        // 1 Dec: monthly after daily → extend again. S3 refuses to shorten a lock that is already longer
+        // (403 "…protected by object lock"): fine. Any other refusal fails the run (no manifest).
+        const [someBlob, otherBlob] = [...new Set(runs[2].manifest.objects.map((o) => o.blobKey))];
+        h.recorder.retentionError((key) => (key === someBlob ? { status: 403, code: "AccessDenied", message: "Access Denied because object protected by object lock." } : undefined));
+        h.recorder.clear();
+        const dec = await h.sync(cfg, [], id("20261201", "eeeeee"));
+        assert.equal(dec.code, 0, dec.stderr);
+        assert.equal((await h.manifests(env)).slice(-1)[0].manifest.tier, "monthly");
+        assert.ok(h.recorder.retentionPuts().some((p) => p.path.endsWith(someBlob) && p.status === 403));
+        h.recorder.retentionError(undefined);
+        assert.equal((await h.sync(cfg, [], id("20261202", "gggggg"))).code, 0); // daily
+        h.recorder.retentionError((key) => (key === otherBlob ? { status: 403, code: "AccessDenied", message: "Access Denied" } : undefined));
+        const jan = await h.sync(cfg, [], id("20270101", "ffffff")); // monthly after daily: extends
+        assert.equal(jan.code, EXIT.failed, jan.stderr);
+        assert.match(jan.stderr, /extend retention .*AccessDenied/);
+        assert.equal((await h.manifests(env)).length, 6, "no manifest for the refused run");
+        h.recorder.retentionError(undefined);
     });
 
     it("objects above --multipart-threshold go up in parts, locked, and restore byte for byte", async () => {

@@ -22,6 +22,11 @@ export interface S3Recorder {
     clear(): void;
     /** when set, requests matching it are refused by resetting the connection (the vault is "down") */
     refuse(pred: ((r: { method: string; path: string; query: string }) => boolean) | undefined): void;
+    /**
+     * Answer `PUT ?retention` for a key with an S3 error instead of 200 (e.g. 403 AccessDenied "Access
+     * Denied because object protected by object lock." when the request would shorten a COMPLIANCE lock).
+     */
+    retentionError(fn: ((key: string) => { status: number; code: string; message: string } | undefined) | undefined): void;
     /** PUTs of objects (not ?retention / ?tagging) under a key prefix */
     objectPuts(prefix?: string): RecordedRequest[];
     /** PUT ?retention calls */
@@ -34,6 +39,7 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     const requests: RecordedRequest[] = [];
     let refuse: ((r: { method: string; path: string; query: string }) => boolean) | undefined;
+    let retentionError: ((key: string) => { status: number; code: string; message: string } | undefined) | undefined;
 
     const server: Server = createServer((req: IncomingMessage, res) => {
         const u = new URL(req.url ?? "/", "http://x");
@@ -53,6 +59,15 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
             req.on("data", (c) => chunks.push(c));
             req.on("end", () => {
                 rec.body = Buffer.concat(chunks).toString("utf8");
+                const err = retentionError?.(path.split("/").slice(1).join("/"));
+                if (err) {
+                    const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${err.code}</Code><Message>${err.message}</Message></Error>`;
+                    rec.status = err.status;
+                    requests.push(rec);
+                    res.writeHead(err.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(xml) });
+                    res.end(xml);
+                    return;
+                }
                 rec.status = 200;
                 requests.push(rec);
                 res.writeHead(200, { "content-length": "0" });
@@ -87,6 +102,9 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
         },
         refuse(pred) {
             refuse = pred;
+        },
+        retentionError(fn) {
+            retentionError = fn;
         },
         objectPuts(prefix = "") {
             return requests.filter((r) => isObjectPut(r) && r.path.split("/").slice(1).join("/").startsWith(prefix));
