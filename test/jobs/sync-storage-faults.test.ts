@@ -1,5 +1,6 @@
 // sync-storage under faults, sharding, tier upgrades and per-bucket runs (real parts, see the harness).
 import assert from "node:assert/strict";
+import { createServer } from "node:http";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
 import { EXIT, prefixes, storageBlobKey } from "@supabase-backups/contracts";
 import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine, sha } from "./sync-storage-harness";
@@ -112,6 +113,50 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         assert.deepEqual(run.manifest.vanished, [{ bucket: "vanish", name: "goes.txt" }]);
         assert.deepEqual(run.manifest.failed, []);
         assert.deepEqual(run.manifest.objects.map((o) => o.name), ["stays.txt"]);
+    });
+
+    it("pushes run metrics (objects copied/skipped/failed, partial result) once the run is complete", async () => {
+        const pushes: Array<{ method: string; url: string; body: string }> = [];
+        const gw = createServer((req, res) => {
+            let body = "";
+            req.on("data", (d) => (body += d));
+            req.on("end", () => {
+                if (req.method !== "GET") pushes.push({ method: req.method!, url: req.url!, body });
+                res.writeHead(200, { "content-type": "text/plain" });
+                res.end("");
+            });
+        });
+        await new Promise<void>((r) => gw.listen(0, "127.0.0.1", r));
+        const url = `http://127.0.0.1:${(gw.address() as any).port}`;
+        try {
+            const cfg = h.config("t-metrics", (c) => {
+                c.storage.buckets = [{ name: "faults" }];
+                c.alerts.pushgatewayUrl = url;
+            });
+            h.rest.setFault((b, name) => (name === "f/4.bin" ? { status: 500 } : undefined));
+            const r = await h.sync(cfg, ["--retries", "0"], { SUPABASE_BACKUPS_CRONJOB: "sync-storage" });
+            assert.equal(r.code, EXIT.partial, r.stderr);
+            assert.equal(pushes.length, 1);
+            assert.match(pushes[0].url, /\/metrics\/job\/supabase-backups\/.*env\/t-metrics.*kind\/sync-storage/);
+            assert.match(pushes[0].body, /supabase_backups_runs_total\{[^}]*result="partial"[^}]*\} 1/);
+            assert.match(pushes[0].body, /supabase_backups_objects\{[^}]*state="failed"[^}]*\} 1/);
+            assert.match(pushes[0].body, /supabase_backups_objects\{[^}]*state="copied"[^}]*\} 5/);
+            // A shard that does not merge pushes nothing; the merging shard pushes the run's totals.
+            const sharded = h.config("t-metrics-sharded", (c) => {
+                c.storage.buckets = [{ name: "faults" }];
+                c.alerts.pushgatewayUrl = url;
+            });
+            h.rest.setFault(undefined);
+            pushes.length = 0;
+            const runId = "20261122T040000Z-mmmmmm";
+            assert.equal((await h.sync(sharded, ["--shard", "0/2", "--run-id", runId])).code, 0);
+            assert.equal(pushes.length, 0);
+            assert.equal((await h.sync(sharded, ["--shard", "1/2", "--run-id", runId])).code, 0);
+            assert.equal(pushes.length, 1);
+            assert.match(pushes[0].body, /supabase_backups_objects\{[^}]*state="copied"[^}]*\} 6/);
+        } finally {
+            gw.close();
+        }
     });
 
     it("vault down mid-run: no manifest, exit 1; the next run completes without re-uploading what landed", async () => {

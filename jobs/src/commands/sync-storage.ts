@@ -309,21 +309,27 @@ async function finish(
     shardKey: string | undefined,
     started: Date,
 ): Promise<SyncResult> {
+    // Exit code: this process's own objects (a shard's pod succeeds or is partial on its own share).
     const src = shard ?? manifest!;
-    const partial = src.failed.length > 0;
-    const exitCode = partial ? EXIT.partial : EXIT.ok;
-    await pushRunMetrics(
-        ctx.config.alerts.pushgatewayUrl,
-        ctx.config.env,
-        "sync-storage",
-        {
-            result: partial ? "partial" : "success",
-            bytes: src.stats.bytesUploaded,
-            durationSeconds: (Date.now() - started.getTime()) / 1000,
-            objects: { copied: src.stats.copied + src.stats.deduplicated, skipped: src.stats.skipped, failed: src.stats.failed },
-        },
-        ctx.log,
-    );
+    const exitCode = src.failed.length > 0 ? EXIT.partial : EXIT.ok;
+    // Metrics describe runs, so they are pushed when the run manifest exists (unsharded, or the shard
+    // that merged), with the whole run's numbers; a shard that did not merge pushes nothing (a
+    // "success" from it would feed the dead man's switch before the run is complete).
+    if (manifest) {
+        const st = manifest.stats;
+        await pushRunMetrics(
+            ctx.config.alerts.pushgatewayUrl,
+            ctx.config.env,
+            "sync-storage",
+            {
+                result: manifest.failed.length > 0 ? "partial" : "success",
+                bytes: st.bytesUploaded,
+                durationSeconds: (Date.now() - Math.min(started.getTime(), Date.parse(manifest.startedAt))) / 1000,
+                objects: { copied: st.copied + st.deduplicated, skipped: st.skipped, failed: st.failed },
+            },
+            ctx.log,
+        );
+    }
     return {
         exitCode,
         runId: src.runId,
