@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { EXIT, prefixes, storageBlobKey } from "@supabase-backups/contracts";
+import { EXIT, prefixes, storageBlobKey, type StorageManifest } from "@supabase-backups/contracts";
+import { loadChain } from "../../jobs/src/lib/runs";
 import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine, sha } from "./sync-storage-harness";
 
 async function vaultBlobs(h: StorageHarness, env: string): Promise<Set<string>> {
@@ -342,5 +343,41 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         assert.deepEqual(pick(second.manifest, "etag", "honest.bin"), pick(first.manifest, "etag", "honest.bin"), "carried over unchanged");
         assert.equal(pick(second.manifest, "etag", "honest.bin").blobKey, storageBlobKey(env, sha(bytesOf("honest", 1000))));
         assert.deepEqual(second.manifest.buckets.map((b) => b.name), ["etag", "faults"]);
+    });
+    it("overlapping runs (a per-bucket CronJob firing with the main one) keep the hash chain linear", async () => {
+        const env = "t-overlap";
+        for (let i = 0; i < 3; i++) await h.put("ov-a", `a${i}`, bytesOf(`ov-a-${i}`, 700));
+        for (let i = 0; i < 3; i++) await h.put("ov-b", `b${i}`, bytesOf(`ov-b-${i}`, 700));
+        const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "ov-a" }, { name: "ov-b" }]));
+        assert.equal((await h.sync(cfg, [], { SUPABASE_BACKUPS_RUN_ID: "20261120T040000Z-base00" })).code, 0);
+        await h.put("ov-a", "a0", bytesOf("ov-a-0-v2", 700));
+        await h.put("ov-b", "b0", bytesOf("ov-b-0-v2", 700));
+        // Run A (--bucket ov-a) starts first and is held inside its download until run B
+        // (--bucket ov-b, started later) has completed.
+        let release!: () => void;
+        const gate = new Promise<void>((r) => (release = r));
+        h.rest.setFault(async (b) => {
+            if (b === "ov-a") await gate;
+            return undefined;
+        });
+        const a = h.startSync(cfg, ["--bucket", "ov-a"], { SUPABASE_BACKUPS_RUN_ID: "20261121T040000Z-aaaaaa" });
+        try {
+            const b = await h.sync(cfg, ["--bucket", "ov-b"], { SUPABASE_BACKUPS_RUN_ID: "20261121T050000Z-bbbbbb" });
+            assert.equal(b.code, 0, b.stderr);
+        } finally {
+            release();
+        }
+        const ra = await a.done;
+        assert.equal(ra.code, 0, ra.stderr);
+        const { manifests, breaks } = await loadChain<StorageManifest>(h.vault.client, VAULT_BUCKET, env, "storage");
+        assert.deepEqual(breaks, []);
+        assert.equal(manifests.length, 3);
+        const last = manifests[2].manifest;
+        assert.notEqual(last.runId, "20261121T040000Z-aaaaaa", "run A re-identified after B");
+        assert.equal(last.previous!.runId, "20261121T050000Z-bbbbbb");
+        // The newest state has both changes: a0 from run A, b0 from run B.
+        const shaOf = (n: string) => last.objects.find((o) => o.name === n)!.sha256;
+        assert.equal(shaOf("a0"), sha(bytesOf("ov-a-0-v2", 700)));
+        assert.equal(shaOf("b0"), sha(bytesOf("ov-b-0-v2", 700)));
     });
 });

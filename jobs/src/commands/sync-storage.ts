@@ -262,31 +262,48 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
         const shardManifest = await syncShard(ctx, opts, { ...common, prev: prev?.manifest, shardIndex });
 
         if (!sharded) {
+            // Another run may have completed while this one ran (a per-bucket CronJob firing at the same
+            // time): link to the newest complete run, not the one seen at the start, so the hash chain
+            // stays linear, and take the buckets this run did not sync from that newer state.
+            let finalRunId = runId;
+            let previous = prev;
+            let objects = shardManifest.objects;
+            const latest = await vaultOp("list runs", () => listCompleteRuns(s3, vaultBucket, env, "storage"));
+            const newest = latest[latest.length - 1];
+            if (newest && newest.runId !== prev?.ref.runId) {
+                previous = await vaultOp("read newest manifest", () => loadManifest<StorageManifest>(s3, vaultBucket, newest));
+                const carried = new Set(shardManifest.carriedBuckets);
+                objects = [...objects.filter((o) => !carried.has(o.bucket)), ...previous.manifest.objects.filter((o) => carried.has(o.bucket))].sort(compareObjects);
+                // A run that started later but finished first sorts after this one's id: take a new id
+                // (now) so run order = chain order.
+                if (newest.runId > runId) finalRunId = newRunId(new Date());
+                log.warn({ runId, finalRunId, completedMeanwhile: newest.runId }, "another sync-storage run completed during this one: linking to it");
+            }
             const manifest: StorageManifest = {
                 schemaVersion: 1,
                 kind: "storage",
                 env,
-                runId,
+                runId: finalRunId,
                 startedAt: shardManifest.startedAt,
                 finishedAt: new Date().toISOString(),
                 mode: cfg.storage.mode,
                 shards: 1,
                 tier,
                 retainUntil: retain.toISOString(),
-                buckets: bucketSummary(shardManifest.objects, shardManifest.bucketNames),
-                objects: shardManifest.objects,
+                buckets: bucketSummary(objects, shardManifest.bucketNames),
+                objects,
                 failed: shardManifest.failed,
                 vanished: shardManifest.vanished,
                 stats: shardManifest.stats,
-                previous: prev ? { runId: prev.ref.runId, sha256: prev.sha256 } : null,
+                previous: previous ? { runId: previous.ref.runId, sha256: previous.sha256 } : null,
             };
-            const key = storageRunManifestKey(env, runId);
+            const key = storageRunManifestKey(env, finalRunId);
             // Written LAST: the run is complete iff this object exists.
             await vaultOp("write manifest", () => putRecordOnce(s3, vaultBucket, key, manifest, recordExtra(cfg, tier, retain)));
             return finish(ctx, manifest, key, undefined, undefined, started);
         }
 
-        const { bucketNames: _b, ...shardRecord } = shardManifest;
+        const { bucketNames: _b, carriedBuckets: _c, ...shardRecord } = shardManifest;
         await vaultOp("write shard manifest", () => putRecordOnce(s3, vaultBucket, ownShardKey, shardRecord, recordExtra(cfg, tier, retain)));
         log.info({ runId, shard: `${shardIndex}/${shardCount}` }, "shard manifest written");
         // The last shard to finish writes the run manifest.
@@ -429,7 +446,7 @@ async function mergeRun(c: RunCommon, bucketNames: () => Promise<string[]>): Pro
     return { manifest, key };
 }
 
-type ShardOutcome = StorageShardManifest & { bucketNames: string[] };
+type ShardOutcome = StorageShardManifest & { bucketNames: string[]; carriedBuckets: string[] };
 
 async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { prev?: StorageManifest; shardIndex: number }): Promise<ShardOutcome> {
     const { s3, vaultBucket, env, cfg, log, tier, retain, prev } = c;
@@ -837,6 +854,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             vanished,
             stats,
             bucketNames: configured.map((b) => b.name),
+            carriedBuckets: carried,
         };
     } finally {
         progress.stop();
