@@ -66,17 +66,19 @@ describe("dump (unit)", () => {
     it("plans compression by pg_dump version: the job compresses around -Z0 for <= 15, pg_dump itself for >= 16", () => {
         const p15 = planCompression(15, "zstd", 3);
         assert.deepEqual([p15.algorithm, p15.level, p15.by, p15.pgDumpArgs], ["zstd", 3, "job", ["--compress=0"]]);
-        const z = p15.transform!();
+        const [batch, z] = p15.transforms!();
+        batch.pipe(z);
         const out = new Promise<Buffer>((resolve) => {
             const parts: Buffer[] = [];
             z.on("data", (d) => parts.push(d));
             z.on("end", () => resolve(Buffer.concat(parts)));
         });
-        z.end(Buffer.from("PGDMP".repeat(1000)));
+        for (let i = 0; i < 300; i++) batch.write(Buffer.from("PGDMP".repeat(1000) + i));
+        batch.end();
         return out.then((b) => {
-            assert.equal(zstdDecompressSync(b).toString(), "PGDMP".repeat(1000));
+            assert.equal(zstdDecompressSync(b).toString(), Array.from({ length: 300 }, (_, i) => "PGDMP".repeat(1000) + i).join(""));
             const p17 = planCompression(17, "zstd", 7);
-            assert.deepEqual([p17.by, p17.pgDumpArgs, p17.transform], ["pg_dump", ["--compress=zstd:7"], undefined]);
+            assert.deepEqual([p17.by, p17.pgDumpArgs, p17.transforms], ["pg_dump", ["--compress=zstd:7"], undefined]);
             assert.deepEqual(planCompression(16, "lz4", 19).pgDumpArgs, ["--compress=lz4:12"], "lz4 level clamped");
             assert.deepEqual(planCompression(16, "gzip", 12).pgDumpArgs, ["--compress=gzip:9"]);
             const g15 = planCompression(15, "gzip", 6);

@@ -23,6 +23,10 @@ const BUCKET = "vault";
 const CONTAINER = "archive";
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
+function dbObjectKeyOf(m: DbManifest): string {
+    return m.objects[0].key.replace(/dump$/, "manifest.json");
+}
+
 function sha(b: Buffer): string {
     return createHash("sha256").update(b).digest("hex");
 }
@@ -274,6 +278,25 @@ describe("dump", function () {
         const schema = execFileSync("age", ["-d", "-i", join(dir, "key.txt")], { input: await getObject(m.objects[1].key) }).toString();
         assert.match(schema, /CREATE TABLE auth\.users/);
         manifests.push({ key: out.manifestKey, manifest: m, bytes: await getObject(out.manifestKey) });
+    });
+
+    it("a server that refuses the roles dump: no roles.sql, still complete; gzip by pg_dump itself on a PostgreSQL 15 client", async () => {
+        const dir = mkdtempSync(join(tmpdir(), "sb-fake-"));
+        const fake = join(dir, "pg_dumpall");
+        // What managed Postgres answers a non-superuser (the real pg_dumpall's message and exit code).
+        writeFileSync(fake, `#!/bin/sh\necho 'pg_dumpall: error: query failed: ERROR:  permission denied for table pg_authid' >&2\nexit 1\n`, { mode: 0o755 });
+        const r = await runCli(["dump", "--config", configPath, "--pg-dumpall", fake, "--compression", "gzip", "--level", "6", "--no-archive", "--json"], env);
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+        assert.match(r.stderr, /roles\.sql skipped: the server did not permit a roles dump/);
+        const m = assertSchema<DbManifest>(DbManifestSchema, JSON.parse(r.stdout.trim().split("\n").pop()!).manifest, "manifest");
+        assert.deepEqual(m.objects.map((o) => o.name), ["dump", "schema.sql"]);
+        assert.deepEqual(m.compression, { algorithm: "gzip", level: 6, by: "pg_dump" });
+        const dump = await getObject(m.objects[0].key);
+        assert.equal(dump.subarray(0, 5).toString(), "PGDMP", "pg_dump's own compression keeps a plain custom-format file");
+        writeFileSync(join(dir, "dump"), dump);
+        const list = execFileSync(join(pgBinDir(15), "pg_restore"), ["--list", join(dir, "dump")], { maxBuffer: 1 << 28 }).toString();
+        assert.match(list, /Compression: (6|gzip)/);
+        manifests.push({ key: dbObjectKeyOf(m), manifest: m, bytes: await getObject(dbObjectKeyOf(m)) });
     });
 
     describe("failures leave no manifest", () => {

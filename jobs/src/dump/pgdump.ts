@@ -3,7 +3,7 @@
 // that keep the password out of argv (it goes to the child's PGPASSWORD only).
 import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable } from "node:stream";
-import type { Transform } from "node:stream";
+import { Transform as NodeTransform, type Transform } from "node:stream";
 import { constants as zc, createZstdCompress } from "node:zlib";
 import { UsageError } from "../lib/errors";
 import type { Logger } from "../lib/log";
@@ -70,8 +70,8 @@ export interface CompressionPlan {
     by: "pg_dump" | "job" | "none";
     /** pg_dump arguments that select its own compression */
     pgDumpArgs: string[];
-    /** the job-side compressor, when by = job */
-    transform?: () => Transform;
+    /** the job-side compressor stages, when by = job */
+    transforms?: () => Transform[];
 }
 
 const LEVELS: Record<Exclude<Algorithm, "none">, [number, number]> = { zstd: [1, 19], lz4: [1, 12], gzip: [1, 9] };
@@ -100,8 +100,40 @@ export function planCompression(pgDumpMajor: number, want: Algorithm, level: num
         level: l,
         by: "job",
         pgDumpArgs: ["--compress=0"],
-        transform: () => createZstdCompress({ params: { [zc.ZSTD_c_compressionLevel]: l, [zc.ZSTD_c_checksumFlag]: 1 } }),
+        transforms: () => [
+            batcher(BATCH),
+            createZstdCompress({ chunkSize: BATCH, params: { [zc.ZSTD_c_compressionLevel]: l, [zc.ZSTD_c_checksumFlag]: 1 } }),
+        ],
     };
+}
+
+/** zlib's zstd runs each write on the thread pool and hands every output chunk back to the main thread. */
+const BATCH = 512 * 1024;
+
+/**
+ * Gather pipe reads (64 KiB) into ~512 KiB writes: 8× fewer thread-pool round trips for zstd. On a busy
+ * machine each round trip waits for a time slice; with 64 KiB writes and 16 KiB output chunks the
+ * compressor spends most of its time waiting (measured: 1.5-2× slower than the zstd CLI; batched ≈ CLI).
+ */
+export function batcher(size: number): Transform {
+    let parts: Buffer[] = [];
+    let n = 0;
+    return new NodeTransform({
+        transform(data: Buffer, _enc, cb) {
+            parts.push(data);
+            n += data.length;
+            if (n < size) return cb();
+            const out = Buffer.concat(parts, n);
+            parts = [];
+            n = 0;
+            cb(null, out);
+        },
+        flush(cb) {
+            if (n) this.push(Buffer.concat(parts, n));
+            parts = [];
+            cb();
+        },
+    });
 }
 
 export interface DumpProcess {

@@ -241,7 +241,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
         try {
             const args = pgDumpArgs(target, ["--format=custom", `--snapshot=${snap.id}`, ...plan.pgDumpArgs], config, o.lockWaitTimeoutSec);
             const proc = spawnDumpTool(o.pgDump, args, childEnv, "pg_dump");
-            objects.push(await transfer("dump", proc, plan.transform ? [plan.transform()] : [], CONTENT_TYPES.dump));
+            objects.push(await transfer("dump", proc, plan.transforms?.() ?? [], CONTENT_TYPES.dump));
         } catch (e) {
             return await fail("dump", e, bytesTotal);
         }
@@ -265,7 +265,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
             objects.push(await transfer("roles.sql", spawnDumpTool(rolesTool, args, childEnv, "pg_dumpall --roles-only"), [], CONTENT_TYPES.sql));
         } catch (e) {
             // A roles dump the server refuses is expected on managed Postgres; anything else is a failure.
-            if (/pg_dumpall (exited|was killed)/.test(errorMessage(e))) log1.warn({ err: errorMessage(e) }, "roles.sql skipped: the server did not permit a roles dump");
+            if (/^pg_dumpall --roles-only exited with code/.test(errorMessage(e))) log1.warn({ err: errorMessage(e) }, "roles.sql skipped: the server did not permit a roles dump");
             else return fail("roles.sql", e, bytesTotal);
         }
     }
