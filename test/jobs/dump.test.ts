@@ -123,6 +123,7 @@ describe("dump", function () {
         azproxy.requests.length = 0;
         s3proxy.intercept = undefined;
         s3proxy.onRequest = undefined;
+        s3proxy.responseHeaders = undefined;
         azproxy.intercept = undefined;
         pushes.length = 0;
     });
@@ -146,6 +147,11 @@ describe("dump", function () {
             }
         };
         s3proxy.intercept = (r) => (r.method === "PUT" && /partNumber=1&/.test(r.url + "&") ? "hold" : "pass");
+        // Real S3 answers UploadPart with the part's checksum; lib-storage must then list it in
+        // CompleteMultipartUpload (S3 rejects the completion of a SHA256 upload without them).
+        s3proxy.responseHeaders = (rec, h) => {
+            if (rec.method === "PUT" && /partNumber=/.test(rec.url) && rec.headers["x-amz-checksum-sha256"]) h["x-amz-checksum-sha256"] = String(rec.headers["x-amz-checksum-sha256"]);
+        };
         const run = startCli(["dump", "--config", configPath, "--part-size", "5", "--queue-size", "2"], env);
         const t0 = Date.now();
         while (!inserted && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 50));
@@ -227,6 +233,11 @@ describe("dump", function () {
         const complete = req.find((x) => x.method === "POST" && x.url.includes(dumpKey) && /uploadId=/.test(x.url));
         assert.ok(complete, "multipart completed");
         assert.equal(complete.headers["if-none-match"], "*");
+        const completeXml = complete.body!.toString();
+        for (const [n, p] of uniqueParts) {
+            const want = String(p.headers["x-amz-checksum-sha256"]);
+            assert.ok(new RegExp(`<PartNumber>${n}</PartNumber>.*?<ChecksumSHA256>${want.replace(/[+/]/g, "\\$&")}</ChecksumSHA256>|<ChecksumSHA256>${want.replace(/[+/]/g, "\\$&")}</ChecksumSHA256>.*?<PartNumber>${n}</PartNumber>`, "s").test(completeXml), `part ${n}'s checksum in CompleteMultipartUpload`);
+        }
         for (const o of m.objects.slice(1)) {
             const put = req.find((x) => x.method === "PUT" && x.url.split("?")[0].endsWith(o.key));
             assert.ok(put, `${o.name} put`);

@@ -27,6 +27,8 @@ export interface RecordingProxy {
     intercept?: (r: { method: string; url: string; headers: IncomingHttpHeaders }) => Verdict;
     /** called when a request arrives (before the verdict) */
     onRequest?: (r: RecordedRequest) => void;
+    /** adjust the upstream response's headers (play a server feature the test server lacks) */
+    responseHeaders?: (r: RecordedRequest, headers: Record<string, string | string[] | undefined>) => void;
     /** forward every held request */
     release(): void;
     close(): Promise<void>;
@@ -81,7 +83,9 @@ export async function startRecordingProxy(target: string): Promise<RecordingProx
                 { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
                 (upRes) => {
                     rec.status = upRes.statusCode;
-                    res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+                    const headers = { ...upRes.headers };
+                    proxy.responseHeaders?.(rec, headers);
+                    res.writeHead(upRes.statusCode ?? 502, headers);
                     upRes.pipe(res);
                 },
             );
