@@ -32,7 +32,7 @@ export interface BackupScheduleArgs {
 
 /** Which secrets each identity's pods receive (least privilege: the writer never gets the age key). */
 export const IDENTITY_SECRETS: Record<WorkloadIdentity, SecretName[]> = {
-    writer: ["databaseUrl", "serviceRoleKey"],
+    writer: ["databaseUrl", "serviceRoleKey", "storageS3AccessKeyId", "storageS3SecretAccessKey"],
     verifier: ["ageIdentity"],
     gc: [],
     check: ["managementApiToken"],
@@ -159,7 +159,14 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     .map((k) => ({ name: SECRETS[k].env, valueFrom: { secretKeyRef: { name: secretName!, key: SECRETS[k].env } } })),
             ];
             const shards = j.kind === "sync-storage" ? cfg.storage.shards : 1;
-            if (shards > 1) env.push({ name: JOB_ENV.jobCompletions, value: String(shards) });
+            if (shards > 1) {
+                // Every shard of one Indexed Job must write into the same run: sync-storage derives the run
+                // id from the Job's name (the CronJob's scheduled time), which the downward API provides.
+                env.push(
+                    { name: JOB_ENV.jobCompletions, value: String(shards) },
+                    { name: "JOB_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } },
+                );
+            }
             if (j.kind === "verify") env.push({ name: JOB_ENV.canaryDatabaseUrl, value: CANARY_DATABASE_URL });
 
             const volumes: k8s.core.v1.Volume[] = [

@@ -238,6 +238,8 @@ export const SECRETS = {
     serviceRoleKey: { env: "SUPABASE_SERVICE_ROLE_KEY", required: true, description: "service-role key for Storage downloads" },
     managementApiToken: { env: "SUPABASE_ACCESS_TOKEN", required: true, description: "Management API token (PITR, backups)" },
     ageIdentity: { env: "AGE_IDENTITY", required: false, description: "age secret key; only the verifier gets it" },
+    storageS3AccessKeyId: { env: "SUPABASE_S3_ACCESS_KEY_ID", required: false, description: "Storage S3 protocol access key id (needed when storage.mode is s3)" },
+    storageS3SecretAccessKey: { env: "SUPABASE_S3_SECRET_ACCESS_KEY", required: false, description: "Storage S3 protocol secret key (needed when storage.mode is s3)" },
 } as const;
 export type SecretName = keyof typeof SECRETS;
 export const SECRET_NAMES = Object.keys(SECRETS) as SecretName[];

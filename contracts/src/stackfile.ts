@@ -63,7 +63,9 @@ export function readStackFile(path: string, opts: { placeholderSecrets?: boolean
     if (opts.placeholderSecrets) {
         for (const name of SECRET_NAMES) {
             if (name in values) continue;
+            // Optional secrets only where the config needs them.
             if (name === "ageIdentity" && !(values.encryption as any)?.ageRecipient) continue;
+            if (name.startsWith("storageS3") && (values.storage as any)?.mode !== "s3") continue;
             values[name] = placeholderSecret(name);
             secretKeys.add(name);
             placeholders.push(name);

@@ -259,6 +259,13 @@ export function validateStackConfig(input: StackValidationInput): ValidationResu
     } else {
         issues.push(...semanticIssues(data as StackConfig, source, k));
         const cfg = data as StackConfig;
+        if (cfg.storage.mode === "s3") {
+            for (const name of ["storageS3AccessKeyId", "storageS3SecretAccessKey"] as const) {
+                if (!(name in values)) {
+                    issues.push({ source, key: k(name), expected: `a secret: ${SECRETS[name].description} (pulumi config set --secret ${k(name)} …)`, found: "nothing" });
+                }
+            }
+        }
         if (cfg.encryption?.ageRecipient && !("ageIdentity" in values)) {
             issues.push({
                 source,

@@ -181,6 +181,11 @@ for (const stack of ["staging", "prod"] as const) {
                     assert.equal(job.completions, 4);
                     assert.equal(job.parallelism, 4);
                     assert.equal(podOf(c).containers[0].env.find((e: any) => e.name === JOB_ENV.jobCompletions).value, "4");
+                    // all shards of one Job share a run id derived from the Job's name
+                    assert.equal(
+                        podOf(c).containers[0].env.find((e: any) => e.name === "JOB_NAME")?.valueFrom?.fieldRef?.fieldPath,
+                        "metadata.labels['batch.kubernetes.io/job-name']",
+                    );
                 } else {
                     assert.equal(job.completionMode, undefined);
                     assert.equal(job.completions, undefined);

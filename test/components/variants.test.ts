@@ -45,6 +45,39 @@ describe("program variants (staging stack file, mutated)", () => {
         assert.equal(cron(r).find((c) => c.metadata.name === "dump")!.spec.jobTemplate.spec.completionMode, undefined);
     });
 
+    it("storage.mode s3: the Storage S3 keys are required secrets and reach the writer's jobs by reference", async () => {
+        const s3mode = (f: any) => {
+            f.values.storage.mode = "s3";
+            f.values.storage.s3Endpoint = "https://stgabcdefghijklmnopq.supabase.co/storage/v1/s3";
+        };
+        await assert.rejects(
+            runProgramUnderMocks("staging", { mutate: (f) => s3mode(f) }),
+            (e: any) => {
+                const text = e.issues.map((i: any) => `${i.key}: ${i.found}`).join("\n");
+                assert.match(text, /supabase-backups:storageS3AccessKeyId: nothing/);
+                assert.match(text, /supabase-backups:storageS3SecretAccessKey: nothing/);
+                return true;
+            },
+        );
+        const r = await runProgramUnderMocks("staging", {
+            mutate: (f) => {
+                s3mode(f);
+                for (const k of ["storageS3AccessKeyId", "storageS3SecretAccessKey"]) {
+                    f.values[k] = `placeholder-${k}`;
+                    f.secretKeys.add(k);
+                }
+            },
+        });
+        for (const c of cron(r).filter((x) => x.metadata.name.startsWith("sync-storage"))) {
+            const env = c.spec.jobTemplate.spec.template.spec.containers[0].env;
+            for (const name of ["SUPABASE_S3_ACCESS_KEY_ID", "SUPABASE_S3_SECRET_ACCESS_KEY"]) {
+                const e = env.find((x: any) => x.name === name);
+                assert.ok(e?.valueFrom?.secretKeyRef, `${c.metadata.name}: ${name} from a Secret`);
+                assert.equal(e.value, undefined);
+            }
+        }
+    });
+
     it("no restore operators: no restore-operator role", async () => {
         const r = await runProgramUnderMocks("staging", { mutate: (f) => void ((f.values.aws as any).restoreOperatorArns = []) });
         assert.equal(ofType(r, "aws:iam/role:Role").length, 3);
