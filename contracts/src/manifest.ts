@@ -97,6 +97,12 @@ export const StorageObjectSchema = Type.Object(
         updatedAt: Type.String(),
         eTag: Type.Union([Type.String(), Type.Null()]),
         blobKey: Type.String(),
+        /**
+         * The blob's Object Lock retain-until as the job last set it (upload or PutObjectRetention), or a
+         * lower bound of it. Optional: older manifests lack it, and a blob without it counts as needing an
+         * extension. Lets a run extend only blobs whose lock ends before its own retain-until.
+         */
+        lockedUntil: Type.Optional(IsoTime),
     },
     strict,
 );

@@ -248,7 +248,7 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         const [u] = await h.manifests("t-unsharded");
         const [s] = await h.manifests("t-sharded");
         assert.equal(s.manifest.shards, 3);
-        const strip = (o: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
+        const strip = ({ lockedUntil: _l, ...o }: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
         assert.deepEqual(s.manifest.objects.map(strip), u.manifest.objects.map(strip));
         assert.deepEqual(s.manifest.buckets, u.manifest.buckets);
         assert.deepEqual(s.manifest.buckets.find((b) => b.name === "empty"), { name: "empty", objects: 0, bytes: 0 });
@@ -264,48 +264,104 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         assert.match(again.stderr, /already complete/);
     });
 
-    it("a higher-tier run extends the retention of reused blobs; lower-tier runs never touch it", async () => {
+    it("a run extends (to its retain-until + 30 days) only the blob locks that end before its retain-until; never shortens", async () => {
         const env = "t-tier";
         const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "faults" }]));
         const id = (d: string, s: string) => ({ SUPABASE_BACKUPS_RUN_ID: `${d}T040000Z-${s}` });
-        // Mon 2 Nov: first run → monthly; Tue 3 Nov → daily; Mon 9 Nov (new ISO week) → weekly; Tue 10 → daily.
+        const plus30 = (iso: string) => new Date(Date.parse(iso) + 30 * 86_400_000).toISOString();
+        const untilOf = (p: { body?: string }) => new Date(/<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(p.body ?? "")![1]).toISOString();
+        // Mon 2 Nov: first run → monthly (until 2 Feb 2027), blobs locked to 4 Mar 2027. Tue 3 Nov → daily;
+        // Mon 9 Nov (new ISO week) → weekly (until 7 Dec); Tue 10 → daily: the recorded locks cover them all.
         assert.equal((await h.sync(cfg, [], id("20261102", "aaaaaa"))).code, 0);
         h.recorder.clear();
         assert.equal((await h.sync(cfg, [], id("20261103", "bbbbbb"))).code, 0);
-        assert.equal(h.recorder.retentionPuts().length, 0);
-        h.recorder.clear();
         assert.equal((await h.sync(cfg, [], id("20261109", "cccccc"))).code, 0);
-        const runs = await h.manifests(env);
-        assert.deepEqual(runs.map((r) => r.manifest.tier), ["monthly", "daily", "weekly"]);
-        const weekly = runs[2].manifest;
-        const ext = h.recorder.retentionPuts(prefixes.storageBlobs(env));
-        assert.deepEqual(ext.map((p) => p.path.slice(VAULT_BUCKET.length + 1)).sort(), [...new Set(weekly.objects.map((o) => o.blobKey))].sort());
-        for (const p of ext) {
-            assert.match(p.body ?? "", /<Mode>COMPLIANCE<\/Mode>/);
-            const until = /<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(p.body ?? "")?.[1];
-            assert.equal(new Date(until!).toISOString(), weekly.retainUntil);
-        }
-        h.recorder.clear();
         assert.equal((await h.sync(cfg, [], id("20261110", "dddddd"))).code, 0);
-        assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a weekly one would shorten: nothing sent");
+        assert.equal(h.recorder.retentionPuts().length, 0, "every lock already covers these runs");
+        const runs = await h.manifests(env);
+        assert.deepEqual(runs.map((r) => r.manifest.tier), ["monthly", "daily", "weekly", "daily"]);
+        const firstLock = plus30(runs[0].manifest.retainUntil);
+        for (const r of runs) assert.ok(r.manifest.objects.every((o) => o.lockedUntil === firstLock));
 
-        // 1 Dec: monthly after daily → extend again. S3 refuses to shorten a lock that is already longer
-        // (403 "…protected by object lock"): fine. Any other refusal fails the run (no manifest).
-        const [someBlob, otherBlob] = [...new Set(runs[2].manifest.objects.map((o) => o.blobKey))];
+        // 1 Jan 2027: monthly, until 1 Apr 2027, past the recorded 4 Mar → every blob extended to 1 May.
+        // S3 refuses to shorten a lock that is already longer (403 "…protected by object lock"): fine.
+        const blobs = [...new Set(runs[3].manifest.objects.map((o) => o.blobKey))];
+        const [someBlob, otherBlob] = blobs;
         h.recorder.retentionError((key) => (key === someBlob ? { status: 403, code: "AccessDenied", message: "Access Denied because object protected by object lock." } : undefined));
         h.recorder.clear();
-        const dec = await h.sync(cfg, [], id("20261201", "eeeeee"));
-        assert.equal(dec.code, 0, dec.stderr);
-        assert.equal((await h.manifests(env)).slice(-1)[0].manifest.tier, "monthly");
-        assert.ok(h.recorder.retentionPuts().some((p) => p.path.endsWith(someBlob) && p.status === 403));
+        const jan = await h.sync(cfg, [], id("20270101", "eeeeee"));
+        assert.equal(jan.code, 0, jan.stderr);
+        const janM = (await h.manifests(env)).slice(-1)[0].manifest;
+        assert.equal(janM.tier, "monthly");
+        const ext = h.recorder.retentionPuts(prefixes.storageBlobs(env));
+        assert.deepEqual(ext.map((p) => p.path.slice(VAULT_BUCKET.length + 1)).sort(), [...blobs].sort());
+        for (const p of ext) {
+            assert.match(p.body ?? "", /<Mode>COMPLIANCE<\/Mode>/);
+            assert.equal(untilOf(p), plus30(janM.retainUntil));
+        }
+        assert.ok(ext.some((p) => p.path.endsWith(someBlob) && p.status === 403));
+        assert.ok(janM.objects.every((o) => o.lockedUntil === plus30(janM.retainUntil)));
         h.recorder.retentionError(undefined);
-        assert.equal((await h.sync(cfg, [], id("20261202", "gggggg"))).code, 0); // daily
+        // 1 Feb: monthly until 1 May = the recorded lock: nothing to extend.
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20270201", "gggggg"))).code, 0);
+        assert.equal(h.recorder.retentionPuts().length, 0);
+        // 1 Mar: until 1 Jun → extends; any other refusal fails the run (no manifest).
         h.recorder.retentionError((key) => (key === otherBlob ? { status: 403, code: "AccessDenied", message: "Access Denied" } : undefined));
-        const jan = await h.sync(cfg, [], id("20270101", "ffffff")); // monthly after daily: extends
-        assert.equal(jan.code, EXIT.failed, jan.stderr);
-        assert.match(jan.stderr, /extend retention .*AccessDenied/);
+        const mar = await h.sync(cfg, [], id("20270301", "ffffff"));
+        assert.equal(mar.code, EXIT.failed, mar.stderr);
+        assert.match(mar.stderr, /extend retention .*AccessDenied/);
         assert.equal((await h.manifests(env)).length, 6, "no manifest for the refused run");
         h.recorder.retentionError(undefined);
+    });
+
+    it("daily runs: a blob still referenced is re-extended once its recorded lock ends before the run's retain-until, then not again for ~30 days", async () => {
+        const env = "t-daily";
+        for (let i = 0; i < 4; i++) await h.put("daily", `d${i}`, bytesOf(`daily-${i % 3}`, 900 + (i % 3))); // d3 = d0's bytes
+        const cfg = h.config(env, (c) => {
+            c.storage.buckets = [{ name: "daily" }];
+            c.retention = { ...c.retention, daily: 7, weekly: 0, monthly: 0, yearly: 0 };
+        });
+        const id = (d: string, s: string) => ({ SUPABASE_BACKUPS_RUN_ID: `${d}T040000Z-${s}` });
+        const plus30 = (iso: string) => new Date(Date.parse(iso) + 30 * 86_400_000).toISOString();
+        const untilOf = (p: { body?: string }) => new Date(/<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(p.body ?? "")![1]).toISOString();
+
+        // Run 1, 1 Nov: daily, until 8 Nov; blobs uploaded locked to 8 Nov + 30 days = 8 Dec.
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261101", "dly001"))).code, 0);
+        const [r1] = await h.manifests(env);
+        assert.equal(r1.manifest.tier, "daily");
+        const lock1 = plus30(r1.manifest.retainUntil);
+        assert.equal(h.recorder.retentionPuts().length, 0);
+        for (const p of h.recorder.objectPuts(prefixes.storageBlobs(env))) assert.equal(new Date(String(p.headers["x-amz-object-lock-retain-until-date"])).toISOString(), lock1);
+        assert.ok(r1.manifest.objects.every((o) => o.lockedUntil === lock1));
+
+        // Run 2, 2 Dec (daily runs in between referenced the same blobs): until 9 Dec, past the 8 Dec lock.
+        // d4 is new content (uploaded, locked to 9 Dec + 30), d1 changed to d2's bytes (a dedup hit).
+        await h.put("daily", "d4", bytesOf("daily-new", 950));
+        await h.put("daily", "d1", bytesOf("daily-2", 902));
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261202", "dly002"))).code, 0);
+        const r2 = (await h.manifests(env))[1].manifest;
+        assert.equal(r2.tier, "daily");
+        assert.ok(Date.parse(r2.retainUntil) > Date.parse(lock1));
+        const ext = h.recorder.retentionPuts(prefixes.storageBlobs(env));
+        const oldBlobs = [...new Set(r1.manifest.objects.filter((o) => o.name !== "d1").map((o) => o.blobKey))].sort();
+        assert.deepEqual(ext.map((p) => p.path.slice(VAULT_BUCKET.length + 1)).sort(), oldBlobs, "each still-referenced old blob once");
+        for (const p of ext) {
+            assert.match(p.body ?? "", /<Mode>COMPLIANCE<\/Mode>/);
+            assert.ok(Date.parse(untilOf(p)) >= Date.parse(r2.retainUntil));
+            assert.equal(untilOf(p), plus30(r2.retainUntil));
+        }
+        assert.equal(h.recorder.objectPuts(prefixes.storageBlobs(env)).length, 1, "only d4's content uploaded");
+        assert.ok(r2.objects.every((o) => o.lockedUntil === plus30(r2.retainUntil)));
+
+        // Run 3, 3 Dec: until 10 Dec, covered by the 8 Jan locks: nothing sent (amortized).
+        h.recorder.clear();
+        assert.equal((await h.sync(cfg, [], id("20261203", "dly003"))).code, 0);
+        assert.equal(h.recorder.retentionPuts().length, 0);
+        const r3 = (await h.manifests(env))[2].manifest;
+        assert.deepEqual(r3.objects, r2.objects);
     });
 
     it("objects above --multipart-threshold go up in parts, locked, and restore byte for byte", async () => {

@@ -87,12 +87,15 @@ describe("sync-storage", function () {
         assert.equal(blobPuts.length, distinct.size);
         assert.deepEqual(m.stats, { listed: 7, copied: 6, skipped: 0, deduplicated: 1, failed: 0, bytesUploaded: 5000 + 7000 + 12345 + 300_000 + 900 });
 
-        // What the job sent: COMPLIANCE lock until the run's retain-until, SHA256 checksum, no tier tag on blobs.
+        // What the job sent: COMPLIANCE lock until the run's retain-until + 30 days slack (recorded per
+        // entry as lockedUntil), SHA256 checksum, no tier tag on blobs.
+        const lockEnd = new Date(Date.parse(m.retainUntil) + 30 * 86_400_000).toISOString();
+        assert.ok(m.objects.every((o) => o.lockedUntil === lockEnd));
         for (const p of blobPuts) {
             const key = p.path.slice("vault/".length);
             const o = m.objects.find((x) => x.blobKey === key)!;
             assert.equal(p.headers["x-amz-object-lock-mode"], "COMPLIANCE");
-            assert.equal(new Date(String(p.headers["x-amz-object-lock-retain-until-date"])).toISOString(), m.retainUntil);
+            assert.equal(new Date(String(p.headers["x-amz-object-lock-retain-until-date"])).toISOString(), lockEnd);
             assert.equal(p.headers["x-amz-checksum-sha256"], Buffer.from(o.sha256, "hex").toString("base64"));
             assert.equal(p.headers["if-none-match"], "*");
             assert.doesNotMatch(String(p.headers["x-amz-tagging"]), /tier=/);
@@ -132,7 +135,7 @@ describe("sync-storage", function () {
         assert.deepEqual(second.manifest.stats, { listed: 7, copied: 0, skipped: 7, deduplicated: 0, failed: 0, bytesUploaded: 0 });
         assert.equal(h.rest.requests.length, before, "no downloads");
         assert.equal(h.recorder.objectPuts(`storage/${ENV}/blobs/`).length, 0, "no uploads");
-        assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a monthly one extends nothing");
+        assert.equal(h.recorder.retentionPuts().length, 0, "a daily run after a monthly one extends nothing (the recorded locks cover it)");
     });
 
     it("changed, new, deleted and renamed objects: only new content is uploaded; older runs keep deleted objects", async () => {
@@ -175,7 +178,7 @@ describe("sync-storage", function () {
         const [s3run] = await h.manifests("test-s3");
         const restRun = (await h.manifests(ENV))[2].manifest;
         assert.equal(s3run.manifest.mode, "s3");
-        const strip = (o: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
+        const strip = ({ lockedUntil: _l, ...o }: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
         assert.deepEqual(s3run.manifest.objects.map(strip), restRun.objects.map(strip));
     });
 

@@ -67,6 +67,15 @@ export const S3_SOURCE_ENV = { accessKeyId: "SUPABASE_S3_ACCESS_KEY_ID", secretA
 
 const MiB = 1024 * 1024;
 
+/**
+ * Blobs are locked to the run's retain-until plus this slack, on upload and when a run extends a lock
+ * that ends before its own retain-until. The slack amortizes the PutObjectRetention requests: a blob
+ * referenced night after night by daily runs is re-extended about once a month instead of every night
+ * (at the price of keeping it up to this much longer).
+ */
+export const LOCK_SLACK_DAYS = 30;
+const LOCK_SLACK_MS = LOCK_SLACK_DAYS * 86_400_000;
+
 export interface SyncOptions {
     /** only these buckets; the others' entries are carried over from the previous run */
     buckets?: string[];
@@ -484,16 +493,27 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
         const toSync = opts.buckets ? configured.filter((b) => opts.buckets!.includes(b.name)) : configured;
         const carried = configured.filter((b) => !toSync.includes(b)).map((b) => b.name);
 
-        // The previous run: its entries by bucket/name, and its blobs (known to exist in the vault).
+        // The previous run: its entries by bucket/name, its blobs (known to exist in the vault) and their
+        // recorded lock ends (`lockedUntil`, a lower bound of the real lock; absent in older manifests).
         const prevEntries = new Map<string, StorageObject>();
         const knownBlobs = new Set<string>();
+        const knownLock = new Map<string, string>();
         for (const o of prev?.objects ?? []) {
             prevEntries.set(objectKey(o.bucket, o.name), o);
             knownBlobs.add(o.blobKey);
+            const k = knownLock.get(o.blobKey);
+            if (o.lockedUntil && (!k || Date.parse(o.lockedUntil) > Date.parse(k))) knownLock.set(o.blobKey, o.lockedUntil);
         }
-        // Reused blobs need a longer lock only when this run's tier outranks the previous run's (the
-        // previous run guaranteed its own retain-until on every blob it references).
-        const extendReused = !!prev && TIER_RANK[tier] > TIER_RANK[prev.tier] && retain.getTime() > Date.parse(prev.retainUntil);
+        // DESIGN.md "Retention": a blob's lock must cover every retained manifest that references it. This
+        // run's manifest references its blobs until `retain`: a blob whose known lock ends earlier (or is
+        // unknown) is extended to `retain` + slack, once per key per run; the lock end is recorded per entry.
+        const lockTarget = new Date(retain.getTime() + LOCK_SLACK_MS);
+        const lockCovers = (key: string): boolean => {
+            const k = knownLock.get(key);
+            return !!k && Date.parse(k) >= retain.getTime();
+        };
+        /** lock ends this run set (upload, extension), by blob key */
+        const setLocks = new Map<string, string>();
 
         const objects: StorageObject[] = [];
         const failed: StorageShardManifest["failed"] = [];
@@ -526,7 +546,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             ChecksumAlgorithm: "SHA256",
             ChecksumSHA256: Buffer.from(sha, "hex").toString("base64"),
             ObjectLockMode: "COMPLIANCE",
-            ObjectLockRetainUntilDate: retain,
+            ObjectLockRetainUntilDate: lockTarget,
             // No `tier` tag on blobs: a blob is shared by runs of every tier, and the tier lifecycle rules
             // would expire it under a newer run that still references it. Blobs go only through gc.
             Tagging: tagging({ env, kind: "sync-storage", content: "blob" }),
@@ -538,16 +558,20 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             let p = extended.get(key);
             if (!p) {
                 p = vaultOp(`extend retention of ${key}`, () =>
-                    s3.send(new PutObjectRetentionCommand({ Bucket: vaultBucket, Key: key, Retention: { Mode: "COMPLIANCE", RetainUntilDate: retain } })),
+                    s3.send(new PutObjectRetentionCommand({ Bucket: vaultBucket, Key: key, Retention: { Mode: "COMPLIANCE", RetainUntilDate: lockTarget } })),
                 ).then(
-                    () => undefined,
+                    () => {
+                        setLocks.set(key, lockTarget.toISOString());
+                    },
                     (e) => {
-                        // The blob may already be locked longer than this run needs (an older higher-tier
-                        // run referenced it too): S3 refuses to shorten COMPLIANCE with 403 "Access Denied
-                        // because object protected by object lock", which is fine — its lock already covers
-                        // this run. Any other refusal of a blob the previous manifest vouches for is real.
+                        // The blob may already be locked longer than requested (a higher-tier run, or a
+                        // manifest that did not record it): S3 refuses to shorten COMPLIANCE with 403 "Access
+                        // Denied because object protected by object lock", which is fine — its lock already
+                        // covers this run (S3 does not say until when: the requested end is recorded). Any
+                        // other refusal of a blob the previous manifest vouches for is real.
                         if (/object lock/i.test(errorMessage(e))) {
-                            log.debug({ key }, "retention already longer than this run's");
+                            log.debug({ key }, "retention already longer than requested");
+                            setLocks.set(key, lockTarget.toISOString());
                             return;
                         }
                         if (lowerBoundKnown) throw e;
@@ -629,14 +653,18 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             if (job) return job.then(() => "existing" as const);
             job = (async () => {
                 if (knownBlobs.has(key)) {
-                    if (extendReused) await extendRetention(key, true);
+                    if (!lockCovers(key)) await extendRetention(key, true);
                     return "existing";
                 }
                 if (await timed("exists", () => blobExists(key))) {
                     await extendRetention(key, false);
                     return "existing";
                 }
-                return timed("upload", () => vaultOp(`put ${key}`, () => putBlob(key, f)));
+                const how = await timed("upload", () => vaultOp(`put ${key}`, () => putBlob(key, f)));
+                if (how === "uploaded") setLocks.set(key, lockTarget.toISOString());
+                // lost the If-None-Match race: the other writer's lock is unknown
+                else await extendRetention(key, false);
+                return how;
             })();
             blobJobs.set(key, job);
             // A failed attempt must not poison later attempts at the same content.
@@ -803,10 +831,7 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
                         // Unchanged: same name, eTag, size, updated_at. Keep the blob; refresh the descriptive fields.
                         objects.push({ ...p, contentType: o.contentType, cacheControl: o.cacheControl, metadata: o.userMetadata });
                         stats.skipped++;
-                        if (extendReused) {
-                            await room();
-                            launch(storeBlobRef(p.blobKey));
-                        }
+                        await ensureLock(p.blobKey);
                         continue;
                     }
                     await room();
@@ -816,23 +841,28 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             }
             if (fatal) break;
         }
-        if (extendReused) {
-            for (const o of objects) {
-                if (carried.includes(o.bucket)) {
-                    await room();
-                    launch(storeBlobRef(o.blobKey));
-                }
-            }
+        for (const o of objects) {
+            if (fatal) break;
+            if (carried.includes(o.bucket)) await ensureLock(o.blobKey);
         }
         log.debug({ phase: "listing done", listed: stats.listed }, "phase");
         await Promise.all(inflight);
         if (fatal) throw fatal;
         log.debug({ phase: "transfers done" }, "phase");
 
-        function storeBlobRef(key: string): Promise<void> {
-            return extendRetention(key, true);
+        /** A blob of the previous manifest referenced without a transfer: extend its lock if it ends before `retain` (bounded like the transfers). */
+        async function ensureLock(key: string): Promise<void> {
+            if (lockCovers(key) || extended.has(key)) return;
+            await room();
+            launch(extendRetention(key, true));
         }
 
+        // Every entry records its blob's lock end: set by this run, else as the previous run recorded it.
+        for (let i = 0; i < objects.length; i++) {
+            const { lockedUntil: _l, ...o } = objects[i];
+            const l = setLocks.get(o.blobKey) ?? knownLock.get(o.blobKey);
+            objects[i] = l ? { ...o, lockedUntil: l } : o;
+        }
         objects.sort(compareObjects);
         failed.sort(compareObjects);
         vanished.sort(compareObjects);
