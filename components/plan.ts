@@ -177,8 +177,10 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         for: "1m",
         labels: labels("critical", verify),
         annotations: {
-            summary: `${env}: the newest backup failed verification`,
-            description: "The canary restore or a check failed: the newest backup may not restore. See the verification record under verify/.",
+            summary: `${env}: the newest verification failed or could not run`,
+            description:
+                "Exit 5: the backup is wrong (a check or the canary restore failed; the record under verify/ says which). " +
+                "Exit 1: the verifier could not judge (canary, vault or identity problem; no record). Either way the newest backup is not proven to restore.",
         },
     });
     rules.push({
