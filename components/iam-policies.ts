@@ -133,7 +133,9 @@ export function writerPolicy(c: VaultPolicyContext): PolicyDocument {
                 Effect: "Allow",
                 // PutObjectRetention: set retain-until on new objects and extend it on reused blobs
                 // (COMPLIANCE can only be extended). PutObjectTagging: the `tier` tag lifecycle rules use.
-                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
+                // AbortMultipartUpload: a failed dump discards its own uncommitted parts at once; it never
+                // touches a stored object (nothing is an object until CompleteMultipartUpload).
+                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging", "s3:AbortMultipartUpload"],
                 Resource: objects(bucket, `${prefixes.db(env)}*`, `${prefixes.storage(env)}*`),
             },
             {

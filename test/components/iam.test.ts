@@ -97,6 +97,7 @@ for (const stack of ["staging", "prod"] as const) {
                 { what: "PutObject blob under storage/<env>/", action: "s3:PutObject", key: storageBlobKey(env, SHA), context: putCtx(), expect: "Allowed" },
                 { what: "PutObjectRetention (COMPLIANCE) on a blob", action: "s3:PutObjectRetention", key: storageBlobKey(env, SHA), context: { "s3:object-lock-mode": "COMPLIANCE" }, expect: "Allowed" },
                 { what: "PutObjectTagging on a dump", action: "s3:PutObjectTagging", key: dump, expect: "Allowed" },
+                { what: "AbortMultipartUpload of its own failed dump", action: "s3:AbortMultipartUpload", key: dump, expect: "Allowed" },
                 { what: "ListBucket db/<env>/", action: "s3:ListBucket", context: { "s3:prefix": `db/${env}/` }, expect: "Allowed" },
                 { what: "GetObject previous db manifest (hash chain)", action: "s3:GetObject", key: dbObjectKey(env, RUN, "manifest.json"), expect: "Allowed" },
                 { what: "GetObject storage run manifest", action: "s3:GetObject", key: storageRunManifestKey(env, RUN), expect: "Allowed" },
