@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
 import { startAzurite, type AzuriteServer } from "../test/support/azurite";
+import { bytesOf } from "../test/support/bytes";
 import { CLI_BIN, writeJobConfig } from "../test/support/cli";
 import { startPostgres, type PgServer } from "../test/support/postgres";
 import { S3_TEST_CREDENTIALS, startS3rver, type S3Server } from "../test/support/s3rver";
@@ -50,17 +51,6 @@ function parseArgs(argv: string[]): Options {
 
 const say = (s: string) => process.stdout.write(s + "\n");
 const step = (n: number, total: number, s: string) => say(`\n[${n}/${total}] ${s}`);
-
-/** Deterministic bytes: half random-looking (images), half text (documents). */
-function objectBytes(seed: string, size: number): Buffer {
-    const out = Buffer.alloc(size);
-    let block = createHash("sha256").update(seed).digest();
-    for (let i = 0; i < size; i += 32) {
-        block.copy(out, i, 0, Math.min(32, size - i));
-        block = createHash("sha256").update(block).digest();
-    }
-    return out;
-}
 
 function lit(s: string): string {
     return `'${s.replace(/'/g, "''")}'`;
@@ -190,15 +180,15 @@ async function main(): Promise<void> {
             const kind = i % 3;
             const name = kind === 0 ? `avatars/user-${i}.png` : kind === 1 ? `documents/${i}/contract.pdf` : `uploads/${i}.txt`;
             const size = kind === 2 ? 200 + (i % 50) * 40 : 4_000 + ((i * 7919) % 60_000);
-            const body = kind === 2 ? Buffer.from(`note ${i}\n`.repeat(Math.ceil(size / 8))).subarray(0, size) : objectBytes(`um-${i}`, size);
+            const body = kind === 2 ? Buffer.from(`note ${i}\n`.repeat(Math.ceil(size / 8))).subarray(0, size) : bytesOf(`um-${i}`, size);
             const type = kind === 0 ? "image/png" : kind === 1 ? "application/pdf" : "text/plain";
             rows.push(await stack.putObject("user-media", name, body, type, "max-age=3600", { uploadedBy: `user-${i % 50}` }));
         }
         for (let i = 0; i < publicCount; i++) {
-            rows.push(await stack.putObject("public-assets", `img/banner-${i}.jpg`, objectBytes(`pa-${i}`, 2_000 + i * 97), "image/jpeg", "public, max-age=86400", {}));
+            rows.push(await stack.putObject("public-assets", `img/banner-${i}.jpg`, bytesOf(`pa-${i}`, 2_000 + i * 97), "image/jpeg", "public, max-age=86400", {}));
         }
         // one object in two buckets: content-addressed, stored once
-        rows.push(await stack.putObject("public-assets", "img/shared.png", objectBytes("um-0", 4_000), "image/png", "max-age=3600", {}));
+        rows.push(await stack.putObject("public-assets", "img/shared.png", bytesOf("um-0", 4_000), "image/png", "max-age=3600", {}));
         await stack.pg.query(`insert into storage.objects (bucket_id, name, metadata, user_metadata, version) values ${rows.join(",\n")}`);
         const [{ size: dbSize }] = await stack.pg.query(`select pg_database_size(current_database())::bigint as size`);
         say(`      database ${mib(Number(dbSize))}, ${rows.length} storage objects`);
