@@ -168,8 +168,11 @@ export function writerPolicy(c: VaultPolicyContext): PolicyDocument {
     };
 }
 
-/** verify: read everything of its env, write verification records; never delete or reconfigure. */
-export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
+/**
+ * Read everything of the env, write records under one prefix only; never delete or reconfigure. The
+ * verifier (verification records) and the restore operator (audit records) differ only in that prefix.
+ */
+function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: string): PolicyDocument {
     const { env, bucket } = c;
     const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env)];
     return {
@@ -189,16 +192,21 @@ export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
                 Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },
             },
             {
-                Sid: "WriteVerificationRecords",
+                Sid: sid,
                 Effect: "Allow",
                 Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
-                Resource: objects(bucket, `${prefixes.verify(env)}*`),
+                Resource: objects(bucket, `${writable}*`),
             },
             kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
             complianceOnly(c),
             ...commonDenies(c),
         ],
     };
+}
+
+/** verify: read everything of its env, write verification records; never delete or reconfigure. */
+export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
+    return readEnvWriteRecords(c, "WriteVerificationRecords", prefixes.verify(c.env));
 }
 
 /** gc: list and read storage manifests, delete unreferenced blobs (Object Lock still applies). */
@@ -236,35 +244,7 @@ export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
 
 /** A person restoring: read the env, write audit records; MFA is required by the role's trust policy. */
 export function restoreOperatorPolicy(c: VaultPolicyContext): PolicyDocument {
-    const { env, bucket } = c;
-    const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env)];
-    return {
-        Version: "2012-10-17",
-        Statement: [
-            {
-                Sid: "ReadEnv",
-                Effect: "Allow",
-                Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectRetention"],
-                Resource: objects(bucket, ...own.map((p) => `${p}*`)),
-            },
-            {
-                Sid: "ListEnv",
-                Effect: "Allow",
-                Action: ["s3:ListBucket"],
-                Resource: bucketArn(bucket),
-                Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },
-            },
-            {
-                Sid: "WriteAuditRecords",
-                Effect: "Allow",
-                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
-                Resource: objects(bucket, `${prefixes.audit(env)}*`),
-            },
-            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
-            complianceOnly(c),
-            ...commonDenies(c),
-        ],
-    };
+    return readEnvWriteRecords(c, "WriteAuditRecords", prefixes.audit(c.env));
 }
 
 /** IRSA: only this service account of this namespace, only with the STS audience. */
