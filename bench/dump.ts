@@ -14,7 +14,6 @@
 // (`/usr/bin/time -f %M`), cross-checked with the job's own getrusage figure from its last log line.
 // Then the database is grown to 2× and the job runs again: its peak RSS must not grow with the data.
 // Last line: dump/seed-pipeline=<ratio> size/seed=<ratio> peakRssMiB=<n>
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,49 +23,20 @@ import { startAzurite } from "../test/support/azurite";
 import { pgBinDir, startPostgres, type PgServer } from "../test/support/postgres";
 import { startS3rver } from "../test/support/s3rver";
 import { seedSupabase } from "../test/support/seed";
-
-function arg(name: string, def: number): number {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const flag = (name: string) => process.argv.includes(`--${name}`);
+import { arg, flag, GiB, median, MiB, timed, type Timed } from "./lib";
 
 const SIZE_GB = arg("size-gb", 1);
 const RUNS = Math.max(1, arg("runs", 3));
 const DOUBLE = !flag("no-double");
 const ENCRYPT = flag("encrypt");
 const AWS = "/usr/bin/aws"; // Debian's awscli, not whatever `aws` is first on PATH
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
-interface Timed {
-    seconds: number;
-    code: number | null;
-    stdout: string;
-    stderr: string;
-    maxRssKiB?: number;
-}
-
 /** Run under GNU time; maxRssKiB = largest resident set of the process tree's processes. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed> {
-    return new Promise((resolve) => {
-        const t0 = process.hrtime.bigint();
-        const child = spawn("/usr/bin/time", ["-f", "@@maxrss=%M", cmd, ...args], { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-50_000)));
-        child.on("close", (code) => {
-            const m = /@@maxrss=(\d+)/.exec(stderr);
-            resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, stdout, stderr, maxRssKiB: m ? Number(m[1]) : undefined });
-        });
-    });
-}
-
-function median(xs: number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+async function timedRss(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed & { maxRssKiB?: number }> {
+    const r = await timed("/usr/bin/time", ["-f", "@@maxrss=%M", cmd, ...args], env, { cwd, stderrTail: 50_000 });
+    const m = /@@maxrss=(\d+)/.exec(r.stderr);
+    return { ...r, maxRssKiB: m ? Number(m[1]) : undefined };
 }
 
 async function dbSize(pg: PgServer, db: string): Promise<number> {
@@ -158,7 +128,7 @@ async function main() {
         const jobRss: number[] = [];
         const jobSelfRss: number[] = [];
         const runJob = async (label: string) => {
-            const r = await timed(CLI_BIN, jobArgs, jobEnv);
+            const r = await timedRss(CLI_BIN, jobArgs, jobEnv);
             if (r.code !== 0) throw new Error(`job run failed (${r.code}): ${r.stderr.slice(-3000)}`);
             const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
             const bytes = out.manifest.objects[0].bytes as number;
@@ -172,7 +142,7 @@ async function main() {
         process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(" ")})\n`);
         for (let i = 0; i < RUNS; i++) {
             const dir = mkdtempSync(join(scratch, "seed-"));
-            const s = await timed("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, dir);
+            const s = await timedRss("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, dir);
             if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
             const bytes = statSync(join(dir, "dump.sql.gz")).size;
             seedTimes.push(s.seconds);

@@ -9,7 +9,6 @@
 // a second s3rver holds both the job's vault and rclone's target bucket. Both tools run as child
 // processes; the job's peak RSS is its VmHWM. Last line:
 //   sync/rclone=<ratio> incremental/full=<ratio> peakRssMiB=<n>
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -18,17 +17,11 @@ import { CLI_BIN, writeJobConfig } from "../test/support/cli";
 import { startPostgres } from "../test/support/postgres";
 import { S3_TEST_CREDENTIALS, startS3rver } from "../test/support/s3rver";
 import { SUPABASE_SCHEMA_SQL } from "../test/support/seed";
-
-function arg(name: string, def: number): number {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
+import { arg, KiB, MiB, timed, type Timed } from "./lib";
 
 const OBJECTS = arg("objects", 20_000);
 const CONCURRENCY = arg("concurrency", 16);
 const BUCKET = "bench";
-const KiB = 1024;
-const MiB = 1024 * KiB;
 
 /** Deterministic sizes: 95% log-uniform 1–64 KiB, 5% log-uniform 64 KiB – 5 MiB (≈ 1.3 GiB at 20 000). */
 function sizes(n: number): number[] {
@@ -42,43 +35,33 @@ function fmt(n: number): string {
     return n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(n / KiB).toFixed(1)} KiB`;
 }
 
-interface Timed {
-    seconds: number;
-    code: number | null;
+interface Measured extends Timed {
     peakRssKiB: number;
     /** user+system CPU seconds of the child (last sample before it exited) */
     cpuSeconds: number;
-    stderr: string;
-    stdout: string;
 }
 
-/** Run a child, time it, and sample its peak RSS (VmHWM) until it exits. */
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-    return new Promise((resolve) => {
-        const t0 = process.hrtime.bigint();
-        const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-20_000)));
-        let peak = 0;
-        let cpu = 0;
-        const sample = () => {
-            try {
-                const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-                if (m) peak = Math.max(peak, Number(m[1]));
-                const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
-                cpu = (Number(f[11]) + Number(f[12])) / 100;
-            } catch {
-                /* exited */
-            }
-        };
-        const timer = setInterval(sample, 100);
-        child.on("close", (code) => {
-            clearInterval(timer);
-            resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, peakRssKiB: peak, cpuSeconds: cpu, stderr, stdout });
-        });
+/** Run a child, time it, and sample its peak RSS (VmHWM) and CPU until it exits. */
+async function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
+    let peak = 0;
+    let cpu = 0;
+    const r = await timed(cmd, args, env, {
+        watch: (child) => {
+            const sample = () => {
+                try {
+                    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+                    if (m) peak = Math.max(peak, Number(m[1]));
+                    const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+                    cpu = (Number(f[11]) + Number(f[12])) / 100;
+                } catch {
+                    /* exited */
+                }
+            };
+            const timer = setInterval(sample, 100);
+            return () => clearInterval(timer);
+        },
     });
+    return { ...r, peakRssKiB: peak, cpuSeconds: cpu };
 }
 
 async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
@@ -150,7 +133,7 @@ async function main() {
             });
         }
         process.stdout.write(`rclone copy --transfers ${CONCURRENCY}…\n`);
-        const rc = await timed("env", ["-u", "AWS_CA_BUNDLE", "rclone", "copy", `src:${BUCKET}`, "dst:rclone-dst", "--transfers", String(CONCURRENCY), "--s3-no-check-bucket"], rcEnv);
+        const rc = await measured("env", ["-u", "AWS_CA_BUNDLE", "rclone", "copy", `src:${BUCKET}`, "dst:rclone-dst", "--transfers", String(CONCURRENCY), "--s3-no-check-bucket"], rcEnv);
         if (rc.code !== 0) throw new Error(`rclone failed (${rc.code}): ${rc.stderr.slice(-2000)}`);
         process.stdout.write(`rclone: ${rc.seconds.toFixed(1)} s, CPU ${rc.cpuSeconds.toFixed(1)} s, peak RSS ${(rc.peakRssKiB / 1024).toFixed(0)} MiB\n`);
 
@@ -173,7 +156,7 @@ async function main() {
             ...(process.env.BENCH_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` } : {}),
         };
         process.stdout.write(`sync-storage full…\n`);
-        const full = await timed(CLI_BIN, ["sync-storage", "--config", cfg, "--json"], jobEnv);
+        const full = await measured(CLI_BIN, ["sync-storage", "--config", cfg, "--json"], jobEnv);
         if (full.code !== 0) throw new Error(`sync-storage failed (${full.code}): ${full.stderr.slice(-2000)}`);
         const fullOut = JSON.parse(full.stdout.trim().split("\n").pop()!);
         const timingOf = (t: Timed) => /"timingMs":(\{[^}]*\})/.exec(t.stderr)?.[1] ?? "";
@@ -188,7 +171,7 @@ async function main() {
         });
         await insertRows(changedRows);
         process.stdout.write(`changed ${changed.length} objects; sync-storage incremental…\n`);
-        const inc = await timed(CLI_BIN, ["sync-storage", "--config", cfg, "--json"], jobEnv);
+        const inc = await measured(CLI_BIN, ["sync-storage", "--config", cfg, "--json"], jobEnv);
         if (inc.code !== 0) throw new Error(`incremental sync-storage failed (${inc.code}): ${inc.stderr.slice(-2000)}`);
         const incOut = JSON.parse(inc.stdout.trim().split("\n").pop()!);
         if (process.env.LOG_LEVEL === "debug") process.stdout.write(inc.stderr.split("\n").filter((l) => l.includes('"phase"')).join("\n") + "\n");

@@ -14,7 +14,6 @@
 // record, drop. Roles exist on the canary server for both (the bare restore would fail without them).
 // One untimed restore first (WAL segments, page cache); with --repeat the order alternates.
 // Last line: verify/pg_restore=<ratio>  (target ≤ 1.3)
-import { spawn } from "node:child_process";
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,16 +22,11 @@ import { createZstdDecompress } from "node:zlib";
 import { GetObjectCommand } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import { dbObjectKey, type DbManifest } from "@supabase-backups/contracts";
+import { arg, flag, GiB, median, MiB, timed } from "./lib";
 import { CLI_BIN, writeJobConfig } from "../test/support/cli";
 import { pgBinDir, startPostgres, type PgServer } from "../test/support/postgres";
 import { startS3rver } from "../test/support/s3rver";
 import { seedSupabase } from "../test/support/seed";
-
-function arg(name: string, def: number): number {
-    const i = process.argv.indexOf(`--${name}`);
-    return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-const flag = (name: string) => process.argv.includes(`--${name}`);
 
 const USERS = arg("users", 450_000);
 const REPEAT = arg("repeat", 1);
@@ -40,32 +34,6 @@ const JOBS = 2;
 const ENCRYPT = flag("encrypt");
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
-interface Timed {
-    seconds: number;
-    code: number | null;
-    stdout: string;
-    stderr: string;
-}
-
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-    return new Promise((resolve) => {
-        const t0 = process.hrtime.bigint();
-        const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => (stdout += d));
-        child.stderr.on("data", (d) => (stderr = (stderr + d).slice(-20_000)));
-        child.on("close", (code) => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, stdout, stderr }));
-    });
-}
-
-function median(xs: number[]): number {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-const GiB = 1024 ** 3;
-const MiB = 1024 ** 2;
 
 async function main() {
     const t0 = Date.now();
