@@ -81,7 +81,7 @@ async function main() {
             const r = await vault.client.send(new GetObjectCommand({ Bucket: "vault", Key: dbObjectKey("bench", manifest.runId, "dump") }));
             const stages: any[] = [r.Body as Readable];
             if (identity) {
-                const { AgeDecryptStream } = await import("../jobs/src/lib/age-decrypt");
+                const { AgeDecryptStream } = await import("../jobs/src/codec/age-decrypt");
                 stages.push(new AgeDecryptStream(identity));
             }
             if (manifest.compression.by === "job") stages.push(createZstdDecompress({ chunkSize: 1 << 20 }));

@@ -1,7 +1,28 @@
-// The job image's one CLI. Each command lives in commands/<name>.ts and registers itself here.
+// The job image's one CLI. Each command lives in commands/<name>/ and registers itself here; the imports
+// are static so type checks, go-to-definition and the dependency checker see every command.
 import { Command } from "commander";
+import { register as audit } from "./commands/audit";
+import { register as checkSupabase } from "./commands/check-supabase";
+import { register as dump } from "./commands/dump";
+import { register as gc } from "./commands/gc";
+import { register as restore } from "./commands/restore";
+import { register as status } from "./commands/status";
+import { register as syncStorage } from "./commands/sync-storage";
+import { register as verify } from "./commands/verify";
 
 export type Register = (program: Command) => void;
+
+/** Command modules, in `--help` order. */
+export const COMMANDS: ReadonlyArray<readonly [string, Register]> = [
+    ["dump", dump],
+    ["gc", gc],
+    ["check-supabase", checkSupabase],
+    ["sync-storage", syncStorage],
+    ["verify", verify],
+    ["restore", restore],
+    ["status", status],
+    ["audit", audit],
+];
 
 export function buildProgram(): Command {
     const program = new Command("supabase-backups")
@@ -13,19 +34,6 @@ export function buildProgram(): Command {
             // commander's own usage errors exit 2, like ours
             process.exit(err.exitCode === 0 ? 0 : 2);
         });
-    for (const register of loadCommands()) register(program);
+    for (const [, register] of COMMANDS) register(program);
     return program;
 }
-
-function loadCommands(): Register[] {
-    // Each command module exports `register`. Listed explicitly: the image has no plugin discovery.
-    const mods: Register[] = [];
-    for (const name of COMMANDS) {
-        // eslint-disable-next-line @typescript-eslint/no-var-requires
-        mods.push(require(`./commands/${name}`).register as Register);
-    }
-    return mods;
-}
-
-/** Command modules, in `--help` order. */
-export const COMMANDS: string[] = ["dump", "gc", "check-supabase", "sync-storage", "verify", "restore", "status", "audit"];

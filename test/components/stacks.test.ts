@@ -12,7 +12,7 @@ import {
     validateStackConfig,
     type StackConfig,
 } from "@supabase-backups/contracts";
-import { ofType, one, stackRun } from "./helpers";
+import { ofType, one, stackRun } from "../support/components";
 import { REPO_ROOT, type MockRunResult } from "../../scripts/lib/mockrun";
 
 function configOf(stack: string): StackConfig {

@@ -1,7 +1,7 @@
 // Config variants beyond the two stack files: the program follows the config, not the examples.
 import { strict as assert } from "node:assert";
 import { runProgramUnderMocks, type MockRunResult } from "../../scripts/lib/mockrun";
-import { ofType, one } from "./helpers";
+import { ofType, one } from "../support/components";
 
 const cron = (r: MockRunResult) => ofType(r, "kubernetes:batch/v1:CronJob").map((c) => c.inputs);
 

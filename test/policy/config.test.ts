@@ -10,7 +10,7 @@ import { derivePackConfig, PackConfigError, readPackConfigFile, validatePackConf
 import { evaluatePack } from "../../policy/evaluate";
 import { PolicyConfigError } from "../../policy/policies/common";
 import { policies } from "../../policy/policies";
-import { ROOT, resourcesFor, stackConfig } from "./fixtures";
+import { ROOT, resourcesFor, stackConfig } from "../support/policy-fixtures";
 import { JOB_IDENTITY, CLOUD_IDENTITIES, roleName } from "../../components/names";
 import { DEFAULT_JOB_IDENTITIES } from "../../policy/policies/stack";
 import { classifyIdentity, DEFAULT_IDENTITIES } from "../../policy/policies/iam";

@@ -6,7 +6,7 @@ import { strict as assert } from "node:assert";
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { ROOT } from "./fixtures";
+import { ROOT } from "../support/policy-fixtures";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 import { toPolicyResources } from "../../scripts/policy";
 import { evaluatePack } from "../../policy/evaluate";

@@ -4,7 +4,7 @@ import { strict as assert } from "node:assert";
 import { evaluatePack, type DeclaredResource, type Violation } from "../../policy/evaluate";
 import { policies } from "../../policy/policies";
 import type { PackConfig } from "../../policy/config";
-import { mutate, packConfig, resourcesFor, stackConfig, writerDocument } from "./fixtures";
+import { mutate, packConfig, resourcesFor, stackConfig, writerDocument } from "../support/policy-fixtures";
 
 function summary(vs: Violation[]): string {
     return vs.map((v) => `[${v.policy}] ${v.resourceName ?? "(stack)"}: ${v.message}`).join("\n");

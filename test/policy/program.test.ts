@@ -9,7 +9,7 @@ import { policyGate, toPolicyResources } from "../../scripts/policy";
 import { runProgramUnderMocks, type MockRunResult } from "../../scripts/lib/mockrun";
 import { evaluatePack, type DeclaredResource, type Violation } from "../../policy/evaluate";
 import { readPackConfigFile, type PackConfig } from "../../policy/config";
-import { ROOT } from "./fixtures";
+import { ROOT } from "../support/policy-fixtures";
 
 const runs = new Map<string, Promise<MockRunResult>>();
 function run(stack: string): Promise<MockRunResult> {

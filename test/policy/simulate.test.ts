@@ -8,7 +8,7 @@ import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 import { allows, categoryActions, expandDocument, isObjectAction, type CatalogAction } from "../../policy/policies/iamCatalog";
 import { judgeIdentityDocument, sampleKeys, type IdentityName } from "../../policy/policies/iam";
-import { stackConfig } from "./fixtures";
+import { stackConfig } from "../support/policy-fixtures";
 
 /** A request context in which every Allow condition of the components' documents holds and no conditional Deny fires
  * (the pack assumes exactly that: conditional Allows count, conditional Denies do not protect). */

@@ -1,0 +1,117 @@
+// `supabase-backups dump`: the nightly database backup (issue 3). See jobs/src/dump/run.ts.
+import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT } from "@supabase-backups/contracts";
+import { action, withCommonOptions } from "../../cli/command";
+import { createContext } from "../../runtime/context";
+import { UsageError } from "../../runtime/errors";
+import { checkRecipient } from "../../codec/age-encrypt";
+import { DUMP_DEFAULTS, runDump, type DumpOptions } from "./engine";
+
+function int(min: number, max: number) {
+    return (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+        return n;
+    };
+}
+
+function tableList(v: string): string[] {
+    const list = v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+    for (const t of list) if (!/^[a-z_][a-z0-9_$]*\.[a-z_][a-z0-9_$]*$/.test(t)) throw new InvalidArgumentError(`"${t}" is not a schema-qualified table (e.g. public.profiles)`);
+    return list;
+}
+
+interface Flags {
+    config?: string;
+    json?: boolean;
+    tables?: string[];
+    archive: boolean;
+    roles: boolean;
+    compression?: DumpOptions["compression"];
+    level?: number;
+    ageRecipient?: string;
+    partSize?: number;
+    queueSize: number;
+    blockSize: number;
+    azureConcurrency: number;
+    stallTimeout: number;
+    lockWaitTimeout: number;
+    pgDump: string;
+    pgDumpall: string;
+}
+
+export function register(program: Command): void {
+    const cmd = program
+        .command("dump")
+        .summary("back up the database: one pg_dump snapshot, streamed to S3 and Azure, manifest last")
+        .description(
+            [
+                "Back up the database in one pass: a REPEATABLE READ snapshot (exact row counts of verify.tables, newest",
+                "migration, RLS tables, extensions), pg_dump --format=custom in that snapshot, compressed (pg_dump's own",
+                "zstd/lz4/gzip when the client is >= 16, else -Z0 + zstd in the job), optionally age-encrypted, sha256'd and",
+                "uploaded at once to the S3 vault (multipart, Object Lock COMPLIANCE, SHA256 checksums, tags) and the Azure",
+                "archive (block blob, immutability policy, index tags). Then schema.sql and roles.sql, and manifest.json",
+                "last: a run is complete iff its manifest exists.",
+                "",
+                "Config: the job config file (--config or $SUPABASE_BACKUPS_CONFIG); the flags below override it.",
+                "Secrets from the environment: DATABASE_URL (required), AZURE_STORAGE_CONNECTION_STRING (else workload",
+                "identity), AWS credentials (the SDK's default chain).",
+                "",
+                `Exit codes: ${EXIT.ok} complete; ${EXIT.degraded} complete on S3 but the Azure copy failed (degraded);`,
+                `${EXIT.failed} failed (no manifest written, uploads aborted); ${EXIT.usage} usage or config error.`,
+            ].join("\n"),
+        );
+    withCommonOptions(cmd)
+        .option("--tables <list>", "comma-separated schema-qualified tables whose exact row counts are recorded (overrides verify.tables)", tableList)
+        .addOption(new Option("--compression <algorithm>", "compression (overrides dump.compression; default zstd)").choices(["zstd", "lz4", "gzip", "none"]))
+        .option("--level <n>", "compression level (overrides dump.level; default 3; zstd 1-19, lz4 1-12, gzip 1-9)", int(1, 19))
+        .option("--no-archive", "skip the Azure copy for this run (the manifest records the secondary as disabled)")
+        .option("--no-roles", "skip roles.sql (pg_dumpall --roles-only --no-role-passwords)")
+        .option("--age-recipient <recipient>", "encrypt every object to this age recipient (age1…) (overrides encryption.ageRecipient)")
+        .option("--part-size <MiB>", "S3 multipart part size (default: 5, or larger for databases over ~18 GB so 10 000 parts suffice); memory ≈ (queue size + 2) × part size", int(5, 512))
+        .option("--queue-size <n>", "S3 parts uploaded concurrently", int(1, 32), DUMP_DEFAULTS.queueSize)
+        .option("--block-size <MiB>", "Azure block size", int(1, 100), DUMP_DEFAULTS.blockSizeMiB)
+        .option("--azure-concurrency <n>", "Azure blocks uploaded concurrently", int(1, 32), DUMP_DEFAULTS.azureConcurrency)
+        .option("--stall-timeout <seconds>", "fail the run (S3) or drop the copy (Azure) when an upload makes no progress this long", int(5, 3600), DUMP_DEFAULTS.stallTimeoutSec)
+        .option("--lock-wait-timeout <seconds>", "pg_dump --lock-wait-timeout: fail instead of queueing behind a long lock", int(1, 86400), DUMP_DEFAULTS.lockWaitTimeoutSec)
+        .option("--pg-dump <path>", "pg_dump binary (default $PG_DUMP or pg_dump on PATH)", process.env.PG_DUMP ?? "pg_dump")
+        .option("--pg-dumpall <path>", "pg_dumpall binary (default $PG_DUMPALL or pg_dumpall on PATH)", process.env.PG_DUMPALL ?? "pg_dumpall")
+        .action(async (flags: Flags) => {
+            await run(flags);
+            // The run is over and its outcome reported: do not let a socket a failed upload left behind
+            // (a stalled server never answering) keep the pod alive. Logs are written synchronously.
+            setTimeout(() => process.exit(), 2000).unref();
+        });
+}
+
+const run = action("dump", async (flags: Flags) => {
+    const ctx = createContext({ config: flags.config, command: "dump" });
+    const recipient = flags.ageRecipient ?? ctx.config.encryption?.ageRecipient;
+    if (recipient) {
+        try {
+            await checkRecipient(recipient);
+        } catch (e) {
+            throw new UsageError(`invalid age recipient "${recipient}": ${(e as Error).message}`);
+        }
+    }
+    return runDump(ctx, {
+        tables: flags.tables,
+        archive: flags.archive,
+        roles: flags.roles,
+        compression: flags.compression,
+        level: flags.level,
+        ageRecipient: flags.ageRecipient,
+        partSizeMiB: flags.partSize,
+        queueSize: flags.queueSize,
+        blockSizeMiB: flags.blockSize,
+        azureConcurrency: flags.azureConcurrency,
+        stallTimeoutSec: flags.stallTimeout,
+        lockWaitTimeoutSec: flags.lockWaitTimeout,
+        pgDump: flags.pgDump,
+        pgDumpAll: flags.pgDumpall,
+        json: !!flags.json,
+    });
+});

@@ -1,0 +1,252 @@
+// The canary: a throw-away database on the configured Postgres server (CANARY_DATABASE_URL; in
+// Kubernetes a Postgres sidecar in the verify pod). Created per verification, restored into with
+// pg_restore, checked, and always dropped — on success, on failure, and on SIGINT/SIGTERM.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { Client } from "pg";
+import type { Logger } from "../runtime/log";
+
+/** Name prefix of canary databases: `sbv_<env>_<yyyymmddhhmmss>_<rand>`. */
+export const CANARY_PREFIX = "sbv_";
+
+export function canaryDatabaseName(env: string, now = new Date(), rand = randomBytes(3).toString("hex")): string {
+    const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, 14);
+    return `${CANARY_PREFIX}${env.replace(/[^a-z0-9]/g, "_")}_${stamp}_${rand}`;
+}
+
+/** Quote an identifier for SQL. */
+export function ident(name: string): string {
+    return `"${name.replace(/"/g, '""')}"`;
+}
+
+/** `schema.table` → `"schema"."table"` */
+export function qualified(name: string): string {
+    const i = name.indexOf(".");
+    return i < 0 ? ident(name) : `${ident(name.slice(0, i))}.${ident(name.slice(i + 1))}`;
+}
+
+/** The canary server was unreachable or refused to create a database: infrastructure, not the backup. */
+export class CanaryUnavailable extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "CanaryUnavailable";
+    }
+}
+
+export function withDatabase(url: string, database: string): string {
+    const u = new URL(url);
+    u.pathname = "/" + encodeURIComponent(database);
+    return u.toString();
+}
+
+/** libpq environment for a URL, so the password never appears on a command line. */
+export function libpqEnv(url: string): Record<string, string> {
+    const u = new URL(url);
+    const env: Record<string, string> = {};
+    if (u.hostname) env.PGHOST = u.hostname.replace(/^\[|\]$/g, "");
+    if (u.port) env.PGPORT = u.port;
+    if (u.username) env.PGUSER = decodeURIComponent(u.username);
+    if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
+    const db = decodeURIComponent(u.pathname.replace(/^\//, ""));
+    if (db) env.PGDATABASE = db;
+    const map: Record<string, string> = { sslmode: "PGSSLMODE", sslrootcert: "PGSSLROOTCERT", sslcert: "PGSSLCERT", sslkey: "PGSSLKEY", host: "PGHOST", application_name: "PGAPPNAME" };
+    for (const [k, v] of u.searchParams) if (map[k]) env[map[k]] = v;
+    return env;
+}
+
+function pgConfig(url: string) {
+    // node-postgres treats sslmode=require as verify-full; the canary is a sidecar on loopback or a
+    // private server, so honour only "disable" and leave the rest to libpq-compatible defaults.
+    return { connectionString: url, connectionTimeoutMillis: 10_000, application_name: "supabase-backups-verify" };
+}
+
+export async function connect(url: string): Promise<Client> {
+    const c = new Client(pgConfig(url));
+    c.on("error", () => undefined); // a dropped connection surfaces on the next query
+    await c.connect();
+    return c;
+}
+
+function oneLine(e: unknown): string {
+    return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+export interface CanaryDatabase {
+    name: string;
+    url: string;
+    serverVersion: string;
+    /** roles created on the canary server for this restore (dropped again with the database) */
+    createdRoles: string[];
+}
+
+/** Create the throw-away database (TEMPLATE template0: nothing a template1 customisation added). */
+export async function createCanary(adminUrl: string, env: string): Promise<CanaryDatabase> {
+    let c: Client;
+    try {
+        c = await connect(adminUrl);
+    } catch (e) {
+        throw new CanaryUnavailable(`canary server unreachable: ${oneLine(e)}`);
+    }
+    try {
+        const name = canaryDatabaseName(env);
+        const v = await c.query("show server_version");
+        await c.query(`create database ${ident(name)} template template0 encoding 'UTF8'`);
+        return { name, url: withDatabase(adminUrl, name), serverVersion: v.rows[0].server_version, createdRoles: [] };
+    } catch (e) {
+        throw new CanaryUnavailable(`canary server refused to create a database: ${oneLine(e)}`);
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}
+
+/**
+ * Drop the canary database (terminating pg_restore's and our own sessions) and the roles created for
+ * it. Retries briefly; never throws — the caller logs what is left.
+ */
+export async function dropCanary(adminUrl: string, db: CanaryDatabase, log: Logger): Promise<boolean> {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+        let c: Client | undefined;
+        try {
+            c = await connect(adminUrl);
+            await c.query(`drop database if exists ${ident(db.name)} with (force)`);
+            for (const role of db.createdRoles) {
+                // best effort: a role still owning something elsewhere stays
+                await c.query(`drop role if exists ${ident(role)}`).catch(() => undefined);
+            }
+            log.info({ database: db.name }, "canary database dropped");
+            return true;
+        } catch (e) {
+            log.warn({ database: db.name, attempt, err: oneLine(e) }, "could not drop the canary database yet");
+            await new Promise((r) => setTimeout(r, 500 * attempt));
+        } finally {
+            await c?.end().catch(() => undefined);
+        }
+    }
+    log.error({ database: db.name }, "canary database NOT dropped: drop it by hand");
+    return false;
+}
+
+/**
+ * Role names from a `pg_dumpall --roles-only` script: every `CREATE ROLE name;` (quoted or not).
+ * Passwords and attributes are deliberately ignored: the canary only needs the roles to exist so that
+ * ownership, grants and policies (`to authenticated`) restore; copying password hashes or SUPERUSER to
+ * the canary server would be a needless leak and could lock the verifier out of its own server.
+ */
+export function rolesFromScript(sql: string): string[] {
+    const out: string[] = [];
+    const re = /^CREATE ROLE ("(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*)\s*;/gm;
+    for (let m; (m = re.exec(sql)); ) {
+        const raw = m[1];
+        const name = raw.startsWith('"') ? raw.slice(1, -1).replace(/""/g, '"') : raw.toLowerCase();
+        if (!out.includes(name)) out.push(name);
+    }
+    return out;
+}
+
+/** The roles every Supabase database grants to: pre-created when the run has no roles.sql. */
+export const SUPABASE_DEFAULT_ROLES = ["anon", "authenticated", "service_role"];
+
+/** Create the roles missing on the canary server (NOLOGIN); returns the ones it created. */
+export async function ensureRoles(adminUrl: string, roles: string[]): Promise<string[]> {
+    const c = await connect(adminUrl);
+    const created: string[] = [];
+    try {
+        const existing = new Set((await c.query("select rolname from pg_roles")).rows.map((r) => r.rolname as string));
+        for (const r of roles) {
+            if (existing.has(r) || r.startsWith("pg_")) continue;
+            try {
+                await c.query(`create role ${ident(r)} nologin`);
+                created.push(r);
+            } catch (e: any) {
+                if (e?.code !== "42710") throw e; // duplicate_object: created concurrently
+            }
+        }
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+    return created;
+}
+
+export interface RestoreResult {
+    ok: boolean;
+    seconds: number;
+    exitCode: number | null;
+    /** pg_restore's error lines (`pg_restore: error: …`), first ones */
+    errors: string[];
+    errorCount: number;
+}
+
+/** Major version of a `pg_restore --version` / `pg_dump (PostgreSQL) 15.8` string. */
+export function majorOf(version: string): number | undefined {
+    const m = /(\d+)(?:\.(\d+))?/.exec(version);
+    return m ? Number(m[1]) : undefined;
+}
+
+export async function pgRestoreVersion(bin = "pg_restore"): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const p = spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        p.stdout.on("data", (d) => (out += d));
+        p.on("error", (e) => reject(new Error(`${bin} not found: ${e.message}`)));
+        p.on("close", (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`${bin} --version exited ${code}`))));
+    });
+}
+
+/**
+ * pg_restore into the canary database. Ownership and grants are restored (the roles exist); any error
+ * fails the restore (a backup that restores "with errors ignored" is not proven).
+ *   - `file`: `pg_restore -j <jobs>` from a custom-format file;
+ *   - no `file`: reads the archive from stdin (`onChild` gets the child to write to), sequentially —
+ *     verify streams pre-data + data this way while the dump is still downloading, then runs post-data
+ *     (indexes, constraints: the parallel part) with -j from the finished spool.
+ */
+export function runPgRestore(opts: {
+    file?: string;
+    db: CanaryDatabase;
+    jobs: number;
+    sections?: Array<"pre-data" | "data" | "post-data">;
+    bin?: string;
+    signal?: AbortSignal;
+    /** base environment of the child (verify passes one without the source's secrets) */
+    env?: NodeJS.ProcessEnv;
+    onChild?: (c: ChildProcess) => void;
+}): Promise<RestoreResult> {
+    const started = Date.now();
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`)];
+    if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
+    const env = { ...(opts.env ?? process.env), ...libpqEnv(opts.db.url), PGAPPNAME: "supabase-backups-verify" };
+    delete (env as any).PGSERVICE;
+    return new Promise((resolve, reject) => {
+        const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: [opts.file ? "ignore" : "pipe", "ignore", "pipe"] });
+        opts.onChild?.(child);
+        const errors: string[] = [];
+        let errorCount = 0;
+        let tail = "";
+        let partial = "";
+        child.stderr!.on("data", (d: Buffer) => {
+            const text = partial + d.toString("utf8");
+            const lines = text.split("\n");
+            partial = lines.pop() ?? "";
+            for (const line of lines) {
+                tail = (tail + line + "\n").slice(-2000);
+                if (/^pg_restore: error:/.test(line)) {
+                    errorCount++;
+                    if (errors.length < 5) errors.push(line.replace(/^pg_restore: error:\s*/, ""));
+                }
+            }
+        });
+        const onAbort = () => child.kill("SIGTERM");
+        opts.signal?.addEventListener("abort", onAbort, { once: true });
+        child.on("error", (e) => reject(new Error(`cannot run pg_restore: ${e.message}`)));
+        child.on("close", (code) => {
+            opts.signal?.removeEventListener("abort", onAbort);
+            if (partial && /^pg_restore: error:/.test(partial)) {
+                errorCount++;
+                if (errors.length < 5) errors.push(partial.replace(/^pg_restore: error:\s*/, ""));
+            }
+            if (code !== 0 && errors.length === 0 && tail.trim()) errors.push(tail.trim().split("\n").pop()!);
+            resolve({ ok: code === 0 && errorCount === 0, seconds: (Date.now() - started) / 1000, exitCode: code, errors, errorCount });
+        });
+    });
+}

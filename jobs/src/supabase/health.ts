@@ -1,0 +1,89 @@
+// Supabase's own side of the backups, as check-supabase and status report it: how old Supabase's newest
+// backup is, and whether PITR is on (with the configured window) where config requires it.
+import type { JobConfig } from "@supabase-backups/contracts";
+import { newestBackup, pitrVariant, pitrWindow, selectedPitr, SupabaseApi, SupabaseApiError, type PitrVariant } from "./api";
+
+export interface SupabaseHealth {
+    projectRef: string;
+    region: string;
+    pitrEnabled: boolean;
+    walgEnabled: boolean;
+    /** the PITR add-on variant selected (read only when config requires PITR) */
+    pitrAddon: PitrVariant | null | undefined;
+    pitrWindow: { earliest: string; latest: string } | null;
+    backupsCompleted: number;
+    newestBackupAt: string | null;
+    /** newest restore point: the newest completed backup, or the PITR window's end when PITR is on */
+    newestRestorePointAt: string | null;
+    backupAgeSeconds: number;
+    maxAgeHours: number;
+    stale: boolean;
+    pitrRequired: boolean;
+    pitrWantedDays: number | null;
+    pitrOk: boolean;
+    problems: string[];
+    /** things not checked, and why */
+    notes: string[];
+}
+
+export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = new Date()): Promise<SupabaseHealth> {
+    const s = config.supabase;
+    const backups = await api.listBackups(s.projectRef);
+    const required = s.pitr.required;
+    const wantedDays = s.pitr.days ?? null;
+    let addon: PitrVariant | null | undefined = undefined;
+    const notes: string[] = [];
+    if (required) {
+        try {
+            addon = selectedPitr(await api.listAddons(s.projectRef)) ?? null;
+        } catch (e) {
+            // Billing needs more rights than reading backups: a token scoped without them still gets the
+            // PITR on/off answer from the backups endpoint; the window's variant stays unconfirmed.
+            if (!(e instanceof SupabaseApiError) || e.status !== 403) throw e;
+            notes.push(`PITR add-on variant not readable with this token (403 on billing/addons): window length not confirmed`);
+        }
+    }
+
+    const newest = newestBackup(backups);
+    const window = backups.pitr_enabled ? pitrWindow(backups) : undefined;
+    let point = newest?.at;
+    if (window && (!point || window.latest > point)) point = window.latest;
+    const age = point ? (now.getTime() - point.getTime()) / 1000 : Number.POSITIVE_INFINITY;
+    const stale = age > s.backupMaxAgeHours * 3600;
+
+    const problems: string[] = [];
+    if (!point) problems.push(`Supabase reports no completed backup for project ${s.projectRef}`);
+    else if (stale) problems.push(`Supabase's newest backup is ${(age / 3600).toFixed(1)} h old (${point.toISOString()}), over the ${s.backupMaxAgeHours} h threshold`);
+    let pitrOk = true;
+    if (required) {
+        if (!backups.pitr_enabled) {
+            pitrOk = false;
+            problems.push(`PITR is off for project ${s.projectRef}, but config requires it${wantedDays ? ` (${wantedDays} days)` : ""}`);
+        } else if (wantedDays && addon !== undefined && addon !== pitrVariant(wantedDays as 7 | 14 | 28)) {
+            pitrOk = false;
+            problems.push(`PITR add-on is ${addon ?? "not selected"}, config wants ${pitrVariant(wantedDays as 7 | 14 | 28)}`);
+        } else if (!window) {
+            pitrOk = false;
+            problems.push(`PITR is on but Supabase reports no recovery window yet for project ${s.projectRef}`);
+        }
+    }
+    return {
+        projectRef: s.projectRef,
+        region: backups.region,
+        pitrEnabled: !!backups.pitr_enabled,
+        walgEnabled: !!backups.walg_enabled,
+        pitrAddon: addon,
+        pitrWindow: window ? { earliest: window.earliest.toISOString(), latest: window.latest.toISOString() } : null,
+        backupsCompleted: (backups.backups ?? []).filter((b) => String(b.status).toUpperCase() === "COMPLETED").length,
+        newestBackupAt: newest ? newest.at.toISOString() : null,
+        newestRestorePointAt: point ? point.toISOString() : null,
+        backupAgeSeconds: age,
+        maxAgeHours: s.backupMaxAgeHours,
+        stale,
+        pitrRequired: required,
+        pitrWantedDays: wantedDays,
+        pitrOk,
+        problems,
+        notes,
+    };
+}

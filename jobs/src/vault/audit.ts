@@ -1,0 +1,173 @@
+// Audit records for operator actions that touch data (restores, PITR requests, branches): who, when,
+// why, what, the target with credentials removed, the result and durations. Written once to
+// `audit/{env}/{yyyy}/{mm}/{dd}/{eventId}.json` — also for refusals and failures, so a refused
+// "restore prod into staging without masking" is on the record too.
+import { randomBytes } from "node:crypto";
+import { hostname, userInfo } from "node:os";
+import type { S3Client } from "@aws-sdk/client-s3";
+import { assertSchema, auditKey, AuditRecordSchema, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
+import { UsageError, errorMessage, JobFailure } from "../runtime/errors";
+import { redact } from "../runtime/log";
+import { getJson, listAll, putRecordOnce, tagging } from "./s3";
+
+export interface AuditOptions {
+    actor?: string;
+    reason?: string;
+}
+
+/** Environments whose actions need a written reason. */
+export function isProdEnv(env: string): boolean {
+    return /^(prod|production|prd)$/i.test(env);
+}
+
+/** `--actor`, else $SUPABASE_BACKUPS_ACTOR, $USER / $LOGNAME, the OS user; never empty. */
+export function resolveActor(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+    const candidates = [flag, env.SUPABASE_BACKUPS_ACTOR, env.USER, env.LOGNAME];
+    for (const c of candidates) if (c && c.trim()) return c.trim();
+    try {
+        return userInfo().username || "unknown";
+    } catch {
+        return "unknown";
+    }
+}
+
+export function requireReason(env: string, reason: string | undefined): string | null {
+    if (reason && reason.trim()) return reason.trim();
+    if (isProdEnv(env)) throw new UsageError(`--reason is required in ${env}: say why (it goes into the audit record)`);
+    return null;
+}
+
+/** A target for the record: URLs with their password and secret query parameters removed. */
+export function auditTarget(target: string): string {
+    return redact(/^[a-z][a-z0-9+.-]*:\/\//i.test(target) ? redactUrl(target) : target);
+}
+
+export class AuditTrail {
+    readonly eventId: string;
+    readonly startedAt = new Date();
+    private readonly durations: Record<string, number> = {};
+    private runId: string | null = null;
+    private readonly options: Record<string, unknown>;
+    written?: { key: string; record: AuditRecord };
+
+    constructor(
+        private readonly s3: S3Client,
+        private readonly bucket: string,
+        readonly env: string,
+        readonly action: string,
+        readonly actor: string,
+        readonly reason: string | null,
+        private target: string,
+        options: Record<string, unknown>,
+        /** SSE-KMS key of the vault, when configured (sent like every other writer sends it) */
+        private readonly kmsKeyArn?: string,
+    ) {
+        this.eventId = `${compactStamp(this.startedAt)}-${action.replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`;
+        // Options as given, minus anything that could carry a credential.
+        this.options = Object.fromEntries(
+            Object.entries({ ...options, host: hostname() })
+                .filter(([k, v]) => v !== undefined && !/url|token|key|secret|password/i.test(k))
+                .map(([k, v]) => [k, typeof v === "string" ? redact(v) : v]),
+        );
+    }
+
+    setRun(runId: string | null): void {
+        this.runId = runId;
+    }
+
+    setTarget(target: string): void {
+        this.target = target;
+    }
+
+    /** Time a phase; its seconds land in `durations`. */
+    async time<T>(phase: string, fn: () => Promise<T>): Promise<T> {
+        const t = Date.now();
+        try {
+            return await fn();
+        } finally {
+            this.durations[`${phase}Seconds`] = (this.durations[`${phase}Seconds`] ?? 0) + (Date.now() - t) / 1000;
+        }
+    }
+
+    record(result: AuditRecord["result"], error: unknown): AuditRecord {
+        const finishedAt = new Date();
+        return {
+            schemaVersion: MANIFEST_SCHEMA_VERSION,
+            kind: "audit",
+            eventId: this.eventId,
+            env: this.env,
+            action: this.action,
+            actor: this.actor,
+            reason: this.reason,
+            startedAt: this.startedAt.toISOString(),
+            finishedAt: finishedAt.toISOString(),
+            runId: this.runId,
+            target: auditTarget(this.target),
+            options: this.options,
+            result,
+            error: error === undefined || error === null ? null : redact(errorMessage(error)).slice(0, 2000),
+            durations: { ...this.durations, totalSeconds: (finishedAt.getTime() - this.startedAt.getTime()) / 1000 },
+        };
+    }
+
+    async write(result: AuditRecord["result"], error?: unknown): Promise<string> {
+        const record = this.record(result, error);
+        assertSchema(AuditRecordSchema, record, "audit record");
+        const key = auditKey(this.env, this.startedAt, this.eventId);
+        // Write-once; the bucket's default Object Lock retention (COMPLIANCE) applies; no `tier` tag, so
+        // no lifecycle rule expires it.
+        await putRecordOnce(this.s3, this.bucket, key, record, {
+            Tagging: tagging({ env: this.env, kind: "audit" }),
+            ...(this.kmsKeyArn ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyArn, BucketKeyEnabled: true } : {}),
+        });
+        this.written = { key, record };
+        return key;
+    }
+}
+
+/** A failure that was a deliberate refusal (not a crash): recorded with result "refused". */
+export class Refusal extends JobFailure {
+    constructor(message: string, exitCode: JobFailure["exitCode"] = 2) {
+        super(message, exitCode);
+        this.name = "Refusal";
+    }
+}
+
+/**
+ * Run an action under an audit record: the record is written whatever happens (succeeded, failed,
+ * refused). A failure to write it is itself an error the operator sees.
+ */
+export async function audited<T>(trail: AuditTrail, fn: (trail: AuditTrail) => Promise<T>, log?: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }): Promise<T> {
+    let result: T;
+    try {
+        result = await fn(trail);
+    } catch (e) {
+        const kind: AuditRecord["result"] = e instanceof Refusal || e instanceof UsageError ? "refused" : "failed";
+        try {
+            const key = await trail.write(kind, e);
+            log?.info({ auditKey: key, result: kind }, "audit record written");
+        } catch (we) {
+            log?.error({ err: errorMessage(we) }, "could not write the audit record");
+            throw new JobFailure(`${errorMessage(e)} (and the audit record could not be written: ${errorMessage(we)})`, e instanceof JobFailure ? e.exitCode : 1);
+        }
+        throw e;
+    }
+    try {
+        const key = await trail.write("succeeded");
+        log?.info({ auditKey: key, result: "succeeded" }, "audit record written");
+    } catch (we) {
+        throw new JobFailure(`the action succeeded but its audit record could not be written: ${errorMessage(we)}`);
+    }
+    return result;
+}
+
+/** Audit records of an env, oldest first (optionally only since a date). */
+export async function listAudit(s3: S3Client, bucket: string, env: string, since?: Date): Promise<AuditRecord[]> {
+    const objects = await listAll(s3, bucket, prefixes.audit(env));
+    const out: AuditRecord[] = [];
+    for (const o of objects) {
+        if (since && o.lastModified && o.lastModified < since) continue;
+        out.push((await getJson<AuditRecord>(s3, bucket, o.key)).value);
+    }
+    return out.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+}

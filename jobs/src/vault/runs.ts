@@ -1,0 +1,83 @@
+// Finding runs in the vault: complete runs are the ones whose manifest exists (no "latest" pointer),
+// found by listing, newest last. Shared by dump (previous link, tier choice), sync-storage, verify and
+// status.
+import type { S3Client } from "@aws-sdk/client-s3";
+import {
+    checkChain,
+    isRunId,
+    parseVaultKey,
+    prefixes,
+    type ChainBreak,
+    type DbManifest,
+    type StorageManifest,
+} from "@supabase-backups/contracts";
+import { getJson, listAll } from "./s3";
+
+export type RunKind = "db" | "storage";
+
+export interface RunRef {
+    runId: string;
+    manifestKey: string;
+}
+
+/** Complete runs of a kind, oldest first. */
+export async function listCompleteRuns(s3: S3Client, bucket: string, env: string, kind: RunKind): Promise<RunRef[]> {
+    const prefix = kind === "db" ? prefixes.db(env) : prefixes.storageRuns(env);
+    const objects = await listAll(s3, bucket, prefix);
+    const refs: RunRef[] = [];
+    for (const o of objects) {
+        const p = parseVaultKey(o.key);
+        if (!p || p.env !== env || !("runId" in p) || !isRunId(p.runId) || p.name !== "manifest.json") continue;
+        if ((kind === "db" && p.kind === "db") || (kind === "storage" && p.kind === "storage-run")) refs.push({ runId: p.runId, manifestKey: o.key });
+    }
+    return refs.sort((a, b) => (a.runId < b.runId ? -1 : 1));
+}
+
+export interface LoadedManifest<T> {
+    ref: RunRef;
+    manifest: T;
+    sha256: string;
+    bytes: Buffer;
+}
+
+export async function loadManifest<T = DbManifest | StorageManifest>(s3: S3Client, bucket: string, ref: RunRef): Promise<LoadedManifest<T>> {
+    const { value, sha256, bytes } = await getJson<T>(s3, bucket, ref.manifestKey);
+    return { ref, manifest: value, sha256, bytes };
+}
+
+/** The newest complete run and its manifest hash: the `previous` link of the next run. */
+export async function newestComplete<T = DbManifest | StorageManifest>(s3: S3Client, bucket: string, env: string, kind: RunKind): Promise<LoadedManifest<T> | undefined> {
+    const runs = await listCompleteRuns(s3, bucket, env, kind);
+    const last = runs[runs.length - 1];
+    return last ? loadManifest<T>(s3, bucket, last) : undefined;
+}
+
+/** Load every complete run's manifest (small JSON) and check the chain. */
+export async function loadChain<T extends { runId: string; previous: { runId: string; sha256: string } | null }>(
+    s3: S3Client,
+    bucket: string,
+    env: string,
+    kind: RunKind,
+    opts: { sinceRunId?: string; concurrency?: number } = {},
+): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[] }> {
+    let runs = await listCompleteRuns(s3, bucket, env, kind);
+    if (opts.sinceRunId) runs = runs.filter((r) => r.runId >= opts.sinceRunId!);
+    const manifests: LoadedManifest<T>[] = new Array(runs.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, runs.length) }, async () => {
+        while (next < runs.length) {
+            const i = next++;
+            manifests[i] = await loadManifest<T>(s3, bucket, runs[i]);
+        }
+    });
+    await Promise.all(workers);
+    const breaks = checkChain(
+        manifests.map((m) => ({ runId: m.ref.runId, sha256: m.sha256, previous: m.manifest.previous })),
+        { allowOpenStart: !!opts.sinceRunId },
+    );
+    // A manifest whose own runId differs from its key's is an altered (moved) manifest.
+    for (const m of manifests) {
+        if (m.manifest.runId !== m.ref.runId) breaks.push({ runId: m.ref.runId, reason: `manifest at ${m.ref.manifestKey} claims run ${m.manifest.runId}` });
+    }
+    return { manifests, breaks };
+}

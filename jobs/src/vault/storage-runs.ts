@@ -1,0 +1,205 @@
+// Storage runs in the vault: shard assignment, run headers (tier without loading a whole manifest),
+// merging shard manifests, and materializing a run's bucket state from the manifest (used by the tests,
+// the `restore storage` command and the verify job).
+import { createHash } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { Transform, type Readable } from "node:stream";
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import {
+    storageRunPrefix,
+    TIERS,
+    type StorageManifest,
+    type StorageObject,
+    type StorageShardManifest,
+    type Tier,
+} from "@supabase-backups/contracts";
+import { getJson } from "./s3";
+import type { RunRef } from "./runs";
+
+/** Which of `count` shards an object belongs to: sha256("bucket/name"), first 4 bytes, mod count. */
+export function shardOf(bucket: string, name: string, count: number): number {
+    if (count <= 1) return 0;
+    const h = createHash("sha256").update(bucket).update("/").update(name).digest();
+    return h.readUInt32BE(0) % count;
+}
+
+/** Manifest order: bucket, then name, by UTF-16 code units (independent of any database collation). */
+export function compareObjects(a: { bucket: string; name: string }, b: { bucket: string; name: string }): number {
+    if (a.bucket !== b.bucket) return a.bucket < b.bucket ? -1 : 1;
+    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+export function objectKey(bucket: string, name: string): string {
+    return `${bucket}\u0000${name}`;
+}
+
+export interface RunHeader {
+    runId: string;
+    tier: Tier;
+    startedAt: string;
+    retainUntil?: string;
+}
+
+/**
+ * The tier and start of a complete run from the first KiB of its manifest (the serializer writes these
+ * fields first), so choosing the next tier does not download every manifest of the year.
+ */
+export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader> {
+    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: ref.manifestKey, Range: "bytes=0-2047" }));
+    const head = Buffer.from(await r.Body!.transformToByteArray()).toString("utf8");
+    const tier = /"tier":\s*"([a-z]+)"/.exec(head)?.[1];
+    const startedAt = /"startedAt":\s*"([^"]+)"/.exec(head)?.[1];
+    const retain = /"retainUntil":\s*"([^"]+)"/.exec(head)?.[1];
+    if (!tier || !(TIERS as readonly string[]).includes(tier) || !startedAt) {
+        // Not in the first 2 KiB (a manifest written by another tool): read it all.
+        const { value } = await getJson<StorageManifest>(s3, bucket, ref.manifestKey);
+        return { runId: ref.runId, tier: value.tier, startedAt: value.startedAt, retainUntil: value.retainUntil };
+    }
+    return { runId: ref.runId, tier: tier as Tier, startedAt, retainUntil: retain };
+}
+
+/** Shard manifests present for a run, by index. */
+export async function listShardManifests(s3: S3Client, bucket: string, env: string, runId: string): Promise<Map<number, { key: string; count: number }>> {
+    const prefix = `${storageRunPrefix(env, runId)}shards/`;
+    const out = new Map<number, { key: string; count: number }>();
+    let token: string | undefined;
+    do {
+        const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+        for (const o of r.Contents ?? []) {
+            const m = /shards\/(\d{4})-of-(\d{4})\.json$/.exec(o.Key ?? "");
+            if (m) out.set(Number(m[1]), { key: o.Key!, count: Number(m[2]) });
+        }
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+}
+
+/** Combine shard manifests: objects and failures sorted, stats summed. Throws when one is missing. */
+export function mergeShards(shards: StorageShardManifest[], count: number): Pick<StorageManifest, "objects" | "failed" | "vanished" | "stats" | "buckets"> & { startedAt: string; finishedAt: string } {
+    const seen = new Set(shards.map((s) => s.shard.index));
+    for (let i = 0; i < count; i++) if (!seen.has(i)) throw new Error(`shard ${i}/${count} has no shard manifest yet`);
+    const objects = shards.flatMap((s) => s.objects).sort(compareObjects);
+    const failed = shards.flatMap((s) => s.failed).sort(compareObjects);
+    const vanished = shards.flatMap((s) => s.vanished ?? []).sort(compareObjects);
+    const stats = { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 };
+    for (const s of shards) for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += s.stats[k];
+    return {
+        objects,
+        failed,
+        vanished,
+        stats,
+        buckets: bucketSummary(objects, []),
+        startedAt: shards.map((s) => s.startedAt).sort()[0],
+        finishedAt: shards.map((s) => s.finishedAt).sort().slice(-1)[0],
+    };
+}
+
+/** Per-bucket object count and bytes; `names` lists buckets to include even when empty. */
+export function bucketSummary(objects: StorageObject[], names: string[]): StorageManifest["buckets"] {
+    const m = new Map<string, { name: string; objects: number; bytes: number }>();
+    for (const n of names) m.set(n, { name: n, objects: 0, bytes: 0 });
+    for (const o of objects) {
+        const b = m.get(o.bucket) ?? { name: o.bucket, objects: 0, bytes: 0 };
+        b.objects++;
+        b.bytes += o.size;
+        m.set(o.bucket, b);
+    }
+    return [...m.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export interface MaterializeOptions {
+    /** only these buckets (default: all in the manifest) */
+    buckets?: string[];
+    /** only names starting with this prefix */
+    prefix?: string;
+    concurrency?: number;
+    /** called once per object written */
+    onObject?: (o: StorageObject) => void;
+}
+
+/** Verify bytes against the manifest's sha256 and size as they pass. */
+function verifying(o: StorageObject): Transform {
+    const h = createHash("sha256");
+    let n = 0;
+    return new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+            h.update(chunk);
+            n += chunk.length;
+            cb(null, chunk);
+        },
+        flush(cb) {
+            const sha = h.digest("hex");
+            if (sha !== o.sha256 || n !== o.size) cb(new Error(`${o.bucket}/${o.name}: vault blob ${o.blobKey} does not match the manifest (sha256 ${sha.slice(0, 12)}…, ${n} bytes; expected ${o.sha256.slice(0, 12)}…, ${o.size} bytes)`));
+            else cb();
+        },
+    });
+}
+
+/**
+ * The state of the buckets at a run, from the vault alone: for every selected manifest entry, fetch its
+ * blob, check sha256 and size, and hand the verified stream to `write`. The restore command writes to a
+ * bucket; `materializeToDirectory` writes files. Errors stop the whole materialization (a restore must not
+ * silently miss objects).
+ */
+export async function materializeRunState(
+    s3: S3Client,
+    vaultBucket: string,
+    manifest: Pick<StorageManifest, "objects">,
+    write: (o: StorageObject, body: Readable) => Promise<void>,
+    opts: MaterializeOptions = {},
+): Promise<{ objects: number; bytes: number }> {
+    const selected = manifest.objects.filter((o) => (!opts.buckets || opts.buckets.includes(o.bucket)) && (!opts.prefix || o.name.startsWith(opts.prefix)));
+    let next = 0;
+    let bytes = 0;
+    let failed: unknown;
+    const worker = async () => {
+        while (next < selected.length && !failed) {
+            const o = selected[next++];
+            try {
+                const r = await s3.send(new GetObjectCommand({ Bucket: vaultBucket, Key: o.blobKey }));
+                const body = (r.Body as Readable).pipe(verifying(o));
+                await write(o, body);
+                bytes += o.size;
+                opts.onObject?.(o);
+            } catch (e) {
+                failed ??= e;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, selected.length)) }, worker));
+    if (failed) throw failed;
+    return { objects: selected.length, bytes };
+}
+
+/** Write a run's state as files `<dir>/<bucket>/<name>` (names are checked to stay inside `dir`). */
+export async function materializeToDirectory(
+    s3: S3Client,
+    vaultBucket: string,
+    manifest: Pick<StorageManifest, "objects">,
+    dir: string,
+    opts: MaterializeOptions = {},
+): Promise<{ objects: number; bytes: number }> {
+    const root = resolve(dir);
+    return materializeRunState(
+        s3,
+        vaultBucket,
+        manifest,
+        async (o, body) => {
+            const path = resolve(join(root, o.bucket, o.name));
+            if (!path.startsWith(root + sep)) throw new Error(`refusing to write ${o.bucket}/${o.name} outside ${root}`);
+            await mkdir(dirname(path), { recursive: true });
+            const tmp = `${path}.partial-${process.pid}`;
+            try {
+                await pipeline(body, createWriteStream(tmp));
+                await rename(tmp, path);
+            } catch (e) {
+                await rm(tmp, { force: true });
+                throw e;
+            }
+        },
+        opts,
+    );
+}

@@ -1,0 +1,144 @@
+import { strict as assert } from "node:assert";
+import { utimesSync } from "node:fs";
+import { join } from "node:path";
+import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+    assertSchema,
+    newRunId,
+    serializeRecord,
+    sha256Hex,
+    storageBlobKey,
+    storageRunManifestKey,
+    storageShardManifestKey,
+    StorageManifestSchema,
+    type StorageManifest,
+} from "@supabase-backups/contracts";
+import { planGc } from "../../../jobs/src/commands/gc/plan";
+import { runCli, writeJobConfig } from "../../support/cli";
+import { startS3rver, type S3Server } from "../../support/s3rver";
+
+const ENV = "test";
+const day = 86_400_000;
+
+function manifest(runId: string, shas: string[], previous: StorageManifest["previous"]): StorageManifest {
+    const m: StorageManifest = {
+        schemaVersion: 1,
+        kind: "storage",
+        env: ENV,
+        runId,
+        startedAt: new Date().toISOString(),
+        finishedAt: new Date().toISOString(),
+        mode: "rest",
+        shards: 1,
+        tier: "daily",
+        retainUntil: new Date(Date.now() + 7 * day).toISOString(),
+        buckets: [{ name: "user-media", objects: shas.length, bytes: shas.length }],
+        objects: shas.map((sha, i) => ({
+            bucket: "user-media",
+            name: `f${i}`,
+            size: 1,
+            sha256: sha,
+            contentType: "text/plain",
+            cacheControl: null,
+            metadata: {},
+            updatedAt: new Date().toISOString(),
+            eTag: null,
+            blobKey: storageBlobKey(ENV, sha),
+        })),
+        failed: [],
+        stats: { listed: shas.length, copied: shas.length, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: shas.length },
+        previous,
+    };
+    return assertSchema<StorageManifest>(StorageManifestSchema, m, "test manifest");
+}
+
+describe("gc: plan (pure)", () => {
+    it("keeps referenced and young blobs, deletes old unreferenced ones", () => {
+        const now = new Date("2026-11-22T00:00:00Z");
+        const old = new Date(now.getTime() - 10 * day);
+        const young = new Date(now.getTime() - 0.5 * day);
+        const plan = planGc(
+            [
+                { key: "a", sha256: "a", size: 1, lastModified: old },
+                { key: "b", sha256: "b", size: 2, lastModified: old },
+                { key: "c", sha256: "c", size: 4, lastModified: young },
+                { key: "d", sha256: "d", size: 8 },
+            ],
+            new Set(["a"]),
+            now,
+            2,
+        );
+        assert.deepEqual(plan.delete.map((b) => b.key), ["b"]);
+        assert.equal(plan.referenced, 1);
+        assert.equal(plan.tooYoung, 2, "young and unknown-age blobs are kept");
+        assert.equal(plan.bytesReclaimed, 2);
+    });
+});
+
+describe("gc: against a real S3-protocol vault", function () {
+    this.timeout(120_000);
+    let s3: S3Server;
+    let cfgPath: string;
+    const bucket = "vault";
+    const blob = (s: string) => Buffer.from(`blob ${s}`);
+    const shaOf = (s: string) => sha256Hex(blob(s));
+
+    async function put(key: string, body: Buffer, ageDays = 0) {
+        await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+        if (ageDays) {
+            const t = new Date(Date.now() - ageDays * day);
+            utimesSync(join(s3.dir, bucket, `${key}._S3rver_object`), t, t);
+        }
+    }
+    async function keys(): Promise<string[]> {
+        const r = await s3.client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `storage/${ENV}/blobs/` }));
+        return (r.Contents ?? []).map((o) => o.Key!).sort();
+    }
+
+    before(async () => {
+        s3 = await startS3rver();
+        await s3.createBucket(bucket);
+        cfgPath = writeJobConfig({ vault: { bucket, region: "us-east-1", endpoint: s3.endpoint, forcePathStyle: true } }).path;
+    });
+    after(async () => s3?.stop());
+
+    it("deletes only old blobs that no manifest (complete or shard of a run in progress) references", async () => {
+        for (const [name, age] of [["a", 10], ["b", 10], ["c", 10], ["d", 10], ["e", 0], ["s", 10]] as const) {
+            await put(storageBlobKey(ENV, shaOf(name)), blob(name), age);
+        }
+        const r1 = newRunId(new Date(Date.now() - 3 * day), "aaaaaa");
+        const r2 = newRunId(new Date(Date.now() - 2 * day), "bbbbbb");
+        const m1 = manifest(r1, [shaOf("a"), shaOf("b")], null);
+        await put(storageRunManifestKey(ENV, r1), serializeRecord(m1));
+        const m2 = manifest(r2, [shaOf("b"), shaOf("c")], { runId: r1, sha256: sha256Hex(serializeRecord(m1)) });
+        await put(storageRunManifestKey(ENV, r2), serializeRecord(m2));
+        // a run in progress: its shard manifest references "s"
+        const r3 = newRunId(new Date(), "cccccc");
+        const shard = { ...m2, kind: "storage-shard", runId: r3, shard: { index: 0, count: 2 }, objects: manifest(r3, [shaOf("s")], null).objects };
+        await put(storageShardManifestKey(ENV, r3, 0, 2), serializeRecord(shard));
+
+        const env = { ...s3.env };
+        const dry = await runCli(["gc", "--config", cfgPath, "--dry-run", "--json"], env);
+        assert.equal(dry.code, 0, dry.stderr);
+        const plan = JSON.parse(dry.stdout);
+        assert.deepEqual(plan.keys, [storageBlobKey(ENV, shaOf("d"))]);
+        assert.equal((await keys()).length, 6, "dry run deletes nothing");
+
+        const real = await runCli(["gc", "--config", cfgPath], env);
+        assert.equal(real.code, 0, real.stderr);
+        assert.match(real.stdout, /1 deleted/);
+        const left = await keys();
+        assert.ok(!left.includes(storageBlobKey(ENV, shaOf("d"))), "unreferenced old blob deleted");
+        for (const kept of ["a", "b", "c", "e", "s"]) assert.ok(left.includes(storageBlobKey(ENV, shaOf(kept))), `${kept} kept`);
+    });
+
+    it("refuses a bad grace period and fails loudly when the vault is unreachable", async () => {
+        const bad = await runCli(["gc", "--config", cfgPath, "--grace-days", "0"], s3.env);
+        assert.equal(bad.code, 2);
+        assert.match(bad.stderr, /--grace-days must be a number ≥ 1/);
+        const down = writeJobConfig({ vault: { bucket, region: "us-east-1", endpoint: "http://127.0.0.1:9", forcePathStyle: true } }).path;
+        const r = await runCli(["gc", "--config", down], s3.env);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /gc failed, nothing more deleted/);
+    });
+});

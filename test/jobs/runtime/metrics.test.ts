@@ -1,0 +1,55 @@
+// Run metrics through a real Pushgateway: the names the PrometheusRule alerts read, the cronjob grouping
+// label, and the consecutive-failure count carried across runs.
+import { strict as assert } from "node:assert";
+import { METRICS } from "@supabase-backups/contracts";
+import { readGauge } from "../../../jobs/src/runtime/metrics";
+import { runCli, writeJobConfig } from "../../support/cli";
+import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
+import { startS3rver, type S3Server } from "../../support/s3rver";
+
+describe("metrics: pushed to a real Pushgateway", function () {
+    this.timeout(120_000);
+    let gw: Pushgateway;
+    let s3: S3Server;
+    before(async () => {
+        [gw, s3] = await Promise.all([startPushgateway(), startS3rver()]);
+        await s3.createBucket("vault");
+    });
+    after(async () => Promise.allSettled([gw?.stop(), s3?.stop()]));
+
+    const config = (endpoint: string) =>
+        writeJobConfig({ vault: { bucket: "vault", region: "us-east-1", endpoint, forcePathStyle: true } }, (c) => {
+            c.alerts.pushgatewayUrl = gw.url;
+        }).path;
+    const group = { job: "supabase-backups", env: "test", kind: "gc", cronjob: "supabase-backups-gc" };
+    const env = () => ({ ...s3.env, SUPABASE_BACKUPS_CRONJOB: "supabase-backups-gc" });
+
+    it("counts consecutive failures across runs, resets on success, labels by cronjob", async () => {
+        const down = config("http://127.0.0.1:9");
+        for (const expected of [1, 2]) {
+            const r = await runCli(["gc", "--config", down], env());
+            assert.equal(r.code, 1);
+            const text = await gw.scrape();
+            assert.equal(readGauge(text, METRICS.consecutiveFailures, group), expected);
+            assert.equal(readGauge(text, METRICS.lastRunStatus, group), 0);
+        }
+        const ok = await runCli(["gc", "--config", config(s3.endpoint)], env());
+        assert.equal(ok.code, 0, ok.stderr);
+        const text = await gw.scrape();
+        assert.equal(readGauge(text, METRICS.consecutiveFailures, group), 0);
+        assert.equal(readGauge(text, METRICS.lastRunStatus, group), 1);
+        const ts = readGauge(text, METRICS.lastSuccessTimestamp, group)!;
+        assert.ok(Math.abs(ts - Date.now() / 1000) < 120, "last success timestamp is now");
+        // another CronJob of the same kind keeps its own series
+        assert.equal(readGauge(text, METRICS.consecutiveFailures, { ...group, cronjob: "other" }), undefined);
+    });
+
+    it("a run whose gateway is down still succeeds (the push failure is only logged)", async () => {
+        const cfg = writeJobConfig({ vault: { bucket: "vault", region: "us-east-1", endpoint: s3.endpoint, forcePathStyle: true } }, (c) => {
+            c.alerts.pushgatewayUrl = "http://127.0.0.1:9";
+        }).path;
+        const r = await runCli(["gc", "--config", cfg], env());
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /metrics push failed/);
+    });
+});
