@@ -55,6 +55,17 @@ describe("job image (jobs/Dockerfile)", () => {
         assert.match(final.lines.join("\n"), /TMPDIR=\/tmp/);
     });
 
+    it("runs compiled JavaScript: the final stage has jobs/dist from the build stage, no TypeScript, no tsx", () => {
+        const copies = final.lines.filter((l) => /^COPY /.test(l));
+        assert.ok(copies.some((l) => /^COPY --from=build \/app\/jobs\/dist \.\/jobs\/dist$/.test(l)), "jobs/dist copied from the build stage");
+        assert.ok(!copies.some((l) => /jobs\/src|contracts/.test(l)), "no sources in the final stage");
+        const bin = readFileSync(join(root, "jobs/bin/supabase-backups"), "utf8");
+        assert.match(bin, /dist\/main\.js/);
+        assert.doesNotMatch(bin, /tsx/);
+        const build = all.find((s) => s.name === "build");
+        assert.ok(build?.lines.some((l) => l === "RUN node jobs/build.mjs"), "the build stage compiles with jobs/build.mjs");
+    });
+
     it("copies only paths that exist and an executable entrypoint", () => {
         for (const line of final.lines.filter((l) => /^COPY /.test(l) && !/--from=/.test(l))) {
             const src = line.split(/\s+/)[1];
@@ -69,9 +80,10 @@ describe("job image (jobs/Dockerfile)", () => {
         this.timeout(60_000);
         const app = join(mkdtempSync(join(tmpdir(), "sb-image-")), "app");
         try {
-            for (const line of final.lines.filter((l) => /^COPY /.test(l) && !/--from=/.test(l))) {
-                const [, src, dest] = line.split(/\s+/);
-                cpSync(join(root, src), join(app, dest.replace(/^\.\//, "")), { recursive: true });
+            for (const line of final.lines.filter((l) => /^COPY /.test(l) && !/--from=deps/.test(l))) {
+                // `COPY --from=build /app/X` takes what the build stage made; here `npm run build` made it.
+                const [src, dest] = line.split(/\s+/).filter((w) => !w.startsWith("--")).slice(1);
+                cpSync(join(root, src.replace(/^\/app\//, "")), join(app, dest.replace(/^\.\//, "")), { recursive: true });
             }
             // The image's node_modules is `npm ci -w jobs`; here the workspace's own install stands in.
             symlinkSync(join(root, "node_modules"), join(app, "node_modules"));

@@ -5,7 +5,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { parseVaultKey, prefixes, runIdTime, type DbManifest, type StorageManifest, type VerifyRecord } from "@supabase-backups/contracts";
 import { JobFailure, UsageError } from "../runtime/errors";
 import { listCompleteRuns, loadManifest, type LoadedManifest, type RunKind, type RunRef } from "./runs";
-import { parseInstant } from "../cli/output";
+import { parseInstant } from "../runtime/time";
 import { getJson, listAll } from "./s3";
 
 export interface Verification {

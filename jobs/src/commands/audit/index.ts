@@ -5,7 +5,8 @@ import { EXIT, type ExitCode } from "@supabase-backups/contracts";
 import { listAudit } from "../../vault/audit";
 import { action } from "../../cli/command";
 import { operatorContext, type OperatorOptions } from "../../cli/operator";
-import { out, outJson, parseInstant, renderTable } from "../../cli/output";
+import { out, outJson, renderTable } from "../../cli/output";
+import { parseInstant } from "../../runtime/time";
 
 interface AuditListOptions extends OperatorOptions {
     since?: string;

@@ -6,7 +6,8 @@ import { audited, Refusal } from "../../vault/audit";
 import { UsageError } from "../../runtime/errors";
 import { managementApi, operatorContext, startAudit, type OperatorOptions } from "../../cli/operator";
 import { pitrWindow } from "../../supabase/api";
-import { out, outJson, parseDuration, parseInstant, renderPairs } from "../../cli/output";
+import { out, outJson, renderPairs } from "../../cli/output";
+import { parseDuration, parseInstant } from "../../runtime/time";
 
 export interface PitrOptions extends OperatorOptions {
     incidentTime: string;
