@@ -1,5 +1,6 @@
 // ArchiveVault: the secondary copy in Azure Blob, write-once via version-level immutability
-// (DESIGN.md "Retention": same retain-until, blob index tag `tier`, lifecycle management by tag).
+// (docs/architecture.md "Retention": same retain-until, blob index tag `tier`, lifecycle management
+// by tag).
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";

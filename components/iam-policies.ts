@@ -1,7 +1,7 @@
 // IAM documents as pure functions of plain strings: the components serialize them into resources, the
 // tests evaluate exactly those serialized documents with an IAM simulator, and the policy pack can read
 // them back. Paths come from the contracts module (`prefixes`), never restated here.
-// DESIGN.md "Security model" is the source of truth for who may do what.
+// docs/architecture.md "Security model" is the source of truth for who may do what.
 import { prefixes } from "@supabase-backups/contracts";
 import { bucketArn, oidcIssuerFromProviderArn } from "./names";
 

@@ -1,6 +1,6 @@
-// BackupIdentities: who may do what (DESIGN.md "Security model"). AWS roles with IRSA trust for the
-// workloads and an MFA-only role for people restoring; Azure user-assigned identities with federated
-// credentials and custom roles holding only the data actions each workload needs.
+// BackupIdentities: who may do what (docs/architecture.md "Security model"). AWS roles with IRSA
+// trust for the workloads and an MFA-only role for people restoring; Azure user-assigned identities
+// with federated credentials and custom roles holding only the data actions each workload needs.
 import * as pulumi from "@pulumi/pulumi";
 import * as iam from "@pulumi/aws/iam";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";

@@ -10,7 +10,7 @@ export const CLOUD_IDENTITIES = ["writer", "verifier", "gc"] as const;
 export type CloudIdentity = (typeof CLOUD_IDENTITIES)[number];
 export type WorkloadIdentity = CloudIdentity | "check";
 
-/** Which identity each job kind runs as (DESIGN.md security table). */
+/** Which identity each job kind runs as (docs/architecture.md "Security model"). */
 export const JOB_IDENTITY: Record<JobKind, WorkloadIdentity> = {
     dump: "writer",
     "sync-storage": "writer",

@@ -105,10 +105,10 @@ function human(seconds: number): string {
 const CRITICAL_KINDS: JobKind[] = ["dump", "sync-storage", "verify"];
 
 /**
- * PrometheusRule alerts, derived from the schedules (DESIGN.md "Kubernetes"): a job failed twice in a
- * row, verification failed, no complete run within the schedule's period + grace (dead man's switch,
- * and never ran at all), backup size anomaly; plus the RPO target, a degraded secondary copy and
- * Supabase's own backups (check-supabase).
+ * PrometheusRule alerts, derived from the schedules (docs/architecture.md "Kubernetes"): a job failed
+ * twice in a row, verification failed, no complete run within the schedule's period + grace (dead
+ * man's switch, and never ran at all), backup size anomaly; plus the RPO target, a degraded secondary
+ * copy and Supabase's own backups (check-supabase).
  */
 export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
     const env = cfg.env;

@@ -1,6 +1,6 @@
-// BackupSchedule: the Kubernetes side (DESIGN.md "Kubernetes"). Namespace, one service account per
-// identity, Secrets holding only what each identity needs, the job config, hardened CronJobs, a
-// NetworkPolicy, and the PrometheusRule derived from the schedules.
+// BackupSchedule: the Kubernetes side (docs/architecture.md "Kubernetes"). Namespace, one service
+// account per identity, Secrets holding only what each identity needs, the job config, hardened
+// CronJobs, a NetworkPolicy, and the PrometheusRule derived from the schedules.
 import * as pulumi from "@pulumi/pulumi";
 import * as corev1 from "@pulumi/kubernetes/core/v1";
 import * as batchv1 from "@pulumi/kubernetes/batch/v1";

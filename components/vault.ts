@@ -1,4 +1,5 @@
-// BackupVault: the primary, write-once vault in S3 (DESIGN.md "Vault layout", "Retention", "Security").
+// BackupVault: the primary, write-once vault in S3 (docs/architecture.md "Vault layout", "Retention",
+// "Security model").
 import * as pulumi from "@pulumi/pulumi";
 import * as s3 from "@pulumi/aws/s3";
 import * as kms from "@pulumi/aws/kms";

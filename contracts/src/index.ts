@@ -1,4 +1,5 @@
-// The contracts shared by the Pulumi program, the job image and the policy pack (DESIGN.md "Parts").
+// The contracts shared by the Pulumi program, the job image and the policy pack
+// (docs/architecture.md "Contracts").
 export * from "./config";
 export * from "./validate";
 export * from "./retention";

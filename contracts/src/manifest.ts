@@ -1,6 +1,6 @@
-// Manifest and record schemas (DESIGN.md "Vault layout"). A run is complete iff its manifest exists;
-// each manifest carries the sha256 of the previous run's manifest bytes, so a missing or altered run
-// breaks the chain visibly.
+// Manifest and record schemas (docs/architecture.md "Vault layout"). A run is complete iff its
+// manifest exists; each manifest carries the sha256 of the previous run's manifest bytes, so a missing
+// or altered run breaks the chain visibly.
 import { createHash } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import { TIERS } from "./retention";

@@ -1,5 +1,5 @@
-// Vault layout (DESIGN.md "Vault layout"). Every key the jobs write or read is built here, and only
-// here, so the components' lifecycle filters, the IAM policies and the jobs cannot drift apart.
+// Vault layout (docs/architecture.md "Vault layout"). Every key the jobs write or read is built here,
+// and only here, so the components' lifecycle filters, the IAM policies and the jobs cannot drift apart.
 import { randomBytes } from "node:crypto";
 
 export type DbObjectName = "dump" | "schema.sql" | "roles.sql" | "manifest.json";

