@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import Ajv from "ajv";
 import type { StackConfig } from "@supabase-backups/contracts";
-import { type BackupPolicy, describeAjvErrors, policyConfigJsonSchema } from "./policies/common";
+import { type BackupPolicy, describeAjvErrors, policyConfigJsonSchema } from "./lib/common";
 import { policies as allPolicies } from "./policies";
 
 export type PackConfig = Record<string, Record<string, unknown> | string>;
@@ -83,22 +83,14 @@ export function readPackConfigFile(path: string, policies: BackupPolicy[] = allP
 }
 
 /**
- * The pack config a stack's own config implies: the Object Lock and immutability minimum, the tier
- * periods, the RPO and per-bucket schedules, the vault bucket and environment. Prod (or any stack with
- * the Azure archive on) must keep the archive. policy/config.<stack>.json is this, committed, so a
- * pull request that weakens the stack file is judged against the floors from before it.
+ * The pack config a stack's own config implies: each policy's configFromStack, in pack order (the
+ * Object Lock and immutability minimum, the tier periods, the RPO and per-bucket schedules, the vault
+ * bucket and environment; prod, or any stack with the Azure archive on, must keep the archive).
+ * policy/config.<stack>.json is this, committed, so a pull request that weakens the stack file is
+ * judged against the floors from before it.
  */
-export function derivePackConfig(cfg: StackConfig): PackConfig {
-    const r = cfg.retention;
-    const retention = { daily: r.daily, weekly: r.weekly ?? 0, monthly: r.monthly ?? 0, yearly: r.yearly ?? 0, objectLockMinDays: r.objectLockMinDays };
-    const bucketSchedules = Object.fromEntries((cfg.storage.buckets ?? []).filter((b) => b.schedule).map((b) => [b.name, b.schedule as string]));
-    const archive = cfg.env === "prod" || cfg.azure?.enabled === true;
-    return {
-        "vault-object-lock-compliance": { minRetentionDays: r.objectLockMinDays },
-        "vault-lifecycle-respects-retention": { retention },
-        "iam-backup-identities-least-privilege": { env: cfg.env, bucketName: cfg.aws.bucketName },
-        "azure-archive-hardened": { retention },
-        "k8s-cronjob-hardened": { rpoHours: cfg.alerts.rpoHours, bucketSchedules },
-        "stack-backup-completeness": { requireSecondaryArchive: archive },
-    };
+export function derivePackConfig(cfg: StackConfig, policies: BackupPolicy[] = allPolicies): PackConfig {
+    const out: PackConfig = {};
+    for (const p of policies) if (p.configFromStack) out[p.name] = p.configFromStack(cfg);
+    return out;
 }

@@ -3,7 +3,7 @@
 // policy's validateStack once (with StackValidationArgs). Used by the offline gate and the tests;
 // it never constructs a PolicyPack.
 import type { PolicyResource, PolicyResourceOptions, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import type { BackupPolicy } from "./policies/common";
+import type { BackupPolicy } from "./lib/common";
 import { policies as allPolicies } from "./policies";
 import type { PackConfig } from "./config";
 

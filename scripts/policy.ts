@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { ConfigError, formatIssue, validateStackConfig } from "@supabase-backups/contracts";
 import { derivePackConfig, PackConfigError, readPackConfigFile, type PackConfig } from "../policy/config";
 import { evaluatePack, groupByPolicy, type DeclaredResource, type Violation } from "../policy/evaluate";
-import { PolicyConfigError } from "../policy/policies/common";
+import { PolicyConfigError } from "../policy/lib/common";
 import { policies } from "../policy/policies";
 import { loadStackFileForMocks, REPO_ROOT, runProgramUnderMocks, type DeclaredResource as MockResource, type MockRunOverrides } from "./lib/mockrun";
 

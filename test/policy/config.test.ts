@@ -8,12 +8,12 @@ import { join } from "node:path";
 import Ajv from "ajv";
 import { derivePackConfig, PackConfigError, readPackConfigFile, validatePackConfig, type PackConfig } from "../../policy/config";
 import { evaluatePack } from "../../policy/evaluate";
-import { PolicyConfigError } from "../../policy/policies/common";
+import { PolicyConfigError } from "../../policy/lib/common";
 import { policies } from "../../policy/policies";
 import { ROOT, resourcesFor, stackConfig } from "../support/policy-fixtures";
 import { JOB_IDENTITY, CLOUD_IDENTITIES, roleName } from "../../components/names";
-import { DEFAULT_JOB_IDENTITIES } from "../../policy/policies/stack";
-import { classifyIdentity, DEFAULT_IDENTITIES } from "../../policy/policies/iam";
+import { DEFAULT_JOB_IDENTITIES } from "../../policy/policies/stack-backup-completeness";
+import { classifyIdentity, DEFAULT_IDENTITIES } from "../../policy/lib/identities";
 
 function problemsOf(raw: unknown): string[] {
     try {

@@ -10,6 +10,7 @@ import { ROOT } from "../support/policy-fixtures";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 import { toPolicyResources } from "../../scripts/policy";
 import { evaluatePack } from "../../policy/evaluate";
+import { policies } from "../../policy/policies";
 
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -69,6 +70,14 @@ describe("policy pack under the CrossGuard analyzer protocol", function () {
         }
         const lock = ps.find((p: any) => p.getName() === "vault-object-lock-compliance");
         assert.deepEqual(lock.getConfigschema().getRequiredList(), ["minRetentionDays"]);
+    });
+
+    it("the served pack holds exactly the list of policy/policies/index.ts, in its order", async () => {
+        const info: any = await call(client, "getAnalyzerInfo", new Empty());
+        assert.deepEqual(
+            info.getPoliciesList().map((p: any) => p.getName()),
+            policies.map((p) => p.name),
+        );
     });
 
     async function configure(config: Record<string, any>): Promise<void> {

@@ -186,7 +186,7 @@ for (const stack of ["staging", "prod"]) {
         });
 
         it("iam: the compliant writer document passes on its own", async () => {
-            const { judgeIdentityDocument } = await import("../../policy/policies/iam");
+            const { judgeIdentityDocument } = await import("../../policy/policies/iam-backup-identities-least-privilege");
             const doc = writerDocument(cfg, `arn:aws:s3:::${cfg.aws.bucketName}`, "arn:aws:kms:x:1:key/k");
             assert.deepEqual(await judgeIdentityDocument(doc, "writer", { env: cfg.env, bucketName: cfg.aws.bucketName, identities: {} as any }), []);
         });

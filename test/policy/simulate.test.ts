@@ -6,8 +6,9 @@
 import { strict as assert } from "node:assert";
 import { runSimulation } from "@cloud-copilot/iam-simulate";
 import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
-import { allows, categoryActions, expandDocument, isObjectAction, type CatalogAction } from "../../policy/policies/iamCatalog";
-import { judgeIdentityDocument, sampleKeys, type IdentityName } from "../../policy/policies/iam";
+import { allows, categoryActions, expandDocument, isObjectAction, type CatalogAction } from "../../policy/lib/iam-catalog";
+import { judgeIdentityDocument } from "../../policy/policies/iam-backup-identities-least-privilege";
+import { sampleKeys, type IdentityName } from "../../policy/lib/identities";
 import { stackConfig } from "../support/policy-fixtures";
 
 /** A request context in which every Allow condition of the components' documents holds and no conditional Deny fires

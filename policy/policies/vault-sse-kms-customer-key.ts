@@ -2,7 +2,7 @@
 // key `aws/s3` cannot be rotated, audited or revoked by the team, and their key policy cannot be narrowed.
 import type { BucketArgs, BucketServerSideEncryptionConfigurationArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, show, T } from "./common";
+import { type BackupPolicy, isSet, show, T } from "../lib/common";
 
 const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];
 

@@ -10,6 +10,7 @@ import type {
     StackValidationArgs,
     StackValidationPolicy,
 } from "@pulumi/policy";
+import type { RetentionPolicy, StackConfig } from "@supabase-backups/contracts";
 
 /** Type tokens of the resources the program declares (AWS provider v7, azure-native v3, kubernetes v4). */
 export const T = {
@@ -56,7 +57,18 @@ export const PACK_NAME = "supabase-backups";
 export type BackupPolicy = (ResourceValidationPolicy | StackValidationPolicy) & {
     enforcementLevel: "mandatory";
     remediationSteps: string;
+    /**
+     * The policy's entry in policy/config.<stack>.json, implied by the stack's validated config (its
+     * floors are the stack's own numbers). Absent: every setting of the policy has a default.
+     */
+    configFromStack?: (cfg: StackConfig) => Record<string, unknown>;
 };
+
+/** The stack's retention as the pack config states it: every tier, absent ones as 0. */
+export function retentionOf(cfg: StackConfig): RetentionPolicy {
+    const r = cfg.retention;
+    return { daily: r.daily, weekly: r.weekly ?? 0, monthly: r.monthly ?? 0, yearly: r.yearly ?? 0, objectLockMinDays: r.objectLockMinDays };
+}
 
 export class PolicyConfigError extends Error {
     constructor(

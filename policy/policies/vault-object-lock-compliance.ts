@@ -2,7 +2,7 @@
 // bypassed by anyone holding s3:BypassGovernanceRetention), at least the stack's objectLockMinDays.
 import type { BucketArgs, BucketObjectLockConfigurationArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "./common";
+import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "../lib/common";
 
 export interface ObjectLockConfig {
     /** retention.objectLockMinDays of the stack */
@@ -30,6 +30,7 @@ export const objectLockPolicy: BackupPolicy = {
         },
         required: ["minRetentionDays"],
     },
+    configFromStack: (cfg) => ({ minRetentionDays: cfg.retention.objectLockMinDays }),
     validateResource: (args, report) => {
         if (args.type === T.bucket) {
             const b = args.props as Unwrap<BucketArgs>;

@@ -1,7 +1,8 @@
 // Policy 10: the backup CronJobs (and any Job the program declares) run hardened, never overlap, cannot
 // hang forever, keep secrets in Secrets, and run often enough for the environment's RPO.
 import { JOB_ENV, SECRETS, maxIntervalSeconds } from "@supabase-backups/contracts";
-import { type BackupPolicy, asArray, isSet, readPolicyConfig, show, T } from "./common";
+import { type BackupPolicy, asArray, isSet, readPolicyConfig, show, T } from "../lib/common";
+import { isKind, jobKindOf } from "../lib/job-kinds";
 
 export interface CronJobConfig {
     /** alerts.rpoHours of the stack */
@@ -65,16 +66,6 @@ function podSpecProblems(spec: any, where: string): string[] {
         }
     }
     return out;
-}
-
-/** The job kind a CronJob runs: its app.kubernetes.io/component label, else its name. */
-export function jobKindOf(meta: any): string {
-    return String(meta?.labels?.["app.kubernetes.io/component"] ?? meta?.name ?? "");
-}
-
-/** `dump` is the kind of `dump`, `supabase-backups-dump`, `sync-storage-public-assets` is `sync-storage`. */
-export function isKind(kindOrName: string, kind: string): boolean {
-    return new RegExp(`(^|-)${kind.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(-|$)`).test(kindOrName);
 }
 
 function bucketOf(meta: any, buckets: string[]): string | undefined {
@@ -154,6 +145,10 @@ export const cronJobPolicy: BackupPolicy = {
         },
         required: ["rpoHours"],
     },
+    configFromStack: (cfg) => ({
+        rpoHours: cfg.alerts.rpoHours,
+        bucketSchedules: Object.fromEntries((cfg.storage.buckets ?? []).filter((b) => b.schedule).map((b) => [b.name, b.schedule as string])),
+    }),
     validateResource: (args, report) => {
         if (args.type === T.cronJob) {
             const cfg = readPolicyConfig<CronJobConfig>(cronJobPolicy, args);

@@ -2,7 +2,7 @@
 // backup unreadable, Object Lock or not).
 import type { KeyArgs } from "@pulumi/aws/kms";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "./common";
+import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "../lib/common";
 
 export interface KmsConfig {
     minDeletionWindowDays: number;

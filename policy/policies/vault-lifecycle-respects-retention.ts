@@ -4,8 +4,8 @@
 import type { BucketLifecycleConfigurationArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
 import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
-import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "./common";
-import { sampleKeys } from "./iam";
+import { type BackupPolicy, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
+import { sampleKeys } from "../lib/identities";
 
 export interface LifecycleConfig {
     retention: RetentionPolicy;
@@ -92,6 +92,7 @@ export const lifecyclePolicy: BackupPolicy = {
         },
         required: ["retention"],
     },
+    configFromStack: (cfg) => ({ retention: retentionOf(cfg) }),
     validateResource: (args, report) => {
         if (args.type !== T.lifecycle) return;
         const cfg = readPolicyConfig<LifecycleConfig>(lifecyclePolicy, args);

@@ -5,7 +5,7 @@
 import type { Unwrap } from "@pulumi/pulumi";
 import type { StorageAccountArgs, BlobServicePropertiesArgs, BlobContainerArgs, ManagementPolicyArgs } from "@pulumi/azure-native/storage";
 import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
-import { type BackupPolicy, asArray, isSet, readPolicyConfig, show, T } from "./common";
+import { type BackupPolicy, asArray, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
 
 export interface AzureConfig {
     retention: RetentionPolicy;
@@ -102,6 +102,7 @@ export const azurePolicy: BackupPolicy = {
         },
         required: ["retention"],
     },
+    configFromStack: (cfg) => ({ retention: retentionOf(cfg) }),
     validateResource: (args, report) => {
         const types = [T.storageAccount, T.blobService, T.blobContainer, T.managementPolicy] as string[];
         if (!types.includes(args.type)) return;

@@ -1,8 +1,7 @@
-// Policy 8: the backup identities can do what DESIGN.md's security table says and nothing that
+// Policy 8: the backup identities can do what docs/architecture.md "Security model" says and nothing that
 // weakens the vault. Judged on the actual policy documents, with wildcards expanded against the AWS
-// action catalog (iamCatalog.ts), per action and per vault key: `s3:*`, `s3:Del*`, `s3:*Object*` are
+// action catalog (lib/iam-catalog.ts), per action and per vault key: `s3:*`, `s3:Del*`, `s3:*Object*` are
 // caught because they expand to the forbidden actions, not because of how they are spelled.
-import { auditKey, dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
 import {
     type BackupPolicy,
     globMatch,
@@ -11,10 +10,9 @@ import {
     asArray,
     show,
     T,
-} from "./common";
-import { allows, categoryActions, type ForbiddenCategory, expandDocument, type Statement } from "./iamCatalog";
-
-export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator";
+} from "../lib/common";
+import { allows, categoryActions, type ForbiddenCategory, expandDocument, type Statement } from "../lib/iam-catalog";
+import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName, type KeyKind, sampleKeys } from "../lib/identities";
 
 export interface IamConfig {
     /** environment name: the vault prefixes are `db/{env}/` … */
@@ -23,32 +21,6 @@ export interface IamConfig {
     bucketName: string;
     /** regular expressions matched against a role / policy name to tell which identity it is */
     identities: Record<IdentityName, string>;
-}
-
-/** Default patterns: the components name roles `supabase-backups-<env>-<identity>`. */
-export const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
-    writer: "(^|[-_/])writer([-_/]|$)",
-    verifier: "(^|[-_/])verifier([-_/]|$)",
-    gc: "(^|[-_/])gc([-_/]|$)",
-    restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
-};
-
-type KeyKind = "dbDump" | "dbSchema" | "storageBlob" | "storageRunManifest" | "verify" | "audit" | "otherEnvDb";
-
-/** Representative keys of each vault area, built with the contracts' own path functions. */
-export function sampleKeys(env: string): Record<KeyKind, string> {
-    const at = new Date(Date.UTC(2026, 0, 1, 3, 30));
-    const runId = newRunId(at, "sample");
-    const sha = "ab".repeat(32);
-    return {
-        dbDump: dbObjectKey(env, runId, "dump"),
-        dbSchema: dbObjectKey(env, runId, "schema.sql"),
-        storageBlob: storageBlobKey(env, sha),
-        storageRunManifest: storageRunManifestKey(env, runId),
-        verify: verifyRecordKey(env, runId, at),
-        audit: auditKey(env, at, "sample-event"),
-        otherEnvDb: dbObjectKey(`${env}-other`, runId, "dump"),
-    };
 }
 
 interface Rule {
@@ -63,7 +35,7 @@ const BASELINE: Rule[] = [
     { category: "retention-bypass", why: "bypass or lift retention" },
 ];
 
-/** DESIGN.md security table, as rules per identity. Unrecognised roles get the baseline. */
+/** docs/architecture.md "Security model", as rules per identity. Unrecognised roles get the baseline. */
 export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
     writer: [
         ...BASELINE,
@@ -88,14 +60,6 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
     ],
     other: [...BASELINE],
 };
-
-export function classifyIdentity(names: (string | undefined)[], identities: Record<IdentityName, string>): IdentityName | undefined {
-    for (const id of Object.keys(identities) as IdentityName[]) {
-        const re = new RegExp(identities[id], "i");
-        if (names.some((n) => typeof n === "string" && re.test(n))) return id;
-    }
-    return undefined;
-}
 
 /** S3 bucket names a document's resources name literally (besides the configured vault bucket). */
 function bucketsNamed(statements: Statement[]): string[] {
@@ -232,6 +196,7 @@ export const iamPolicy: BackupPolicy = {
         },
         required: ["env", "bucketName"],
     },
+    configFromStack: (cfg) => ({ env: cfg.env, bucketName: cfg.aws.bucketName }),
     validateResource: async (args, report) => {
         const relevant = [T.rolePolicy, T.role, T.iamPolicy, T.rolePolicyAttachment, T.roleDefinition] as string[];
         if (!relevant.includes(args.type)) return;

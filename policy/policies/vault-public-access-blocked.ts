@@ -1,7 +1,7 @@
 // Policy 4: nothing in the vault is ever public, and ACLs are off (BucketOwnerEnforced).
 import type { BucketOwnershipControlsArgs, BucketPublicAccessBlockArgs, BucketArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, show, T } from "./common";
+import { type BackupPolicy, show, T } from "../lib/common";
 
 const PAB_FLAGS = ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"] as const;
 

@@ -2,7 +2,7 @@
 // current version and lifecycle rules delete history).
 import type { BucketArgs, BucketVersioningArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, show, T } from "./common";
+import { type BackupPolicy, show, T } from "../lib/common";
 
 export const versioningPolicy: BackupPolicy = {
     name: "vault-versioning-enabled",

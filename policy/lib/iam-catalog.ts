@@ -177,7 +177,7 @@ const KMS_DATA_OPS = /^(Encrypt|Decrypt|ReEncrypt(From|To)|GenerateDataKey.*|Gen
 export type ForbiddenCategory = "delete" | "config" | "retention-bypass" | "read-data" | "put-object";
 
 /**
- * The action sets behind DESIGN.md's security table, derived from the catalog:
+ * The action sets behind docs/architecture.md "Security model", derived from the catalog:
  * - config: any write or permissions action of S3 on something other than an object (bucket, access
  *   point, account: versioning, lock, lifecycle, policy, encryption, public access …), object ACLs,
  *   KMS key management (rotation, deletion, key policy, grants), any IAM write;

@@ -4,18 +4,18 @@
 // and every CronJob runs as a service account mapped to the identity its job kind needs.
 import { JOB_KINDS } from "@supabase-backups/contracts";
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
-import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "./common";
-import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName } from "./iam";
-import { isKind } from "./cronjob";
+import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "../lib/common";
+import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName } from "../lib/identities";
+import { isKind } from "../lib/job-kinds";
 
 export interface StackPolicyConfig {
     requireSecondaryArchive: boolean;
-    /** job kind → identity (DESIGN.md security table); "check" needs no cloud identity */
+    /** job kind → identity (docs/architecture.md "Security model"); "check" needs no cloud identity */
     jobIdentities: Record<string, IdentityName | "check">;
     identities: Record<IdentityName, string>;
 }
 
-/** DESIGN.md security table: which identity each job kind runs as. */
+/** docs/architecture.md "Security model": which identity each job kind runs as. */
 export const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc" };
 const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
 const AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id";
@@ -183,6 +183,8 @@ export const stackPolicy: BackupPolicy = {
             },
         },
     },
+    // prod, or any stack with the Azure archive on, must keep the archive
+    configFromStack: (cfg) => ({ requireSecondaryArchive: cfg.env === "prod" || cfg.azure?.enabled === true }),
     validateStack: (args, report) => {
         const cfg = readPolicyConfig<StackPolicyConfig>(stackPolicy, args);
         cfg.jobIdentities = { ...DEFAULT_JOB_IDENTITIES, ...cfg.jobIdentities } as StackPolicyConfig["jobIdentities"];

@@ -3,8 +3,8 @@
 // AWS catalog (a Deny of `s3:*` covers all S3 actions; a Deny of `s3:Get*` does not).
 import type { Unwrap } from "@pulumi/pulumi";
 import type { BucketPolicyArgs } from "@pulumi/aws/s3";
-import { type BackupPolicy, asArray, parseDocument, show, T } from "./common";
-import { catalog, expandDocument, type Statement } from "./iamCatalog";
+import { type BackupPolicy, asArray, parseDocument, show, T } from "../lib/common";
+import { catalog, expandDocument, type Statement } from "../lib/iam-catalog";
 
 function isEveryone(principal: unknown): boolean {
     if (principal === "*") return true;

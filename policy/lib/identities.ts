@@ -1,0 +1,41 @@
+// The backup identities (writer, verifier, gc, restore operator) as the policies recognise them: the
+// patterns that tell which role or managed identity is which, and sample vault keys to judge access on.
+// Shared by iam-backup-identities-least-privilege, vault-lifecycle-respects-retention and
+// stack-backup-completeness.
+import { auditKey, dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
+
+export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator";
+
+/** Default patterns: the components name roles `supabase-backups-<env>-<identity>`. */
+export const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
+    writer: "(^|[-_/])writer([-_/]|$)",
+    verifier: "(^|[-_/])verifier([-_/]|$)",
+    gc: "(^|[-_/])gc([-_/]|$)",
+    restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
+};
+
+export type KeyKind = "dbDump" | "dbSchema" | "storageBlob" | "storageRunManifest" | "verify" | "audit" | "otherEnvDb";
+
+/** Representative keys of each vault area, built with the contracts' own path functions. */
+export function sampleKeys(env: string): Record<KeyKind, string> {
+    const at = new Date(Date.UTC(2026, 0, 1, 3, 30));
+    const runId = newRunId(at, "sample");
+    const sha = "ab".repeat(32);
+    return {
+        dbDump: dbObjectKey(env, runId, "dump"),
+        dbSchema: dbObjectKey(env, runId, "schema.sql"),
+        storageBlob: storageBlobKey(env, sha),
+        storageRunManifest: storageRunManifestKey(env, runId),
+        verify: verifyRecordKey(env, runId, at),
+        audit: auditKey(env, at, "sample-event"),
+        otherEnvDb: dbObjectKey(`${env}-other`, runId, "dump"),
+    };
+}
+
+export function classifyIdentity(names: (string | undefined)[], identities: Record<IdentityName, string>): IdentityName | undefined {
+    for (const id of Object.keys(identities) as IdentityName[]) {
+        const re = new RegExp(identities[id], "i");
+        if (names.some((n) => typeof n === "string" && re.test(n))) return id;
+    }
+    return undefined;
+}
