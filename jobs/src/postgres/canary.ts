@@ -5,6 +5,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import type { Logger } from "../runtime/log";
+import { quoteIdent } from "./ident";
+import { pgChildEnv } from "./connection";
 
 /** Name prefix of canary databases: `sbv_<env>_<yyyymmddhhmmss>_<rand>`. */
 export const CANARY_PREFIX = "sbv_";
@@ -12,17 +14,6 @@ export const CANARY_PREFIX = "sbv_";
 export function canaryDatabaseName(env: string, now = new Date(), rand = randomBytes(3).toString("hex")): string {
     const stamp = now.toISOString().replace(/[-:T]/g, "").slice(0, 14);
     return `${CANARY_PREFIX}${env.replace(/[^a-z0-9]/g, "_")}_${stamp}_${rand}`;
-}
-
-/** Quote an identifier for SQL. */
-export function ident(name: string): string {
-    return `"${name.replace(/"/g, '""')}"`;
-}
-
-/** `schema.table` → `"schema"."table"` */
-export function qualified(name: string): string {
-    const i = name.indexOf(".");
-    return i < 0 ? ident(name) : `${ident(name.slice(0, i))}.${ident(name.slice(i + 1))}`;
 }
 
 /** The canary server was unreachable or refused to create a database: infrastructure, not the backup. */
@@ -37,21 +28,6 @@ export function withDatabase(url: string, database: string): string {
     const u = new URL(url);
     u.pathname = "/" + encodeURIComponent(database);
     return u.toString();
-}
-
-/** libpq environment for a URL, so the password never appears on a command line. */
-export function libpqEnv(url: string): Record<string, string> {
-    const u = new URL(url);
-    const env: Record<string, string> = {};
-    if (u.hostname) env.PGHOST = u.hostname.replace(/^\[|\]$/g, "");
-    if (u.port) env.PGPORT = u.port;
-    if (u.username) env.PGUSER = decodeURIComponent(u.username);
-    if (u.password) env.PGPASSWORD = decodeURIComponent(u.password);
-    const db = decodeURIComponent(u.pathname.replace(/^\//, ""));
-    if (db) env.PGDATABASE = db;
-    const map: Record<string, string> = { sslmode: "PGSSLMODE", sslrootcert: "PGSSLROOTCERT", sslcert: "PGSSLCERT", sslkey: "PGSSLKEY", host: "PGHOST", application_name: "PGAPPNAME" };
-    for (const [k, v] of u.searchParams) if (map[k]) env[map[k]] = v;
-    return env;
 }
 
 function pgConfig(url: string) {
@@ -90,7 +66,7 @@ export async function createCanary(adminUrl: string, env: string): Promise<Canar
     try {
         const name = canaryDatabaseName(env);
         const v = await c.query("show server_version");
-        await c.query(`create database ${ident(name)} template template0 encoding 'UTF8'`);
+        await c.query(`create database ${quoteIdent(name)} template template0 encoding 'UTF8'`);
         return { name, url: withDatabase(adminUrl, name), serverVersion: v.rows[0].server_version, createdRoles: [] };
     } catch (e) {
         throw new CanaryUnavailable(`canary server refused to create a database: ${oneLine(e)}`);
@@ -108,10 +84,10 @@ export async function dropCanary(adminUrl: string, db: CanaryDatabase, log: Logg
         let c: Client | undefined;
         try {
             c = await connect(adminUrl);
-            await c.query(`drop database if exists ${ident(db.name)} with (force)`);
+            await c.query(`drop database if exists ${quoteIdent(db.name)} with (force)`);
             for (const role of db.createdRoles) {
                 // best effort: a role still owning something elsewhere stays
-                await c.query(`drop role if exists ${ident(role)}`).catch(() => undefined);
+                await c.query(`drop role if exists ${quoteIdent(role)}`).catch(() => undefined);
             }
             log.info({ database: db.name }, "canary database dropped");
             return true;
@@ -155,7 +131,7 @@ export async function ensureRoles(adminUrl: string, roles: string[]): Promise<st
         for (const r of roles) {
             if (existing.has(r) || r.startsWith("pg_")) continue;
             try {
-                await c.query(`create role ${ident(r)} nologin`);
+                await c.query(`create role ${quoteIdent(r)} nologin`);
                 created.push(r);
             } catch (e: any) {
                 if (e?.code !== "42710") throw e; // duplicate_object: created concurrently
@@ -215,7 +191,7 @@ export function runPgRestore(opts: {
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
     const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`)];
     if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
-    const env = { ...(opts.env ?? process.env), ...libpqEnv(opts.db.url), PGAPPNAME: "supabase-backups-verify" };
+    const env = pgChildEnv(opts.db.url, opts.env ?? process.env, "supabase-backups-verify");
     delete (env as any).PGSERVICE;
     return new Promise((resolve, reject) => {
         const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: [opts.file ? "ignore" : "pipe", "ignore", "pipe"] });

@@ -1,48 +1,13 @@
-// pg_dump / pg_dumpall as child processes: version detection, the compression plan (pg_dump's own
-// zstd/lz4/gzip where the client is >= 16, else `-Z0` and zstd in the job), and connection parameters
-// that keep the password out of argv (it goes to the child's PGPASSWORD only).
+// pg_dump / pg_dumpall as child processes: version detection and the compression plan (pg_dump's own
+// zstd/lz4/gzip where the client is >= 16, else `-Z0` and zstd in the job). Connection parameters come
+// from connection.ts.
 import { execFile, spawn, type ChildProcessByStdio } from "node:child_process";
 import type { Readable } from "node:stream";
 import { Transform as NodeTransform, type Transform } from "node:stream";
 import { constants as zc, createZstdCompress } from "node:zlib";
-import { UsageError } from "../runtime/errors";
 import type { Logger } from "../runtime/log";
 
 export type Algorithm = "zstd" | "lz4" | "gzip" | "none";
-
-export interface PgTarget {
-    /** the URL without its password: safe for argv (still never logged as is) */
-    dbnameArg: string;
-    password?: string;
-    user: string;
-    host: string;
-    port: string;
-    database: string;
-}
-
-/** Split DATABASE_URL into what pg_dump gets on its command line and the password it gets in env. */
-export function pgTarget(databaseUrl: string): PgTarget {
-    let u: URL;
-    try {
-        u = new URL(databaseUrl);
-    } catch {
-        throw new UsageError("DATABASE_URL is not a URL (expected postgresql://user:password@host:port/database)");
-    }
-    if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") throw new UsageError(`DATABASE_URL must be a postgresql:// URL, not ${u.protocol}//`);
-    const password = u.password ? decodeURIComponent(u.password) : undefined;
-    u.password = "";
-    const user = decodeURIComponent(u.username || "postgres");
-    const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || user;
-    return { dbnameArg: u.toString(), password, user, host: u.hostname.replace(/^\[|\]$/g, ""), port: u.port || "5432", database };
-}
-
-export function pgChildEnv(t: PgTarget, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...base, PGAPPNAME: "supabase-backups-dump", PGCONNECT_TIMEOUT: base.PGCONNECT_TIMEOUT ?? "15" };
-    // The job's own secrets are none of pg_dump's business.
-    for (const k of ["DATABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_ACCESS_TOKEN", "AGE_IDENTITY", "AZURE_STORAGE_CONNECTION_STRING", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) delete env[k];
-    if (t.password !== undefined) env.PGPASSWORD = t.password;
-    return env;
-}
 
 /** `pg_dump (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)` → { version: "15.20", major: 15 } */
 export function parsePgDumpVersion(out: string): { version: string; major: number } {

@@ -3,6 +3,7 @@
 // exact row counts, newest migration, RLS tables, extensions. The transaction stays open until every
 // pg_dump that uses the snapshot has finished.
 import { Client } from "pg";
+import { quoteQualified } from "./ident";
 
 export interface SnapshotFacts {
     rowCounts: Record<string, number>;
@@ -21,17 +22,6 @@ export interface DbSnapshot {
     close(): Promise<void>;
     /** rejects if the connection to the database is lost while the snapshot is held */
     lost: Promise<never>;
-}
-
-function quoteIdent(s: string): string {
-    return `"${s.replace(/"/g, '""')}"`;
-}
-
-/** `public.profiles` → `"public"."profiles"` */
-export function quoteQualified(name: string): string {
-    const i = name.indexOf(".");
-    if (i <= 0) throw new Error(`table "${name}" is not schema-qualified`);
-    return `${quoteIdent(name.slice(0, i))}.${quoteIdent(name.slice(i + 1))}`;
 }
 
 export async function openSnapshot(connectionString: string, tables: string[], connectTimeoutMs = 15_000): Promise<DbSnapshot> {

@@ -8,7 +8,7 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import { assertSchema, auditKey, AuditRecordSchema, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
 import { UsageError, errorMessage, JobFailure } from "../runtime/errors";
 import { redact } from "../runtime/log";
-import { getJson, listAll, putRecordOnce, tagging } from "./s3";
+import { getJson, listAll, putRecordOnce } from "./s3";
 
 export interface AuditOptions {
     actor?: string;
@@ -116,10 +116,7 @@ export class AuditTrail {
         const key = auditKey(this.env, this.startedAt, this.eventId);
         // Write-once; the bucket's default Object Lock retention (COMPLIANCE) applies; no `tier` tag, so
         // no lifecycle rule expires it.
-        await putRecordOnce(this.s3, this.bucket, key, record, {
-            Tagging: tagging({ env: this.env, kind: "audit" }),
-            ...(this.kmsKeyArn ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: this.kmsKeyArn, BucketKeyEnabled: true } : {}),
-        });
+        await putRecordOnce(this.s3, { bucket: this.bucket, kmsKeyArn: this.kmsKeyArn }, { key, tags: { env: this.env, kind: "audit" } }, record);
         this.written = { key, record };
         return key;
     }

@@ -1,44 +1,11 @@
 // Which run to restore: --run, or the newest complete run at or before --at, preferring runs the verify
-// job proved (and never picking one it found wrong unless asked by id). Also the verification state per
-// run, shared with `status`.
+// job proved (and never picking one it found wrong unless asked by id).
 import type { S3Client } from "@aws-sdk/client-s3";
-import { parseVaultKey, prefixes, runIdTime, type DbManifest, type StorageManifest, type VerifyRecord } from "@supabase-backups/contracts";
+import { runIdTime, type DbManifest, type StorageManifest } from "@supabase-backups/contracts";
 import { JobFailure, UsageError } from "../runtime/errors";
 import { listCompleteRuns, loadManifest, type LoadedManifest, type RunKind, type RunRef } from "./runs";
 import { parseInstant } from "../runtime/time";
-import { getJson, listAll } from "./s3";
-
-export interface Verification {
-    result: "passed" | "failed";
-    verifiedAt: string;
-    reason: string | null;
-    /** restore seconds measured by the canary restore */
-    restoreSeconds?: number;
-}
-
-/** The newest verification record per db run. */
-export async function loadVerifications(s3: S3Client, bucket: string, env: string): Promise<Map<string, Verification>> {
-    const objects = await listAll(s3, bucket, prefixes.verify(env));
-    const newest = new Map<string, string>();
-    for (const o of objects) {
-        const p = parseVaultKey(o.key);
-        if (!p || p.kind !== "verify" || p.env !== env || !p.name.endsWith(".json")) continue;
-        const prev = newest.get(p.runId);
-        if (!prev || o.key > prev) newest.set(p.runId, o.key); // compact UTC stamps sort in time order
-    }
-    const out = new Map<string, Verification>();
-    await Promise.all(
-        [...newest].map(async ([runId, key]) => {
-            try {
-                const r = (await getJson<VerifyRecord>(s3, bucket, key)).value;
-                out.set(runId, { result: r.result, verifiedAt: r.verifiedAt, reason: r.reason, restoreSeconds: r.durations?.restoreSeconds });
-            } catch {
-                /* an unreadable record proves nothing: the run counts as unverified */
-            }
-        }),
-    );
-    return out;
-}
+import { loadVerifications, type Verification } from "./verifications";
 
 export interface Chosen<T> {
     loaded: LoadedManifest<T>;

@@ -1,8 +1,8 @@
 // The S3 vault: client construction and the few operations every command shares (list under a
-// prefix, read JSON, write a record once). Object Lock, tags and checksums are the callers' business.
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, type PutObjectCommandInput } from "@aws-sdk/client-s3";
+// prefix, read JSON, write a record once). How objects are written lives in write-params.ts.
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
-import { createHash } from "node:crypto";
+import { writeParams, type VaultTarget, type VaultWrite } from "./write-params";
 
 export interface VaultClientOptions {
     /** socket idle timeout per request (a stalled S3 connection fails and is retried), default none */
@@ -66,32 +66,14 @@ export async function exists(s3: S3Client, bucket: string, key: string): Promise
 }
 
 /**
- * Write a small record (manifest, verification, audit) exactly once: `If-None-Match: *` makes S3 refuse
- * to overwrite, and the SHA256 checksum lets S3 (and Object Lock) accept it. Returns the bytes' sha256.
+ * Write a small record (manifest, verification, audit) exactly once, with the vault's write settings
+ * (write-params.ts: `If-None-Match: *`, SHA256, lock, tags, SSE-KMS). Returns the bytes' sha256.
  */
-export async function putRecordOnce(
-    s3: S3Client,
-    bucket: string,
-    key: string,
-    value: unknown,
-    extra: Partial<PutObjectCommandInput> = {},
-): Promise<{ sha256: string; bytes: number }> {
+export async function putRecordOnce(s3: S3Client, vault: VaultTarget, write: RecordWrite, value: unknown): Promise<{ sha256: string; bytes: number }> {
     const body = serializeRecord(value);
-    await s3.send(
-        new PutObjectCommand({
-            Bucket: bucket,
-            Key: key,
-            Body: body,
-            ContentType: "application/json",
-            IfNoneMatch: "*",
-            ChecksumSHA256: createHash("sha256").update(body).digest("base64"),
-            ...extra,
-        }),
-    );
-    return { sha256: sha256Hex(body), bytes: body.length };
+    const sha256 = sha256Hex(body);
+    await s3.send(new PutObjectCommand({ ...writeParams(vault, { ...write, contentType: "application/json", sha256 }), Body: body }));
+    return { sha256, bytes: body.length };
 }
 
-/** `tier=daily&env=prod&kind=dump` for the x-amz-tagging header. */
-export function tagging(tags: Record<string, string>): string {
-    return new URLSearchParams(tags).toString();
-}
+export type RecordWrite = Omit<VaultWrite, "contentType" | "sha256" | "size">;

@@ -10,7 +10,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ageEncrypt, ageEncryptWithLibrary, nativeEncryptionAvailable } from "../../../jobs/src/codec/age-encrypt";
-import { parsePgDumpVersion, pgChildEnv, pgTarget, planCompression } from "../../../jobs/src/postgres/client-tools";
+import { parsePgDumpVersion, planCompression } from "../../../jobs/src/postgres/client-tools";
+import { pgChildEnv, pgTarget } from "../../../jobs/src/postgres/connection";
 import { finishSinks, pump, type Sink } from "../../../jobs/src/commands/dump/sinks";
 
 const log = createLogger({ test: "dump-unit" }, "silent");

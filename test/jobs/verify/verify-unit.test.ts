@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { zstdCompressSync } from "node:zlib";
 import { AgeDecryptStream, AgeError, loadAge, recipientOf } from "../../../jobs/src/codec/age-decrypt";
-import { canaryDatabaseName, libpqEnv, qualified, rolesFromScript, withDatabase, majorOf } from "../../../jobs/src/postgres/canary";
+import { canaryDatabaseName, rolesFromScript, withDatabase, majorOf } from "../../../jobs/src/postgres/canary";
+import { libpqEnv } from "../../../jobs/src/postgres/connection";
+import { quoteQualified } from "../../../jobs/src/postgres/ident";
 import { compareExpected, compareRowCounts, compareSets, extName } from "../../../jobs/src/commands/verify/checks";
 import { decodeSpecFor, describeDecodeError, hashAndDecode, isDataDecodeError } from "../../../jobs/src/codec/verified-read";
 import { sample, sampleSize } from "../../../jobs/src/commands/verify/storage-sample";
@@ -184,7 +186,7 @@ describe("verify: canary and storage helpers", () => {
     it("names canary databases per env and time, quotes identifiers, builds libpq env without argv secrets", () => {
         assert.equal(canaryDatabaseName("prod-eu", new Date("2026-11-22T06:00:01Z"), "abc123"), "sbv_prod_eu_20261122060001_abc123");
         assert.ok(canaryDatabaseName("a".repeat(20)).length <= 63);
-        assert.equal(qualified('public.we"ird'), '"public"."we""ird"');
+        assert.equal(quoteQualified('public.we"ird'), '"public"."we""ird"');
         const env = libpqEnv("postgresql://post%40gres:p%40ss@10.0.0.1:5433/postgres?sslmode=require");
         assert.deepEqual(env, { PGHOST: "10.0.0.1", PGPORT: "5433", PGUSER: "post@gres", PGPASSWORD: "p@ss", PGDATABASE: "postgres", PGSSLMODE: "require" });
         assert.equal(withDatabase("postgresql://u:p@h:1/postgres?sslmode=disable", "sbv_x"), "postgresql://u:p@h:1/sbv_x?sslmode=disable");

@@ -27,9 +27,11 @@ import { errorMessage, JobFailure } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes, Progress } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
-import { createVaultClient, getBytes, putRecordOnce, tagging } from "../../vault/s3";
+import { createVaultClient, getBytes, putRecordOnce } from "../../vault/s3";
+import { vaultTags, type VaultTags } from "../../vault/write-params";
 import { ageEncrypt } from "../../codec/age-encrypt";
-import { pgChildEnv, pgDumpVersion, pgTarget, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan, type DumpProcess, type PgTarget } from "../../postgres/client-tools";
+import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan, type DumpProcess } from "../../postgres/client-tools";
+import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
 import { abortSinks, azureSink, finishSinks, pump, s3Sink, type ObjectTarget, type Sink } from "./sinks";
 import { openSnapshot, type DbSnapshot } from "../../postgres/snapshot";
 
@@ -146,7 +148,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
     }
     // Whole seconds, rounded up: Azure's header has second precision and a lock must never end early.
     const retainUntil = new Date(Math.ceil(computeRetainUntil(started, tier, config.retention).getTime() / 1000) * 1000);
-    const tags = { tier, env, kind: "dump" };
+    const tags: VaultTags = { tier, env, kind: "dump" };
 
     // 2. The secondary: optional. A client that cannot even be built makes the run degraded, not failed.
     let azure: ContainerClient | undefined;
@@ -196,7 +198,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
         const key = dbObjectKey(env, runId, name);
         const t: ObjectTarget = { key, contentType: recipient ? CONTENT_TYPES.age : contentType, retainUntil, tags };
         const sinks: Sink[] = [
-            s3Sink(s3, t, { bucket, partSize, queueSize: o.queueSize, kmsKeyArn: config.vault.kmsKeyArn }, log1),
+            s3Sink(s3, t, { vault: config.vault, partSize, queueSize: o.queueSize }, log1),
         ];
         if (azure && secondary.status === "ok") sinks.push(azureSink(azure, t, { blockSize: o.blockSizeMiB * 1024 * 1024, concurrency: o.azureConcurrency }));
         const hash = createHash("sha256");
@@ -299,13 +301,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
     const manifestKey = dbObjectKey(env, runId, "manifest.json");
     let written: { sha256: string; bytes: number };
     try {
-        written = await putRecordOnce(s3, bucket, manifestKey, manifest, {
-            ChecksumAlgorithm: "SHA256",
-            ObjectLockMode: "COMPLIANCE",
-            ObjectLockRetainUntilDate: retainUntil,
-            Tagging: tagging(tags),
-            ...(config.vault.kmsKeyArn ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: config.vault.kmsKeyArn, BucketKeyEnabled: true } : {}),
-        });
+        written = await putRecordOnce(s3, config.vault, { key: manifestKey, tags, retainUntil }, manifest);
     } catch (e) {
         return fail("manifest.json", e, bytesTotal);
     }
@@ -316,7 +312,7 @@ export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode
             const body = serializeRecord(manifest);
             await azure.getBlockBlobClient(manifestKey).upload(body, body.length, {
                 blobHTTPHeaders: { blobContentType: "application/json" },
-                tags,
+                tags: vaultTags(tags),
                 conditions: { ifNoneMatch: "*" },
                 immutabilityPolicy: { expiriesOn: retainUntil, policyMode: "Locked" },
             });

@@ -1,19 +1,12 @@
-// `supabase-backups dump`: the nightly database backup (issue 3). See jobs/src/dump/run.ts.
+// `supabase-backups dump`: the nightly database backup. Flags → DumpOptions → engine.ts.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT } from "@supabase-backups/contracts";
 import { action, withCommonOptions } from "../../cli/command";
+import { intFlag } from "../../cli/flags";
 import { createContext } from "../../runtime/context";
 import { UsageError } from "../../runtime/errors";
 import { checkRecipient } from "../../codec/age-encrypt";
 import { DUMP_DEFAULTS, runDump, type DumpOptions } from "./engine";
-
-function int(min: number, max: number) {
-    return (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
-        return n;
-    };
-}
 
 function tableList(v: string): string[] {
     const list = v
@@ -67,16 +60,16 @@ export function register(program: Command): void {
     withCommonOptions(cmd)
         .option("--tables <list>", "comma-separated schema-qualified tables whose exact row counts are recorded (overrides verify.tables)", tableList)
         .addOption(new Option("--compression <algorithm>", "compression (overrides dump.compression; default zstd)").choices(["zstd", "lz4", "gzip", "none"]))
-        .option("--level <n>", "compression level (overrides dump.level; default 3; zstd 1-19, lz4 1-12, gzip 1-9)", int(1, 19))
+        .option("--level <n>", "compression level (overrides dump.level; default 3; zstd 1-19, lz4 1-12, gzip 1-9)", intFlag(1, 19))
         .option("--no-archive", "skip the Azure copy for this run (the manifest records the secondary as disabled)")
         .option("--no-roles", "skip roles.sql (pg_dumpall --roles-only --no-role-passwords)")
         .option("--age-recipient <recipient>", "encrypt every object to this age recipient (age1…) (overrides encryption.ageRecipient)")
-        .option("--part-size <MiB>", "S3 multipart part size (default: 5, or larger for databases over ~18 GB so 10 000 parts suffice); memory ≈ (queue size + 2) × part size", int(5, 512))
-        .option("--queue-size <n>", "S3 parts uploaded concurrently", int(1, 32), DUMP_DEFAULTS.queueSize)
-        .option("--block-size <MiB>", "Azure block size", int(1, 100), DUMP_DEFAULTS.blockSizeMiB)
-        .option("--azure-concurrency <n>", "Azure blocks uploaded concurrently", int(1, 32), DUMP_DEFAULTS.azureConcurrency)
-        .option("--stall-timeout <seconds>", "fail the run (S3) or drop the copy (Azure) when an upload makes no progress this long", int(5, 3600), DUMP_DEFAULTS.stallTimeoutSec)
-        .option("--lock-wait-timeout <seconds>", "pg_dump --lock-wait-timeout: fail instead of queueing behind a long lock", int(1, 86400), DUMP_DEFAULTS.lockWaitTimeoutSec)
+        .option("--part-size <MiB>", "S3 multipart part size (default: 5, or larger for databases over ~18 GB so 10 000 parts suffice); memory ≈ (queue size + 2) × part size", intFlag(5, 512))
+        .option("--queue-size <n>", "S3 parts uploaded concurrently", intFlag(1, 32), DUMP_DEFAULTS.queueSize)
+        .option("--block-size <MiB>", "Azure block size", intFlag(1, 100), DUMP_DEFAULTS.blockSizeMiB)
+        .option("--azure-concurrency <n>", "Azure blocks uploaded concurrently", intFlag(1, 32), DUMP_DEFAULTS.azureConcurrency)
+        .option("--stall-timeout <seconds>", "fail the run (S3) or drop the copy (Azure) when an upload makes no progress this long", intFlag(5, 3600), DUMP_DEFAULTS.stallTimeoutSec)
+        .option("--lock-wait-timeout <seconds>", "pg_dump --lock-wait-timeout: fail instead of queueing behind a long lock", intFlag(1, 86400), DUMP_DEFAULTS.lockWaitTimeoutSec)
         .option("--pg-dump <path>", "pg_dump binary (default $PG_DUMP or pg_dump on PATH)", process.env.PG_DUMP ?? "pg_dump")
         .option("--pg-dumpall <path>", "pg_dumpall binary (default $PG_DUMPALL or pg_dumpall on PATH)", process.env.PG_DUMPALL ?? "pg_dumpall")
         .action(async (flags: Flags) => {

@@ -8,13 +8,13 @@ import type { ContainerClient } from "@azure/storage-blob";
 import { PassThrough, type Readable } from "node:stream";
 import { errorMessage } from "../../runtime/errors";
 import type { Logger } from "../../runtime/log";
-import { tagging } from "../../vault/s3";
+import { vaultTags, writeParams, type VaultTags, type VaultTarget } from "../../vault/write-params";
 
 export interface ObjectTarget {
     key: string;
     contentType: string;
     retainUntil: Date;
-    tags: Record<string, string>;
+    tags: VaultTags;
 }
 
 export interface Sink {
@@ -34,10 +34,9 @@ export interface Sink {
 const INPUT_BUFFER = 256 * 1024;
 
 export interface S3SinkOptions {
-    bucket: string;
+    vault: VaultTarget;
     partSize: number;
     queueSize: number;
-    kmsKeyArn?: string;
 }
 
 /**
@@ -55,18 +54,7 @@ export function s3Sink(s3: S3Client, t: ObjectTarget, o: S3SinkOptions, log: Log
         queueSize: o.queueSize,
         leavePartsOnError: true, // we abort ourselves, once, after the uploaders have stopped
         abortController,
-        params: {
-            Bucket: o.bucket,
-            Key: t.key,
-            Body: input,
-            ContentType: t.contentType,
-            ChecksumAlgorithm: "SHA256",
-            ObjectLockMode: "COMPLIANCE",
-            ObjectLockRetainUntilDate: t.retainUntil,
-            Tagging: tagging(t.tags),
-            IfNoneMatch: "*",
-            ...(o.kmsKeyArn ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: o.kmsKeyArn, BucketKeyEnabled: true } : {}),
-        },
+        params: { ...writeParams(o.vault, { key: t.key, tags: t.tags, retainUntil: t.retainUntil, contentType: t.contentType }), Body: input },
     });
     let aborting: Promise<void> | undefined;
     const abortMultipart = () =>
@@ -81,7 +69,7 @@ export function s3Sink(s3: S3Client, t: ObjectTarget, o: S3SinkOptions, log: Log
             }
             if (!uploadId) return;
             try {
-                await s3.send(new AbortMultipartUploadCommand({ Bucket: o.bucket, Key: t.key, UploadId: uploadId }));
+                await s3.send(new AbortMultipartUploadCommand({ Bucket: o.vault.bucket, Key: t.key, UploadId: uploadId }));
                 log.info({ key: t.key, uploadId }, "aborted the multipart upload");
             } catch (e) {
                 log.warn({ key: t.key, uploadId, err: errorMessage(e) }, "could not abort the multipart upload (the bucket's lifecycle rule removes it)");
@@ -147,7 +135,7 @@ export function azureSink(container: ContainerClient, t: ObjectTarget, o: AzureS
     const options = {
         abortSignal: abortController.signal,
         blobHTTPHeaders: { blobContentType: t.contentType },
-        tags: t.tags,
+        tags: vaultTags(t.tags),
         // Passed through to commitBlockList (x-ms-immutability-policy-until-date / -mode).
         immutabilityPolicy: { expiriesOn: t.retainUntil, policyMode: "Locked" as const },
         conditions: { ifNoneMatch: "*" },

@@ -17,15 +17,17 @@ import { pipeline } from "node:stream/promises";
 import type { Client } from "pg";
 import { EXIT, redactUrl, type DbManifest, type ExitCode } from "@supabase-backups/contracts";
 import { audited, isProdEnv, Refusal } from "../../vault/audit";
-import { connect, ensureRoles, libpqEnv, rolesFromScript, SUPABASE_DEFAULT_ROLES } from "../../postgres/canary";
+import { connect, ensureRoles, rolesFromScript, SUPABASE_DEFAULT_ROLES } from "../../postgres/canary";
+import { pgChildEnv } from "../../postgres/connection";
 import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
 import { redact, registerSecret } from "../../runtime/log";
-import { applyMasking, qualifiedTable, type MaskResult, type MaskTarget } from "./masking";
+import { applyMasking, type MaskResult, type MaskTarget } from "./masking";
 import { operatorContext, startAudit, type OperatorContext, type OperatorOptions } from "../../cli/operator";
 import { formatBytes, Progress } from "../../runtime/progress";
 import { chooseRun } from "../../vault/run-choice";
 import { out, outJson, renderPairs, renderTable } from "../../cli/output";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashAndDecode } from "../../codec/verified-read";
+import { quoteIdent, quoteTable } from "../../postgres/ident";
 
 export interface RestoreDbOptions extends OperatorOptions {
     run?: string;
@@ -37,7 +39,7 @@ export interface RestoreDbOptions extends OperatorOptions {
     targetEnv?: string;
     clean?: boolean;
     yes?: boolean;
-    jobs: string;
+    jobs: number;
 }
 
 const QUALIFIED = /^([a-z_][a-z0-9_$]*)\.([a-z_][a-z0-9_$]*)$/;
@@ -58,10 +60,6 @@ export function parseTables(list: string | undefined): TableRef[] | undefined {
     }
     if (!out.length) throw new UsageError("--tables: no table given");
     return out;
-}
-
-function qi(s: string): string {
-    return `"${s.replace(/"/g, '""')}"`;
 }
 
 /** Is the target the database the dump came from (same host and database name)? */
@@ -85,7 +83,7 @@ async function userTables(c: Client): Promise<string[]> {
 }
 
 async function tableExists(c: Client, schema: string, table: string): Promise<boolean> {
-    const r = await c.query(`select to_regclass($1) is not null as e`, [`${qi(schema)}.${qi(table)}`]);
+    const r = await c.query(`select to_regclass($1) is not null as e`, [quoteTable(schema, table)]);
     return !!r.rows[0].e;
 }
 
@@ -128,7 +126,7 @@ function run(bin: string, args: string[], env: NodeJS.ProcessEnv, opts: { captur
 
 /** The child environment: libpq variables for the target (no password on any command line). */
 function targetEnv(url: string): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...libpqEnv(url), PGAPPNAME: "supabase-backups-restore" };
+    const env = pgChildEnv(url, process.env, "supabase-backups-restore");
     delete env.PGSERVICE;
     delete env.DATABASE_URL;
     return env;
@@ -160,7 +158,7 @@ export class SchemaRewrite extends Transform {
             if (m[1] === "COPY" && / FROM stdin;$/.test(l)) this.inCopy = true;
             if (to !== undefined) {
                 this.rewritten.add(key);
-                return `${m[1]} ${qi(to)}.${m[3]}${m[4]}`;
+                return `${m[1]} ${quoteIdent(to)}.${m[3]}${m[4]}`;
             }
         }
         return l;
@@ -215,8 +213,7 @@ export async function restoreDb(opts: RestoreDbOptions): Promise<ExitCode> {
         if (!SCHEMA.test(opts.intoSchema)) throw new UsageError(`--into-schema "${opts.intoSchema}": lowercase letters, digits, _ only`);
     }
     if (opts.clean && !opts.yes) throw new UsageError("--clean drops objects in the target: add --yes to confirm");
-    const jobs = Number(opts.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1 || jobs > 64) throw new UsageError(`--jobs must be 1..64, got "${opts.jobs}"`);
+    const jobs = opts.jobs;
 
     const ctx = operatorContext(opts, "restore db");
     const trail = startAudit(ctx, opts, "restore-db", opts.targetUrl, {
@@ -346,8 +343,8 @@ async function doRestore(ctx: OperatorContext, opts: RestoreDbOptions, tables: T
             // Prepare destinations: schema, and (with --clean --yes) drop an existing copy.
             for (const t of tables) {
                 const dest = schemaMap.get(`${t.schema}.${t.table}`)!;
-                await c.query(`create schema if not exists ${qi(dest)}`);
-                if (opts.clean) await c.query(`drop table if exists ${qualifiedTable(dest, t.table)}`);
+                await c.query(`create schema if not exists ${quoteIdent(dest)}`);
+                if (opts.clean) await c.query(`drop table if exists ${quoteTable(dest, t.table)}`);
             }
             restoreErrors = await trail.time("restore", async () => {
                 const script = spawn("pg_restore", ["--no-owner", "--no-privileges", "--no-comments", "--use-list", listFile, "--file", "-", spool], { env, stdio: ["ignore", "pipe", "pipe"] });
@@ -381,7 +378,7 @@ async function doRestore(ctx: OperatorContext, opts: RestoreDbOptions, tables: T
                 const [s, n] = t.to.split(".");
                 let restored = -1;
                 try {
-                    restored = Number((await c.query(`select count(*)::bigint as n from ${qualifiedTable(s, n)}`)).rows[0].n);
+                    restored = Number((await c.query(`select count(*)::bigint as n from ${quoteTable(s, n)}`)).rows[0].n);
                 } catch (e) {
                     log.error({ table: t.to, err: errorMessage(e) }, "cannot count rows");
                 }

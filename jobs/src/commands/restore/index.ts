@@ -7,6 +7,7 @@ import { withOperatorOptions } from "../../cli/operator";
 import { restoreBranch, restorePitr } from "./pitr";
 import { restoreDb } from "./db";
 import { restoreStorage } from "./storage";
+import { intFlag } from "../../cli/flags";
 
 export function register(program: Command): void {
     const restore = program
@@ -32,7 +33,7 @@ export function register(program: Command): void {
         .option("--target-env <env>", "what the target is (e.g. staging); restoring prod data without --mask needs --target-env prod")
         .option("--clean", "drop and recreate objects that already exist in the target (needs --yes)")
         .option("--yes", "confirm --clean")
-        .option("--jobs <n>", "parallel pg_restore jobs", "2")
+        .option("--jobs <n>", "parallel pg_restore jobs (1-64)", intFlag(1, 64), 2)
         .addHelpText(
             "after",
             "\nExamples:\n" +
@@ -57,7 +58,7 @@ export function register(program: Command): void {
         .requiredOption("--bucket <name>", "the bucket to restore")
         .option("--into <bucket>", "target bucket (default restored-<bucket>-<yyyymmdd of the run>)")
         .option("--prefix <p>", "only objects whose name starts with this")
-        .option("--concurrency <n>", "parallel transfers", "8")
+        .option("--concurrency <n>", "parallel transfers (1-128)", intFlag(1, 128), 8)
         .option("--overwrite", "allow restoring into the source bucket itself (replaces objects with the run's version)")
         .option("--via <rest|s3>", "Storage REST API (SUPABASE_SERVICE_ROLE_KEY) or S3 protocol (SUPABASE_S3_ACCESS_KEY_ID/SECRET); default storage.mode")
         .addHelpText(

@@ -4,18 +4,11 @@
 import { randomBytes } from "node:crypto";
 import type { Client } from "pg";
 import type { StackConfig } from "@supabase-backups/contracts";
+import { quoteIdent, quoteTable } from "../../postgres/ident";
 
 export type MaskingRule = NonNullable<StackConfig["masking"]>["rules"][number];
 
 export const REDACTED = "[redacted]";
-
-function qi(name: string): string {
-    return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function qualifiedTable(schema: string, table: string): string {
-    return `${qi(schema)}.${qi(table)}`;
-}
 
 /**
  * The SET expression for a rule. Within one restore the same input masks to the same output (joins on
@@ -24,7 +17,7 @@ export function qualifiedTable(schema: string, table: string): string {
  */
 export function maskExpression(rule: MaskingRule["rule"], col: string, salt: string): string {
     if (!/^[0-9a-f]*$/.test(salt)) throw new Error("salt must be hex");
-    const c = `'${salt}' || ${qi(col)}`;
+    const c = `'${salt}' || ${quoteIdent(col)}`;
     switch (rule) {
         case "email":
             return `'user+' || substr(md5(${c}::text), 1, 16) || '@example.com'`;
@@ -43,7 +36,7 @@ export function maskExpression(rule: MaskingRule["rule"], col: string, salt: str
 
 /** A condition true for values that are NOT masked (the proof counts them). */
 export function unmaskedCondition(rule: MaskingRule["rule"], col: string): string {
-    const c = `${qi(col)}::text`;
+    const c = `${quoteIdent(col)}::text`;
     switch (rule) {
         case "email":
             return `${c} !~ '^user\\+[0-9a-f]{16}@example\\.com$'`;
@@ -82,8 +75,8 @@ export async function applyMasking(c: Client, targets: MaskTarget[], salt: strin
     await c.query("begin");
     try {
         for (const t of targets) {
-            const tbl = qualifiedTable(t.schema, t.table);
-            const r = await c.query(`update ${tbl} set ${qi(t.rule.column)} = ${maskExpression(t.rule.rule, t.rule.column, salt)} where ${qi(t.rule.column)} is not null`);
+            const tbl = quoteTable(t.schema, t.table);
+            const r = await c.query(`update ${tbl} set ${quoteIdent(t.rule.column)} = ${maskExpression(t.rule.rule, t.rule.column, salt)} where ${quoteIdent(t.rule.column)} is not null`);
             results.push({ rule: t.rule.rule, table: `${t.schema}.${t.table}`, column: t.rule.column, updated: r.rowCount ?? 0, unmasked: -1 });
         }
         await c.query("commit");
@@ -97,7 +90,7 @@ export async function applyMasking(c: Client, targets: MaskTarget[], salt: strin
 
 export async function countUnmasked(c: Client, t: MaskTarget): Promise<number> {
     const r = await c.query(
-        `select count(*)::bigint as n from ${qualifiedTable(t.schema, t.table)} where ${qi(t.rule.column)} is not null and (${unmaskedCondition(t.rule.rule, t.rule.column)})`,
+        `select count(*)::bigint as n from ${quoteTable(t.schema, t.table)} where ${quoteIdent(t.rule.column)} is not null and (${unmaskedCondition(t.rule.rule, t.rule.column)})`,
     );
     return Number(r.rows[0].n);
 }

@@ -29,7 +29,7 @@ export interface RestoreStorageOptions extends OperatorOptions {
     bucket: string;
     into?: string;
     prefix?: string;
-    concurrency: string;
+    concurrency: number;
     overwrite?: boolean;
     /** rest (service-role key) or s3 (Storage S3 keys); default storage.mode */
     via?: string;
@@ -205,8 +205,7 @@ interface Counters {
 export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitCode> {
     if (!BUCKET.test(opts.bucket)) throw new UsageError(`--bucket "${opts.bucket}" is not a bucket name`);
     if (opts.into !== undefined && !BUCKET.test(opts.into)) throw new UsageError(`--into "${opts.into}" is not a valid bucket name`);
-    const concurrency = Number(opts.concurrency);
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 128) throw new UsageError(`--concurrency must be 1..128, got "${opts.concurrency}"`);
+    const concurrency = opts.concurrency;
     const ctx = operatorContext(opts, "restore storage");
     const dest = storageTarget(ctx, opts.via);
     const trail = startAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, {

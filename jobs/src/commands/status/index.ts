@@ -10,16 +10,17 @@ import { errorMessage } from "../../runtime/errors";
 import { redact } from "../../runtime/log";
 import { operatorContext, type OperatorOptions } from "../../cli/operator";
 import { formatBytes } from "../../runtime/progress";
-import { loadVerifications } from "../../vault/run-choice";
+import { loadVerifications } from "../../vault/verifications";
 import { loadChain } from "../../vault/runs";
 import { SupabaseApi } from "../../supabase/api";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
 import { formatAge, out, outJson, renderPairs, renderTable } from "../../cli/output";
+import { intFlag } from "../../cli/flags";
 
 interface StatusOptions extends OperatorOptions {
     supabase: boolean;
     all?: boolean;
-    runs: string;
+    runs: number;
 }
 
 export interface StatusReport {
@@ -205,13 +206,13 @@ export function register(program: Command): void {
         .option("--env <env>", "environment; must match the config's env")
         .option("--json", "machine-readable output on stdout")
         .option("--all", "list every database run (default: the newest --runs)")
-        .option("--runs <n>", "how many database runs to list", "10")
+        .option("--runs <n>", "how many database runs to list", intFlag(1), 10)
         .option("--no-supabase", "do not ask the Management API (SUPABASE_ACCESS_TOKEN) about Supabase's own backups")
         .action(
             action("status", async (opts: StatusOptions): Promise<ExitCode> => {
                 const r = await buildStatus(opts);
                 if (opts.json) outJson(r);
-                else printHuman(r, !!opts.all, Math.max(1, Number(opts.runs) || 10));
+                else printHuman(r, !!opts.all, opts.runs);
                 return r.healthy ? EXIT.ok : EXIT.unhealthy;
             }),
         );

@@ -50,6 +50,7 @@ import {
     type Tier,
 } from "@supabase-backups/contracts";
 import { action, withCommonOptions } from "../../cli/command";
+import { collect, intFlag } from "../../cli/flags";
 import { createContext, requireSecret, type JobContext } from "../../runtime/context";
 import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
@@ -58,7 +59,8 @@ import { Progress, formatBytes } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
 import { bucketSummary, compareObjects, listShardManifests, mergeShards, objectKey, readRunHeader, shardOf } from "../../vault/storage-runs";
 import { restSource, s3Source, S3_SOURCE_ENV, SourceError, StorageCatalog, type BucketFilter, type SourceObject, type StorageSource } from "../../supabase/storage-source";
-import { createVaultClient, getJson, putRecordOnce, tagging } from "../../vault/s3";
+import { createVaultClient, getJson, putRecordOnce, type RecordWrite } from "../../vault/s3";
+import { retentionParams, writeParams } from "../../vault/write-params";
 
 /** Env: the run id all shards of one Indexed Job share (else derived from JOB_NAME, see resolveRunId). */
 export const RUN_ID_ENV = "SUPABASE_BACKUPS_RUN_ID";
@@ -306,12 +308,12 @@ export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<S
             };
             const key = storageRunManifestKey(env, finalRunId);
             // Written LAST: the run is complete iff this object exists.
-            await vaultOp("write manifest", () => putRecordOnce(s3, vaultBucket, key, manifest, recordExtra(cfg, tier, retain)));
+            await vaultOp("write manifest", () => putRecordOnce(s3, cfg.vault, recordWrite(cfg, key, tier, retain), manifest));
             return finish(ctx, manifest, key, undefined, undefined, started);
         }
 
         const { bucketNames: _b, carriedBuckets: _c, ...shardRecord } = shardManifest;
-        await vaultOp("write shard manifest", () => putRecordOnce(s3, vaultBucket, ownShardKey, shardRecord, recordExtra(cfg, tier, retain)));
+        await vaultOp("write shard manifest", () => putRecordOnce(s3, cfg.vault, recordWrite(cfg, ownShardKey, tier, retain), shardRecord));
         log.info({ runId, shard: `${shardIndex}/${shardCount}` }, "shard manifest written");
         // The last shard to finish writes the run manifest.
         const merged = await mergeRun(common, async () => shardManifest.bucketNames);
@@ -392,18 +394,9 @@ async function runTier(s3: S3Client, bucket: string, earlier: RunRef[], runTime:
     return chooseTier(runTime, headers.map((x) => ({ tier: x.tier, startedAt: runIdTime(x.runId) })), cfg.retention);
 }
 
-function sse(cfg: JobConfig): Partial<PutObjectCommandInput> {
-    return cfg.vault.kmsKeyArn ? { ServerSideEncryption: "aws:kms", SSEKMSKeyId: cfg.vault.kmsKeyArn, BucketKeyEnabled: true } : {};
-}
-
 /** Manifests: locked like the run, tagged with its tier (lifecycle expires them with the tier). */
-function recordExtra(cfg: JobConfig, tier: Tier, retain: Date): Partial<PutObjectCommandInput> {
-    return {
-        ObjectLockMode: "COMPLIANCE",
-        ObjectLockRetainUntilDate: retain,
-        Tagging: tagging({ tier, env: cfg.env, kind: "sync-storage" }),
-        ...sse(cfg),
-    };
+function recordWrite(cfg: JobConfig, key: string, tier: Tier, retain: Date): RecordWrite {
+    return { key, tags: { tier, env: cfg.env, kind: "sync-storage" }, retainUntil: retain };
 }
 
 /** Merge when every shard manifest exists; undefined when some are missing. */
@@ -448,7 +441,7 @@ async function mergeRun(c: RunCommon, bucketNames: () => Promise<string[]>): Pro
         previous: prev ? { runId: prev.ref.runId, sha256: prev.sha256 } : null,
     };
     const key = storageRunManifestKey(c.env, c.runId);
-    await vaultOp("write manifest", () => putRecordOnce(c.s3, c.vaultBucket, key, manifest, recordExtra(c.cfg, c.tier, c.retain)));
+    await vaultOp("write manifest", () => putRecordOnce(c.s3, c.cfg.vault, recordWrite(c.cfg, key, c.tier, c.retain), manifest));
     c.log.info({ runId: c.runId, shards: c.shardCount, objects: manifest.objects.length }, "run manifest written (shards merged)");
     return { manifest, key };
 }
@@ -536,27 +529,16 @@ async function syncShard(ctx: JobContext, opts: SyncOptions, c: RunCommon & { pr
             for (const o of prev?.objects ?? []) if (o.bucket === name && inShard(o.bucket, o.name)) objects.push(o);
         }
 
-        const putOpts = (key: string, sha: string, size: number): PutObjectCommandInput => ({
-            Bucket: vaultBucket,
-            Key: key,
-            ContentLength: size,
-            ContentType: "application/octet-stream",
-            ChecksumAlgorithm: "SHA256",
-            ChecksumSHA256: Buffer.from(sha, "hex").toString("base64"),
-            ObjectLockMode: "COMPLIANCE",
-            ObjectLockRetainUntilDate: lockTarget,
-            // No `tier` tag on blobs: a blob is shared by runs of every tier, and the tier lifecycle rules
-            // would expire it under a newer run that still references it. Blobs go only through gc.
-            Tagging: tagging({ env, kind: "sync-storage", content: "blob" }),
-            IfNoneMatch: "*",
-            ...sse(cfg),
-        });
+        // No `tier` tag on blobs: a blob is shared by runs of every tier, and the tier lifecycle rules
+        // would expire it under a newer run that still references it. Blobs go only through gc.
+        const putOpts = (key: string, sha256: string, size: number): PutObjectCommandInput =>
+            writeParams(cfg.vault, { key, sha256, size, contentType: "application/octet-stream", retainUntil: lockTarget, tags: { env, kind: "sync-storage", content: "blob" } });
 
         const extendRetention = (key: string, lowerBoundKnown: boolean): Promise<void> => {
             let p = extended.get(key);
             if (!p) {
                 p = vaultOp(`extend retention of ${key}`, () =>
-                    s3.send(new PutObjectRetentionCommand({ Bucket: vaultBucket, Key: key, Retention: { Mode: "COMPLIANCE", RetainUntilDate: lockTarget } })),
+                    s3.send(new PutObjectRetentionCommand(retentionParams(cfg.vault, key, lockTarget))),
                 ).then(
                     () => {
                         setLocks.set(key, lockTarget.toISOString());
@@ -938,17 +920,6 @@ export class Semaphore {
     }
 }
 
-function intOpt(name: string, min: number) {
-    return (v: string) => {
-        const n = Number(v);
-        if (!Number.isInteger(n) || n < min) throw new UsageError(`${name}: expected an integer ≥ ${min}, got "${v}"`);
-        return n;
-    };
-}
-
-function collect(v: string, acc: string[] = []): string[] {
-    return [...acc, v];
-}
 
 export function register(program: Command): void {
     withCommonOptions(
@@ -969,13 +940,13 @@ export function register(program: Command): void {
             .addOption(new Option("--shard <I/N>", "process shard I of N (hash of bucket/name); default $JOB_COMPLETION_INDEX of $JOB_COMPLETIONS"))
             .addOption(new Option("--merge", "only merge the run's shard manifests into the run manifest (needs --run-id)"))
             .addOption(new Option("--run-id <id>", `run id shared by all shards; default $${RUN_ID_ENV}, else derived from $JOB_NAME, else new`))
-            .addOption(new Option("--concurrency <n>", "parallel transfers (default storage.concurrency)").argParser(intOpt("--concurrency", 1)))
-            .addOption(new Option("--retries <n>", "retries per object, with exponential backoff (default storage.retries)").argParser(intOpt("--retries", 0)))
-            .addOption(new Option("--retry-base-ms <ms>", "first retry's backoff ceiling; doubles per retry").default(500).argParser(intOpt("--retry-base-ms", 0)))
-            .addOption(new Option("--stall-seconds <s>", "abort and retry a download that sends no byte for this long").default(120).argParser(intOpt("--stall-seconds", 1)))
+            .addOption(new Option("--concurrency <n>", "parallel transfers (default storage.concurrency)").argParser(intFlag(1)))
+            .addOption(new Option("--retries <n>", "retries per object, with exponential backoff (default storage.retries)").argParser(intFlag(0)))
+            .addOption(new Option("--retry-base-ms <ms>", "first retry's backoff ceiling; doubles per retry").default(500).argParser(intFlag(0)))
+            .addOption(new Option("--stall-seconds <s>", "abort and retry a download that sends no byte for this long").default(120).argParser(intFlag(1)))
             .addOption(new Option("--scratch-dir <dir>", "where objects above --memory-threshold are spooled (the pod's emptyDir)").default(tmpdir()))
-            .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(4 * MiB).argParser(intOpt("--memory-threshold", 0)))
-            .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in parts (min(64 MiB, this size), at least 5 MiB), SHA256 per part").default(4 * 1024 * MiB).argParser(intOpt("--multipart-threshold", 5 * MiB))),
+            .addOption(new Option("--memory-threshold <bytes>", "objects up to this size are buffered in memory, larger ones spooled").default(4 * MiB).argParser(intFlag(0)))
+            .addOption(new Option("--multipart-threshold <bytes>", "objects above this size are uploaded in parts (min(64 MiB, this size), at least 5 MiB), SHA256 per part").default(4 * 1024 * MiB).argParser(intFlag(5 * MiB))),
     ).action(
         action("sync-storage", async (o: any) => {
             const ctx = createContext({ config: o.config, command: "sync-storage" });

@@ -2,7 +2,7 @@
 // comparisons are pure functions (unit-tested) and the queries are plain catalog SQL.
 import type { Client } from "pg";
 import type { DbManifest, JobConfig } from "@supabase-backups/contracts";
-import { qualified } from "../../postgres/canary";
+import { quoteQualified } from "../../postgres/ident";
 
 export interface CheckResult {
     name: string;
@@ -94,7 +94,7 @@ export async function countRows(connectFn: () => Promise<Client>, tables: string
             while (next < tables.length) {
                 const t = tables[next++];
                 try {
-                    const r = await c.query(`select count(*)::text as n from ${qualified(t)}`);
+                    const r = await c.query(`select count(*)::text as n from ${quoteQualified(t)}`);
                     out[t] = Number(r.rows[0].n);
                 } catch (e) {
                     out[t] = e as Error;

@@ -26,7 +26,6 @@ import {
     JOB_ENV,
     MANIFEST_SCHEMA_VERSION,
     METRICS,
-    parseVaultKey,
     prefixes,
     runIdTime,
     SECRETS,
@@ -40,9 +39,10 @@ import {
     type VerifyRecord,
 } from "@supabase-backups/contracts";
 import { action, withCommonOptions } from "../../cli/command";
+import { intFlag } from "../../cli/flags";
 import { createContext, type JobContext } from "../../runtime/context";
 import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
-import { createVaultClient, getJson, listAll, putRecordOnce, tagging } from "../../vault/s3";
+import { createVaultClient, listAll, putRecordOnce } from "../../vault/s3";
 import { createArchiveClient } from "../../vault/archive";
 import { listCompleteRuns, loadChain, loadManifest, type LoadedManifest, type RunRef } from "../../vault/runs";
 import { pushRunMetrics } from "../../runtime/metrics";
@@ -65,6 +65,7 @@ import { runChecks, type CheckResult } from "./checks";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashStream, isDataDecodeError, type FetchResult } from "../../codec/verified-read";
 import { verifyStorageRun, type StorageVerifyResult } from "./storage-sample";
 import { AgeError, recipientOf } from "../../codec/age-decrypt";
+import { VerificationIndex } from "../../vault/verifications";
 
 export interface VerifyOptions {
     config?: string;
@@ -90,61 +91,6 @@ export function reasonOf(checks: CheckResult[]): string | null {
     return bad ? `${bad.name}: ${bad.detail}`.replace(/\s*\n\s*/g, " ") : null;
 }
 
-/** Which verification records exist, per run (keys sorted = time order). */
-async function listRecords(s3: S3Client, bucket: string, env: string): Promise<Map<string, string[]>> {
-    const out = new Map<string, string[]>();
-    for (const o of await listAll(s3, bucket, prefixes.verify(env))) {
-        const p = parseVaultKey(o.key);
-        if (p?.kind !== "verify" || p.env !== env) continue;
-        const list = out.get(p.runId) ?? [];
-        list.push(o.key);
-        out.set(p.runId, list);
-    }
-    return out;
-}
-
-class RecordIndex {
-    private cache = new Map<string, VerifyRecord | null>();
-    constructor(
-        private readonly s3: S3Client,
-        private readonly bucket: string,
-        readonly keys: Map<string, string[]>,
-    ) {}
-
-    private async load(key: string): Promise<VerifyRecord | null> {
-        if (!this.cache.has(key)) {
-            try {
-                this.cache.set(key, (await getJson<VerifyRecord>(this.s3, this.bucket, key)).value);
-            } catch {
-                this.cache.set(key, null); // unreadable record: does not count as a pass
-            }
-        }
-        return this.cache.get(key)!;
-    }
-
-    /** The newest passed record of a run. */
-    async passed(runId: string): Promise<VerifyRecord | undefined> {
-        for (const key of [...(this.keys.get(runId) ?? [])].reverse()) {
-            const r = await this.load(key);
-            if (r && r.result === "passed" && r.runId === runId) return r;
-        }
-        return undefined;
-    }
-
-    add(key: string, record: VerifyRecord): void {
-        const list = this.keys.get(record.runId) ?? [];
-        list.push(key);
-        list.sort();
-        this.keys.set(record.runId, list);
-        this.cache.set(key, record);
-    }
-}
-
-interface Stage {
-    ok: boolean;
-    checks: CheckResult[];
-}
-
 interface RunOutcome {
     record: VerifyRecord;
     key: string;
@@ -160,7 +106,7 @@ interface Env {
     jobs: number;
     scratch: string;
     signal: AbortSignal;
-    records: RecordIndex;
+    records: VerificationIndex;
     complete: RunRef[];
     statementTimeoutMs: number;
     /** set while a canary database exists, so a signal handler can drop it */
@@ -332,15 +278,8 @@ async function verifyRun(e: Env, target: RunRef, storage: Promise<StorageVerifyR
         // Write-once, kept as long as the run it proves (same tier tag, same retain-until); SSE-KMS with
         // the vault key like every other object (the bucket policy denies other keys). S3 refuses a
         // retain-until in the past: a run at the end of its retention gets the bucket's default lock.
-        const kms = ctx.config.vault.kmsKeyArn;
-        const lock = {
-            Tagging: tagging(manifest ? { tier: manifest.tier, env, kind: "verify" } : { env, kind: "verify" }),
-            ...(manifest && new Date(manifest.retainUntil).getTime() > Date.now() + 60_000
-                ? { ObjectLockMode: "COMPLIANCE" as const, ObjectLockRetainUntilDate: new Date(manifest.retainUntil) }
-                : {}),
-            ...(kms ? { ServerSideEncryption: "aws:kms" as const, SSEKMSKeyId: kms, BucketKeyEnabled: true } : {}),
-        };
-        await putRecordOnce(e.s3, e.bucket, key, record, lock);
+        const retainUntil = manifest && new Date(manifest.retainUntil).getTime() > Date.now() + 60_000 ? new Date(manifest.retainUntil) : undefined;
+        await putRecordOnce(e.s3, ctx.config.vault, { key, tags: { ...(manifest ? { tier: manifest.tier } : {}), env, kind: "verify" }, retainUntil }, record);
         e.records.add(key, record);
         log.info({ key, result: record.result, reason: record.reason }, "verification record written");
         return { record, key, restoreSeconds };
@@ -617,7 +556,7 @@ export async function runVerify(opts: VerifyOptions): Promise<ExitCode> {
     let failure: unknown;
     try {
         const complete = await listCompleteRuns(s3, bucket, ctx.config.env, "db");
-        const records = new RecordIndex(s3, bucket, await listRecords(s3, bucket, ctx.config.env));
+        const records = await VerificationIndex.load(s3, bucket, ctx.config.env);
         let targets: RunRef[];
         if (opts.run) {
             targets = [complete.find((r) => r.runId === opts.run) ?? { runId: opts.run, manifestKey: "" }];
@@ -698,15 +637,9 @@ export async function runVerify(opts: VerifyOptions): Promise<ExitCode> {
 
 /** Newest run with a passed record (for the age metric when this invocation verified nothing new). */
 async function newestVerifiedRun(s3: S3Client, bucket: string, env: string): Promise<string | undefined> {
-    const idx = new RecordIndex(s3, bucket, await listRecords(s3, bucket, env));
-    for (const runId of [...idx.keys.keys()].sort().reverse()) if (await idx.passed(runId)) return runId;
+    const idx = await VerificationIndex.load(s3, bucket, env);
+    for (const runId of idx.runIds().sort().reverse()) if (await idx.passed(runId)) return runId;
     return undefined;
-}
-
-function parseIntOption(v: string): number {
-    const n = Number(v);
-    if (!Number.isInteger(n)) throw new UsageError(`expected an integer, got "${v}"`);
-    return n;
 }
 
 export function register(program: Command): void {
@@ -724,10 +657,10 @@ export function register(program: Command): void {
         )
         .option("--run <runId>", "verify this run (e.g. 20261122T193000Z-k3x9qa) instead of the newest complete one")
         .option("--unverified", "verify every complete run without a passed verification, oldest first")
-        .option("-j, --jobs <n>", "pg_restore parallel jobs and check connections (default: the CPU count)", parseIntOption)
+        .option("-j, --jobs <n>", "pg_restore parallel jobs and check connections (default: the CPU count)", intFlag(1, 256))
         .option("--scratch <dir>", "where the dump is spooled for pg_restore (needs the decompressed dump's size; default $TMPDIR)")
         .option("--no-storage", "skip the storage check (blobs of the newest storage run)")
-        .option("--statement-timeout <seconds>", "limit for each check query (default 1800)", parseIntOption);
+        .option("--statement-timeout <seconds>", "limit for each check query (default 1800)", intFlag(1));
     withCommonOptions(cmd)
         .addHelpText(
             "after",
