@@ -7,6 +7,7 @@ import { Client } from "pg";
 import type { Logger } from "../runtime/log";
 import { quoteIdent } from "./ident";
 import { pgChildEnv } from "./connection";
+import { RestoreErrorScanner, restoreSucceeded } from "./restore-errors";
 
 /** Name prefix of canary databases: `sbv_<env>_<yyyymmddhhmmss>_<rand>`. */
 export const CANARY_PREFIX = "sbv_";
@@ -150,6 +151,8 @@ export interface RestoreResult {
     /** pg_restore's error lines (`pg_restore: error: …`), first ones */
     errors: string[];
     errorCount: number;
+    /** known-harmless errors set apart (restore-errors.ts), e.g. `SET transaction_timeout` on a server < 17 */
+    tolerated: string[];
 }
 
 /** Major version of a `pg_restore --version` / `pg_dump (PostgreSQL) 15.8` string. */
@@ -191,38 +194,24 @@ export function runPgRestore(opts: {
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
     const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`)];
     if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
-    const env = pgChildEnv(opts.db.url, opts.env ?? process.env, "supabase-backups-verify");
+    // pg_restore's own messages in English whatever the locale: the scanner reads its words.
+    const env = { ...pgChildEnv(opts.db.url, opts.env ?? process.env, "supabase-backups-verify"), LC_MESSAGES: "C", LC_ALL: "C" };
     delete (env as any).PGSERVICE;
     return new Promise((resolve, reject) => {
         const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: [opts.file ? "ignore" : "pipe", "ignore", "pipe"] });
         opts.onChild?.(child);
-        const errors: string[] = [];
-        let errorCount = 0;
-        let tail = "";
-        let partial = "";
-        child.stderr!.on("data", (d: Buffer) => {
-            const text = partial + d.toString("utf8");
-            const lines = text.split("\n");
-            partial = lines.pop() ?? "";
-            for (const line of lines) {
-                tail = (tail + line + "\n").slice(-2000);
-                if (/^pg_restore: error:/.test(line)) {
-                    errorCount++;
-                    if (errors.length < 5) errors.push(line.replace(/^pg_restore: error:\s*/, ""));
-                }
-            }
-        });
+        const scanner = new RestoreErrorScanner();
+        child.stderr!.on("data", (d: Buffer) => scanner.feed(d.toString("utf8")));
         const onAbort = () => child.kill("SIGTERM");
         opts.signal?.addEventListener("abort", onAbort, { once: true });
         child.on("error", (e) => reject(new Error(`cannot run pg_restore: ${e.message}`)));
         child.on("close", (code) => {
             opts.signal?.removeEventListener("abort", onAbort);
-            if (partial && /^pg_restore: error:/.test(partial)) {
-                errorCount++;
-                if (errors.length < 5) errors.push(partial.replace(/^pg_restore: error:\s*/, ""));
-            }
-            if (code !== 0 && errors.length === 0 && tail.trim()) errors.push(tail.trim().split("\n").pop()!);
-            resolve({ ok: code === 0 && errorCount === 0, seconds: (Date.now() - started) / 1000, exitCode: code, errors, errorCount });
+            const r = scanner.finish();
+            const errors = [...r.errors];
+            if (code !== 0 && errors.length === 0 && r.tolerated.length === 0 && r.tail.trim()) errors.push(r.tail.trim().split("\n").pop()!);
+            const ok = restoreSucceeded(code, r);
+            resolve({ ok, seconds: (Date.now() - started) / 1000, exitCode: code, errors, errorCount: r.errorCount, tolerated: r.tolerated });
         });
     });
 }
