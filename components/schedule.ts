@@ -7,7 +7,7 @@ import * as batchv1 from "@pulumi/kubernetes/batch/v1";
 import * as networkingv1 from "@pulumi/kubernetes/networking/v1";
 import * as apiextensions from "@pulumi/kubernetes/apiextensions";
 import type * as k8s from "@pulumi/kubernetes/types/input";
-import { JOB_ENV, SECRETS, type SecretName, type StackConfig } from "@supabase-backups/contracts";
+import { canaryImageFor, canarySuperuser, JOB_ENV, SECRETS, type SecretName, type StackConfig } from "@supabase-backups/contracts";
 import {
     CLOUD_IDENTITIES,
     JOB_CONFIG_DIR,
@@ -50,7 +50,10 @@ const RESOURCES: Record<PlannedJob["kind"], k8s.core.v1.ResourceRequirements> = 
 };
 
 export const CANARY_PORT = 5432;
-export const CANARY_DATABASE_URL = `postgresql://postgres@127.0.0.1:${CANARY_PORT}/postgres`;
+/** The verify job's URL of its canary sidecar: loopback, trust, as the image's superuser. */
+export function canaryDatabaseUrl(image: string): string {
+    return `postgresql://${canarySuperuser(image)}@127.0.0.1:${CANARY_PORT}/postgres`;
+}
 const RUN_AS = 10001; // the job image's fixed non-root user (jobs/Dockerfile)
 const POSTGRES_UID = 999; // the official postgres image's user
 
@@ -167,7 +170,8 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     { name: "JOB_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } },
                 );
             }
-            if (j.kind === "verify") env.push({ name: JOB_ENV.canaryDatabaseUrl, value: CANARY_DATABASE_URL });
+            const canaryImage = canaryImageFor(cfg);
+            if (j.kind === "verify") env.push({ name: JOB_ENV.canaryDatabaseUrl, value: canaryDatabaseUrl(canaryImage) });
 
             const volumes: k8s.core.v1.Volume[] = [
                 { name: "config", configMap: { name: configMap.metadata.name, defaultMode: 0o444 } },
@@ -186,7 +190,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 );
                 initContainers.push({
                     name: "canary-postgres",
-                    image: cfg.verify.canaryImage,
+                    image: canaryImage,
                     imagePullPolicy: cfg.kubernetes.imagePullPolicy,
                     restartPolicy: "Always",
                     args: ["-c", "listen_addresses=127.0.0.1", "-c", `port=${CANARY_PORT}`, "-c", "fsync=off", "-c", "full_page_writes=off"],
@@ -196,7 +200,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     ],
                     ports: [{ name: "postgres", containerPort: CANARY_PORT, protocol: "TCP" }],
                     startupProbe: {
-                        exec: { command: ["pg_isready", "-h", "127.0.0.1", "-p", String(CANARY_PORT), "-U", "postgres"] },
+                        exec: { command: ["pg_isready", "-h", "127.0.0.1", "-p", String(CANARY_PORT), "-U", canarySuperuser(canaryImage)] },
                         periodSeconds: 2,
                         failureThreshold: 90,
                     },

@@ -53,6 +53,11 @@ export const SupabaseSchema = Type.Object(
             strict,
         ),
         backupMaxAgeHours: Type.Number({ minimum: 1, default: 26, description: "alert when Supabase's own newest backup is older" }),
+        postgresVersion: Type.String({
+            pattern: "^(15|17)\\.\\d+(\\.\\d+){0,2}$",
+            description:
+                "the project's Postgres version as Supabase reports it (Management API GET /v1/projects/{ref} → database.version, e.g. 17.4.1.054); picks the canary image; check-supabase alerts when the project moves off it",
+        }),
     },
     strict,
 );
@@ -150,7 +155,9 @@ export const VerifySchema = Type.Object(
         checks: Type.Array(SqlCheckSchema, { default: [] }),
         storageSampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
         storageSampleMin: Type.Integer({ minimum: 0, default: 20 }),
-        canaryImage: Type.String({ default: "postgres:15", description: "image of the throw-away Postgres sidecar" }),
+        canaryImage: Type.Optional(
+            Type.String({ description: "image of the throw-away Postgres sidecar; default Supabase's own image at supabase.postgresVersion (same major, same extensions)" }),
+        ),
     },
     strict,
 );

@@ -10,3 +10,4 @@ export * from "./metrics";
 export * from "./redact";
 export * from "./stackfile";
 export * from "./chain";
+export * from "./postgres";

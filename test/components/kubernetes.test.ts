@@ -171,6 +171,11 @@ for (const stack of ["staging", "prod"] as const) {
             assert.equal(new URL(url).hostname, "127.0.0.1");
             assert.equal(Number(new URL(url).port), port);
             assert.ok(canary.args.includes("listen_addresses=127.0.0.1"));
+            // Supabase's own image at the project's exact version: same major, same extensions
+            const version = stack === "prod" ? "17.6.1.011" : "15.8.1.085";
+            assert.equal(canary.image, `public.ecr.aws/supabase/postgres:${version}`);
+            assert.equal(decodeURIComponent(new URL(url).username), "supabase_admin", "Supabase's images make supabase_admin the superuser");
+            assert.deepEqual(canary.startupProbe.exec.command.slice(-2), ["-U", "supabase_admin"]);
         });
 
         it(`sync-storage is ${stack === "prod" ? "an Indexed Job with one pod per shard" : "a plain Job (shards = 1)"}`, () => {
