@@ -15,7 +15,8 @@ import { quoteQualified } from "../../../jobs/src/postgres/ident";
 import { compareExpected, compareRowCounts, compareSets, extName } from "../../../jobs/src/commands/verify/checks";
 import { decodeSpecFor, describeDecodeError, hashAndDecode, isDataDecodeError } from "../../../jobs/src/codec/verified-read";
 import { sample, sampleSize } from "../../../jobs/src/commands/verify/storage-sample";
-import { reasonOf, withoutSourceSecrets } from "../../../jobs/src/commands/verify";
+import { withoutSourceSecrets } from "../../../jobs/src/commands/verify";
+import { buildRecord, reasonOf } from "../../../jobs/src/commands/verify/record";
 
 function sha(b: Buffer): string {
     return createHash("sha256").update(b).digest("hex");
@@ -174,6 +175,35 @@ describe("verify: comparisons", () => {
     it("the reason is the first failed check, on one line", () => {
         assert.equal(reasonOf([{ name: "a", ok: true, detail: "" }]), null);
         assert.equal(reasonOf([{ name: "a", ok: true, detail: "" }, { name: "b", ok: false, detail: "x\n  y" }, { name: "c", ok: false, detail: "z" }]), "b: x y");
+    });
+
+    it("the record is built from the run's results alone: passed iff every check passed, URL passwords redacted", () => {
+        const input = {
+            env: "staging",
+            runId: "20261122T193000Z-k3x9qa",
+            verifiedAt: new Date("2026-11-22T20:00:00Z"),
+            manifestSha256: "ab".repeat(32),
+            dumpBytes: 1234,
+            durations: { downloadSeconds: 1, restoreSeconds: 2, checksSeconds: 3, totalSeconds: 6.5 },
+        };
+        const passed = buildRecord({ ...input, checks: [{ name: "manifest", ok: true, detail: "ok", seconds: 0.1 }] });
+        assert.equal(passed.result, "passed");
+        assert.equal(passed.reason, null);
+        assert.equal(passed.verifiedAt, "2026-11-22T20:00:00.000Z");
+        assert.equal(passed.storage, undefined);
+        const storage = { runId: "20261122T190000Z-aaaaaa", blobsReferenced: 5, blobsMissing: 1, sampled: 2, sampleMismatches: 0, ok: false, detail: "1 missing", seconds: 1 };
+        const failed = buildRecord({
+            ...input,
+            checks: [
+                { name: "manifest", ok: true, detail: "ok" },
+                { name: "restore", ok: false, detail: "cannot connect to postgres://u:hunter22@canary/db" },
+            ],
+            storage,
+        });
+        assert.equal(failed.result, "failed");
+        assert.equal(failed.reason, "restore: cannot connect to postgres://u:***@canary/db");
+        assert.equal(failed.checks[1].detail, "cannot connect to postgres://u:***@canary/db");
+        assert.deepEqual(failed.storage, { runId: storage.runId, blobsReferenced: 5, blobsMissing: 1, sampled: 2, sampleMismatches: 0 });
     });
 });
 

@@ -11,6 +11,16 @@ export interface CheckResult {
     seconds?: number;
 }
 
+/** A check result; seconds kept to the millisecond. */
+export function check(name: string, ok: boolean, detail: string, seconds?: number): CheckResult {
+    return seconds === undefined ? { name, ok, detail } : { name, ok, detail, seconds: Math.round(seconds * 1000) / 1000 };
+}
+
+/** A sha256 shortened for a one-line detail. */
+export function short(sha: string): string {
+    return sha.slice(0, 12) + "…";
+}
+
 type SqlCheck = JobConfig["verify"]["checks"][number];
 
 function oneLine(s: string, max = 300): string {

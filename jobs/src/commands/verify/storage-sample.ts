@@ -3,8 +3,10 @@
 import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomInt } from "node:crypto";
 import type { Readable } from "node:stream";
-import { prefixes, type StorageManifest } from "@supabase-backups/contracts";
+import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
+import { errorMessage } from "../../runtime/errors";
 import { listAll } from "../../vault/s3";
+import { listCompleteRuns, loadManifest } from "../../vault/runs";
 
 /** How many of `n` blobs to re-hash: ceil(ratio × n), at least `min`, at most n. */
 export function sampleSize(n: number, ratio: number, min: number): number {
@@ -90,4 +92,28 @@ export async function verifyStorageRun(opts: {
             : `storage run ${manifest.runId}: all ${bySha.size} blobs present, ${picked.length} re-hashed`,
         seconds: (Date.now() - started) / 1000,
     };
+}
+
+/** The newest complete storage run, checked; undefined when the env has none. An unreadable manifest fails the check. */
+export async function verifyNewestStorage(opts: {
+    s3: S3Client;
+    bucket: string;
+    env: string;
+    ratio: number;
+    min: number;
+    signal?: AbortSignal;
+}): Promise<StorageVerifyResult | undefined> {
+    const runs = await listCompleteRuns(opts.s3, opts.bucket, opts.env, "storage");
+    const last = runs[runs.length - 1];
+    if (!last) return undefined;
+    const t = Date.now();
+    let manifest: StorageManifest;
+    try {
+        const loaded = await loadManifest<StorageManifest>(opts.s3, opts.bucket, last);
+        manifest = assertSchema<StorageManifest>(StorageManifestSchema, loaded.manifest, last.manifestKey);
+    } catch (err) {
+        const detail = err instanceof ConfigError ? `invalid: ${formatIssue(err.issues[0])}` : errorMessage(err);
+        return { runId: last.runId, blobsReferenced: 0, blobsMissing: 0, sampled: 0, sampleMismatches: 0, ok: false, detail: `storage run ${last.runId}: manifest ${detail}`, seconds: (Date.now() - t) / 1000 };
+    }
+    return verifyStorageRun({ ...opts, manifest });
 }

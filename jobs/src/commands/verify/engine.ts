@@ -1,0 +1,186 @@
+// The `verify` engine: choose the runs to verify, verify each (run.ts) with the newest storage run checked
+// alongside, then push metrics, print, and turn the outcomes into the exit code. SIGINT and SIGTERM stop
+// everything, drop the canary database and record nothing.
+import type { S3Client } from "@aws-sdk/client-s3";
+import { EXIT, METRICS, prefixes, runIdTime, type ExitCode } from "@supabase-backups/contracts";
+import type { JobContext } from "../../runtime/context";
+import { JobFailure, errorMessage } from "../../runtime/errors";
+import { pushRunMetrics } from "../../runtime/metrics";
+import { formatBytes } from "../../runtime/progress";
+import { createVaultClient } from "../../vault/s3";
+import { listCompleteRuns, type RunRef } from "../../vault/runs";
+import { VerificationIndex } from "../../vault/verifications";
+import { dropCanary, type CanaryDatabase } from "../../postgres/canary";
+import { verifyRun, type RunOutcome } from "./run";
+import { verifyNewestStorage } from "./storage-sample";
+import type { VerifySession } from "./session";
+
+export interface VerifyOptions {
+    /** verify this run only */
+    run?: string;
+    /** verify every complete run without a passed record, oldest first */
+    unverified: boolean;
+    jobs: number;
+    scratch: string;
+    storage: boolean;
+    statementTimeoutMs: number;
+    /** Postgres URL of a superuser on the canary server */
+    canaryUrl: string;
+    json: boolean;
+}
+
+/** SIGINT/SIGTERM: abort, and drop the live canary databases at once. */
+interface Interrupt {
+    signal: AbortSignal;
+    liveCanary: Set<CanaryDatabase>;
+    release(): void;
+}
+
+function trapSignals(ctx: JobContext, canaryUrl: string): Interrupt {
+    const ac = new AbortController();
+    const liveCanary = new Set<CanaryDatabase>();
+    let interrupted: NodeJS.Signals | undefined;
+    const onSignal = (sig: NodeJS.Signals) => {
+        if (interrupted) return;
+        interrupted = sig;
+        ctx.log.warn({ signal: sig, canary: [...liveCanary].map((c) => c.name) }, "interrupted: stopping and dropping the canary database");
+        ac.abort(new JobFailure(`interrupted by ${sig}; canary database dropped, nothing recorded`, EXIT.failed));
+        // Drop now (WITH FORCE ends pg_restore's and the checks' sessions); the finally blocks drop again.
+        for (const c of liveCanary) void dropCanary(canaryUrl, c, ctx.log);
+        // Cleanup runs in the finally blocks; a hard stop if it hangs.
+        setTimeout(() => process.exit(EXIT.failed), 30_000).unref();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+    return {
+        signal: ac.signal,
+        liveCanary,
+        release: () => {
+            process.off("SIGINT", onSignal);
+            process.off("SIGTERM", onSignal);
+        },
+    };
+}
+
+export async function runVerify(ctx: JobContext, opts: VerifyOptions): Promise<ExitCode> {
+    const started = Date.now();
+    const s3 = createVaultClient(ctx.config.vault);
+    const interrupt = trapSignals(ctx, opts.canaryUrl);
+    const outcomes: RunOutcome[] = [];
+    let failure: unknown;
+    try {
+        await verifyTargets(ctx, s3, opts, interrupt, outcomes);
+    } catch (err) {
+        const { signal } = interrupt;
+        failure = signal.aborted && signal.reason instanceof JobFailure ? signal.reason : err;
+    } finally {
+        interrupt.release();
+        // Belt and braces: anything still live (an exception between create and drop) goes now.
+        for (const c of interrupt.liveCanary) await dropCanary(opts.canaryUrl, c, ctx.log);
+    }
+    await pushVerifyMetrics(ctx, s3, started, outcomes, failure);
+    s3.destroy();
+    return report(opts, outcomes, failure);
+}
+
+/** Verify each target in turn, appending to `outcomes` (kept when a later run throws). */
+async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions, interrupt: Interrupt, outcomes: RunOutcome[]): Promise<void> {
+    const bucket = ctx.config.vault.bucket;
+    const complete = await listCompleteRuns(s3, bucket, ctx.config.env, "db");
+    const records = await VerificationIndex.load(s3, bucket, ctx.config.env);
+    const targets = await chooseTargets(ctx, opts, complete, records);
+    const session: VerifySession = {
+        ctx,
+        s3,
+        bucket,
+        canaryUrl: opts.canaryUrl,
+        jobs: opts.jobs,
+        scratch: opts.scratch,
+        signal: interrupt.signal,
+        records,
+        complete,
+        statementTimeoutMs: opts.statementTimeoutMs,
+        liveCanary: interrupt.liveCanary,
+    };
+    // Storage is checked once, alongside the newest target's restore (network vs CPU).
+    const { storageSampleRatio: ratio, storageSampleMin: min } = ctx.config.verify;
+    const storage = opts.storage ? verifyNewestStorage({ s3, bucket, env: ctx.config.env, ratio, min, signal: interrupt.signal }) : undefined;
+    storage?.catch(() => undefined);
+    for (let i = 0; i < targets.length; i++) {
+        interrupt.signal.throwIfAborted();
+        const o = await verifyRun(session, targets[i], i === targets.length - 1 ? storage : undefined);
+        outcomes.push(o);
+        if (!opts.json) printHuman(o);
+    }
+}
+
+/** --run: that run (even when not complete: verify says why); --unverified: each without a passed record; else the newest. */
+async function chooseTargets(ctx: JobContext, opts: VerifyOptions, complete: RunRef[], records: VerificationIndex): Promise<RunRef[]> {
+    if (opts.run) return [complete.find((r) => r.runId === opts.run) ?? { runId: opts.run, manifestKey: "" }];
+    if (opts.unverified) {
+        const targets: RunRef[] = [];
+        for (const r of complete) if (!(await records.passed(r.runId))) targets.push(r);
+        if (!targets.length) ctx.log.info("every complete run has a passed verification");
+        return targets;
+    }
+    const newest = complete[complete.length - 1];
+    if (!newest) throw new JobFailure(`no complete database run under ${prefixes.db(ctx.config.env)}: nothing to verify`, EXIT.failed);
+    return [newest];
+}
+
+/** Metrics: result, duration, measured restore time, and the age of the newest verified run. */
+async function pushVerifyMetrics(ctx: JobContext, s3: S3Client, started: number, outcomes: RunOutcome[], failure: unknown): Promise<void> {
+    const passed = outcomes.filter((o) => o.record.result === "passed");
+    const failed = outcomes.some((o) => o.record.result === "failed");
+    const newestPassed = passed.map((o) => o.record.runId).sort().pop() ?? (await newestVerifiedRun(s3, ctx.config.vault.bucket, ctx.config.env).catch(() => undefined));
+    const restore = passed.length ? passed[passed.length - 1].restoreSeconds : undefined;
+    await pushRunMetrics(
+        ctx.config.alerts.pushgatewayUrl,
+        ctx.config.env,
+        "verify",
+        {
+            result: failure || failed ? "failure" : "success",
+            durationSeconds: (Date.now() - started) / 1000,
+            bytes: outcomes.reduce((s, o) => s + o.record.dumpBytes, 0) || undefined,
+            restoreSeconds: restore,
+            extra: newestPassed
+                ? [{ name: METRICS.verifiedRunAgeSeconds, help: "seconds since the newest run that passed verification started", value: Math.round((Date.now() - runIdTime(newestPassed).getTime()) / 1000) }]
+                : [],
+        },
+        ctx.log,
+    );
+}
+
+/** Newest run with a passed record (for the age metric when this invocation verified nothing new). */
+async function newestVerifiedRun(s3: S3Client, bucket: string, env: string): Promise<string | undefined> {
+    const idx = await VerificationIndex.load(s3, bucket, env);
+    for (const runId of idx.runIds().sort().reverse()) if (await idx.passed(runId)) return runId;
+    return undefined;
+}
+
+/** --json output, then the exit: 1 when the verifier could not judge, 5 when a run failed verification. */
+function report(opts: VerifyOptions, outcomes: RunOutcome[], failure: unknown): ExitCode {
+    if (opts.json) process.stdout.write(JSON.stringify({ records: outcomes.map((o) => ({ key: o.key, ...o.record })) }, null, 2) + "\n");
+    if (failure) {
+        if (failure instanceof JobFailure) throw failure;
+        throw new JobFailure(`could not verify: ${errorMessage(failure)}`, EXIT.failed, failure);
+    }
+    const failed = outcomes.filter((o) => o.record.result === "failed");
+    if (failed.length) {
+        const f = failed[0];
+        throw new JobFailure(`run ${f.record.runId} failed verification: ${f.record.reason}${failed.length > 1 ? ` (and ${failed.length - 1} more runs)` : ""}`, EXIT.verifyFailed);
+    }
+    return EXIT.ok;
+}
+
+function printHuman(o: RunOutcome): void {
+    const r = o.record;
+    const d = r.durations;
+    const head =
+        r.result === "passed"
+            ? `verify ${r.runId}: passed in ${d.totalSeconds.toFixed(1)} s (download ${d.downloadSeconds.toFixed(1)} s, restore ${d.restoreSeconds.toFixed(1)} s, checks ${d.checksSeconds.toFixed(1)} s), ${formatBytes(r.dumpBytes)}`
+            : `verify ${r.runId}: FAILED: ${r.reason}`;
+    process.stdout.write(head + "\n");
+    for (const c of r.checks) process.stdout.write(`  ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}\n`);
+    process.stdout.write(`  record: ${o.key}\n`);
+}
