@@ -1,0 +1,32 @@
+// The run's retention tier, chosen from the complete runs of the widest active period (every shard
+// derives the same answer from the run id's time).
+import type { S3Client } from "@aws-sdk/client-s3";
+import { activeTiers, chooseTier, runIdTime, TIER_RANK, type JobConfig, type Tier } from "@supabase-backups/contracts";
+import type { RunRef } from "../../vault/runs";
+import { readRunHeader } from "../../vault/storage-runs";
+
+/** Start (UTC) of the period of the widest active tier containing `d`: older runs cannot fill a period. */
+export function widestPeriodStart(d: Date, tiers: readonly Tier[]): Date {
+    const day = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()));
+    const widest = [...tiers].sort((a, b) => TIER_RANK[b] - TIER_RANK[a])[0] ?? "daily";
+    switch (widest) {
+        case "yearly":
+            return new Date(Date.UTC(d.getUTCFullYear(), 0, 1));
+        case "monthly":
+            return new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1));
+        case "weekly":
+            return new Date(day.getTime() - ((day.getUTCDay() + 6) % 7) * 86_400_000);
+        default:
+            return day;
+    }
+}
+
+/** Tier of this run from the headers of the complete runs in the widest active period. */
+export async function runTier(s3: S3Client, bucket: string, earlier: RunRef[], runTime: Date, cfg: JobConfig): Promise<Tier> {
+    const since = widestPeriodStart(runTime, activeTiers(cfg.retention));
+    const relevant = earlier.filter((r) => runIdTime(r.runId) >= since);
+    const headers = [];
+    for (let i = 0; i < relevant.length; i += 8) headers.push(...(await Promise.all(relevant.slice(i, i + 8).map((r) => readRunHeader(s3, bucket, r)))));
+    // Periods are counted by run id time (what every shard agrees on), not by wall-clock start.
+    return chooseTier(runTime, headers.map((x) => ({ tier: x.tier, startedAt: runIdTime(x.runId) })), cfg.retention);
+}

@@ -1,0 +1,114 @@
+// sync-storage's pure steps (no Postgres, no S3): bucket planning, the previous run's index, the change
+// test, lock ends, eTag parsing, run id and shard resolution, the tier's period.
+import { strict as assert } from "node:assert";
+import { isRunId, runIdTime, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { md5FromETag } from "../../../jobs/src/commands/sync-storage/download";
+import { carriedEntries, indexPrevious, isUnchanged, lockCovers, planBuckets, refreshedEntry, withLockEnds } from "../../../jobs/src/commands/sync-storage/plan";
+import { parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
+import { widestPeriodStart } from "../../../jobs/src/commands/sync-storage/tier";
+import { UsageError } from "../../../jobs/src/runtime/errors";
+import type { SourceObject } from "../../../jobs/src/supabase/storage-source";
+
+const entry = (bucket: string, name: string, blob: string, lockedUntil?: string): StorageObject => ({
+    bucket,
+    name,
+    size: 3,
+    sha256: blob.padEnd(64, "0"),
+    contentType: "text/plain",
+    cacheControl: null,
+    metadata: {},
+    updatedAt: "2026-01-01T00:00:00.000000Z",
+    eTag: '"e"',
+    blobKey: `blobs/${blob}`,
+    ...(lockedUntil ? { lockedUntil } : {}),
+});
+
+const row = (o: Partial<SourceObject> = {}): SourceObject => ({
+    bucket: "a",
+    name: "x",
+    id: "1",
+    updatedAt: "2026-01-01T00:00:00.000000Z",
+    eTag: '"e"',
+    size: 3,
+    contentType: "image/png",
+    cacheControl: "max-age=60",
+    userMetadata: { k: 1 },
+    ...o,
+});
+
+describe("sync-storage: pure steps", () => {
+    it("planBuckets: default all; configured filters; unknown buckets and unconfigured --bucket are usage errors", () => {
+        const all = planBuckets(["a", "b"], undefined, undefined);
+        assert.deepEqual(all.toSync.map((b) => b.name), ["a", "b"]);
+        assert.deepEqual(all.carried, []);
+        const only = planBuckets(["a", "b"], [{ name: "a", include: ["p/"] }, { name: "b" }] as any, ["b"]);
+        assert.deepEqual(only.configured[0], { name: "a", include: ["p/"], exclude: [] });
+        assert.deepEqual(only.toSync.map((b) => b.name), ["b"]);
+        assert.deepEqual(only.carried, ["a"]);
+        assert.throws(() => planBuckets(["a"], [{ name: "zz" }] as any, undefined), (e) => e instanceof UsageError && /no such bucket.*zz/.test(e.message));
+        assert.throws(() => planBuckets(["a", "b"], [{ name: "a" }] as any, ["b"]), (e) => e instanceof UsageError && /--bucket b: not a configured bucket/.test(e.message));
+    });
+
+    it("indexPrevious keeps the latest recorded lock end per blob; lockCovers compares it with retain-until", () => {
+        const prev = { objects: [entry("a", "x", "1", "2026-03-01T00:00:00.000Z"), entry("a", "y", "1", "2026-05-01T00:00:00.000Z"), entry("a", "z", "2")] } as StorageManifest;
+        const idx = indexPrevious(prev);
+        assert.equal(idx.entries.size, 3);
+        assert.deepEqual([...idx.blobs].sort(), ["blobs/1", "blobs/2"]);
+        assert.equal(idx.locks.get("blobs/1"), "2026-05-01T00:00:00.000Z");
+        assert.equal(lockCovers(idx.locks, "blobs/1", new Date("2026-05-01T00:00:00.000Z")), true);
+        assert.equal(lockCovers(idx.locks, "blobs/1", new Date("2026-05-02T00:00:00.000Z")), false);
+        assert.equal(lockCovers(idx.locks, "blobs/2", new Date("2020-01-01T00:00:00.000Z")), false, "unknown lock");
+        assert.deepEqual(indexPrevious(undefined).entries.size, 0);
+    });
+
+    it("isUnchanged: same eTag, updated_at and size (a row without size compares on the rest); refreshedEntry keeps the blob", () => {
+        const p = entry("a", "x", "1");
+        assert.equal(isUnchanged(p, row()), true);
+        assert.equal(isUnchanged(p, row({ size: null })), true);
+        assert.equal(isUnchanged(p, row({ size: 4 })), false);
+        assert.equal(isUnchanged(p, row({ eTag: '"f"' })), false);
+        assert.equal(isUnchanged(p, row({ updatedAt: "2026-01-02T00:00:00.000000Z" })), false);
+        assert.equal(isUnchanged(undefined, row()), false);
+        const r = refreshedEntry(p, row());
+        assert.equal(r.blobKey, p.blobKey);
+        assert.deepEqual([r.contentType, r.cacheControl, r.metadata], ["image/png", "max-age=60", { k: 1 }]);
+    });
+
+    it("carriedEntries and withLockEnds: carried buckets' entries of this shard; lock ends from this run, else recorded", () => {
+        const prev = { objects: [entry("a", "x", "1"), entry("b", "y", "2"), entry("b", "z", "3", "2026-02-01T00:00:00.000Z")] } as StorageManifest;
+        assert.deepEqual(carriedEntries(prev, ["b"], (_b, n) => n !== "y").map((o) => o.name), ["z"]);
+        const set = new Map([["blobs/1", "2026-09-01T00:00:00.000Z"]]);
+        const out = withLockEnds(prev.objects, (k) => set.get(k) ?? (k === "blobs/3" ? "2026-02-01T00:00:00.000Z" : undefined));
+        assert.deepEqual(out.map((o) => o.lockedUntil), ["2026-09-01T00:00:00.000Z", undefined, "2026-02-01T00:00:00.000Z"]);
+        assert.equal("lockedUntil" in out[1], false);
+    });
+
+    it("md5FromETag: plain and weak single-part md5 eTags; multipart and missing ones give nothing", () => {
+        assert.equal(md5FromETag('"D41D8CD98F00B204E9800998ECF8427E"'), "d41d8cd98f00b204e9800998ecf8427e");
+        assert.equal(md5FromETag('W/"d41d8cd98f00b204e9800998ecf8427e"'), "d41d8cd98f00b204e9800998ecf8427e");
+        assert.equal(md5FromETag('"d41d8cd98f00b204e9800998ecf8427e-2"'), undefined);
+        assert.equal(md5FromETag(null), undefined);
+    });
+
+    it("resolveRunId and parseShard: flags, then the Job's environment; a sharded run needs a shared id", () => {
+        const now = new Date("2026-11-22T19:30:00Z");
+        const a = resolveRunId(undefined, { JOB_NAME: "sync-storage-29378040" }, now, true);
+        assert.equal(a, resolveRunId(undefined, { JOB_NAME: "sync-storage-29378040" }, new Date(), true), "every shard derives the same id");
+        assert.equal(runIdTime(a).getTime(), 29378040 * 60_000);
+        assert.ok(isRunId(resolveRunId(undefined, {}, now, false)));
+        assert.throws(() => resolveRunId(undefined, {}, now, true), UsageError);
+        assert.throws(() => resolveRunId("nope", {}, now, false), /not a run id/);
+        assert.deepEqual(parseShard("1/4", {}, 1), { index: 1, count: 4 });
+        assert.throws(() => parseShard("4/4", {}, 1), /not within 0..3/);
+        assert.deepEqual(parseShard(undefined, { JOB_COMPLETION_INDEX: "2" }, 3), { index: 2, count: 3 });
+        assert.deepEqual(parseShard(undefined, {}, 3), { index: 0, count: 1 });
+    });
+
+    it("widestPeriodStart: the start of the widest active tier's period (weeks start on Monday)", () => {
+        const d = new Date("2026-11-19T10:00:00Z"); // a Thursday
+        assert.equal(widestPeriodStart(d, ["daily"]).toISOString(), "2026-11-19T00:00:00.000Z");
+        assert.equal(widestPeriodStart(d, ["daily", "weekly"]).toISOString(), "2026-11-16T00:00:00.000Z");
+        assert.equal(widestPeriodStart(d, ["monthly", "daily"]).toISOString(), "2026-11-01T00:00:00.000Z");
+        assert.equal(widestPeriodStart(d, ["daily", "yearly", "weekly"]).toISOString(), "2026-01-01T00:00:00.000Z");
+    });
+});
