@@ -1,17 +1,15 @@
 // What the operator commands share: the --env guard, actor/reason flags, the audit trail on the vault,
-// and the Management API client from config + SUPABASE_ACCESS_TOKEN.
+// the Management API client from config + SUPABASE_ACCESS_TOKEN, and time flags read as usage errors.
 import type { Command } from "commander";
-import type { S3Client } from "@aws-sdk/client-s3";
-import { createContext, requireSecret, type JobContext } from "../runtime/context";
-import { UsageError } from "../runtime/errors";
+import { requireSecret, type JobContext } from "../runtime/context";
+import { UsageError, errorMessage } from "../runtime/errors";
+import { parseDuration, parseInstant } from "../runtime/time";
 import { AuditTrail, requireReason, resolveActor } from "../vault/audit";
+import { parseAt } from "../vault/run-choice";
 import { SupabaseApi } from "../supabase/api";
-import { createVaultClient } from "../vault/s3";
+import type { CommandContext, CommandOptions } from "./command";
 
-export interface OperatorOptions {
-    config?: string;
-    json?: boolean;
-    env?: string;
+export interface OperatorOptions extends CommandOptions {
     actor?: string;
     reason?: string;
 }
@@ -25,25 +23,36 @@ export function withOperatorOptions(cmd: Command): Command {
         .option("--reason <text>", "why, for the audit record; required in prod");
 }
 
-export interface OperatorContext extends JobContext {
-    s3: S3Client;
-    bucket: string;
-}
-
-export function operatorContext(opts: OperatorOptions, command: string): OperatorContext {
-    const ctx = createContext({ config: opts.config, command });
-    if (opts.env && opts.env !== ctx.config.env) {
-        throw new UsageError(`--env ${opts.env} does not match the config's env "${ctx.config.env}" (${ctx.configSource}): wrong config file?`);
-    }
-    return { ...ctx, s3: createVaultClient(ctx.config.vault), bucket: ctx.config.vault.bucket };
-}
-
 /** An audit trail for an action (reason checked first: prod needs one). */
-export function startAudit(ctx: OperatorContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
+export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
     const reason = requireReason(ctx.config.env, opts.reason);
     return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn);
 }
 
 export function managementApi(ctx: JobContext): SupabaseApi {
     return new SupabaseApi({ baseUrl: ctx.config.supabase.apiUrl, token: requireSecret(ctx, "managementApiToken") });
+}
+
+/** A flag value that does not parse is the operator's mistake: a usage error (exit 2, one line). */
+function asUsage<T>(parse: () => T, flag?: string): T {
+    try {
+        return parse();
+    } catch (e) {
+        throw new UsageError(flag ? `${flag}: ${errorMessage(e)}` : errorMessage(e));
+    }
+}
+
+/** A time flag (--incident-time, --since): ISO 8601 or unix seconds. */
+export function timeFlag(flag: string, value: string): Date {
+    return asUsage(() => parseInstant(value, flag));
+}
+
+/** A duration flag (--before): 5m, 90s, 2h, 1d. */
+export function durationFlag(flag: string, value: string): number {
+    return asUsage(() => parseDuration(value), flag);
+}
+
+/** --at as the run choice reads it (`now` or a time), checked before anything runs. */
+export function checkAtFlag(at: string | undefined): void {
+    asUsage(() => parseAt(at));
 }

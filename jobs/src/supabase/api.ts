@@ -122,6 +122,49 @@ function describe(body: unknown): string {
     return typeof body === "string" ? body.slice(0, 300) : "";
 }
 
+/** A request as the retry loop sees it. */
+interface Call {
+    method: string;
+    path: string;
+    /** `METHOD /path`, for messages */
+    what: string;
+    body: unknown;
+    idempotent: boolean;
+}
+
+interface Failed {
+    ok: false;
+    error: SupabaseApiError;
+    /** try again after this long; undefined: give up with `error` */
+    retryInMs?: number;
+}
+
+type Attempt<T> = { ok: true; value: T } | Failed;
+
+/** JSON when it parses, else the text; undefined for an empty body. */
+function parseBody(text: string): unknown {
+    if (!text) return undefined;
+    try {
+        return JSON.parse(text);
+    } catch {
+        return text;
+    }
+}
+
+/** The message for a refusal that is not retried: what to check for 401, 403 and 404. */
+function refusal(status: number, what: string, suffix: string): string {
+    switch (status) {
+        case 401:
+            return `Supabase Management API rejected the access token (401 Unauthorized) for ${what}${suffix}. Check SUPABASE_ACCESS_TOKEN: it must be a valid, unexpired personal access token (sbp_…) or OAuth token`;
+        case 403:
+            return `Supabase Management API refused ${what} (403 Forbidden)${suffix}. The token is valid but lacks permission for this project or action (scoped token, or a role below Owner/Admin for billing and restores)`;
+        case 404:
+            return `Supabase Management API: not found (404) for ${what}${suffix}. Check supabase.projectRef in the config and that the token's account can see that project`;
+        default:
+            return `Supabase Management API refused ${what} (${status})${suffix}`;
+    }
+}
+
 export class SupabaseApi {
     readonly baseUrl: string;
     private readonly token: string;
@@ -147,100 +190,73 @@ export class SupabaseApi {
      * on 429 (the server refused it before doing anything), honouring Retry-After.
      */
     async request<T>(method: string, path: string, body?: unknown, idempotent = method === "GET" || method === "DELETE" || method === "PATCH" || method === "PUT"): Promise<T> {
-        const url = `${this.baseUrl}${path}`;
-        const what = `${method} ${path}`;
+        const call: Call = { method, path, what: `${method} ${path}`, body, idempotent };
         let lastError: SupabaseApiError | undefined;
         for (let attempt = 1; attempt <= this.opts.maxAttempts; attempt++) {
-            let res: Response;
-            try {
-                res = await this.opts.fetch(url, {
-                    method,
-                    headers: {
-                        authorization: `Bearer ${this.token}`,
-                        accept: "application/json",
-                        ...(body !== undefined ? { "content-type": "application/json" } : {}),
-                        "user-agent": "supabase-backups/0.1.0",
-                    },
-                    body: body !== undefined ? JSON.stringify(body) : undefined,
-                    signal: AbortSignal.timeout(this.opts.timeoutMs),
-                });
-            } catch (e) {
-                const cause = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
-                lastError = new SupabaseApiError(`Supabase Management API unreachable (${what} at ${this.baseUrl}): ${cause}`, undefined, method, path);
-                if (!idempotent || attempt === this.opts.maxAttempts) throw lastError;
-                await this.opts.sleep(this.opts.backoffMs * 2 ** (attempt - 1));
-                continue;
-            }
-            const text = await res.text();
-            let parsed: unknown = undefined;
-            if (text) {
-                try {
-                    parsed = JSON.parse(text);
-                } catch {
-                    parsed = text;
-                }
-            }
-            if (res.ok) return parsed as T;
-            const detail = describe(parsed);
-            const suffix = detail ? `: ${detail}` : "";
-            switch (res.status) {
-                case 401:
-                    throw new SupabaseApiError(
-                        `Supabase Management API rejected the access token (401 Unauthorized) for ${what}${suffix}. Check SUPABASE_ACCESS_TOKEN: it must be a valid, unexpired personal access token (sbp_…) or OAuth token`,
-                        401,
-                        method,
-                        path,
-                        parsed,
-                    );
-                case 403:
-                    throw new SupabaseApiError(
-                        `Supabase Management API refused ${what} (403 Forbidden)${suffix}. The token is valid but lacks permission for this project or action (scoped token, or a role below Owner/Admin for billing and restores)`,
-                        403,
-                        method,
-                        path,
-                        parsed,
-                    );
-                case 404:
-                    throw new SupabaseApiError(
-                        `Supabase Management API: not found (404) for ${what}${suffix}. Check supabase.projectRef in the config and that the token's account can see that project`,
-                        404,
-                        method,
-                        path,
-                        parsed,
-                    );
-                case 429: {
-                    const wait = retryAfterMs(res.headers);
-                    const waitText = wait !== undefined ? `; the server asks to retry after ${Math.ceil(wait / 1000)} s` : "";
-                    lastError = new SupabaseApiError(
-                        `Supabase Management API rate limit hit (429 Too Many Requests) for ${what}, ${attempt} attempt(s)${waitText}. Wait and rerun; other tools sharing the token count against the same limit`,
-                        429,
-                        method,
-                        path,
-                        parsed,
-                    );
-                    if (attempt === this.opts.maxAttempts) throw lastError;
-                    const ms = wait ?? this.opts.backoffMs * 2 ** (attempt - 1);
-                    if (ms > this.opts.maxRetryWaitMs) throw lastError;
-                    await this.opts.sleep(ms);
-                    continue;
-                }
-                default:
-                    if (res.status >= 500) {
-                        lastError = new SupabaseApiError(
-                            `Supabase Management API server error ${res.status} for ${what}${suffix}${idempotent ? ` (after ${attempt} attempt(s))` : " (not retried: the request may have been applied; check the dashboard before retrying)"}`,
-                            res.status,
-                            method,
-                            path,
-                            parsed,
-                        );
-                        if (!idempotent || attempt === this.opts.maxAttempts) throw lastError;
-                        await this.opts.sleep(this.opts.backoffMs * 2 ** (attempt - 1));
-                        continue;
-                    }
-                    throw new SupabaseApiError(`Supabase Management API refused ${what} (${res.status})${suffix}`, res.status, method, path, parsed);
-            }
+            const outcome = await this.attempt<T>(call, attempt);
+            if (outcome.ok) return outcome.value;
+            lastError = outcome.error;
+            if (outcome.retryInMs === undefined) throw outcome.error;
+            await this.opts.sleep(outcome.retryInMs);
         }
-        throw lastError ?? new Error(`${what}: no attempt made`);
+        throw lastError ?? new Error(`${call.what}: no attempt made`);
+    }
+
+    /** One HTTP exchange: the parsed body, or the error and whether (after how long) to try again. */
+    private async attempt<T>(call: Call, attempt: number): Promise<Attempt<T>> {
+        let res: Response;
+        try {
+            res = await this.opts.fetch(`${this.baseUrl}${call.path}`, {
+                method: call.method,
+                headers: {
+                    authorization: `Bearer ${this.token}`,
+                    accept: "application/json",
+                    ...(call.body !== undefined ? { "content-type": "application/json" } : {}),
+                    "user-agent": "supabase-backups/0.1.0",
+                },
+                body: call.body !== undefined ? JSON.stringify(call.body) : undefined,
+                signal: AbortSignal.timeout(this.opts.timeoutMs),
+            });
+        } catch (e) {
+            const cause = e instanceof Error ? (e.cause instanceof Error ? e.cause.message : e.message) : String(e);
+            const error = new SupabaseApiError(`Supabase Management API unreachable (${call.what} at ${this.baseUrl}): ${cause}`, undefined, call.method, call.path);
+            return { ok: false, error, retryInMs: call.idempotent ? this.backoff(attempt) : undefined };
+        }
+        const parsed = parseBody(await res.text());
+        if (res.ok) return { ok: true, value: parsed as T };
+        return this.failure(call, res, parsed, attempt);
+    }
+
+    /** A refused request: the message says what to do; 429 and (idempotent) 5xx may be retried. */
+    private failure(call: Call, res: Response, parsed: unknown, attempt: number): Failed {
+        const { what } = call;
+        const error = (message: string) => new SupabaseApiError(message, res.status, call.method, call.path, parsed);
+        const detail = describe(parsed);
+        const suffix = detail ? `: ${detail}` : "";
+        if (res.status === 429) {
+            const wait = retryAfterMs(res.headers);
+            const waitText = wait !== undefined ? `; the server asks to retry after ${Math.ceil(wait / 1000)} s` : "";
+            const ms = wait ?? this.opts.backoffMs * 2 ** (attempt - 1);
+            return {
+                ok: false,
+                error: error(`Supabase Management API rate limit hit (429 Too Many Requests) for ${what}, ${attempt} attempt(s)${waitText}. Wait and rerun; other tools sharing the token count against the same limit`),
+                retryInMs: this.lastAttempt(attempt) || ms > this.opts.maxRetryWaitMs ? undefined : ms,
+            };
+        }
+        if (res.status >= 500) {
+            const retried = call.idempotent ? ` (after ${attempt} attempt(s))` : " (not retried: the request may have been applied; check the dashboard before retrying)";
+            return { ok: false, error: error(`Supabase Management API server error ${res.status} for ${what}${suffix}${retried}`), retryInMs: call.idempotent ? this.backoff(attempt) : undefined };
+        }
+        return { ok: false, error: error(refusal(res.status, what, suffix)) };
+    }
+
+    private lastAttempt(attempt: number): boolean {
+        return attempt >= this.opts.maxAttempts;
+    }
+
+    /** The wait before the next attempt after a network error or 5xx; undefined on the last attempt. */
+    private backoff(attempt: number): number | undefined {
+        return this.lastAttempt(attempt) ? undefined : this.opts.backoffMs * 2 ** (attempt - 1);
     }
 
     private p(ref: string, rest: string): string {

@@ -1,18 +1,7 @@
-// `audit`: read the audit log the operator commands write (audit/{env}/…): who did what, when, why,
-// to which target, with which result.
+// `audit`: list the audit records of operator actions (engine.ts). Flags → the command context → the list.
 import type { Command } from "commander";
-import { EXIT, type ExitCode } from "@supabase-backups/contracts";
-import { listAudit } from "../../vault/audit";
-import { action } from "../../cli/command";
-import { operatorContext, type OperatorOptions } from "../../cli/operator";
-import { out, outJson, renderTable } from "../../cli/output";
-import { parseInstant } from "../../runtime/time";
-
-interface AuditListOptions extends OperatorOptions {
-    since?: string;
-    action?: string;
-    result?: string;
-}
+import { action, commandContext } from "../../cli/command";
+import { checkAuditFlags, listAuditRecords, type AuditListOptions } from "./engine";
 
 export function register(program: Command): void {
     program
@@ -25,22 +14,9 @@ export function register(program: Command): void {
         .option("--action <name>", "only this action (restore-db, restore-storage, restore-pitr, restore-branch)")
         .option("--result <result>", "only this result (succeeded, failed, refused)")
         .action(
-            action("audit", async (opts: AuditListOptions): Promise<ExitCode> => {
-                const since = opts.since ? parseInstant(opts.since, "--since") : undefined;
-                const ctx = operatorContext(opts, "audit");
-                const records = (await listAudit(ctx.s3, ctx.bucket, ctx.config.env)).filter(
-                    (r) => (!since || new Date(r.startedAt) >= since) && (!opts.action || r.action === opts.action) && (!opts.result || r.result === opts.result),
-                );
-                if (opts.json) outJson({ env: ctx.config.env, records });
-                else if (!records.length) out(`no audit records for ${ctx.config.env}${since ? ` since ${since.toISOString()}` : ""}\n`);
-                else
-                    out(
-                        renderTable(
-                            ["started", "action", "actor", "result", "run", "target", "reason", "seconds"],
-                            records.map((r) => [r.startedAt, r.action, r.actor, r.result, r.runId, r.target, r.reason, r.durations.totalSeconds?.toFixed(1)]),
-                        ),
-                    );
-                return EXIT.ok;
+            action("audit", (opts: AuditListOptions) => {
+                const since = checkAuditFlags(opts);
+                return listAuditRecords(commandContext(opts, "audit"), opts, since);
             }),
         );
 }

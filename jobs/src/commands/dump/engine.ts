@@ -1,7 +1,10 @@
 // The dump run: snapshot → pg_dump → [zstd] → [age] → sha256 → S3 + Azure at once → schema.sql →
 // roles.sql → manifest.json last. Any failure before the manifest aborts the uploads and writes no
 // manifest; an Azure-only failure completes on S3 and is recorded as a degraded secondary.
-import type { S3Client } from "@aws-sdk/client-s3";
+//
+// runDump runs the steps in order, passing the run's state along: prior runs (tier, chain link) → the
+// archive client → tools and compression plan → the snapshot → each object (transfer.ts) → the manifest
+// → its archive copy → metrics and the summary. The pure parts are in plan.ts.
 import type { ContainerClient } from "@azure/storage-blob";
 import {
     assertSchema,
@@ -16,24 +19,23 @@ import {
     type CompletedRun,
     type DbManifest,
     type ExitCode,
-    type JobConfig,
     type Tier,
 } from "@supabase-backups/contracts";
 import { createHash } from "node:crypto";
-import { pipeline, type Readable, type Transform } from "node:stream";
+import type { CommandContext } from "../../cli/command";
 import { createArchiveClient } from "../../vault/archive";
-import type { JobContext } from "../../runtime/context";
 import { errorMessage, JobFailure } from "../../runtime/errors";
+import type { Logger } from "../../runtime/log";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes, Progress } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
-import { createVaultClient, getBytes, putRecordOnce } from "../../vault/s3";
+import { getBytes, putRecordOnce, type VaultClientOptions } from "../../vault/s3";
 import { vaultTags, type VaultTags } from "../../vault/write-params";
-import { ageEncrypt } from "../../codec/age-encrypt";
-import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan, type DumpProcess } from "../../postgres/client-tools";
+import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan } from "../../postgres/client-tools";
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
-import { abortSinks, azureSink, finishSinks, pump, s3Sink, type ObjectTarget, type Sink } from "./sinks";
 import { openSnapshot, type DbSnapshot } from "../../postgres/snapshot";
+import { buildManifest, isRolesRefusal, lockUntil, MIN_PART_SIZE_MIB, partSizeBytes, pgDumpArgs, rolesArgs, summaryLine } from "./plan";
+import { CONTENT_TYPES, transfer, type ObjectResult, type Secondary, type TransferSettings } from "./transfer";
 
 export interface DumpOptions {
     tables?: string[];
@@ -55,7 +57,7 @@ export interface DumpOptions {
 }
 
 export const DUMP_DEFAULTS = {
-    minPartSizeMiB: 5,
+    minPartSizeMiB: MIN_PART_SIZE_MIB,
     queueSize: 4,
     blockSizeMiB: 4,
     azureConcurrency: 4,
@@ -63,29 +65,141 @@ export const DUMP_DEFAULTS = {
     lockWaitTimeoutSec: 300,
 } as const;
 
-export const CONTENT_TYPES = {
-    dump: "application/vnd.postgresql.custom-archive",
-    sql: "application/sql",
-    age: "application/vnd.age",
-} as const;
-
-interface ObjectResult {
-    name: "dump" | "schema.sql" | "roles.sql";
-    key: string;
-    bytes: number;
-    sha256: string;
-    contentType: string;
+/** The vault client a dump runs with: a stalled S3 request fails (and is retried) after the stall timeout. */
+export function dumpVaultOptions(stallTimeoutSec: number): VaultClientOptions {
+    return { requestTimeoutMs: stallTimeoutSec * 1000, connectionTimeoutMs: 10_000 };
 }
 
-interface Secondary {
-    status: "ok" | "failed" | "disabled";
-    error?: string;
-    objects: Array<{ name: string; key: string; bytes: number; sha256: string }>;
+/** The run's state: fixed at the start, except the bytes stored so far. */
+interface DumpRun {
+    readonly ctx: CommandContext;
+    readonly o: DumpOptions;
+    readonly log: Logger;
+    readonly started: Date;
+    readonly runId: string;
+    readonly databaseUrl: string;
+    readonly target: PgTarget;
+    readonly childEnv: NodeJS.ProcessEnv;
+    readonly tables: string[];
+    readonly recipient: string | undefined;
+    readonly stallMs: number;
+    bytesTotal: number;
+}
+
+/** Where the run's objects go and how long they are locked, from the prior runs. */
+interface Placement {
+    tier: Tier;
+    previous: DbManifest["previous"];
+    retainUntil: Date;
+    tags: VaultTags;
+}
+
+/** The Azure copy: its client while there is one, and what has become of it. */
+interface Archive {
+    client?: ContainerClient;
+    secondary: Secondary;
+}
+
+interface Tools {
+    pgDump: { version: string; major: number };
+    plan: CompressionPlan;
+}
+
+export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<ExitCode> {
+    const run = startRun(ctx, o);
+    // The vault first: fails early on bad credentials or an unreachable bucket.
+    const placement = await step(run, "cannot list the vault", () => placeRun(run));
+    const archive = await openArchive(run);
+    const tools = await step(run, "pg_dump", () => planTools(run));
+    const { plan } = tools;
+    run.log.info(
+        { tier: placement.tier, retainUntil: placement.retainUntil.toISOString(), previous: placement.previous?.runId ?? null, compression: { algorithm: plan.algorithm, level: plan.level, by: plan.by }, encrypted: !!run.recipient, archive: archive.secondary.status },
+        "dump starting",
+    );
+    // The snapshot, held open until every pg_dump that imports it has finished.
+    const snap = await step(run, "cannot open the database snapshot", () => openSnapshot(run.databaseUrl, run.tables));
+    const t = transferSettings(run, placement, archive, snap);
+    const objects = await dumpInSnapshot(run, t, tools, snap);
+    const roles = await dumpRoles(run, t);
+    if (roles) objects.push(roles);
+
+    const manifest = buildManifest({
+        env: ctx.config.env,
+        runId: run.runId,
+        started: run.started,
+        finished: new Date(),
+        target: run.target,
+        snap,
+        pgDumpVersion: tools.pgDump.version,
+        plan,
+        recipient: run.recipient,
+        tier: placement.tier,
+        retainUntil: placement.retainUntil,
+        objects,
+        secondary: archive.secondary,
+        container: ctx.config.archive?.container,
+        previous: placement.previous,
+    });
+    assertSchema<DbManifest>(DbManifestSchema, manifest, "db manifest");
+    const manifestKey = dbObjectKey(ctx.config.env, run.runId, "manifest.json");
+    // The manifest, last: it makes the run complete.
+    const written = await step(run, "manifest.json", () => putRecordOnce(ctx.s3, ctx.config.vault, { key: manifestKey, tags: placement.tags, retainUntil: placement.retainUntil }, manifest), true);
+    const copied = await copyManifestToArchive(run, archive, placement, manifestKey, manifest);
+    return finish(run, { manifest, manifestKey, manifestSha256: written.sha256, secondary: archive.secondary.status, degraded: archive.secondary.status === "failed" || !copied });
+}
+
+function startRun(ctx: CommandContext, o: DumpOptions): DumpRun {
+    const started = new Date();
+    const runId = newRunId(started);
+    const databaseUrl = ctx.secrets.databaseUrl;
+    if (!databaseUrl) throw new JobFailure("missing secret: set DATABASE_URL (Postgres URL of the Supabase database)", EXIT.usage);
+    const target = pgTarget(databaseUrl);
+    return {
+        ctx,
+        o,
+        log: ctx.log.child({ runId }),
+        started,
+        runId,
+        databaseUrl,
+        target,
+        childEnv: pgChildEnv(target, ctx.env),
+        tables: o.tables ?? ctx.config.verify.tables,
+        recipient: o.ageRecipient ?? ctx.config.encryption?.ageRecipient,
+        stallMs: o.stallTimeoutSec * 1000,
+        bytesTotal: 0,
+    };
+}
+
+/** A failed run: logged, its metrics pushed, one JobFailure naming the stage. No manifest is written. */
+async function fail(run: DumpRun, stage: string, e: unknown, bytes?: number): Promise<never> {
+    const { config } = run.ctx;
+    run.log.error({ stage, err: errorMessage(e) }, "dump failed");
+    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result: "failure", bytes, durationSeconds: (Date.now() - run.started.getTime()) / 1000 }, run.log);
+    throw new JobFailure(`${stage}: ${errorMessage(e)}`, EXIT.failed, e);
+}
+
+/** One step of the run: its failure fails the run (with the bytes stored so far once objects flow). */
+async function step<T>(run: DumpRun, stage: string, fn: () => Promise<T>, countBytes = false): Promise<T> {
+    try {
+        return await fn();
+    } catch (e) {
+        return fail(run, stage, e, countBytes ? run.bytesTotal : undefined);
+    }
+}
+
+/** Tier and chain link from the vault's complete runs; the lock's end from the tier. */
+async function placeRun(run: DumpRun): Promise<Placement> {
+    const { ctx, started } = run;
+    const prior = await priorRuns(ctx, started, run.log);
+    const tier = chooseTier(started, prior.completed, ctx.config.retention);
+    const retainUntil = lockUntil(computeRetainUntil(started, tier, ctx.config.retention));
+    return { tier, previous: prior.previous, retainUntil, tags: { tier, env: ctx.config.env, kind: "dump" } };
 }
 
 /** Tier and chain link from the vault: complete runs only (a manifest exists). */
-async function priorRuns(s3: S3Client, bucket: string, env: string, now: Date, log: JobContext["log"]): Promise<{ completed: CompletedRun[]; previous: DbManifest["previous"] }> {
-    const refs = await listCompleteRuns(s3, bucket, env, "db");
+async function priorRuns(ctx: CommandContext, now: Date, log: Logger): Promise<{ completed: CompletedRun[]; previous: DbManifest["previous"] }> {
+    const { s3, bucket } = ctx;
+    const refs = await listCompleteRuns(s3, bucket, ctx.config.env, "db");
     if (!refs.length) return { completed: [], previous: null };
     const newest = refs[refs.length - 1];
     const previous = { runId: newest.runId, sha256: createHash("sha256").update(await getBytes(s3, bucket, newest.manifestKey)).digest("hex") };
@@ -109,233 +223,145 @@ async function priorRuns(s3: S3Client, bucket: string, env: string, now: Date, l
     return { completed, previous };
 }
 
-function pgDumpArgs(t: PgTarget, extra: string[], config: JobConfig, lockWaitTimeoutSec: number): string[] {
-    const args = ["--dbname", t.dbnameArg, "--no-password", `--lock-wait-timeout=${lockWaitTimeoutSec}s`, ...extra];
-    for (const s of config.dump?.excludeSchemas ?? []) args.push(`--exclude-schema=${s}`);
-    return args;
+/** The secondary: optional. A client that cannot even be built makes the run degraded, not failed. */
+async function openArchive(run: DumpRun): Promise<Archive> {
+    const { config } = run.ctx;
+    const secondary: Secondary = { status: "disabled", objects: [] };
+    if (!run.o.archive || !config.archive || config.azure?.enabled === false) return { secondary };
+    try {
+        const client = await createArchiveClient(config.archive, run.ctx.env, {
+            retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4000, tryTimeoutInMs: run.stallMs },
+        });
+        secondary.status = "ok";
+        return { client, secondary };
+    } catch (e) {
+        secondary.status = "failed";
+        secondary.error = `cannot create the Azure client: ${errorMessage(e)}`;
+        run.log.warn({ err: secondary.error }, "Azure copy disabled for this run");
+        return { secondary };
+    }
 }
 
-export async function runDump(ctx: JobContext, o: DumpOptions): Promise<ExitCode> {
-    const { config, log } = ctx;
-    const started = new Date();
-    const runId = newRunId(started);
-    const env = config.env;
-    const bucket = config.vault.bucket;
-    const stallMs = o.stallTimeoutSec * 1000;
-    const databaseUrl = ctx.secrets.databaseUrl;
-    if (!databaseUrl) throw new JobFailure("missing secret: set DATABASE_URL (Postgres URL of the Supabase database)", EXIT.usage);
-    const target = pgTarget(databaseUrl);
-    const tables = o.tables ?? config.verify.tables;
-    const recipient = o.ageRecipient ?? config.encryption?.ageRecipient;
-    const log1 = log.child({ runId });
-    const fail = async (stage: string, e: unknown, bytes?: number): Promise<never> => {
-        const msg = `${stage}: ${errorMessage(e)}`;
-        log1.error({ stage, err: errorMessage(e) }, "dump failed");
-        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "dump", { result: "failure", bytes, durationSeconds: (Date.now() - started.getTime()) / 1000 }, log1);
-        throw new JobFailure(msg, EXIT.failed, e);
+/** pg_dump's version decides who compresses (pg_dump itself when ≥ 16, else the job). */
+async function planTools(run: DumpRun): Promise<Tools> {
+    const { o, ctx } = run;
+    const pgDump = await pgDumpVersion(o.pgDump);
+    const plan = planCompression(pgDump.major, o.compression ?? ctx.config.dump?.compression ?? "zstd", o.level ?? ctx.config.dump?.level ?? 3, run.log);
+    return { pgDump, plan };
+}
+
+function transferSettings(run: DumpRun, p: Placement, a: Archive, snap: DbSnapshot): TransferSettings {
+    const { ctx, o } = run;
+    return {
+        env: ctx.config.env,
+        runId: run.runId,
+        s3: ctx.s3,
+        vault: ctx.config.vault,
+        azure: a.client,
+        secondary: a.secondary,
+        recipient: run.recipient,
+        retainUntil: p.retainUntil,
+        tags: p.tags,
+        partSize: partSizeBytes(o.partSizeMiB, snap.databaseBytes),
+        queueSize: o.queueSize,
+        blockSize: o.blockSizeMiB * 1024 * 1024,
+        azureConcurrency: o.azureConcurrency,
+        stallMs: run.stallMs,
+        progress: new Progress("dump", run.log).start(),
+        log: run.log,
     };
+}
 
-    // 1. The vault: prior runs (tier, chain). Fails early on bad credentials or an unreachable bucket.
-    const s3 = createVaultClient(config.vault, { requestTimeoutMs: stallMs, connectionTimeoutMs: 10_000 });
-    let tier: Tier;
-    let previous: DbManifest["previous"];
-    try {
-        const prior = await priorRuns(s3, bucket, env, started, log1);
-        tier = chooseTier(started, prior.completed, config.retention);
-        previous = prior.previous;
-    } catch (e) {
-        return fail("cannot list the vault", e);
-    }
-    // Whole seconds, rounded up: Azure's header has second precision and a lock must never end early.
-    const retainUntil = new Date(Math.ceil(computeRetainUntil(started, tier, config.retention).getTime() / 1000) * 1000);
-    const tags: VaultTags = { tier, env, kind: "dump" };
+function stored(run: DumpRun, r: ObjectResult): ObjectResult {
+    run.bytesTotal += r.bytes;
+    return r;
+}
 
-    // 2. The secondary: optional. A client that cannot even be built makes the run degraded, not failed.
-    let azure: ContainerClient | undefined;
-    const secondary: Secondary = { status: "disabled", objects: [] };
-    const archiveWanted = o.archive && !!config.archive && config.azure?.enabled !== false;
-    if (archiveWanted) {
-        try {
-            azure = await createArchiveClient(config.archive!, ctx.env, {
-                retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4000, tryTimeoutInMs: stallMs },
-            });
-            secondary.status = "ok";
-        } catch (e) {
-            secondary.status = "failed";
-            secondary.error = `cannot create the Azure client: ${errorMessage(e)}`;
-            log1.warn({ err: secondary.error }, "Azure copy disabled for this run");
-        }
-    }
-
-    // 3. Tools and plan.
-    let pgDump: { version: string; major: number };
-    try {
-        pgDump = await pgDumpVersion(o.pgDump);
-    } catch (e) {
-        return fail("pg_dump", e);
-    }
-    const plan: CompressionPlan = planCompression(pgDump.major, o.compression ?? config.dump?.compression ?? "zstd", o.level ?? config.dump?.level ?? 3, log1);
-    log1.info({ tier, retainUntil: retainUntil.toISOString(), previous: previous?.runId ?? null, compression: { algorithm: plan.algorithm, level: plan.level, by: plan.by }, encrypted: !!recipient, archive: secondary.status }, "dump starting");
-
-    // 4. The snapshot, held open until every pg_dump that imports it has finished.
-    let snap: DbSnapshot;
-    try {
-        snap = await openSnapshot(databaseUrl, tables);
-    } catch (e) {
-        return fail("cannot open the database snapshot", e);
-    }
-
-    // S3 allows 10 000 parts: size them so even an uncompressed dump (bytea as hex) fits.
-    const partSize =
-        (o.partSizeMiB ?? Math.max(DUMP_DEFAULTS.minPartSizeMiB, Math.ceil((snap.databaseBytes * 2.5) / 9000 / 1024 / 1024))) * 1024 * 1024;
+/** The data (custom format) and the schema (plain SQL, for diffs), both in the snapshot; then it closes. */
+async function dumpInSnapshot(run: DumpRun, t: TransferSettings, tools: Tools, snap: DbSnapshot): Promise<ObjectResult[]> {
+    const { o, ctx } = run;
     const objects: ObjectResult[] = [];
-    const progress = new Progress("dump", log1).start();
-    let bytesTotal = 0;
-    const childEnv = pgChildEnv(target, ctx.env);
-
-    /** Stream one producer's output into the sinks; returns its stored bytes' size and sha256. */
-    const transfer = async (name: ObjectResult["name"], proc: DumpProcess, transforms: Transform[], contentType: string): Promise<ObjectResult> => {
-        const key = dbObjectKey(env, runId, name);
-        const t: ObjectTarget = { key, contentType: recipient ? CONTENT_TYPES.age : contentType, retainUntil, tags };
-        const sinks: Sink[] = [
-            s3Sink(s3, t, { vault: config.vault, partSize, queueSize: o.queueSize }, log1),
-        ];
-        if (azure && secondary.status === "ok") sinks.push(azureSink(azure, t, { blockSize: o.blockSizeMiB * 1024 * 1024, concurrency: o.azureConcurrency }));
-        const hash = createHash("sha256");
-        let bytes = 0;
-        try {
-            let out: Readable = transforms.length ? (pipeline([proc.stdout, ...transforms], () => undefined) as unknown as Readable) : proc.stdout;
-            if (recipient) out = await ageEncrypt(out, recipient);
-            await pump(out, sinks, {
-                stallMs,
-                log: log1,
-                onChunk: (c) => {
-                    hash.update(c);
-                    bytes += c.length;
-                    progress.add(c.length);
-                },
-            });
-            await proc.exited; // a pg_dump that failed or was killed must never look complete
-            await finishSinks(sinks, stallMs);
-        } catch (e) {
-            proc.child.kill("SIGTERM");
-            const err = e instanceof Error ? e : new Error(String(e));
-            await abortSinks(sinks, err);
-            throw err;
-        }
-        const sha256 = hash.digest("hex");
-        const azureSinkDone = sinks.find((s) => !s.required);
-        if (azureSinkDone) {
-            if (azureSinkDone.committed) secondary.objects.push({ name, key, bytes, sha256 });
-            else {
-                secondary.status = "failed";
-                secondary.error = `${name}: ${errorMessage(azureSinkDone.failure)}`;
-                log1.warn({ object: name, err: secondary.error }, "Azure copy failed; the run completes on S3 only (degraded)");
-            }
-        }
-        bytesTotal += bytes;
-        log1.info({ object: name, key, bytes, sha256 }, `uploaded ${name} (${formatBytes(bytes)})`);
-        return { name, key, bytes, sha256, contentType: t.contentType };
-    };
-
     try {
-        // 5. The data: custom format, in the snapshot.
-        try {
-            const args = pgDumpArgs(target, ["--format=custom", `--snapshot=${snap.id}`, ...plan.pgDumpArgs], config, o.lockWaitTimeoutSec);
-            const proc = spawnDumpTool(o.pgDump, args, childEnv, "pg_dump");
-            objects.push(await transfer("dump", proc, plan.transforms?.() ?? [], CONTENT_TYPES.dump));
-        } catch (e) {
-            return await fail("dump", e, bytesTotal);
-        }
-        // 6. The schema, same snapshot: plain SQL for diffs.
-        try {
-            const args = pgDumpArgs(target, ["--schema-only", `--snapshot=${snap.id}`], config, o.lockWaitTimeoutSec);
-            objects.push(await transfer("schema.sql", spawnDumpTool(o.pgDump, args, childEnv, "pg_dump --schema-only"), [], CONTENT_TYPES.sql));
-        } catch (e) {
-            return await fail("schema.sql", e, bytesTotal);
-        }
+        const dump = await step(
+            run,
+            "dump",
+            async () => {
+                const args = pgDumpArgs(run.target, ["--format=custom", `--snapshot=${snap.id}`, ...tools.plan.pgDumpArgs], ctx.config, o.lockWaitTimeoutSec);
+                const proc = spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump");
+                return stored(run, await transfer(t, "dump", proc, tools.plan.transforms?.() ?? [], CONTENT_TYPES.dump));
+            },
+            true,
+        );
+        objects.push(dump);
+        const schema = await step(
+            run,
+            "schema.sql",
+            async () => {
+                const args = pgDumpArgs(run.target, ["--schema-only", `--snapshot=${snap.id}`], ctx.config, o.lockWaitTimeoutSec);
+                return stored(run, await transfer(t, "schema.sql", spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump --schema-only"), [], CONTENT_TYPES.sql));
+            },
+            true,
+        );
+        objects.push(schema);
     } finally {
         await snap.close();
-        progress.stop();
+        t.progress.stop();
     }
+    return objects;
+}
 
-    // 7. Roles, where the server lets this user read them (Supabase: without passwords). Optional.
-    if (o.roles) {
-        const rolesTool = o.pgDumpAll;
-        const args = ["--dbname", target.dbnameArg, "--no-password", "--roles-only", "--no-role-passwords"];
-        try {
-            objects.push(await transfer("roles.sql", spawnDumpTool(rolesTool, args, childEnv, "pg_dumpall --roles-only"), [], CONTENT_TYPES.sql));
-        } catch (e) {
-            // A roles dump the server refuses is expected on managed Postgres; anything else is a failure.
-            if (/^pg_dumpall --roles-only exited with code/.test(errorMessage(e))) log1.warn({ err: errorMessage(e) }, "roles.sql skipped: the server did not permit a roles dump");
-            else return fail("roles.sql", e, bytesTotal);
-        }
-    }
-
-    // 8. The manifest, last: it makes the run complete.
-    const manifest: DbManifest = {
-        schemaVersion: 1,
-        kind: "db",
-        env,
-        runId,
-        startedAt: started.toISOString(),
-        finishedAt: new Date().toISOString(),
-        source: { serverVersion: snap.serverVersion, host: target.host, database: target.database },
-        pgDumpVersion: pgDump.version,
-        compression: { algorithm: plan.algorithm, level: plan.level, by: plan.by },
-        encryption: recipient ? { tool: "age", recipient } : null,
-        tier,
-        retainUntil: retainUntil.toISOString(),
-        objects,
-        secondary: {
-            provider: "azure",
-            status: secondary.status,
-            ...(config.archive ? { container: config.archive.container } : {}),
-            objects: secondary.objects,
-            ...(secondary.error ? { error: secondary.error } : {}),
-        },
-        snapshot: snap.facts,
-        previous,
-    };
-    assertSchema<DbManifest>(DbManifestSchema, manifest, "db manifest");
-    const manifestKey = dbObjectKey(env, runId, "manifest.json");
-    let written: { sha256: string; bytes: number };
+/** Roles, where the server lets this user read them (Supabase: without passwords). Optional. */
+async function dumpRoles(run: DumpRun, t: TransferSettings): Promise<ObjectResult | undefined> {
+    if (!run.o.roles) return undefined;
     try {
-        written = await putRecordOnce(s3, config.vault, { key: manifestKey, tags, retainUntil }, manifest);
+        return stored(run, await transfer(t, "roles.sql", spawnDumpTool(run.o.pgDumpAll, rolesArgs(run.target), run.childEnv, "pg_dumpall --roles-only"), [], CONTENT_TYPES.sql));
     } catch (e) {
-        return fail("manifest.json", e, bytesTotal);
+        // A roles dump the server refuses is expected on managed Postgres; anything else is a failure.
+        if (!isRolesRefusal(errorMessage(e))) return fail(run, "roles.sql", e, run.bytesTotal);
+        run.log.warn({ err: errorMessage(e) }, "roles.sql skipped: the server did not permit a roles dump");
+        return undefined;
     }
-    // A copy of the manifest beside the Azure objects, so the archive is usable on its own.
-    let degraded = secondary.status === "failed";
-    if (azure && secondary.status === "ok") {
-        try {
-            const body = serializeRecord(manifest);
-            await azure.getBlockBlobClient(manifestKey).upload(body, body.length, {
-                blobHTTPHeaders: { blobContentType: "application/json" },
-                tags: vaultTags(tags),
-                conditions: { ifNoneMatch: "*" },
-                immutabilityPolicy: { expiriesOn: retainUntil, policyMode: "Locked" },
-            });
-        } catch (e) {
-            degraded = true;
-            log1.warn({ err: errorMessage(e) }, "Azure copy of the manifest failed (degraded)");
-        }
-    }
+}
 
-    const seconds = (Date.now() - started.getTime()) / 1000;
-    const result = degraded ? "degraded" : "success";
-    await pushRunMetrics(config.alerts.pushgatewayUrl, env, "dump", { result, bytes: bytesTotal, durationSeconds: seconds }, log1);
+/** A copy of the manifest beside the Azure objects, so the archive is usable on its own. False: it failed. */
+async function copyManifestToArchive(run: DumpRun, a: Archive, p: Placement, manifestKey: string, manifest: DbManifest): Promise<boolean> {
+    if (!a.client || a.secondary.status !== "ok") return true;
+    try {
+        const body = serializeRecord(manifest);
+        await a.client.getBlockBlobClient(manifestKey).upload(body, body.length, {
+            blobHTTPHeaders: { blobContentType: "application/json" },
+            tags: vaultTags(p.tags),
+            conditions: { ifNoneMatch: "*" },
+            immutabilityPolicy: { expiriesOn: p.retainUntil, policyMode: "Locked" },
+        });
+        return true;
+    } catch (e) {
+        run.log.warn({ err: errorMessage(e) }, "Azure copy of the manifest failed (degraded)");
+        return false;
+    }
+}
+
+interface Outcome {
+    manifest: DbManifest;
+    manifestKey: string;
+    manifestSha256: string;
+    secondary: Secondary["status"];
+    degraded: boolean;
+}
+
+/** Metrics, the last log line and the summary on stdout; the exit code. */
+async function finish(run: DumpRun, r: Outcome): Promise<ExitCode> {
+    const { config } = run.ctx;
+    const seconds = (Date.now() - run.started.getTime()) / 1000;
+    const result = r.degraded ? "degraded" : "success";
+    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result, bytes: run.bytesTotal, durationSeconds: seconds }, run.log);
     const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
-    const dump = objects[0];
-    log1.info(
-        { result, tier, manifest: manifestKey, manifestSha256: written.sha256, bytes: bytesTotal, dumpBytes: dump.bytes, dumpSha256: dump.sha256, seconds, maxRssMiB, secondary: secondary.status },
+    const dump = r.manifest.objects[0];
+    run.log.info(
+        { result, tier: r.manifest.tier, manifest: r.manifestKey, manifestSha256: r.manifestSha256, bytes: run.bytesTotal, dumpBytes: dump.bytes, dumpSha256: dump.sha256, seconds, maxRssMiB, secondary: r.secondary },
         `dump ${result}: ${formatBytes(dump.bytes)} in ${seconds.toFixed(1)} s`,
     );
-    if (o.json) process.stdout.write(JSON.stringify({ result, manifestKey, manifestSha256: written.sha256, maxRssMiB, seconds, manifest }) + "\n");
-    else
-        process.stdout.write(
-            `dump ${runId} ${result}: ${formatBytes(dump.bytes)} sha256 ${dump.sha256.slice(0, 16)}… tier ${tier} → s3://${bucket}/${manifestKey}` +
-                ` (azure: ${secondary.status}${degraded && secondary.status === "ok" ? ", manifest copy failed" : ""})\n`,
-        );
-    return degraded ? EXIT.degraded : EXIT.ok;
+    if (run.o.json) process.stdout.write(JSON.stringify({ result, manifestKey: r.manifestKey, manifestSha256: r.manifestSha256, maxRssMiB, seconds, manifest: r.manifest }) + "\n");
+    else process.stdout.write(summaryLine(r.manifest, r.secondary, result, run.ctx.bucket, r.manifestKey, r.degraded));
+    return r.degraded ? EXIT.degraded : EXIT.ok;
 }

@@ -1,12 +1,11 @@
 // `supabase-backups dump`: the nightly database backup. Flags → DumpOptions → engine.ts.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT } from "@supabase-backups/contracts";
-import { action, withCommonOptions } from "../../cli/command";
+import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { intFlag } from "../../cli/flags";
-import { createContext } from "../../runtime/context";
 import { UsageError } from "../../runtime/errors";
 import { checkRecipient } from "../../codec/age-encrypt";
-import { DUMP_DEFAULTS, runDump, type DumpOptions } from "./engine";
+import { DUMP_DEFAULTS, dumpVaultOptions, runDump, type DumpOptions } from "./engine";
 
 function tableList(v: string): string[] {
     const list = v
@@ -81,7 +80,7 @@ export function register(program: Command): void {
 }
 
 const run = action("dump", async (flags: Flags) => {
-    const ctx = createContext({ config: flags.config, command: "dump" });
+    const ctx = commandContext(flags, "dump", dumpVaultOptions(flags.stallTimeout));
     const recipient = flags.ageRecipient ?? ctx.config.encryption?.ageRecipient;
     if (recipient) {
         try {

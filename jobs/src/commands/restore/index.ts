@@ -1,12 +1,15 @@
 // `restore db | storage | pitr | branch`: what on-call reaches for. Every subcommand that touches data
 // writes an audit record (audit/{env}/…): who, when, why, what, target without credentials, result,
 // durations — also when it refuses.
+//
+// Each subcommand's action: flags checked (usage errors before anything runs) → the command context →
+// the engine in db.ts, storage.ts or pitr.ts.
 import { Command } from "commander";
-import { action } from "../../cli/command";
+import { action, commandContext } from "../../cli/command";
 import { withOperatorOptions } from "../../cli/operator";
-import { restoreBranch, restorePitr } from "./pitr";
-import { restoreDb } from "./db";
-import { restoreStorage } from "./storage";
+import { checkBranchFlags, checkPitrFlags, restoreBranch, restorePitr, type BranchOptions, type PitrOptions } from "./pitr";
+import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
+import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
 import { intFlag } from "../../cli/flags";
 
 export function register(program: Command): void {
@@ -14,7 +17,13 @@ export function register(program: Command): void {
         .command("restore")
         .summary("restore the database or Storage from the vault, or ask Supabase for a PITR restore or a branch")
         .description("Restore from the vault (db, storage) or through Supabase (pitr, branch). Every action is written to the audit log in the vault.");
+    registerDb(restore);
+    registerStorage(restore);
+    registerPitr(restore);
+    registerBranch(restore);
+}
 
+function registerDb(restore: Command): void {
     withOperatorOptions(
         restore
             .command("db")
@@ -42,8 +51,15 @@ export function register(program: Command): void {
                 "  restore db --env prod --run 20261122T033000Z-k3x9qa --target-url $STAGING_URL --target-env staging --mask --clean --yes --reason 'staging refresh'\n" +
                 "Needs AGE_IDENTITY when the run is encrypted.\n",
         )
-        .action(action("restore db", restoreDb));
+        .action(
+            action("restore db", (opts: RestoreDbOptions) => {
+                const tables = checkRestoreDbFlags(opts);
+                return restoreDb(commandContext(opts, "restore db"), opts, tables);
+            }),
+        );
+}
 
+function registerStorage(restore: Command): void {
     withOperatorOptions(
         restore
             .command("storage")
@@ -65,8 +81,15 @@ export function register(program: Command): void {
             "after",
             "\nREST: <supabase.url>/storage/v1 with SUPABASE_SERVICE_ROLE_KEY. S3: storage.s3Endpoint (or <project url>/storage/v1/s3) with SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY.\n",
         )
-        .action(action("restore storage", restoreStorage));
+        .action(
+            action("restore storage", (opts: RestoreStorageOptions) => {
+                checkRestoreStorageFlags(opts);
+                return restoreStorage(commandContext(opts, "restore storage"), opts);
+            }),
+        );
+}
 
+function registerPitr(restore: Command): void {
     withOperatorOptions(
         restore
             .command("pitr")
@@ -79,8 +102,15 @@ export function register(program: Command): void {
         .option("--before <duration>", "how long before the incident to restore to", "5m")
         .option("--yes", "really request the restore (the project's database is replaced and unavailable meanwhile)")
         .addHelpText("after", "\nNeeds SUPABASE_ACCESS_TOKEN. Calls GET /v1/projects/{ref}/database/backups, then POST …/database/backups/restore-pitr.\n")
-        .action(action("restore pitr", restorePitr));
+        .action(
+            action("restore pitr", (opts: PitrOptions) => {
+                const times = checkPitrFlags(opts);
+                return restorePitr(commandContext(opts, "restore pitr"), opts, times);
+            }),
+        );
+}
 
+function registerBranch(restore: Command): void {
     withOperatorOptions(
         restore
             .command("branch")
@@ -90,5 +120,10 @@ export function register(program: Command): void {
         .option("--incident-time <time>", "recorded in the audit record")
         .option("--no-with-data", "schema only (default: with the project's data)")
         .option("--persistent", "a persistent branch (default: ephemeral)")
-        .action(action("restore branch", restoreBranch));
+        .action(
+            action("restore branch", (opts: BranchOptions) => {
+                const branch = checkBranchFlags(opts);
+                return restoreBranch(commandContext(opts, "restore branch"), opts, branch);
+            }),
+        );
 }

@@ -4,10 +4,10 @@
 import { EXIT, type ExitCode } from "@supabase-backups/contracts";
 import { audited, Refusal } from "../../vault/audit";
 import { UsageError } from "../../runtime/errors";
-import { managementApi, operatorContext, startAudit, type OperatorOptions } from "../../cli/operator";
+import type { CommandContext } from "../../cli/command";
+import { durationFlag, managementApi, startAudit, timeFlag, type OperatorOptions } from "../../cli/operator";
 import { pitrWindow } from "../../supabase/api";
 import { out, outJson, renderPairs } from "../../cli/output";
-import { parseDuration, parseInstant } from "../../runtime/time";
 
 export interface PitrOptions extends OperatorOptions {
     incidentTime: string;
@@ -15,12 +15,21 @@ export interface PitrOptions extends OperatorOptions {
     yes?: boolean;
 }
 
-export async function restorePitr(opts: PitrOptions): Promise<ExitCode> {
-    const ctx = operatorContext(opts, "restore pitr");
-    const incident = parseInstant(opts.incidentTime, "--incident-time");
-    const beforeMs = parseDuration(opts.before);
+/** The times asked for: the incident, and the restore point --before it (whole seconds). */
+export interface PitrTimes {
+    incident: Date;
+    target: Date;
+}
+
+/** The flags, checked before anything runs: --incident-time and --before (usage errors, exit 2). */
+export function checkPitrFlags(opts: PitrOptions): PitrTimes {
+    const incident = timeFlag("--incident-time", opts.incidentTime);
+    const beforeMs = durationFlag("--before", opts.before);
     if (beforeMs < 0) throw new UsageError("--before must not be negative");
-    const target = new Date(Math.floor((incident.getTime() - beforeMs) / 1000) * 1000);
+    return { incident, target: new Date(Math.floor((incident.getTime() - beforeMs) / 1000) * 1000) };
+}
+
+export async function restorePitr(ctx: CommandContext, opts: PitrOptions, { incident, target }: PitrTimes): Promise<ExitCode> {
     const ref = ctx.config.supabase.projectRef;
     const api = managementApi(ctx);
     const trail = startAudit(ctx, opts, "restore-pitr", `supabase:${ref}`, {
@@ -98,13 +107,15 @@ export interface BranchOptions extends OperatorOptions {
     withData: boolean;
 }
 
-export async function restoreBranch(opts: BranchOptions): Promise<ExitCode> {
-    const ctx = operatorContext(opts, "restore branch");
-    const ref = ctx.config.supabase.projectRef;
-    const now = new Date();
+/** The flags, checked before anything runs: the branch name (default restore-<yyyymmddhhmm>), --incident-time. */
+export function checkBranchFlags(opts: BranchOptions, now = new Date()): { name: string; incident: Date | undefined } {
     const name = opts.name ?? `restore-${now.toISOString().slice(0, 16).replace(/[-:T]/g, "")}`;
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name)) throw new UsageError(`--name "${name}": letters, digits, . _ - only`);
-    const incident = opts.incidentTime ? parseInstant(opts.incidentTime, "--incident-time") : undefined;
+    return { name, incident: opts.incidentTime ? timeFlag("--incident-time", opts.incidentTime) : undefined };
+}
+
+export async function restoreBranch(ctx: CommandContext, opts: BranchOptions, { name, incident }: { name: string; incident: Date | undefined }): Promise<ExitCode> {
+    const ref = ctx.config.supabase.projectRef;
     const api = managementApi(ctx);
     const trail = startAudit(ctx, opts, "restore-branch", `supabase:${ref}`, {
         branchName: name,

@@ -13,13 +13,14 @@ import { pipeline } from "node:stream/promises";
 import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { EXIT, runIdTime, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import { S3_SOURCE_ENV } from "../../supabase/storage-source";
-import { audited, Refusal } from "../../vault/audit";
+import { audited, Refusal, type AuditTrail } from "../../vault/audit";
 import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
 import { requireSecret } from "../../runtime/context";
-import { operatorContext, startAudit, type OperatorContext, type OperatorOptions } from "../../cli/operator";
+import type { CommandContext } from "../../cli/command";
+import { checkAtFlag, startAudit, type OperatorOptions } from "../../cli/operator";
 import { formatBytes, Progress } from "../../runtime/progress";
-import { chooseRun } from "../../vault/run-choice";
+import { chooseRun, type Chosen } from "../../vault/run-choice";
 import { materializeRunState } from "../../vault/storage-runs";
 import { out, outJson, renderPairs } from "../../cli/output";
 
@@ -70,12 +71,12 @@ export interface StorageTarget {
     put(bucket: string, o: StorageObject, body: Buffer | (() => Readable), meta: Record<string, string>): Promise<void>;
 }
 
-function projectUrl(ctx: OperatorContext): string {
+function projectUrl(ctx: CommandContext): string {
     const cfg = ctx.config;
     return (cfg.supabase.url ?? `https://${cfg.supabase.projectRef}.supabase.co`).replace(/\/+$/, "");
 }
 
-function s3Target(ctx: OperatorContext): StorageTarget {
+function s3Target(ctx: CommandContext): StorageTarget {
     const accessKeyId = ctx.env[S3_SOURCE_ENV.accessKeyId];
     const secretAccessKey = ctx.env[S3_SOURCE_ENV.secretAccessKey];
     if (!accessKeyId || !secretAccessKey) {
@@ -130,7 +131,7 @@ function s3Target(ctx: OperatorContext): StorageTarget {
 }
 
 /** Storage REST API (the routes storage-js uses), authenticated with the service-role key. */
-function restTarget(ctx: OperatorContext): StorageTarget {
+function restTarget(ctx: CommandContext): StorageTarget {
     const key = requireSecret(ctx, "serviceRoleKey");
     const base = `${projectUrl(ctx)}/storage/v1`;
     const auth = { apikey: key, authorization: `Bearer ${key}` };
@@ -185,7 +186,7 @@ function restTarget(ctx: OperatorContext): StorageTarget {
     };
 }
 
-export function storageTarget(ctx: OperatorContext, via: string | undefined): StorageTarget {
+export function storageTarget(ctx: CommandContext, via: string | undefined): StorageTarget {
     const v = via ?? ctx.config.storage.mode;
     if (v === "s3") return s3Target(ctx);
     if (v === "rest") return restTarget(ctx);
@@ -202,11 +203,14 @@ interface Counters {
     bytes: number;
 }
 
-export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitCode> {
+/** The flags, checked before anything runs: bucket names, --at. */
+export function checkRestoreStorageFlags(opts: RestoreStorageOptions): void {
     if (!BUCKET.test(opts.bucket)) throw new UsageError(`--bucket "${opts.bucket}" is not a bucket name`);
     if (opts.into !== undefined && !BUCKET.test(opts.into)) throw new UsageError(`--into "${opts.into}" is not a valid bucket name`);
-    const concurrency = opts.concurrency;
-    const ctx = operatorContext(opts, "restore storage");
+    checkAtFlag(opts.at);
+}
+
+export async function restoreStorage(ctx: CommandContext, opts: RestoreStorageOptions): Promise<ExitCode> {
     const dest = storageTarget(ctx, opts.via);
     const trail = startAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, {
         run: opts.run,
@@ -216,76 +220,95 @@ export async function restoreStorage(opts: RestoreStorageOptions): Promise<ExitC
         prefix: opts.prefix,
         overwrite: !!opts.overwrite,
     });
-    const { log } = ctx;
-    return audited(
-        trail,
-        async () => {
-            const chosen = await trail.time("choose", () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at }));
-            const m = chosen.loaded.manifest;
-            trail.setRun(m.runId);
-            const into = opts.into ?? defaultRestoreBucket(opts.bucket, m.runId);
-            trail.setTarget(`storage:${into}`);
-            if (into === opts.bucket && !opts.overwrite) throw new Refusal(`--into ${into} is the source bucket itself: refusing to overwrite live objects (add --overwrite if that is really what you want)`);
-            if (!m.buckets.some((b) => b.name === opts.bucket) && !m.objects.some((o) => o.bucket === opts.bucket)) {
-                throw new JobFailure(`bucket ${opts.bucket} is not in storage run ${m.runId} (it has: ${m.buckets.map((b) => b.name).join(", ") || "none"})`);
-            }
-            const selected = m.objects.filter((o) => o.bucket === opts.bucket && (!opts.prefix || o.name.startsWith(opts.prefix)));
-            if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
+    return audited(trail, () => runStorageRestore(ctx, opts, dest, trail), ctx.log);
+}
 
-            // The target bucket: created when missing (private), reused when there (resume).
-            const created = await dest.ensureBucket(into);
+/** A storage restore's state: the run, what of it is restored, and where to. */
+interface StorageRestore {
+    readonly ctx: CommandContext;
+    readonly opts: RestoreStorageOptions;
+    readonly dest: StorageTarget;
+    readonly trail: AuditTrail;
+    readonly chosen: Chosen<StorageManifest>;
+    readonly into: string;
+    readonly selected: StorageObject[];
+}
 
-            const dir = await mkdtemp(join(tmpdir(), "sb-restore-storage-"));
-            const counters: Counters = { restored: 0, skipped: 0, bytes: 0 };
-            const progress = new Progress(`restore ${opts.bucket} → ${into}`, log).start();
-            let n = 0;
-            try {
-                await trail.time("transfer", () =>
-                    materializeRunState(
-                        ctx.s3,
-                        ctx.bucket,
-                        { objects: selected },
-                        async (o, body) => {
-                            await restoreOne(dest, into, o, body, join(dir, `blob-${n++}`), counters);
-                            progress.add(o.size, 1);
-                        },
-                        { concurrency },
-                    ),
-                );
-            } finally {
-                progress.stop();
-                await rm(dir, { recursive: true, force: true });
-            }
-            const result = {
-                env: ctx.config.env,
-                runId: m.runId,
-                choice: chosen.note,
-                bucket: opts.bucket,
-                into,
-                bucketCreated: created,
-                via: dest.via,
-                prefix: opts.prefix ?? null,
-                objects: selected.length,
-                restored: counters.restored,
-                skippedIdentical: counters.skipped,
-                bytesUploaded: counters.bytes,
-                auditEventId: trail.eventId,
-            };
-            if (opts.json) outJson(result);
-            else
-                out(
-                    renderPairs([
-                        ["target bucket", `${into}${created ? " (created)" : " (existing: resumed)"} via ${dest.via === "s3" ? "the Storage S3 protocol" : "the Storage REST API"}`],
-                        ["objects", selected.length],
-                        ["uploaded", `${counters.restored} (${formatBytes(counters.bytes)})`],
-                        ["skipped (identical)", counters.skipped],
-                        ["checks", "sha256 of every blob, MD5/ETag of every upload"],
-                    ]),
-                );
-            return EXIT.ok;
-        },
-        log,
-    );
+async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail): Promise<ExitCode> {
+    const chosen = await trail.time("choose", () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at }));
+    const m = chosen.loaded.manifest;
+    trail.setRun(m.runId);
+    const into = opts.into ?? defaultRestoreBucket(opts.bucket, m.runId);
+    trail.setTarget(`storage:${into}`);
+    if (into === opts.bucket && !opts.overwrite) throw new Refusal(`--into ${into} is the source bucket itself: refusing to overwrite live objects (add --overwrite if that is really what you want)`);
+    if (!m.buckets.some((b) => b.name === opts.bucket) && !m.objects.some((o) => o.bucket === opts.bucket)) {
+        throw new JobFailure(`bucket ${opts.bucket} is not in storage run ${m.runId} (it has: ${m.buckets.map((b) => b.name).join(", ") || "none"})`);
+    }
+    const selected = m.objects.filter((o) => o.bucket === opts.bucket && (!opts.prefix || o.name.startsWith(opts.prefix)));
+    if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
+    const r: StorageRestore = { ctx, opts, dest, trail, chosen, into, selected };
+    // The target bucket: created when missing (private), reused when there (resume).
+    const created = await dest.ensureBucket(into);
+    const counters = await transferObjects(r);
+    reportStorage(r, created, counters);
+    return EXIT.ok;
+}
+
+/** Every selected object, verified from the vault, into the target (identical ones skipped). */
+async function transferObjects(r: StorageRestore): Promise<Counters> {
+    const { ctx, opts, into } = r;
+    const dir = await mkdtemp(join(tmpdir(), "sb-restore-storage-"));
+    const counters: Counters = { restored: 0, skipped: 0, bytes: 0 };
+    const progress = new Progress(`restore ${opts.bucket} → ${into}`, ctx.log).start();
+    let n = 0;
+    try {
+        await r.trail.time("transfer", () =>
+            materializeRunState(
+                ctx.s3,
+                ctx.bucket,
+                { objects: r.selected },
+                async (o, body) => {
+                    await restoreOne(r.dest, into, o, body, join(dir, `blob-${n++}`), counters);
+                    progress.add(o.size, 1);
+                },
+                { concurrency: opts.concurrency },
+            ),
+        );
+    } finally {
+        progress.stop();
+        await rm(dir, { recursive: true, force: true });
+    }
+    return counters;
+}
+
+function reportStorage(r: StorageRestore, created: boolean, counters: Counters): void {
+    const { opts, into, dest, selected } = r;
+    const result = {
+        env: r.ctx.config.env,
+        runId: r.chosen.loaded.manifest.runId,
+        choice: r.chosen.note,
+        bucket: opts.bucket,
+        into,
+        bucketCreated: created,
+        via: dest.via,
+        prefix: opts.prefix ?? null,
+        objects: selected.length,
+        restored: counters.restored,
+        skippedIdentical: counters.skipped,
+        bytesUploaded: counters.bytes,
+        auditEventId: r.trail.eventId,
+    };
+    if (opts.json) outJson(result);
+    else
+        out(
+            renderPairs([
+                ["target bucket", `${into}${created ? " (created)" : " (existing: resumed)"} via ${dest.via === "s3" ? "the Storage S3 protocol" : "the Storage REST API"}`],
+                ["objects", selected.length],
+                ["uploaded", `${counters.restored} (${formatBytes(counters.bytes)})`],
+                ["skipped (identical)", counters.skipped],
+                ["checks", "sha256 of every blob, MD5/ETag of every upload"],
+            ]),
+        );
 }
 
 /** Buffer (or spool) the verified blob, then skip it when identical in the target, else upload it. */

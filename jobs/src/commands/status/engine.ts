@@ -1,0 +1,213 @@
+// `status`: the inventory a manager asks for before an incident. Runs per tier with sizes, retain-until
+// and verification state; newest complete and newest verified run; the current RPO (now − newest
+// complete run) against alerts.rpoHours; whether the hash chains hold or where they break; storage runs;
+// Supabase's own backups and PITR. Exit 6 (unhealthy) when the RPO is missed or a chain is broken, so it
+// can gate deploys and alert.
+import { EXIT, runIdTime, TIERS, type ChainBreak, type DbManifest, type ExitCode, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
+import type { CommandContext } from "../../cli/command";
+import { managementApi, type OperatorOptions } from "../../cli/operator";
+import { formatAge, out, outJson, renderPairs, renderTable } from "../../cli/output";
+import { errorMessage } from "../../runtime/errors";
+import { redact } from "../../runtime/log";
+import { formatBytes } from "../../runtime/progress";
+import { loadVerifications, type Verification } from "../../vault/verifications";
+import { loadChain, type LoadedManifest } from "../../vault/runs";
+import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
+
+export interface StatusOptions extends OperatorOptions {
+    supabase: boolean;
+    all?: boolean;
+    runs: number;
+}
+
+export interface StatusReport {
+    env: string;
+    generatedAt: string;
+    vault: string;
+    healthy: boolean;
+    problems: string[];
+    rpo: { targetHours: number; newestCompleteRunId: string | null; ageHours: number | null; met: boolean };
+    newestVerified: { runId: string; verifiedAt: string; restoreSeconds: number | null } | null;
+    db: {
+        runs: number;
+        bytes: number;
+        chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
+        tiers: Array<{ tier: string; runs: number; bytes: number; oldest: string; newest: string; retainUntil: string }>;
+        list: Array<{ runId: string; tier: string; bytes: number; retainUntil: string; verification: "passed" | "failed" | "unverified"; verifiedAt: string | null; secondary: string; encrypted: boolean }>;
+    };
+    storage: {
+        runs: number;
+        chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
+        newest: { runId: string; objects: number; bytes: number; failed: number; buckets: Array<{ name: string; objects: number; bytes: number }>; retainUntil: string } | null;
+        tiers: Array<{ tier: string; runs: number }>;
+    };
+    supabase: (SupabaseHealth & { checked: true }) | { checked: false; reason: string };
+}
+
+function dbBytes(m: DbManifest): number {
+    return m.objects.reduce((n, o) => n + o.bytes, 0);
+}
+
+/** The report, printed (JSON or human), and the exit code: 0 healthy, 6 unhealthy. */
+export async function runStatus(ctx: CommandContext, opts: StatusOptions): Promise<ExitCode> {
+    const r = await buildStatus(ctx, opts);
+    if (opts.json) outJson(r);
+    else printHuman(r, !!opts.all, opts.runs);
+    return r.healthy ? EXIT.ok : EXIT.unhealthy;
+}
+
+type DbRun = StatusReport["db"]["list"][number];
+
+export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Promise<StatusReport> {
+    const { config } = ctx;
+    const env = config.env;
+    const now = new Date();
+    const [db, storage, verifications] = await Promise.all([
+        loadChain<DbManifest>(ctx.s3, ctx.bucket, env, "db"),
+        loadChain<StorageManifest>(ctx.s3, ctx.bucket, env, "storage"),
+        loadVerifications(ctx.s3, ctx.bucket, env),
+    ]);
+    const list = db.manifests.map((l) => dbRun(l, verifications.get(l.ref.runId)));
+    const rpo = rpoOf(list, config, now);
+    const problems = [...rpoProblems(rpo, env), ...db.breaks.map((b) => `database hash chain broken at ${b.runId}: ${b.reason}`), ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`)];
+    const verified = [...list].reverse().find((r) => r.verification === "passed");
+    return {
+        env,
+        generatedAt: now.toISOString(),
+        vault: `s3://${ctx.bucket}`,
+        healthy: problems.length === 0,
+        problems,
+        rpo,
+        newestVerified: verified ? { runId: verified.runId, verifiedAt: verified.verifiedAt!, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null,
+        db: {
+            runs: list.length,
+            bytes: list.reduce((n, r) => n + r.bytes, 0),
+            chain: { intact: db.breaks.length === 0, breaks: db.breaks },
+            tiers: dbTiers(list),
+            list,
+        },
+        storage: storageSummary(storage.manifests, storage.breaks),
+        supabase: await supabaseStatus(ctx, opts, now),
+    };
+}
+
+/** One database run as listed: size, lock, verification, secondary, encryption. */
+function dbRun(l: LoadedManifest<DbManifest>, v: Verification | undefined): DbRun {
+    const m = l.manifest;
+    return {
+        runId: l.ref.runId,
+        tier: m.tier,
+        bytes: dbBytes(m),
+        retainUntil: m.retainUntil,
+        verification: (v?.result ?? "unverified") as DbRun["verification"],
+        verifiedAt: v?.verifiedAt ?? null,
+        secondary: m.secondary?.status ?? "-",
+        encrypted: !!m.encryption,
+    };
+}
+
+/** Per tier: runs, bytes, oldest and newest run, the latest retain-until. */
+function dbTiers(list: DbRun[]): StatusReport["db"]["tiers"] {
+    return TIERS.map((tier) => {
+        const rs = list.filter((r) => r.tier === tier);
+        if (!rs.length) return undefined;
+        return {
+            tier,
+            runs: rs.length,
+            bytes: rs.reduce((n, r) => n + r.bytes, 0),
+            oldest: rs[0].runId,
+            newest: rs[rs.length - 1].runId,
+            retainUntil: rs.map((r) => r.retainUntil).sort().at(-1)!,
+        };
+    }).filter((x): x is NonNullable<typeof x> => !!x);
+}
+
+/** The RPO now: the newest complete run's age against alerts.rpoHours. */
+function rpoOf(list: DbRun[], config: JobConfig, now: Date): StatusReport["rpo"] {
+    const newest = list.at(-1);
+    const ageHours = newest ? (now.getTime() - runIdTime(newest.runId).getTime()) / 3_600_000 : null;
+    return { targetHours: config.alerts.rpoHours, newestCompleteRunId: newest?.runId ?? null, ageHours, met: ageHours !== null && ageHours <= config.alerts.rpoHours };
+}
+
+function rpoProblems(rpo: StatusReport["rpo"], env: string): string[] {
+    if (rpo.newestCompleteRunId === null) return [`no complete database run in the vault for ${env}: RPO target of ${rpo.targetHours} h missed`];
+    if (!rpo.met) return [`RPO missed: the newest complete database run ${rpo.newestCompleteRunId} is ${rpo.ageHours!.toFixed(1)} h old (target ${rpo.targetHours} h)`];
+    return [];
+}
+
+function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): StatusReport["storage"] {
+    const sNewest = manifests.at(-1)?.manifest;
+    return {
+        runs: manifests.length,
+        chain: { intact: breaks.length === 0, breaks },
+        newest: sNewest
+            ? {
+                  runId: sNewest.runId,
+                  objects: sNewest.objects.length,
+                  bytes: sNewest.objects.reduce((n, o) => n + o.size, 0),
+                  failed: sNewest.failed.length,
+                  buckets: sNewest.buckets,
+                  retainUntil: sNewest.retainUntil,
+              }
+            : null,
+        tiers: TIERS.map((tier) => ({ tier, runs: manifests.filter((m) => m.manifest.tier === tier).length })).filter((t) => t.runs > 0),
+    };
+}
+
+/** Supabase's own backups and PITR, when asked and a token is there; an API failure is reported, not fatal. */
+async function supabaseStatus(ctx: CommandContext, opts: StatusOptions, now: Date): Promise<StatusReport["supabase"]> {
+    if (!opts.supabase) return { checked: false, reason: "skipped (--no-supabase)" };
+    if (!ctx.secrets.managementApiToken) return { checked: false, reason: "SUPABASE_ACCESS_TOKEN not set" };
+    try {
+        return { checked: true, ...(await checkSupabase(managementApi(ctx), ctx.config, now)) };
+    } catch (e) {
+        return { checked: false, reason: redact(errorMessage(e)) };
+    }
+}
+
+function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
+    out(
+        renderPairs([
+            ["env", `${r.env}   vault ${r.vault}   at ${r.generatedAt}`],
+            [
+                "RPO",
+                r.rpo.newestCompleteRunId
+                    ? `newest complete run ${r.rpo.newestCompleteRunId}, ${formatAge(r.rpo.ageHours! * 3600)} ago; target ${r.rpo.targetHours} h: ${r.rpo.met ? "met" : "MISSED"}`
+                    : `no complete run; target ${r.rpo.targetHours} h: MISSED`,
+            ],
+            ["newest verified", r.newestVerified ? `${r.newestVerified.runId} (verified ${r.newestVerified.verifiedAt}${r.newestVerified.restoreSeconds !== null ? `, restore took ${r.newestVerified.restoreSeconds.toFixed(1)} s` : ""})` : "none"],
+            ["db hash chain", r.db.chain.intact ? `intact over ${r.db.runs} run(s)` : `BROKEN: ${r.db.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
+            ["db runs", `${r.db.runs}, ${formatBytes(r.db.bytes)}`],
+        ]),
+    );
+    if (r.db.tiers.length) out("\n" + renderTable(["tier", "runs", "size", "oldest", "newest", "retain until (latest)"], r.db.tiers.map((t) => [t.tier, t.runs, formatBytes(t.bytes), t.oldest, t.newest, t.retainUntil])));
+    const runs = showAll ? r.db.list : r.db.list.slice(-maxRuns);
+    if (runs.length) {
+        out(`\nDatabase runs${showAll || r.db.list.length <= maxRuns ? "" : ` (newest ${maxRuns} of ${r.db.list.length}; --all for every run)`}:\n`);
+        out(renderTable(["run", "tier", "size", "retain until", "verified", "secondary", "encrypted"], [...runs].reverse().map((x) => [x.runId, x.tier, formatBytes(x.bytes), x.retainUntil, x.verification === "passed" ? `yes ${x.verifiedAt}` : x.verification === "failed" ? "FAILED" : "no", x.secondary, x.encrypted ? "age" : "no"])));
+    }
+    const s = r.storage;
+    out(
+        "\n" +
+            renderPairs([
+                ["storage runs", `${s.runs}${s.tiers.length ? ` (${s.tiers.map((t) => `${t.tier} ${t.runs}`).join(", ")})` : ""}`],
+                ["newest storage run", s.newest ? `${s.newest.runId}: ${s.newest.objects} objects, ${formatBytes(s.newest.bytes)}${s.newest.failed ? `, ${s.newest.failed} FAILED` : ""}; ${s.newest.buckets.map((b) => `${b.name} ${b.objects}`).join(", ")}` : "none"],
+                ["storage hash chain", s.chain.intact ? "intact" : `BROKEN: ${s.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
+            ]),
+    );
+    const sb = r.supabase;
+    out(
+        "\n" +
+            renderPairs(
+                sb.checked
+                    ? [
+                          ["Supabase backups", `${sb.backupsCompleted} completed, newest restore point ${sb.newestRestorePointAt ?? "none"}${Number.isFinite(sb.backupAgeSeconds) ? ` (${formatAge(sb.backupAgeSeconds)} ago)` : ""}`],
+                          ["Supabase PITR", `${sb.pitrEnabled ? "on" : "off"}${sb.pitrAddon ? ` (${sb.pitrAddon})` : ""}${sb.pitrWindow ? `, window ${sb.pitrWindow.earliest} .. ${sb.pitrWindow.latest}` : ""}${sb.pitrRequired ? "; required" : ""}`],
+                          ["Supabase", sb.problems.length ? sb.problems.join("; ") : "ok"],
+                      ]
+                    : [["Supabase", `not checked: ${sb.reason}`]],
+            ),
+    );
+    out(`\nSTATUS: ${r.healthy ? "HEALTHY" : "UNHEALTHY"}\n`);
+    for (const p of r.problems) out(`  ! ${p}\n`);
+}
