@@ -48,10 +48,11 @@ export interface CommandContext extends JobContext {
 /**
  * Every command's context, built one way: the job config (--config or $SUPABASE_BACKUPS_CONFIG), checked
  * against --env when the command has that flag, the secrets, a logger, and the vault client (`vault`:
- * per-command client settings, e.g. dump's stall timeouts). Builds nothing that talks to the network yet.
+ * per-command client settings, e.g. dump's stall timeouts; `env`: the environment the job reads, verify
+ * passes one without the source's secrets). Builds nothing that talks to the network yet.
  */
-export function commandContext(opts: CommandOptions, command: string, vault: VaultClientOptions = {}): CommandContext {
-    const ctx = createContext({ config: opts.config, command });
+export function commandContext(opts: CommandOptions, command: string, vault: VaultClientOptions = {}, env: NodeJS.ProcessEnv = process.env): CommandContext {
+    const ctx = createContext({ config: opts.config, command }, env);
     if (opts.env && opts.env !== ctx.config.env) {
         throw new UsageError(`--env ${opts.env} does not match the config's env "${ctx.config.env}" (${ctx.configSource}): wrong config file?`);
     }

@@ -215,3 +215,13 @@ export function runPgRestore(opts: {
         });
     });
 }
+
+/** Extensions the canary server can create (its image's extension directory), by name. */
+export async function availableExtensions(adminUrl: string): Promise<Set<string>> {
+    const c = await connect(adminUrl);
+    try {
+        return new Set((await c.query("select name from pg_available_extensions")).rows.map((r) => r.name as string));
+    } finally {
+        await c.end().catch(() => undefined);
+    }
+}

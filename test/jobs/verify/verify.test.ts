@@ -390,7 +390,7 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
             () => verify(["--run", runs[3], "--no-storage"]),
         );
         assert.equal(r.code, EXIT.failed, r.stderr.slice(-2000));
-        assert.match(failureLine(r), /the canary server is PostgreSQL 15\.\d+.*, older than the source's 99\.1: set verify\.canaryImage to postgres:99/);
+        assert.match(failureLine(r), /the canary server is PostgreSQL 15\.\d+.*, older than the source's 99\.1: set supabase\.postgresVersion to the project's version \(or verify\.canaryImage to postgres:99\)/);
         await assertCanaryClean();
     });
 

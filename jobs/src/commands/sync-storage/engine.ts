@@ -12,7 +12,8 @@ import type { JobContext } from "../../runtime/context";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
-import { createVaultClient, getJson, putRecordOnce } from "../../vault/s3";
+import { getJson, putRecordOnce } from "../../vault/s3";
+import type { CommandContext } from "../../cli/command";
 import { listShardManifests } from "../../vault/storage-runs";
 import { mergeRun, writeLinkedManifest } from "./merge";
 import { resolveRunId } from "./run-id";
@@ -30,9 +31,9 @@ interface Outcome {
 }
 
 /** The sync itself, callable from tests and the bench as well as the CLI. */
-export async function syncStorage(ctx: JobContext, opts: SyncOptions): Promise<SyncResult> {
+export async function syncStorage(ctx: CommandContext, opts: SyncOptions): Promise<SyncResult> {
     const cfg = ctx.config;
-    const s3 = createVaultClient(cfg.vault);
+    const s3 = ctx.s3;
     const now = opts.now ?? new Date();
     const runId = resolveRunId(opts.runId, ctx.env, now, opts.shard.count > 1 || !!opts.mergeOnly);
     const started = new Date();

@@ -3,9 +3,8 @@
 import { tmpdir } from "node:os";
 import { Command, Option } from "commander";
 import { EXIT } from "@supabase-backups/contracts";
-import { action, withCommonOptions } from "../../cli/command";
+import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { collect, intFlag } from "../../cli/flags";
-import { createContext } from "../../runtime/context";
 import { formatBytes } from "../../runtime/progress";
 import { S3_SOURCE_ENV } from "../../supabase/storage-source";
 import { syncStorage } from "./engine";
@@ -62,7 +61,7 @@ export function register(program: Command): void {
 }
 
 const run = action("sync-storage", async (flags: Flags) => {
-    const ctx = createContext({ config: flags.config, command: "sync-storage" });
+    const ctx = commandContext(flags, "sync-storage");
     const shard = parseShard(flags.shard, ctx.env, ctx.config.storage.shards);
     const r = await syncStorage(ctx, {
         buckets: flags.bucket,

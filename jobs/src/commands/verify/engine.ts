@@ -7,7 +7,7 @@ import type { JobContext } from "../../runtime/context";
 import { JobFailure, errorMessage } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes } from "../../runtime/progress";
-import { createVaultClient } from "../../vault/s3";
+import type { CommandContext } from "../../cli/command";
 import { listCompleteRuns, type RunRef } from "../../vault/runs";
 import { VerificationIndex } from "../../vault/verifications";
 import { dropCanary, type CanaryDatabase } from "../../postgres/canary";
@@ -62,9 +62,9 @@ function trapSignals(ctx: JobContext, canaryUrl: string): Interrupt {
     };
 }
 
-export async function runVerify(ctx: JobContext, opts: VerifyOptions): Promise<ExitCode> {
+export async function runVerify(ctx: CommandContext, opts: VerifyOptions): Promise<ExitCode> {
     const started = Date.now();
-    const s3 = createVaultClient(ctx.config.vault);
+    const s3 = ctx.s3;
     const interrupt = trapSignals(ctx, opts.canaryUrl);
     const outcomes: RunOutcome[] = [];
     let failure: unknown;

@@ -12,9 +12,8 @@
 import { availableParallelism, tmpdir } from "node:os";
 import type { Command } from "commander";
 import { EXIT, isRunId, JOB_ENV, SECRETS } from "@supabase-backups/contracts";
-import { action, withCommonOptions } from "../../cli/command";
+import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { intFlag } from "../../cli/flags";
-import { createContext } from "../../runtime/context";
 import { UsageError } from "../../runtime/errors";
 import { runVerify } from "./engine";
 
@@ -82,7 +81,7 @@ const run = action("verify", async (flags: Flags) => {
     if (flags.run && !isRunId(flags.run)) throw new UsageError(`--run: not a run id: "${flags.run}" (expected e.g. 20261122T193000Z-k3x9qa)`);
     const jobs = flags.jobs ?? Math.min(64, availableParallelism());
     const env = withoutSourceSecrets(process.env);
-    const ctx = createContext({ config: flags.config, command: "verify" }, env);
+    const ctx = commandContext(flags, "verify", {}, env);
     const canaryUrl = env[JOB_ENV.canaryDatabaseUrl];
     if (!canaryUrl) throw new UsageError(`no canary server: set ${JOB_ENV.canaryDatabaseUrl} (a Postgres URL of a superuser on a throw-away server)`);
     return runVerify(ctx, {

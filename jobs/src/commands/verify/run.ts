@@ -15,6 +15,7 @@ import { listAll } from "../../vault/s3";
 import { loadManifest, type LoadedManifest, type RunRef } from "../../vault/runs";
 import {
     CanaryUnavailable,
+    availableExtensions,
     connect,
     createCanary,
     dropCanary,
@@ -29,7 +30,7 @@ import {
 } from "../../postgres/canary";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, isDataDecodeError, type FetchResult } from "../../codec/verified-read";
 import { AgeError, recipientOf } from "../../codec/age-decrypt";
-import { check, runChecks, short, type CheckResult } from "./checks";
+import { check, extName, runChecks, short, type CheckResult } from "./checks";
 import { checkChain } from "./chain";
 import { checkSecondary } from "./secondary";
 import { buildRecord, writeRecord } from "./record";
@@ -246,16 +247,36 @@ class RunVerification {
         if (canaryMajor && sourceMajor && canaryMajor < sourceMajor) {
             // PostgreSQL does not support restoring into an older major version: a configuration fault.
             throw new JobFailure(
-                `the canary server is PostgreSQL ${canary.serverVersion}, older than the source's ${m.source.serverVersion}: set verify.canaryImage to postgres:${sourceMajor}`,
+                `the canary server is PostgreSQL ${canary.serverVersion}, older than the source's ${m.source.serverVersion}: set supabase.postgresVersion to the project's version (or verify.canaryImage to postgres:${sourceMajor})`,
                 EXIT.failed,
             );
         }
+        await this.requireExtensions(m);
         const rolesSql = this.fetched.get("roles.sql")?.r?.data;
         const roles = rolesSql ? rolesFromScript(rolesSql.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
         canary.createdRoles = await ensureRoles(this.s.canaryUrl, roles).catch((err) => {
             throw new CanaryUnavailable(`cannot create roles on the canary server: ${errorMessage(err)}`);
         });
         return canary;
+    }
+
+    /**
+     * The canary must be able to create every extension the source had: a restore that fails on
+     * `extension "pg_graphql" is not available` says nothing about the backup, only about the canary's
+     * image. So verify refuses to judge (exit 1, no record) and names what is missing, rather than
+     * calling a good backup wrong every night.
+     */
+    private async requireExtensions(m: DbManifest): Promise<void> {
+        const available = await availableExtensions(this.s.canaryUrl).catch((err) => {
+            throw new CanaryUnavailable(`cannot list the canary server's extensions: ${errorMessage(err)}`);
+        });
+        const missing = m.snapshot.extensions.map(extName).filter((e) => !available.has(e));
+        if (missing.length === 0) return;
+        throw new JobFailure(
+            `the canary server lacks the source's extension${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: cannot judge this backup; ` +
+                `use Supabase's image at the project's version (leave verify.canaryImage unset, set supabase.postgresVersion) or an image that has them`,
+            EXIT.failed,
+        );
     }
 
     /**
@@ -285,7 +306,7 @@ class RunVerification {
         if (restore.ok) {
             const post = await runPgRestore({ file: this.spool, db, jobs, sections: ["post-data"], signal, env: this.s.ctx.env });
             signal.throwIfAborted();
-            restore = { ...post, seconds: restore.seconds + post.seconds };
+            restore = { ...post, seconds: restore.seconds + post.seconds, tolerated: [...restore.tolerated, ...post.tolerated] };
         }
         this.restoreSeconds = Math.round(((Date.now() - tRestore) / 1000) * 100) / 100;
         this.durations.restoreSeconds = this.restoreSeconds;
@@ -294,7 +315,9 @@ class RunVerification {
             await this.restoreFailed(restore);
             return false;
         }
-        this.checks.push(check("restore", true, `pg_restore (pre-data and data streamed from the download, post-data -j ${jobs}) into ${db.name} (PostgreSQL ${db.serverVersion})`, this.restoreSeconds));
+        // what was set apart is said in the record, never silently dropped (postgres/restore-errors.ts)
+        const setApart = restore.tolerated.length ? `; set apart ${restore.tolerated.length}× the known-harmless ${restore.tolerated[0]}` : "";
+        this.checks.push(check("restore", true, `pg_restore (pre-data and data streamed from the download, post-data -j ${jobs}) into ${db.name} (PostgreSQL ${db.serverVersion})${setApart}`, this.restoreSeconds));
         return true;
     }
 
