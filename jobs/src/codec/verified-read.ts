@@ -95,8 +95,9 @@ class TeeSink extends Writable {
     }
 
     override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-        // decoding failed: close pg_restore's input so it ends instead of waiting for more
-        if (!this.otherGone) this.other.destroy();
+        // decoding failed: close pg_restore's input so it ends instead of waiting for more. After a
+        // normal end (err null) the other side was ended in _final and may still be flushing.
+        if (err && !this.otherGone) this.other.destroy();
         this.file.destroy();
         cb(err);
     }

@@ -184,6 +184,8 @@ export function runPgRestore(opts: {
     db: CanaryDatabase;
     jobs: number;
     sections?: Array<"pre-data" | "data" | "post-data">;
+    /** pg_restore -L: restore only the entries of this list file (toc.ts) */
+    useList?: string;
     bin?: string;
     signal?: AbortSignal;
     /** base environment of the child (verify passes one without the source's secrets) */
@@ -192,7 +194,7 @@ export function runPgRestore(opts: {
 }): Promise<RestoreResult> {
     const started = Date.now();
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
-    const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`)];
+    const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`), ...(opts.useList ? ["--use-list", opts.useList] : [])];
     if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
     // pg_restore's own messages in English whatever the locale: the scanner reads its words.
     const env = { ...pgChildEnv(opts.db.url, opts.env ?? process.env, "supabase-backups-verify"), LC_MESSAGES: "C", LC_ALL: "C" };
@@ -224,4 +226,30 @@ export async function availableExtensions(adminUrl: string): Promise<Set<string>
     } finally {
         await c.end().catch(() => undefined);
     }
+}
+
+/**
+ * Which of these extensions the canary database refuses to create, and why: each is tried in a
+ * transaction that is rolled back, so nothing stays. An extension the server lacks fails with "is not
+ * available"; one it has may still refuse the database (pg_cron outside cron.database_name).
+ */
+export async function probeExtensions(dbUrl: string, names: string[]): Promise<Map<string, string>> {
+    const c = await connect(dbUrl);
+    const refused = new Map<string, string>();
+    try {
+        await c.query("begin");
+        for (const name of names) {
+            await c.query("savepoint probe");
+            try {
+                await c.query(`create extension if not exists ${quoteIdent(name)} cascade`);
+            } catch (e) {
+                refused.set(name, oneLine(e));
+            }
+            await c.query("rollback to savepoint probe");
+        }
+    } finally {
+        await c.query("rollback").catch(() => undefined);
+        await c.end().catch(() => undefined);
+    }
+    return refused;
 }

@@ -14,39 +14,34 @@ import { JobFailure, errorMessage } from "../../runtime/errors";
 import { redact } from "../../runtime/log";
 import { Progress } from "../../runtime/progress";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashAndDecode } from "../../codec/verified-read";
+import { RestoreErrorScanner, restoreSucceeded } from "../../postgres/restore-errors";
 
 export interface ProcResult {
+    /** 0 also when every error was a tolerated one */
     code: number | null;
     errors: string[];
     errorCount: number;
+    /** errors set apart as known-harmless (restore-errors.ts) */
+    tolerated?: string[];
     stdout?: string;
 }
 
-const ERROR_LINE = /error:|ERROR:|FATAL:/;
-
-/** Run a client tool; its stderr's error lines are counted (the first 10 kept, scrubbed). */
+/**
+ * Run pg_restore; its stderr is read like the canary's (postgres/restore-errors.ts): every error counts
+ * (the first 10 kept, scrubbed) except pg_restore 17's `SET transaction_timeout` on a server < 17.
+ */
 export function runTool(bin: string, args: string[], env: NodeJS.ProcessEnv, opts: { captureStdout?: boolean } = {}): Promise<ProcResult> {
     return new Promise((resolve, reject) => {
-        const child = spawn(bin, args, { env, stdio: ["ignore", opts.captureStdout ? "pipe" : "ignore", "pipe"] });
-        const errors: string[] = [];
-        let errorCount = 0;
+        const child = spawn(bin, args, { env: { ...env, LC_MESSAGES: "C", LC_ALL: "C" }, stdio: ["ignore", opts.captureStdout ? "pipe" : "ignore", "pipe"] });
+        const scanner = new RestoreErrorScanner();
         let stdout = "";
-        let tail = "";
-        const errorLine = (l: string) => {
-            errorCount++;
-            if (errors.length < 10) errors.push(redact(l.trim()));
-        };
         child.stdout?.on("data", (d) => (stdout += d));
-        child.stderr!.on("data", (d: Buffer) => {
-            tail += d.toString("utf8");
-            const lines = tail.split("\n");
-            tail = lines.pop() ?? "";
-            for (const l of lines) if (ERROR_LINE.test(l)) errorLine(l);
-        });
+        child.stderr!.on("data", (d: Buffer) => scanner.feed(d.toString("utf8")));
         child.on("error", (e) => reject(new JobFailure(`cannot run ${bin}: ${e.message}`)));
         child.on("close", (code) => {
-            if (tail && ERROR_LINE.test(tail)) errorLine(tail);
-            resolve({ code, errors, errorCount, stdout });
+            const r = scanner.finish();
+            const ok = restoreSucceeded(code, r);
+            resolve({ code: ok ? 0 : code, errors: r.errors.map((l) => redact(l)), errorCount: r.errorCount, tolerated: r.tolerated, stdout });
         });
     });
 }
@@ -87,9 +82,12 @@ async function userTables(c: Client): Promise<string[]> {
     return r.rows.map((x) => x.t as string);
 }
 
-/** A full restore needs an empty target unless --clean (--yes). */
-export async function refuseNonEmptyTarget(c: Client, clean: boolean): Promise<void> {
-    const existing = await userTables(c);
+/**
+ * A full restore needs an empty target unless --clean (--yes). In a Supabase project "empty" means no
+ * table outside the schemas the platform manages (`ignore`).
+ */
+export async function refuseNonEmptyTarget(c: Client, clean: boolean, ignore: (schema: string) => boolean = () => false): Promise<void> {
+    const existing = (await userTables(c)).filter((t) => !ignore(t.slice(0, t.indexOf("."))));
     if (existing.length && !clean) {
         throw new Refusal(
             `the target already holds ${existing.length} user table(s) (${existing.slice(0, 5).join(", ")}${existing.length > 5 ? ", …" : ""}): refusing to restore over them; use an empty database, or --clean --yes to drop and recreate what the dump contains`,

@@ -26,6 +26,8 @@ import { registerSecret } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
 import { applyMasking, type MaskResult, type MaskTarget } from "./masking";
 import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseExistingTables, restoredTables, schemaMapFor, type TableRef } from "./db-tables";
+import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
+import { isManagedSchema } from "../../supabase/managed";
 import { connectTarget, countRows, downloadDump, ensureDumpRoles, isSourceDatabase, refuseNonEmptyTarget, restoreFull, targetEnv, type CountCheck, type ProcResult } from "./db-steps";
 
 
@@ -92,6 +94,8 @@ interface DbRestore {
     /** a private temporary directory: the spool file and the TOC list */
     readonly dir: string;
     readonly spool: string;
+    /** the target is a Supabase project: restored the way `supabase db dump` splits it (db-supabase.ts) */
+    readonly supabase: boolean;
 }
 
 /** What the restore did, for the report. */
@@ -108,9 +112,9 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
     const dumpObj = checkPolicy(ctx, opts, m);
     // The target: refuse surprises before downloading gigabytes.
     const schemaMap = schemaMapFor(tables, opts.intoSchema);
-    const c = await openTarget(opts, tables, schemaMap);
+    const { c, supabase } = await openTarget(opts, tables, schemaMap);
     const dir = await mkdtemp(join(tmpdir(), "sb-restore-"));
-    const r: DbRestore = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump") };
+    const r: DbRestore = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump"), supabase };
     try {
         const got = await downloadDump(ctx, trail, m, dumpObj, r.spool);
         await ensureDumpRoles(ctx, m, opts.targetUrl);
@@ -153,12 +157,13 @@ function checkPolicy(ctx: CommandContext, opts: RestoreDbOptions, m: DbManifest)
 }
 
 /** Connect to the target and refuse what would be overwritten (closes the connection when refusing). */
-async function openTarget(opts: RestoreDbOptions, tables: TableRef[] | undefined, schemaMap: Map<string, string>): Promise<Client> {
+async function openTarget(opts: RestoreDbOptions, tables: TableRef[] | undefined, schemaMap: Map<string, string>): Promise<{ c: Client; supabase: boolean }> {
     const c = await connectTarget(opts.targetUrl);
     try {
-        if (!tables) await refuseNonEmptyTarget(c, !!opts.clean);
+        const supabase = !tables && (await isSupabaseProject(c));
+        if (!tables) await refuseNonEmptyTarget(c, !!opts.clean, supabase ? isManagedSchema : undefined);
         else await refuseExistingTables(c, tables, schemaMap, !!opts.clean);
-        return c;
+        return { c, supabase };
     } catch (e) {
         await c.end().catch(() => undefined);
         throw e;
@@ -168,6 +173,11 @@ async function openTarget(opts: RestoreDbOptions, tables: TableRef[] | undefined
 /** The whole dump with pg_restore -j, or the --tables through a script into their schemas. */
 async function pgRestore(r: DbRestore): Promise<ProcResult> {
     const env = targetEnv(r.opts.targetUrl);
+    if (!r.tables && r.supabase) {
+        const done = await r.trail.time("restore", () => restoreIntoSupabase(env, r.spool, r.dir, r.opts.jobs, !!r.opts.clean));
+        r.ctx.log.info({ leftOut: done.skipped.length }, "restored into a Supabase project: its managed schemas, event triggers and publication left out");
+        return done;
+    }
     if (!r.tables) return r.trail.time("restore", () => restoreFull(env, r.spool, r.opts.jobs, !!r.opts.clean));
     const t = { c: r.c, env, spool: r.spool, dir: r.dir, runId: r.m.runId, tables: r.tables, schemaMap: r.schemaMap, clean: !!r.opts.clean };
     const listFile = await prepareDestinations(t);
@@ -202,7 +212,7 @@ function report(r: DbRestore, x: Restored): ExitCode {
         choice: r.chosen.note,
         verified: r.chosen.verification?.result === "passed",
         target: redactUrl(opts.targetUrl),
-        mode: r.tables ? (opts.intoSchema ? `tables into schema ${opts.intoSchema}` : "tables") : "full",
+        mode: r.tables ? (opts.intoSchema ? `tables into schema ${opts.intoSchema}` : "tables") : r.supabase ? "full, into a Supabase project (roles, schema without the managed schemas, data)" : "full",
         dumpBytes: x.dumpBytes,
         rowCounts: checks,
         pgRestoreErrors: restoreErrors.errors,

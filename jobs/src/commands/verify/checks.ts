@@ -135,12 +135,26 @@ export interface CheckInput {
     concurrency: number;
     /** per-query statement timeout */
     statementTimeoutMs?: number;
+    /** extensions left out of the restore on purpose, with their own schemas (canary-restore.ts) */
+    leftOut?: { extensions: string[]; schemas: string[] };
+}
+
+/** The extension set, less the ones left out of the restore on purpose (and named). */
+async function compareExtensions(c: Client, source: string[], leftOut: string[]): Promise<{ ok: boolean; detail: string }> {
+    const r = await c.query(`select extname from pg_extension`);
+    const cmp = compareSets("extensions", source.map(extName).filter((e) => !leftOut.includes(e)), r.rows.map((x) => x.extname as string));
+    return leftOut.length ? { ...cmp, detail: `${cmp.detail} (${leftOut.join(", ")} left out of the restore)` } : cmp;
+}
+
+/** The snapshot's facts about what the restore holds: tables in schemas left out (and said so) go. */
+function restoredSnapshot(snap: DbManifest["snapshot"], leftOutSchemas: string[]): DbManifest["snapshot"] {
+    const kept = (t: string) => !leftOutSchemas.includes(t.slice(0, t.indexOf(".")));
+    return { ...snap, rowCounts: Object.fromEntries(Object.entries(snap.rowCounts).filter(([t]) => kept(t))), rlsTables: snap.rlsTables.filter(kept) };
 }
 
 /** All checks of a restored database, in a fixed order. A check that cannot run fails (never skips silently). */
 export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
-    const { manifest } = input;
-    const snap = manifest.snapshot;
+    const snap = restoredSnapshot(input.manifest.snapshot, input.leftOut?.schemas ?? []);
     const results: CheckResult[] = [];
     const tables = Object.keys(snap.rowCounts);
     results.push(
@@ -172,10 +186,7 @@ export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
             }),
         );
         results.push(
-            await timed("extensions", async () => {
-                const r = await c.query(`select extname from pg_extension`);
-                return compareSets("extensions", snap.extensions.map(extName), r.rows.map((x) => x.extname as string));
-            }),
+            await timed("extensions", () => compareExtensions(c, snap.extensions, input.leftOut?.extensions ?? [])),
         );
         results.push(
             await timed("app-version", async () => {

@@ -6,7 +6,6 @@ import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
-import type { ChildProcess } from "node:child_process";
 import { assertSchema, ConfigError, DbManifestSchema, dbRunPrefix, EXIT, formatIssue, SECRETS, type DbManifest, type VerifyRecord } from "@supabase-backups/contracts";
 import { JobFailure, errorMessage } from "../../runtime/errors";
 import type { Logger } from "../../runtime/log";
@@ -15,7 +14,6 @@ import { listAll } from "../../vault/s3";
 import { loadManifest, type LoadedManifest, type RunRef } from "../../vault/runs";
 import {
     CanaryUnavailable,
-    availableExtensions,
     connect,
     createCanary,
     dropCanary,
@@ -23,14 +21,14 @@ import {
     majorOf,
     pgRestoreVersion,
     rolesFromScript,
-    runPgRestore,
     SUPABASE_DEFAULT_ROLES,
     type CanaryDatabase,
     type RestoreResult,
 } from "../../postgres/canary";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, isDataDecodeError, type FetchResult } from "../../codec/verified-read";
 import { AgeError, recipientOf } from "../../codec/age-decrypt";
-import { check, extName, runChecks, short, type CheckResult } from "./checks";
+import { check, runChecks, short, type CheckResult } from "./checks";
+import { describeSkipped, planExtensions, startCanaryRestore, type RefusedExtensions } from "./canary-restore";
 import { checkChain } from "./chain";
 import { checkSecondary } from "./secondary";
 import { buildRecord, writeRecord } from "./record";
@@ -101,6 +99,8 @@ class RunVerification {
     private restoreSeconds?: number;
     /** set while the canary database exists */
     private canary?: CanaryDatabase;
+    /** the source's extensions the canary refuses in its database (left out of the restore) */
+    private refused: RefusedExtensions = new Map();
 
     constructor(
         private readonly s: VerifySession,
@@ -251,32 +251,14 @@ class RunVerification {
                 EXIT.failed,
             );
         }
-        await this.requireExtensions(m);
         const rolesSql = this.fetched.get("roles.sql")?.r?.data;
         const roles = rolesSql ? rolesFromScript(rolesSql.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
         canary.createdRoles = await ensureRoles(this.s.canaryUrl, roles).catch((err) => {
             throw new CanaryUnavailable(`cannot create roles on the canary server: ${errorMessage(err)}`);
         });
+        // with the roles in place: extension scripts grant to them
+        this.refused = await planExtensions(m, this.s.canaryUrl, canary);
         return canary;
-    }
-
-    /**
-     * The canary must be able to create every extension the source had: a restore that fails on
-     * `extension "pg_graphql" is not available` says nothing about the backup, only about the canary's
-     * image. So verify refuses to judge (exit 1, no record) and names what is missing, rather than
-     * calling a good backup wrong every night.
-     */
-    private async requireExtensions(m: DbManifest): Promise<void> {
-        const available = await availableExtensions(this.s.canaryUrl).catch((err) => {
-            throw new CanaryUnavailable(`cannot list the canary server's extensions: ${errorMessage(err)}`);
-        });
-        const missing = m.snapshot.extensions.map(extName).filter((e) => !available.has(e));
-        if (missing.length === 0) return;
-        throw new JobFailure(
-            `the canary server lacks the source's extension${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: cannot judge this backup; ` +
-                `use Supabase's image at the project's version (leave verify.canaryImage unset, set supabase.postgresVersion) or an image that has them`,
-            EXIT.failed,
-        );
     }
 
     /**
@@ -288,36 +270,36 @@ class RunVerification {
     private async restore(m: DbManifest, db: CanaryDatabase): Promise<boolean> {
         const { signal, jobs } = this.s;
         const tRestore = Date.now();
-        let streamChild: ChildProcess | undefined;
-        const streamed = runPgRestore({ db, jobs: 1, sections: ["pre-data", "data"], signal, env: this.s.ctx.env, onChild: (c) => (streamChild = c) });
-        streamed.catch(() => undefined);
-        const dump = await this.fetchObject(m, m.objects.find((o) => o.name === "dump")!, streamChild!.stdin!);
+        const canary = startCanaryRestore({ db, refused: this.refused, listFile: `${this.spool}.list`, signal, env: this.s.ctx.env });
+        const dump = await this.fetchObject(m, m.objects.find((o) => o.name === "dump")!, canary.input);
         this.fetched.set("dump", dump);
         this.durations.downloadSeconds = seconds2(Date.now() - this.downloadStarted);
         this.dumpBytes = dump.r?.bytes ?? 0;
         await this.pushObjectChecks(m);
         if (!dump.c.ok) {
-            streamChild?.kill("SIGTERM");
-            await streamed.catch(() => undefined);
+            canary.abort();
+            await canary.streamed().catch(() => undefined);
             return false;
         }
-        let restore = await streamed;
+        let restore = await canary.streamed();
         signal.throwIfAborted();
         if (restore.ok) {
-            const post = await runPgRestore({ file: this.spool, db, jobs, sections: ["post-data"], signal, env: this.s.ctx.env });
+            const post = await canary.postData(this.spool, jobs);
             signal.throwIfAborted();
             restore = { ...post, seconds: restore.seconds + post.seconds, tolerated: [...restore.tolerated, ...post.tolerated] };
         }
         this.restoreSeconds = Math.round(((Date.now() - tRestore) / 1000) * 100) / 100;
         this.durations.restoreSeconds = this.restoreSeconds;
         await rm(this.spool, { force: true });
+        await rm(`${this.spool}.list`, { force: true });
         if (!restore.ok) {
             await this.restoreFailed(restore);
             return false;
         }
-        // what was set apart is said in the record, never silently dropped (postgres/restore-errors.ts)
+        // What was set apart or left out is said in the record, never silently dropped.
         const setApart = restore.tolerated.length ? `; set apart ${restore.tolerated.length}× the known-harmless ${restore.tolerated[0]}` : "";
-        this.checks.push(check("restore", true, `pg_restore (pre-data and data streamed from the download, post-data -j ${jobs}) into ${db.name} (PostgreSQL ${db.serverVersion})${setApart}`, this.restoreSeconds));
+        const detail = `pg_restore (pre-data and data streamed from the download, post-data -j ${jobs}) into ${db.name} (PostgreSQL ${db.serverVersion})`;
+        this.checks.push(check("restore", true, detail + setApart + describeSkipped(canary.skipped()), this.restoreSeconds));
         return true;
     }
 
@@ -343,6 +325,7 @@ class RunVerification {
             userChecks: this.s.ctx.config.verify.checks,
             concurrency: this.s.jobs,
             statementTimeoutMs: this.s.statementTimeoutMs,
+            leftOut: { extensions: [...this.refused.keys()], schemas: [...this.refused.values()].flatMap((r) => r.schemas) },
         });
         this.checks.push(...results);
         this.durations.checksSeconds = seconds2(Date.now() - t);
