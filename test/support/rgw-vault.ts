@@ -14,6 +14,9 @@
 // Everything else parses. Conditions on keys Pacific does not populate (aws:PrincipalArn, s3:object-lock-mode)
 // are accepted but never match; the tests pin down what that leaves unenforced.
 import { strict as assert } from "node:assert";
+import { randomUUID } from "node:crypto";
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { LifecycleRule } from "@aws-sdk/client-s3";
 import type { PolicyDocument, PolicyStatement } from "../../components/iam-policies";
 import type { RgwCredentials, RgwServer } from "./rgw";
@@ -115,6 +118,45 @@ export function sdkLifecycleRules(rules: ReadonlyArray<Record<string, any>>): Li
         }
         return out;
     });
+}
+
+/** A bucket-index entry as `radosgw-admin bi list` prints it (only the fields backdateListing reads). */
+interface BiEntry {
+    type: "plain" | "instance" | "olh";
+    idx: string;
+    entry: { name: string; instance: string; exists: string; flags: number; meta: { mtime: string } };
+}
+/** rgw_bucket_dir_entry flags (cls_rgw_types.h) */
+const DIRENT_CURRENT = 0x2;
+const DIRENT_DELETE_MARKER = 0x4;
+
+/**
+ * Makes RGW list an object's current version `ms` older than it is: rewrites the LastModified of its
+ * bucket-index list entry (`radosgw-admin bi list`, then `bi put` of the same entry with an earlier mtime).
+ * RGW stamps every write with its own clock, so this is the only way to have an "old" object on a fresh
+ * cluster. Only listings change (ListObjectsV2, ListObjectVersions read the index); HEAD/GET still read the
+ * head object's own mtime, and the data, lock, tags and version are untouched. Throws unless exactly one
+ * current version is found; returns the LastModified the listing now reports.
+ */
+export async function backdateListing(rgw: RgwServer, bucket: string, key: string, ms: number): Promise<Date> {
+    const entries = await rgw.execJson<BiEntry[]>(["bi", "list", "--bucket", bucket, "--object", key]);
+    // the list entries (type "plain", idx "<key>\0v<n>\0i<instance>"); the instance/olh entries' idx starts
+    // with byte 0x80, which does not survive JSON as UTF-8, and listings do not read them
+    const current = entries.filter(
+        (e) => e.type === "plain" && e.entry.name === key && e.entry.instance !== "" && e.entry.exists === "true" && (e.entry.flags & DIRENT_CURRENT) !== 0 && (e.entry.flags & DIRENT_DELETE_MARKER) === 0,
+    );
+    if (current.length !== 1) throw new Error(`backdateListing: ${current.length} current list entries for ${key}: ${JSON.stringify(entries.map((e) => [e.type, e.entry.flags]))}`);
+    const e = current[0];
+    const mtime = new Date(Date.parse(e.entry.meta.mtime) - ms);
+    e.entry.meta.mtime = mtime.toISOString();
+    const file = join(rgw.dir, `bi-${randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify(e));
+    try {
+        await rgw.exec(["bi", "put", "--bucket", bucket, "--infile", file]);
+    } finally {
+        rmSync(file, { force: true });
+    }
+    return mtime;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,8 +2,8 @@
 // with the project's own IAM documents: one bucket made like components/vault.ts makes it (Object Lock,
 // versioning, default COMPLIANCE retention of retention.objectLockMinDays, public access block, the
 // bucketPolicy() document), and one RGW user per identity carrying writerPolicy(), verifierPolicy(), gcPolicy()
-// or restoreOperatorPolicy() as its user policy. The real CLI (dump, sync-storage, verify, restore db) runs with
-// each identity's credentials; then each identity tries what it must not do. Nothing here is a recording
+// or restoreOperatorPolicy() as its user policy. The real CLI (dump, sync-storage, verify, restore db, gc) runs
+// with each identity's credentials; then each identity tries what it must not do. Nothing here is a recording
 // proxy: every refusal is RGW's.
 //
 // The documents go to RGW as the functions build them, minus what Pacific cannot parse (kms:* and three S3
@@ -13,14 +13,25 @@
 //   - statements it cannot evaluate: conditions on aws:PrincipalArn (no such key: every "except X" Deny of the
 //     bucket policy never matches) and on s3:object-lock-mode, StringNotEquals+Null on an absent header,
 //     aws:SecureTransport over http (grouped at the end);
-//   - `*` in resource ARNs does not backtrack: the writer cannot read `db/{env}/*/manifest.json`, so a second
-//     dump fails (with the pattern written one `*` per segment, it chains);
-//   - CreateMultipartUpload drops Object Lock and tags: the multipart dump (and a multipart blob) get the
-//     bucket's default lock and no tier tag; a follow-up PutObjectRetention/PutObjectTagging by the writer fixes it;
-//   - DeleteObjects is checked against the bucket ARN first: gc's batch delete is refused as a whole;
-//   - BlockPublicAcls refuses every PutObject; If-None-Match is ignored on PUT; object ACLs are always live
-//     (the writer can grant another user read access to its uploads).
-// Each of these is reported with the change it needs (jobs, documents or harness) in the test's comments.
+//   - BlockPublicAcls refuses every PutObject; If-None-Match is ignored on PUT (also at the end).
+// These tests first found five defects, each now fixed; the tests assert the fixed behaviour and, where RGW's
+// own behaviour can still be shown, show it next to the fix (so either side changing shows):
+//   - `*` in resource ARNs does not backtrack: `db/{env}/*/manifest.json` matches no manifest on RGW (shown
+//     with that pattern put back for a moment); writerReadableKeys() now writes one `*` per key segment, and a
+//     second dump with the writer's credentials reads the previous manifest and chains;
+//   - CreateMultipartUpload drops Object Lock and tags (shown with a raw SDK upload): the jobs re-state both
+//     after a multipart upload (sealUpload), so the multipart dump and the multipart blob carry the run's
+//     COMPLIANCE retain-until and tags;
+//   - RGW's error bodies carry no <Message> (the SDK says "UnknownError"): the jobs' error lines now name the
+//     code and HTTP status ("AccessDenied (HTTP 403)");
+//   - DeleteObjects is checked against the bucket ARN and refused as a whole: gc falls back to one
+//     DeleteObject per key; the real gc CLI runs with gc's credentials. gc's grace period is measured on the
+//     listing's LastModified, which RGW stamps itself: the test backdates the bucket-index list entries
+//     (radosgw-admin bi put, test/support/rgw-vault.ts backdateListing) — the only vault state these tests
+//     make outside S3;
+//   - object ACLs are always live (the writer, as uploader, could grant another user read access to a dump):
+//     every identity document now denies s3:PutObjectAcl/PutObjectVersionAcl (NeverShareObjects), and the
+//     writer's grant is refused (shown to be that Deny's doing with the document without it).
 //
 // Principals: RGW users are `arn:aws:iam:::user/<uid>` (empty tenant). bucketPolicy() gets those ARNs for the
 // deployer (the harness's admin, which creates the bucket), the writer roles and the gc role.
@@ -30,6 +41,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+    CompleteMultipartUploadCommand,
     CreateBucketCommand,
     CreateMultipartUploadCommand,
     DeleteBucketCommand,
@@ -51,8 +63,8 @@ import {
     PutObjectCommand,
     PutObjectLockConfigurationCommand,
     PutObjectRetentionCommand,
-    PutObjectTaggingCommand,
     PutPublicAccessBlockCommand,
+    UploadPartCommand,
     type S3Client,
 } from "@aws-sdk/client-s3";
 import {
@@ -61,6 +73,7 @@ import {
     DbManifestSchema,
     EXIT,
     prefixes,
+    storageBlobKey,
     StorageManifestSchema,
     VerifyRecordSchema,
     type DbManifest,
@@ -71,7 +84,7 @@ import { bucketPolicy, gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPo
 import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { startPostgres, type PgServer } from "../../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../../support/rgw";
-import { awsEnv, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUserPolicy, refused, rgwUserArn, sleep } from "../../support/rgw-vault";
+import { awsEnv, backdateListing, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUserPolicy, refused, rgwUserArn, sleep } from "../../support/rgw-vault";
 import { seedSupabase } from "../../support/seed";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
 
@@ -291,40 +304,44 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             assert.equal(sha(await inspect.bytes(db.manifestKey)), db.manifestSha256);
         });
 
-        it("the dump's multipart upload loses its lock and tags on Pacific (the bucket default lock applies, no tier tag); the writer's own policy lets a follow-up PutObjectRetention + PutObjectTagging restore both", async () => {
+        it("RGW itself drops Object Lock and tags sent on CreateMultipartUpload (a raw SDK upload gets the bucket default lock and no tags)", async () => {
             // Ceph 16.2 ignores x-amz-object-lock-mode/-retain-until-date and x-amz-tagging on
-            // CreateMultipartUpload: the completed object gets the bucket's default retention (objectLockMinDays
-            // from its completion) and no tags at all — so no lifecycle tier rule would ever match it. AWS keeps
-            // both. The job sends them (test/jobs/dump/dump.test.ts); nothing in the job notices the loss.
+            // CreateMultipartUpload: the completed object gets the bucket's default retention (from its
+            // completion) and no tags. AWS keeps both. This is why the jobs seal every multipart upload
+            // afterwards (sealUpload, next tests). A bucket of its own, the harness admin as the uploader.
+            const Bucket = "vault-mpu-probe";
+            await admin.send(new CreateBucketCommand({ Bucket, ObjectLockEnabledForBucket: true }));
+            await admin.send(new PutObjectLockConfigurationCommand({ Bucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: 1 } } } }));
+            const Key = "raw-multipart";
+            const asked = new Date(Date.now() + 30 * 86_400_000);
+            const mpu = await admin.send(new CreateMultipartUploadCommand({ Bucket, Key, ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: asked, Tagging: "tier=monthly&env=test&kind=dump" }));
+            const part = await admin.send(new UploadPartCommand({ Bucket, Key, UploadId: mpu.UploadId, PartNumber: 1, Body: Buffer.alloc(1024, "x") }));
+            const done = await admin.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: mpu.UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
+            const ret = (await admin.send(new GetObjectRetentionCommand({ Bucket, Key, VersionId: done.VersionId }))).Retention!;
+            assert.equal(ret.Mode, "COMPLIANCE");
+            assert.ok(Math.abs(ret.RetainUntilDate!.getTime() - (Date.now() + 86_400_000)) < 120_000, `lock ${ret.RetainUntilDate!.toISOString()}: the bucket default (1 day), not ${asked.toISOString()}`);
+            assert.deepEqual((await admin.send(new GetObjectTaggingCommand({ Bucket, Key, VersionId: done.VersionId }))).TagSet ?? [], []);
+        });
+
+        it("the dump's multipart upload is COMPLIANCE-locked until the manifest's retainUntil and tagged tier/env/kind (sealed after completion, with the writer's own credentials), one version", async () => {
             const m = db.manifest;
             const dumpKey = m.objects[0].key;
             const VersionId = versions.get(dumpKey)!;
             const head = await s3.inspector.send(new HeadObjectCommand({ Bucket: BUCKET, Key: dumpKey, VersionId }));
             assert.match(head.ETag ?? "", /-2"$/, `a 2-part multipart upload (ETag ${head.ETag}, ${m.objects[0].bytes} bytes at 5 MiB parts)`);
-            const lost = await inspect.retention(dumpKey, VersionId);
-            assert.equal(lost.Mode, "COMPLIANCE");
+            // not the bucket default: that would end objectLockMinDays after completion, long before retainUntil
             const defaultUntil = head.LastModified!.getTime() + config.config.retention.objectLockMinDays * 86_400_000;
-            assert.ok(Math.abs(lost.RetainUntilDate!.getTime() - defaultUntil) < 120_000, `lock ${lost.RetainUntilDate!.toISOString()}: the bucket default, not ${m.retainUntil}`);
-            assert.ok(lost.RetainUntilDate!.getTime() < Date.parse(m.retainUntil));
-            assert.deepEqual(await inspect.tags(dumpKey, VersionId), {});
-
-            // What the job could do after CompleteMultipartUpload (both allowed by writerPolicy's WriteRuns; on
-            // AWS a no-op): extend the lock to retainUntil and put the tags on the current version. (Tagging a
-            // named version is s3:PutObjectVersionTagging on AWS, which the writer does not have; Pacific lets
-            // the uploader do that too, through the object ACL.)
-            await s3.writer.send(new PutObjectRetentionCommand({ Bucket: BUCKET, Key: dumpKey, VersionId, Retention: { Mode: "COMPLIANCE", RetainUntilDate: new Date(m.retainUntil) } }));
-            const TagSet = Object.entries({ tier: m.tier, env: ENV, kind: "dump" }).map(([Key, Value]) => ({ Key, Value }));
-            await s3.writer.send(new PutObjectTaggingCommand({ Bucket: BUCKET, Key: dumpKey, Tagging: { TagSet } }));
+            assert.ok(Date.parse(m.retainUntil) - defaultUntil > 86_400_000, `retainUntil ${m.retainUntil} is well past the bucket default ${new Date(defaultUntil).toISOString()}`);
             const ret = await inspect.retention(dumpKey, VersionId);
             assert.equal(ret.Mode, "COMPLIANCE");
-            assert.equal(seconds(ret.RetainUntilDate!), seconds(m.retainUntil));
+            assert.equal(seconds(ret.RetainUntilDate!), seconds(m.retainUntil), `${dumpKey} locked until the manifest's retainUntil`);
             assert.deepEqual(await inspect.tags(dumpKey, VersionId), { tier: m.tier, env: ENV, kind: "dump" });
-            // still the same single version, same bytes
+            // the seal added no version and changed no byte
             assert.deepEqual((await inspect.versions(dumpKey)).versions.map((v) => v.VersionId), [VersionId]);
             assert.equal(sha(await inspect.bytes(dumpKey, VersionId)), m.objects[0].sha256);
         });
 
-        it("sync-storage with the writer's credentials succeeds: content-addressed blobs locked until lockedUntil, tagged without a tier, the run manifest with it — except a multipart blob, which loses lock and tags like the dump", async () => {
+        it("sync-storage with the writer's credentials succeeds: content-addressed blobs locked until lockedUntil, tagged without a tier — the multipart blob too (sealed after completion) — the run manifest with it", async () => {
             // --multipart-threshold 5 MiB: u/big.bin (6 MiB) goes up in two parts, the rest as single PUTs
             const r = await run(users.writer, ["sync-storage", "--json", "--retry-base-ms", "20", "--multipart-threshold", String(5 * 1024 * 1024)], { DATABASE_URL: dbUrl, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY });
             assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
@@ -346,17 +363,11 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
                 assert.equal(ret.Mode, "COMPLIANCE");
                 const tags = await inspect.tags(o.blobKey);
                 if (o.name === "u/big.bin") {
-                    assert.match((await s3.inspector.send(new HeadObjectCommand({ Bucket: BUCKET, Key: o.blobKey }))).ETag ?? "", /-2"$/, "u/big.bin went multipart");
-                    // Pacific: the bucket default lock (days, not the run's months) and no tags
-                    assert.ok(ret.RetainUntilDate!.getTime() < Date.now() + (config.config.retention.objectLockMinDays + 1) * 86_400_000, `${ret.RetainUntilDate!.toISOString()} is the bucket default`);
-                    assert.ok(ret.RetainUntilDate!.getTime() < Date.parse(o.lockedUntil!));
-                    assert.deepEqual(tags, {});
-                    // the same follow-up as for the dump restores both, under the writer's own policy
-                    await s3.writer.send(new PutObjectRetentionCommand({ Bucket: BUCKET, Key: o.blobKey, Retention: { Mode: "COMPLIANCE", RetainUntilDate: new Date(o.lockedUntil!) } }));
-                    await s3.writer.send(new PutObjectTaggingCommand({ Bucket: BUCKET, Key: o.blobKey, Tagging: { TagSet: Object.entries(blobTags).map(([Key, Value]) => ({ Key, Value })) } }));
-                    assert.equal(seconds((await inspect.retention(o.blobKey)).RetainUntilDate!), seconds(o.lockedUntil!));
-                    assert.deepEqual(await inspect.tags(o.blobKey), blobTags);
-                    continue;
+                    const head = await s3.inspector.send(new HeadObjectCommand({ Bucket: BUCKET, Key: o.blobKey }));
+                    assert.match(head.ETag ?? "", /-2"$/, "u/big.bin went multipart");
+                    // not the bucket default (days from the upload, where RGW leaves a multipart upload)
+                    assert.ok(Date.parse(o.lockedUntil!) - (head.LastModified!.getTime() + config.config.retention.objectLockMinDays * 86_400_000) > 86_400_000, `lockedUntil ${o.lockedUntil} is well past the bucket default`);
+                    assert.equal((await inspect.versions(o.blobKey)).versions.length, 1, "the seal added no version");
                 }
                 assert.equal(seconds(ret.RetainUntilDate!), seconds(o.lockedUntil!), `${o.blobKey} locked until lockedUntil`);
                 assert.equal(tags.tier, undefined, "blobs carry no tier: gc, not lifecycle, removes them");
@@ -368,48 +379,59 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             assert.equal(seconds(ret.RetainUntilDate!), seconds(m.retainUntil));
         });
 
-        it("a second dump cannot read the previous manifest on Pacific (`*` in db/test/*/manifest.json does not backtrack) and fails before writing; with that pattern written one `*` per key segment it chains", async () => {
+        it("a dump with credentials that may not list db/test/ (gc's) fails before writing anything, and its error line names the refusal: AccessDenied (HTTP 403)", async () => {
+            // RGW's error bodies carry an empty <Message>: the SDK's message is "UnknownError", so the job
+            // names the error code and the HTTP status itself (errorMessage).
+            const before = (await inspect.versions(prefixes.db(ENV))).versions.length;
+            const failed = await run(users.gc, ["dump", "--json", "--no-archive"], dumpEnv());
+            assert.equal(failed.code, EXIT.failed, failed.stderr.slice(-2000));
+            assert.match(failed.stderr, /supabase-backups dump: cannot list the vault: AccessDenied \(HTTP 403\)/, failed.stderr.slice(-2000));
+            assert.doesNotMatch(failed.stderr, /UnknownError/);
+            assert.equal((await inspect.versions(prefixes.db(ENV))).versions.length, before, "the failed run wrote nothing");
+        });
+
+        it("a second dump with the writer's credentials reads the previous manifest (one `*` per key segment; RGW's `*` does not backtrack) and chains", async () => {
             // RGW 16.2's match_wildcards() ends a `*` at the first input character equal to the pattern's next
             // character, without backtracking: `db/test/*/manifest.json` stops the `*` at the first `/` and never
-            // matches db/test/2026/12/02/<runId>/manifest.json. AWS matches it. writerReadableKeys() is used by
-            // both ReadManifestsOnly (Allow) and NeverReadData (Deny ... NotResource), so on Pacific the writer
-            // may read no manifest at all — the control: a storage run manifest (`storage/test/runs/*`, a
-            // trailing `*`) reads fine.
-            await refused(s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifestKey })));
-            const storageManifest = await s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: storageRun.manifestKey }));
-            assert.equal(sha(Buffer.from(await storageManifest.Body!.transformToByteArray())), sha(await inspect.bytes(storageRun.manifestKey)));
-            const failed = await run(users.writer, ["dump", "--json", "--no-archive"], dumpEnv());
-            assert.equal(failed.code, EXIT.failed, failed.stderr.slice(-2000));
-            // (RGW's error bodies carry an empty <Message>, so the job's line ends in "UnknownError": its
-            // message names neither the S3 error code, AccessDenied, nor the HTTP status.)
-            assert.match(failed.stderr, /supabase-backups dump: cannot list the vault: /);
-            assert.equal((await inspect.versions(prefixes.db(ENV))).versions.length, 4, "the failed run wrote nothing");
-
-            // The same documents with the manifest pattern as one `*` per segment of the layout
-            // (db/{env}/{yyyy}/{mm}/{dd}/{runId}/manifest.json): same meaning on AWS, and Pacific matches it.
+            // matches db/test/2026/12/02/<runId>/manifest.json (AWS matches it). writerReadableKeys() is used by
+            // both ReadManifestsOnly (Allow) and NeverReadData (Deny ... NotResource), so with that pattern the
+            // writer could read no db manifest at all and every dump after the first failed.
             const depth = `${prefixes.db(ENV)}*/*/*/*/manifest.json`;
-            assert.equal(writerReadableKeys(ENV)[0], `${prefixes.db(ENV)}*/manifest.json`, "the pattern this test rewrites");
-            const rewritten = JSON.parse(JSON.stringify(appliedWriterPolicy).split(`${BUCKET}/${writerReadableKeys(ENV)[0]}`).join(`${BUCKET}/${depth}`)) as PolicyDocument;
-            assert.notDeepEqual(rewritten, appliedWriterPolicy);
-            await putUserPolicy(rgw, "writer", POLICY_NAME, rewritten);
+            assert.equal(writerReadableKeys(ENV)[0], depth);
+            assert.ok(JSON.stringify(appliedWriterPolicy).includes(`${BUCKET}/${depth}`), "the applied writer policy carries the pattern");
+            const read = await s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifestKey }));
+            assert.equal(sha(Buffer.from(await read.Body!.transformToByteArray())), db.manifestSha256);
+            // still no data: the dump and a blob stay unreadable to the writer
+            await refused(s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifest.objects[0].key })));
+            await refused(s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: storageRun.manifest.objects[0].blobKey })));
+
+            // RGW's side, still true: the same document with the single-`*` pattern (as it was) refuses the read.
+            const single = `${prefixes.db(ENV)}*/manifest.json`;
+            const old = JSON.parse(JSON.stringify(appliedWriterPolicy).split(`${BUCKET}/${depth}`).join(`${BUCKET}/${single}`)) as PolicyDocument;
+            assert.notDeepEqual(old, appliedWriterPolicy);
+            await putUserPolicy(rgw, "writer", POLICY_NAME, old);
             try {
-                const r = await run(users.writer, ["dump", "--json", "--no-archive"], dumpEnv());
-                assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
-                const second = lastJson(r);
-                assert.deepEqual(second.manifest.previous, { runId: db.manifest.runId, sha256: db.manifestSha256 });
-                assert.equal(second.manifest.tier, "daily");
-                // still no data: the dump stays unreadable to the writer
-                await refused(s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifest.objects[0].key })));
+                await refused(s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifestKey })));
             } finally {
                 await putUserPolicy(rgw, "writer", POLICY_NAME, appliedWriterPolicy);
             }
+            const again = await s3.writer.send(new GetObjectCommand({ Bucket: BUCKET, Key: db.manifestKey }));
+            assert.equal(sha(Buffer.from(await again.Body!.transformToByteArray())), db.manifestSha256, "the applied policy is back");
+
+            const r = await run(users.writer, ["dump", "--json", "--no-archive"], dumpEnv());
+            assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+            const second = lastJson(r);
+            assert.deepEqual(second.manifest.previous, { runId: db.manifest.runId, sha256: db.manifestSha256 });
+            assert.equal(second.manifest.tier, "daily");
+            assert.equal(sha(await inspect.bytes(second.manifestKey)), second.manifestSha256);
+            for (const o of second.manifest.objects as DbManifest["objects"]) assert.equal(sha(await inspect.bytes(o.key)), o.sha256, o.name);
         });
     });
 
     describe("the verifier", function () {
         it("runs the real verify (canary restore) and writes its record under verify/test/, COMPLIANCE-locked", async () => {
             const r = await run(users.verifier, ["verify", "--json", "--jobs", "2"], { CANARY_DATABASE_URL: canary.url, DATABASE_URL: undefined });
-            assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+            assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000) + "\nSTDOUT:" + r.stdout.slice(-6000));
             const out = JSON.parse(r.stdout.slice(r.stdout.indexOf("{")));
             assert.equal(out.records.length, 1);
             const rec = out.records[0];
@@ -542,6 +564,85 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
     });
 
     describe("gc", function () {
+        it("the gc CLI with gc's credentials: RGW refuses its DeleteObjects as a whole, gc deletes key by key — old unreferenced blobs get a delete marker, referenced and young ones are untouched, a refused key is a failure (exit 4), not a crash", async () => {
+            const day = 86_400_000;
+            // Orphans: blobs a run uploaded but whose manifest never came (what gc is for), written like
+            // sync-storage writes blobs, by the writer.
+            const put = async (body: string, retainUntil: Date) => {
+                const Key = storageBlobKey(ENV, sha(body));
+                const r = await s3.writer.send(
+                    new PutObjectCommand({ Bucket: BUCKET, Key, Body: body, ObjectLockMode: "COMPLIANCE", ObjectLockRetainUntilDate: retainUntil, ServerSideEncryption: "aws:kms", SSEKMSKeyId: rgw.kmsKeyId, Tagging: `env=${ENV}&kind=sync-storage&content=blob` }),
+                );
+                return { Key, VersionId: r.VersionId!, bytes: Buffer.byteLength(body) };
+            };
+            const unlockedUntil = new Date(Date.now() + 2000);
+            const orphan = {
+                unlocked: await put("gc orphan whose lock runs out", unlockedUntil),
+                locked: await put("gc orphan still locked", new Date(Date.now() + day)),
+                refused: await put("gc orphan the test refuses", new Date(Date.now() + day)),
+                young: await put("gc orphan younger than the grace period", new Date(Date.now() + day)),
+            };
+            const old = [orphan.unlocked, orphan.locked, orphan.refused];
+            const oldKeys = old.map((o) => o.Key).sort();
+            const referencedOld = storageRun.manifest.objects[1].blobKey;
+            // Older than --grace-days 2, as the listing says (backdateListing: RGW stamps LastModified itself).
+            for (const Key of [...oldKeys, referencedOld]) await backdateListing(rgw, BUCKET, Key, 3 * day);
+            const listed = new Map(((await s3.gc.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefixes.storageBlobs(ENV) }))).Contents ?? []).map((o) => [o.Key!, o.LastModified!.getTime()]));
+            for (const Key of [...oldKeys, referencedOld]) assert.ok(Date.now() - listed.get(Key)! > 2.9 * day, `${Key} listed as 3 days old`);
+            assert.ok(Date.now() - listed.get(orphan.young.Key)! < 600_000, "the young orphan is listed as just written");
+
+            const distinct = new Set(storageRun.manifest.objects.map((o) => o.blobKey)).size;
+            const gcJson = (r: CliResult) => JSON.parse(r.stdout.slice(r.stdout.indexOf("{")));
+            const dry = await run(users.gc, ["gc", "--json", "--dry-run", "--grace-days", "2"]);
+            assert.equal(dry.code, EXIT.ok, dry.stderr.slice(-3000));
+            const bytesReclaimed = old.reduce((n, o) => n + o.bytes, 0);
+            assert.deepEqual(gcJson(dry), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 0, failed: 0, bytesReclaimed, dryRun: true, keys: oldKeys });
+            assert.deepEqual((await inspect.versions(prefixes.storageBlobs(ENV))).markers, [], "the dry run deleted nothing");
+
+            // One key the gc identity may not delete: a Deny added for this run only. (Object Lock never refuses
+            // the DELETE without version gc sends — it only adds a delete marker — so nothing in the vault's own
+            // documents refuses gc a blob.)
+            const gcApplied = forPacific(gcPolicy(policyCtx)).doc;
+            await putUserPolicy(rgw, "gc", POLICY_NAME, { ...gcApplied, Statement: [...gcApplied.Statement, { Sid: "TestRefusesOneBlob", Effect: "Deny", Action: ["s3:DeleteObject"], Resource: `arn:aws:s3:::${BUCKET}/${orphan.refused.Key}` }] });
+            let r: CliResult;
+            try {
+                r = await run(users.gc, ["gc", "--json", "--grace-days", "2"], { LOG_LEVEL: "info" });
+            } finally {
+                await putUserPolicy(rgw, "gc", POLICY_NAME, gcApplied);
+            }
+            assert.equal(r.code, EXIT.partial, r.stderr.slice(-3000));
+            assert.deepEqual(gcJson(r), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 2, failed: 1, bytesReclaimed, dryRun: false, keys: oldKeys });
+            const logs = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+            assert.ok(logs.some((l) => l.msg === "the batch delete was refused as a whole: deleting one key at a time" && l.keys === 3), r.stderr.slice(-3000));
+            assert.deepEqual(logs.filter((l) => l.msg === "delete failed").map((l) => l.failure), [`${orphan.refused.Key}: AccessDenied (HTTP 403)`]);
+
+            // gc's delete is a delete marker; every version stays, the referenced and young blobs untouched
+            for (const o of [orphan.unlocked, orphan.locked]) {
+                const v = await inspect.versions(o.Key);
+                assert.deepEqual(v.versions.map((x) => [x.VersionId, x.IsLatest]), [[o.VersionId, false]], o.Key);
+                assert.deepEqual(v.markers.map((m) => m.IsLatest), [true], o.Key);
+            }
+            for (const o of [orphan.refused, orphan.young]) {
+                const v = await inspect.versions(o.Key);
+                assert.deepEqual(v.versions.map((x) => [x.VersionId, x.IsLatest]), [[o.VersionId, true]], o.Key);
+                assert.equal(v.markers.length, 0, o.Key);
+            }
+            const after = await inspect.versions(prefixes.storageBlobs(ENV));
+            for (const o of storageRun.manifest.objects) assert.ok(after.versions.some((v) => v.Key === o.blobKey && v.IsLatest), `${o.name}'s blob is still current`);
+            assert.deepEqual(after.markers.map((m) => m.Key).sort(), [orphan.unlocked.Key, orphan.locked.Key].sort());
+            // What removes the versions is the bucket's noncurrent-version rule, and only once Object Lock lets it:
+            await refused(s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: orphan.locked.Key, VersionId: orphan.locked.VersionId })));
+            await sleep(Math.max(0, unlockedUntil.getTime() + 1000 - Date.now()));
+            await s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: orphan.unlocked.Key, VersionId: orphan.unlocked.VersionId }));
+            assert.deepEqual((await inspect.versions(orphan.unlocked.Key)).versions, []);
+
+            // the next run retries what failed; the marked blobs are no longer listed
+            const next = await run(users.gc, ["gc", "--json", "--grace-days", "2"]);
+            assert.equal(next.code, EXIT.ok, next.stderr.slice(-3000));
+            assert.deepEqual(gcJson(next), { env: ENV, runs: 1, blobs: distinct + 2, referenced: distinct, keptTooYoung: 1, candidates: 1, deleted: 1, failed: 0, bytesReclaimed: orphan.refused.bytes, dryRun: false, keys: [orphan.refused.Key] });
+            assert.deepEqual((await inspect.versions(orphan.refused.Key)).versions.map((x) => [x.VersionId, x.IsLatest]), [[orphan.refused.VersionId, false]]);
+        });
+
         it("lists storage/test/ and reads run manifests; nothing of db/, no blob's bytes", async () => {
             const g = s3.gc;
             assert.ok(((await g.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefixes.storage(ENV) }))).KeyCount ?? 0) > 0);
@@ -573,10 +674,11 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             );
             await refused(s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key, VersionId: put.VersionId })), { code: "AccessDenied" });
             await sleep(3000);
-            // What the gc job sends, DeleteObjects, is refused as a whole on Pacific: RGWDeleteMultiObj first
+            // DeleteObjects (what the gc job tries first) is refused as a whole on Pacific: RGWDeleteMultiObj first
             // evaluates s3:DeleteObject against the *bucket* ARN, which gcPolicy only allows on
             // storage/test/blobs/* and which both DeleteOnlyBlobs (gc) and DenyDeleteOutsideBlobs (bucket
-            // policy) deny through NotResource. AWS evaluates each key. Per-key DeleteObject works:
+            // policy) deny through NotResource. AWS evaluates each key. Per-key DeleteObject works (the gc job
+            // falls back to it, test above):
             await refused(s3.gc.send(new DeleteObjectsCommand({ Bucket: BUCKET, Delete: { Objects: [{ Key: key, VersionId: put.VersionId }], Quiet: true } })));
             assert.deepEqual((await inspect.versions(key)).versions.map((v) => v.VersionId), [put.VersionId]);
             await s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: key, VersionId: put.VersionId }));
@@ -632,28 +734,46 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             await refused(s3.writer.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${prefixes.db(ENV)}governance-probe`, VersionId: gov.VersionId, BypassGovernanceRetention: true })));
         });
 
-        it("object ACLs are live (no BucketOwnerEnforced on Pacific): the writer can grant another RGW user read access to a dump; one more Deny (s3:PutObjectAcl, s3:PutObjectVersionAcl) closes it", async () => {
+        it("object ACLs are live (no BucketOwnerEnforced on Pacific), so the documents deny s3:PutObjectAcl/PutObjectVersionAcl: the writer cannot grant another RGW user read access to a dump", async () => {
             const dumpKey = db.manifest.objects[0].key;
+            const VersionId = versions.get(dumpKey);
+            for (const doc of [appliedWriterPolicy, forPacific(verifierPolicy(policyCtx)).doc, forPacific(gcPolicy(policyCtx)).doc, forPacific(restoreOperatorPolicy(policyCtx)).doc]) {
+                assert.deepEqual(
+                    doc.Statement.filter((st) => st.Sid === "NeverShareObjects").map((st) => [st.Effect, st.Action, st.Resource]),
+                    [["Deny", ["s3:PutObjectAcl", "s3:PutObjectVersionAcl"], [`arn:aws:s3:::${BUCKET}/*`]]],
+                );
+            }
             await refused(s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: dumpKey })));
-            // A public ACL is taken (BlockPublicAcls is off here) but ignored (IgnorePublicAcls): no anonymous read.
-            await s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: dumpKey, ACL: "public-read" }));
-            assert.equal((await fetch(`${rgw.endpoint}/${BUCKET}/${dumpKey}`)).status, 403, "anonymous GET");
-            // A grant to a named user is neither. AWS (BucketOwnerEnforced): AccessControlListNotSupported.
-            await s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: dumpKey, GrantRead: `id=${users.mallory.uid}` }));
-            const stolen = await s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: dumpKey }));
-            assert.equal(sha(Buffer.from(await stolen.Body!.transformToByteArray())), db.manifest.objects[0].sha256, "SSE-KMS is transparent to a reader RGW lets in");
+            // The writer uploaded the dump, so the object ACL makes it the owner; only the Deny refuses these.
+            // AWS (BucketOwnerEnforced): AccessControlListNotSupported.
+            await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: dumpKey, GrantRead: `id=${users.mallory.uid}` })));
+            await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: dumpKey, VersionId, GrantRead: `id=${users.mallory.uid}` })));
+            await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: dumpKey, ACL: "public-read" })));
+            await refused(s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: dumpKey })));
+            await refused(s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: dumpKey, VersionId })));
 
-            // The fix, tried on RGW: the writer policy plus a Deny on the ACL actions.
-            const hardened: PolicyDocument = { ...appliedWriterPolicy, Statement: [...appliedWriterPolicy.Statement, { Sid: "NeverChangeAcls", Effect: "Deny", Action: ["s3:PutObjectAcl", "s3:PutObjectVersionAcl"], Resource: `arn:aws:s3:::${BUCKET}/*` }] };
-            await putUserPolicy(rgw, "writer", POLICY_NAME, hardened);
+            // That it is the Deny's doing: the writer document without NeverShareObjects (as it was) lets the
+            // writer share an object of its own — a probe, not a dump — with mallory, who then reads it.
+            const probeKey = `${prefixes.db(ENV)}acl-probe`;
+            const probeBody = "shared through an object ACL";
+            const withoutDeny: PolicyDocument = { ...appliedWriterPolicy, Statement: appliedWriterPolicy.Statement.filter((st) => st.Sid !== "NeverShareObjects") };
+            assert.equal(withoutDeny.Statement.length, appliedWriterPolicy.Statement.length - 1);
+            await putUserPolicy(rgw, "writer", POLICY_NAME, withoutDeny);
             try {
-                const schemaKey = db.manifest.objects[1].key;
-                await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: schemaKey, GrantRead: `id=${users.mallory.uid}` })));
-                await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: schemaKey, VersionId: versions.get(schemaKey), GrantRead: `id=${users.mallory.uid}` })));
-                await refused(s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: schemaKey })));
+                await s3.writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: probeKey, Body: probeBody, ServerSideEncryption: "aws:kms", SSEKMSKeyId: rgw.kmsKeyId }));
+                await refused(s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: probeKey })));
+                // A public ACL is taken (BlockPublicAcls is off here) but ignored (IgnorePublicAcls): no anonymous read.
+                await s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: probeKey, ACL: "public-read" }));
+                assert.equal((await fetch(`${rgw.endpoint}/${BUCKET}/${probeKey}`)).status, 403, "anonymous GET");
+                // A grant to a named user is neither.
+                await s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: probeKey, GrantRead: `id=${users.mallory.uid}` }));
+                const stolen = await s3.mallory.send(new GetObjectCommand({ Bucket: BUCKET, Key: probeKey }));
+                assert.equal(await stolen.Body!.transformToString(), probeBody, "SSE-KMS is transparent to a reader RGW lets in");
             } finally {
                 await putUserPolicy(rgw, "writer", POLICY_NAME, appliedWriterPolicy);
             }
+            // the applied document again: refused, on the probe too
+            await refused(s3.writer.send(new PutObjectAclCommand({ Bucket: BUCKET, Key: probeKey, GrantRead: `id=${users.writer.uid}` })));
         });
 
         it("BlockPublicAcls (components/vault.ts sets it) refuses every PutObject on Pacific 16.2, the bucket owner's too; multipart uploads still start", async () => {
