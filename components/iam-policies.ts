@@ -76,7 +76,9 @@ function listPrefixes(...ps: string[]): string[] {
  * tier) and the storage run manifests (which blobs exist and their retain-until). Never a dump or a blob.
  */
 export function writerReadableKeys(env: string): string[] {
-    return [`${prefixes.db(env)}*/manifest.json`, `${prefixes.storageRuns(env)}*`];
+    // One `*` per key segment (yyyy/mm/dd/runId): the same keys on AWS, and S3-compatible stores whose
+    // `*` does not backtrack (Ceph RGW) match them too.
+    return [`${prefixes.db(env)}*/*/*/*/manifest.json`, `${prefixes.storageRuns(env)}*`];
 }
 
 function kmsViaS3(c: VaultPolicyContext, sid: string, actions: string[]): PolicyStatement {
@@ -94,6 +96,9 @@ function commonDenies(c: VaultPolicyContext, opts: { allowDelete?: boolean } = {
         { Sid: "NeverChangeBucketConfig", Effect: "Deny", Action: [...BUCKET_CONFIG_ACTIONS], Resource: bucketArn(c.bucket) },
         { Sid: "NeverBypassRetention", Effect: "Deny", Action: ["s3:BypassGovernanceRetention"], Resource: objects(c.bucket, "*") },
         { Sid: "NeverDestroyTheKey", Effect: "Deny", Action: [...KEY_DESTROY_ACTIONS], Resource: "*" },
+        // Object ACLs: with a store's object ACLs live (S3 without BucketOwnerEnforced, Ceph RGW), an
+        // uploader could grant another principal read of a dump. Nobody here needs them.
+        { Sid: "NeverShareObjects", Effect: "Deny", Action: ["s3:PutObjectAcl", "s3:PutObjectVersionAcl"], Resource: objects(c.bucket, "*") },
     ];
     if (opts.allowDelete) {
         out.push({

@@ -3,13 +3,15 @@
 // and the restore-drill target), s3rver as the vault, Azurite as the archive, s3rver + a local Storage
 // REST server as Supabase Storage. Then: dump → sync-storage → verify → status → restore drill (masked)
 // → storage restore. Everything runs on loopback in a temp directory and is removed at the end, also on
-// Ctrl-C or failure.
+// Ctrl-C or failure. `--vault rgw`: the vault is a throwaway Ceph RGW that enforces Object Lock (test/
+// support/rgw.ts), and the demo ends by trying to delete the locked dump, which the vault refuses.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ListObjectsV2Command, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectCommand, ListObjectVersionsCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import { startRgw, type RgwServer } from "../test/support/rgw";
 import { startAzurite, type AzuriteServer } from "../test/support/azurite";
 import { bytesOf } from "../test/support/bytes";
 import { CLI_BIN, writeJobConfig } from "../test/support/cli";
@@ -27,20 +29,27 @@ interface Options {
     users: number;
     objects: number;
     quiet: boolean;
+    vault: "s3rver" | "rgw";
 }
 
 function parseArgs(argv: string[]): Options {
-    const o: Options = { users: 5000, objects: 300, quiet: false };
+    const o: Options = { users: 5000, objects: 300, quiet: false, vault: "s3rver" };
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
         if (a === "--small") Object.assign(o, { users: 300, objects: 40 });
         else if (a === "--users") o.users = Number(argv[++i]);
         else if (a === "--objects") o.objects = Number(argv[++i]);
         else if (a === "--quiet") o.quiet = true;
+        else if (a === "--vault") {
+            const v = argv[++i];
+            if (v !== "s3rver" && v !== "rgw") throw new Error(`--vault: s3rver or rgw, not "${v}"`);
+            o.vault = v;
+        }
         else if (a === "--help" || a === "-h") {
             process.stdout.write(
-                "usage: npm run demo [-- --small] [--users N] [--objects N] [--quiet]\n" +
-                    "Runs dump, sync-storage, verify, status and two restore drills against an embedded local stack, then removes it.\n",
+                "usage: npm run demo [-- --small] [--users N] [--objects N] [--quiet] [--vault s3rver|rgw]\n" +
+                    "Runs dump, sync-storage, verify, status and two restore drills against an embedded local stack, then removes it.\n" +
+                    "--vault rgw: the vault is a local Ceph RGW with Object Lock; the demo ends by trying to delete the locked dump.\n",
             );
             process.exit(0);
         } else throw new Error(`unknown option ${a} (try --help)`);
@@ -60,7 +69,7 @@ class Stack {
     tmp = mkdtempSync(join(tmpdir(), "sb-demo-"));
     pg?: PgServer;
     canary?: PgServer;
-    vault?: S3Server;
+    vault?: Vault;
     source?: S3Server;
     archive?: AzuriteServer;
     rest?: StorageRestServer;
@@ -80,6 +89,44 @@ class Stack {
         const metadata = { eTag: `"${md5}"`, size: body.length, mimetype: contentType, cacheControl, lastModified: new Date().toISOString(), contentLength: body.length, httpStatusCode: 200 };
         return `(${lit(bucket)}, ${lit(name)}, ${lit(JSON.stringify(metadata))}::jsonb, ${lit(JSON.stringify(userMetadata))}::jsonb, gen_random_uuid()::text)`;
     }
+}
+
+/** The vault as the jobs reach it: s3rver (fast, no Object Lock) or Ceph RGW (enforces Object Lock). */
+interface Vault {
+    endpoint: string;
+    region: string;
+    client: S3Client;
+    /** env for the CLI: credentials and region */
+    env: Record<string, string>;
+    kmsKeyArn?: string;
+    stop(): Promise<void>;
+}
+
+async function startVault(kind: Options["vault"]): Promise<Vault> {
+    if (kind === "rgw") {
+        const r: RgwServer = await startRgw();
+        await r.client().send(new CreateBucketCommand({ Bucket: VAULT, ObjectLockEnabledForBucket: true }));
+        const env = { AWS_ACCESS_KEY_ID: r.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: r.admin.secretAccessKey, AWS_REGION: r.region };
+        return { endpoint: r.endpoint, region: r.region, client: r.client(), env, kmsKeyArn: r.kmsKeyId, stop: () => r.stop() };
+    }
+    const s = await startS3rver();
+    await s.createBucket(VAULT);
+    return { endpoint: s.endpoint, region: "us-east-1", client: s.client, env: s.env, stop: () => s.stop() };
+}
+
+/** RGW only: try to delete the locked dump's version, as ransomware with the vault's keys would. */
+async function tryDeleteLockedDump(vault: Vault, dumpKey: string): Promise<string> {
+    const versions = await vault.client.send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: dumpKey }));
+    const v = versions.Versions?.find((x) => x.Key === dumpKey);
+    if (!v?.VersionId) throw new Error(`the dump ${dumpKey} has no version in the vault`);
+    try {
+        await vault.client.send(new DeleteObjectCommand({ Bucket: VAULT, Key: dumpKey, VersionId: v.VersionId }));
+    } catch (e) {
+        const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+        if (err.$metadata?.httpStatusCode === 403) return `${err.name ?? "AccessDenied"} (HTTP 403): version ${v.VersionId} stays`;
+        throw e;
+    }
+    throw new Error(`the vault deleted the locked dump ${dumpKey} (version ${v.VersionId}): Object Lock is not enforced`);
 }
 
 interface StepResult {
@@ -152,18 +199,17 @@ async function main(): Promise<void> {
     };
     process.on("SIGINT", () => void onSignal("interrupted"));
     process.on("SIGTERM", () => void onSignal("terminated"));
-    const total = 8;
+    const total = opts.vault === "rgw" ? 9 : 8;
     const t0 = Date.now();
     try {
         step(1, total, `starting the local stack in ${stack.tmp}`);
         [stack.pg, stack.canary, stack.vault, stack.source, stack.archive] = await Promise.all([
             startPostgres(),
             startPostgres(),
-            startS3rver(),
+            startVault(opts.vault),
             startS3rver(),
             startAzurite(),
         ]);
-        await stack.vault.createBucket(VAULT);
         await stack.archive.createContainer(ARCHIVE);
         stack.rest = await startStorageRest({ serviceRoleKey: SERVICE_ROLE_KEY, backend: { s3: stack.source.client } });
         say(`      PostgreSQL ${stack.pg.port} (source), ${stack.canary.port} (canary + drill), vault ${stack.vault.endpoint}, archive ${stack.archive.accountUrl}, storage ${stack.rest.url}`);
@@ -199,7 +245,7 @@ async function main(): Promise<void> {
         const recipient = await age.identityToRecipient(identity);
         const { path: config } = writeJobConfig(
             {
-                vault: { bucket: VAULT, region: "us-east-1", endpoint: stack.vault.endpoint, forcePathStyle: true },
+                vault: { bucket: VAULT, region: stack.vault.region, endpoint: stack.vault.endpoint, forcePathStyle: true, ...(stack.vault.kmsKeyArn ? { kmsKeyArn: stack.vault.kmsKeyArn } : {}) },
                 archive: { accountUrl: stack.archive.accountUrl, container: ARCHIVE },
             },
             (c) => {
@@ -262,7 +308,14 @@ async function main(): Promise<void> {
         const into = srestore.json?.into ?? srestore.json?.target ?? "";
         const restored = into ? ((await stack.source.client.send(new ListObjectsV2Command({ Bucket: into, MaxKeys: 1000 }))).KeyCount ?? 0) : 0;
 
-        report({ opts, dump, sync, verify, status, drill, srestore, into, restored, seconds: (Date.now() - t0) / 1000 });
+        let tamper: string | undefined;
+        if (opts.vault === "rgw") {
+            step(9, total, "ransomware with the vault's own keys: delete the locked dump's version");
+            const dumpKey = (dump.json?.manifest?.objects ?? dump.json?.objects ?? []).find((o: any) => o.name === "dump")?.key;
+            tamper = await tryDeleteLockedDump(stack.vault, dumpKey);
+            say(`      refused: ${tamper}`);
+        }
+        report({ opts, dump, sync, verify, status, drill, srestore, into, restored, tamper, seconds: (Date.now() - t0) / 1000 });
         say("demo: OK");
     } catch (e) {
         say(`\ndemo: FAILED: ${(e as Error).message}`);
@@ -286,6 +339,7 @@ function report(r: {
     srestore: StepResult;
     into: string;
     restored: number;
+    tamper?: string;
     seconds: number;
 }): void {
     const d = r.dump.json ?? {};
@@ -306,6 +360,7 @@ function report(r: {
     say(`hash chains        database ${st.db?.chain?.intact ? "intact" : "BROKEN"} over ${st.db?.runs ?? "?"} run(s); storage ${st.storage?.chain?.intact ? "intact" : "BROKEN"} over ${st.storage?.runs ?? "?"} run(s)`);
     say(`restore drill      masked restore in ${r.drill.seconds.toFixed(1)} s, no unmasked email left`);
     say(`storage restore    ${r.restored} objects into ${r.into || "?"} in ${r.srestore.seconds.toFixed(1)} s`);
+    if (r.tamper) say(`locked dump delete  refused by the vault: ${r.tamper}`);
     say(`whole demo         ${r.seconds.toFixed(1)} s`);
 }
 

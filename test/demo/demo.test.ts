@@ -57,6 +57,17 @@ describe("demo (smoke run)", function () {
         await assertNothingLeft(out);
     });
 
+    it("--vault rgw: the same cycle on a vault that enforces Object Lock, which refuses to delete the locked dump", async () => {
+        const d = startDemo(["--small", "--quiet", "--vault", "rgw"]);
+        const code = await d.done;
+        const out = d.output();
+        assert.equal(code, 0, out);
+        assert.match(out, /^demo: OK$/m);
+        assert.match(out, /verification\s+passed/);
+        assert.match(out, /locked dump delete\s+refused by the vault: AccessDenied \(HTTP 403\): version \S+ stays/);
+        await assertNothingLeft(out);
+    });
+
     it("Ctrl-C stops it and removes everything it started", async () => {
         const d = startDemo(["--small", "--quiet"]);
         const until = Date.now() + 120_000;

@@ -22,6 +22,13 @@ export class UsageError extends JobFailure {
 
 export function errorMessage(e: unknown): string {
     if (e instanceof AggregateError && e.errors.length) return e.errors.map(errorMessage).join("; ");
-    if (e instanceof Error) return e.message || e.name;
+    if (e instanceof Error) {
+        if (e.message && e.message !== "UnknownError") return e.message;
+        // An S3-compatible server may answer with no message at all (the SDK says "UnknownError"): the
+        // error code and the HTTP status are then all there is to say.
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        const code = (e as { Code?: string }).Code ?? e.name;
+        return status ? `${code} (HTTP ${status})` : e.message || code;
+    }
     return String(e);
 }

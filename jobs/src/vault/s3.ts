@@ -1,8 +1,8 @@
 // The S3 vault: client construction and the few operations every command shares (list under a
 // prefix, read JSON, write a record once). How objects are written lives in write-params.ts.
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
-import { writeParams, type VaultTarget, type VaultWrite } from "./write-params";
+import { retentionParams, taggingParams, writeParams, type VaultTarget, type VaultWrite } from "./write-params";
 
 export interface VaultClientOptions {
     /** socket idle timeout per request (a stalled S3 connection fails and is retried), default none */
@@ -77,3 +77,23 @@ export async function putRecordOnce(s3: S3Client, vault: VaultTarget, write: Rec
 }
 
 export type RecordWrite = Omit<VaultWrite, "contentType" | "sha256" | "size">;
+
+/**
+ * After a multipart upload: set the lock and the tags on the object itself. S3 takes both from
+ * CreateMultipartUpload; some S3-compatible stores (Ceph RGW 16.2) ignore them there and leave the
+ * object with the bucket's default lock and no tier tag, so lifecycle and retention would silently
+ * differ. Re-stating them is a no-op where they already hold (a lock can only be extended).
+ */
+export async function sealUpload(s3: S3Client, vault: VaultTarget, w: Pick<VaultWrite, "key" | "tags" | "retainUntil">, versionId?: string): Promise<"sealed" | "no-object-lock-api"> {
+    await s3.send(new PutObjectTaggingCommand(taggingParams(vault, w.key, w.tags)));
+    if (!w.retainUntil) return "sealed";
+    try {
+        await s3.send(new PutObjectRetentionCommand({ ...retentionParams(vault, w.key, w.retainUntil), ...(versionId ? { VersionId: versionId } : {}) }));
+        return "sealed";
+    } catch (e) {
+        // A store without the Object Lock API at all (405/501; never AWS) cannot lock anything: say so.
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status === 405 || status === 501) return "no-object-lock-api";
+        throw e;
+    }
+}

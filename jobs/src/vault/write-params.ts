@@ -3,7 +3,7 @@
 // COMPLIANCE until the object's retain-until, the tags lifecycle rules and audits read, and SSE-KMS with
 // the vault's key (the bucket policy denies any other). Every writer — dump, sync-storage, verify,
 // audit — builds its PutObject/CreateMultipartUpload input here.
-import type { PutObjectCommandInput, PutObjectRetentionCommandInput } from "@aws-sdk/client-s3";
+import type { PutObjectCommandInput, PutObjectRetentionCommandInput, PutObjectTaggingCommandInput } from "@aws-sdk/client-s3";
 import type { JobConfig, Tier } from "@supabase-backups/contracts";
 
 /** What a vault object carries as tags: `kind` (which job wrote it), `env`, and `tier` when lifecycle
@@ -61,4 +61,9 @@ export function writeParams(vault: VaultTarget, w: VaultWrite): PutObjectCommand
 /** Extending an existing object's lock (never shortening: S3 refuses that under COMPLIANCE). */
 export function retentionParams(vault: VaultTarget, key: string, retainUntil: Date): PutObjectRetentionCommandInput {
     return { Bucket: vault.bucket, Key: key, Retention: { Mode: "COMPLIANCE", RetainUntilDate: retainUntil } };
+}
+
+/** The object's tags on their own (sealUpload in s3.ts), the same set writeParams sends. */
+export function taggingParams(vault: VaultTarget, key: string, tags: VaultTags): PutObjectTaggingCommandInput {
+    return { Bucket: vault.bucket, Key: key, Tagging: { TagSet: Object.entries(vaultTags(tags)).map(([Key, Value]) => ({ Key, Value })) } };
 }

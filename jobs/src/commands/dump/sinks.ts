@@ -9,6 +9,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { errorMessage } from "../../runtime/errors";
 import type { Logger } from "../../runtime/log";
 import { vaultTags, writeParams, type VaultTags, type VaultTarget } from "../../vault/write-params";
+import { sealUpload } from "../../vault/s3";
 
 export interface ObjectTarget {
     key: string;
@@ -91,7 +92,12 @@ export function s3Sink(s3: S3Client, t: ObjectTarget, o: S3SinkOptions, log: Log
     };
     upload.on("httpUploadProgress", () => (sink.lastProgressAt = Date.now()));
     (sink as { settled: Promise<void> }).settled = upload.done().then(
-        () => {
+        async (r) => {
+            // only a multipart upload can have lost its lock and tags (see sealUpload)
+            if ((upload as unknown as { isMultiPart?: boolean }).isMultiPart !== false) {
+                const sealed = await sealUpload(s3, o.vault, { key: t.key, tags: t.tags, retainUntil: t.retainUntil }, r.VersionId);
+                if (sealed === "no-object-lock-api") log.warn({ key: t.key }, "the vault has no Object Lock API: this object's lock could not be confirmed");
+            }
             if (!sink.failure) sink.committed = true;
         },
         async (e) => {

@@ -3,7 +3,7 @@
 // retain-until has not passed only adds a delete marker, and the locked version stays until it may go
 // (the bucket's noncurrent-version lifecycle rule removes it then). Any doubt aborts without deleting.
 // The decision itself is the pure plan in plan.ts.
-import { DeleteObjectsCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import {
     EXIT,
     type ExitCode,
@@ -114,9 +114,29 @@ async function deleteBlobs(ctx: CommandContext, plan: GcPlan): Promise<{ deleted
     const failures: string[] = [];
     for (let i = 0; i < plan.delete.length; i += 1000) {
         const batch = plan.delete.slice(i, i + 1000);
-        const r = await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: batch.map((b) => ({ Key: b.key })), Quiet: true } }));
-        for (const e of r.Errors ?? []) failures.push(`${e.Key}: ${e.Code ?? ""} ${e.Message ?? ""}`.trim());
-        deleted += batch.length - (r.Errors?.length ?? 0);
+        const errors = await deleteBatch(ctx, batch.map((b) => b.key));
+        failures.push(...errors);
+        deleted += batch.length - errors.length;
     }
     return { deleted, failures };
+}
+
+/**
+ * One DeleteObjects call; where the store refuses the batch as a whole (Ceph RGW checks it against the
+ * bucket, which gc's policy does not name), one DeleteObject per key — the same deletes, each judged
+ * against its own key. Returns one line per key that was not deleted.
+ */
+async function deleteBatch(ctx: CommandContext, keys: string[]): Promise<string[]> {
+    try {
+        const r = await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+        return (r.Errors ?? []).map((e) => `${e.Key}: ${e.Code ?? ""} ${e.Message ?? ""}`.trim());
+    } catch (e) {
+        if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 403) throw e;
+        ctx.log.info({ keys: keys.length }, "the batch delete was refused as a whole: deleting one key at a time");
+        const failures: string[] = [];
+        for (const Key of keys) {
+            await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.bucket, Key })).catch((err) => failures.push(`${Key}: ${errorMessage(err)}`));
+        }
+        return failures;
+    }
 }

@@ -3,7 +3,8 @@
 // writers racing on the same content cannot overwrite each other.
 import { createReadStream } from "node:fs";
 import { PutObjectCommand, type PutObjectCommandInput, type S3Client } from "@aws-sdk/client-s3";
-import { writeParams, type VaultTarget } from "../../vault/write-params";
+import { writeParams, type VaultTags, type VaultTarget } from "../../vault/write-params";
+import { sealUpload } from "../../vault/s3";
 import type { Fetched } from "./download";
 import { MiB } from "./run";
 
@@ -20,7 +21,11 @@ export interface BlobTarget {
  * expire it under a newer run that still references it. Blobs go only through gc.
  */
 function blobParams(t: BlobTarget, key: string, sha256: string, size: number): PutObjectCommandInput {
-    return writeParams(t.vault, { key, sha256, size, contentType: "application/octet-stream", retainUntil: t.lockTarget, tags: { env: t.env, kind: "sync-storage", content: "blob" } });
+    return writeParams(t.vault, { key, sha256, size, contentType: "application/octet-stream", retainUntil: t.lockTarget, tags: blobTags(t) });
+}
+
+function blobTags(t: BlobTarget): VaultTags {
+    return { env: t.env, kind: "sync-storage", content: "blob" };
 }
 
 /** PutObject whose SigV4 payload hash is the sha256 we already computed (saves a pass over the bytes). */
@@ -42,7 +47,9 @@ async function putMultipart(s3: S3Client, t: BlobTarget, key: string, f: Fetched
     // loaded only here: the common case never needs it (startup time counts in every run)
     const { Upload } = require("@aws-sdk/lib-storage") as typeof import("@aws-sdk/lib-storage");
     const partSize = Math.max(5 * MiB, Math.min(64 * MiB, t.multipartThreshold));
-    await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize, queueSize: 2, leavePartsOnError: false }).done();
+    const done = await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize, queueSize: 2, leavePartsOnError: false }).done();
+    // The lock is also re-extended from the manifest's recorded lock ends on later runs (blobs.ts).
+    await sealUpload(s3, t.vault, { key, tags: blobTags(t), retainUntil: t.lockTarget }, done.VersionId);
 }
 
 /** "existing" when the If-None-Match lost the race: someone (another shard) stored the same content. */
