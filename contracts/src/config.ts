@@ -37,7 +37,7 @@ export const RetentionSchema = Type.Object(
             description: "bucket default Object Lock retention (COMPLIANCE) in days; must not exceed the shortest tier",
         }),
     },
-    { ...strict, description: "how many periods of each tier are kept (DESIGN.md Retention)" },
+    { ...strict, description: "how many periods of each tier are kept (docs/architecture.md, Retention)" },
 );
 
 export const SupabaseSchema = Type.Object(

@@ -174,7 +174,7 @@ export const iamPolicy: BackupPolicy = {
     name: "iam-backup-identities-least-privilege",
     description:
         "The writer can never delete, read dumps or blobs, change bucket/key configuration or bypass retention; the verifier, gc and " +
-        "restore operator stay within DESIGN.md's security table. Judged on the policy documents with wildcards expanded against the AWS action catalog.",
+        "restore operator stay within the security table of docs/architecture.md. Judged on the policy documents with wildcards expanded against the AWS action catalog.",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:

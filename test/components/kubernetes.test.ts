@@ -88,7 +88,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.equal(one(r, "kubernetes:batch/v1:CronJob", "-dump").inputs.spec.schedule, "30 3 * * *");
         });
 
-        it("CronJobs are hardened as DESIGN.md says", () => {
+        it("CronJobs are hardened as docs/architecture.md \"Kubernetes\" says", () => {
             for (const c of cronJobs(r)) {
                 const name = c.inputs.metadata.name;
                 const spec = c.inputs.spec;
