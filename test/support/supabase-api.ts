@@ -4,6 +4,8 @@
 // whether it matched) so tests can assert on exactly what the code sent.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { readStackFile } from "@supabase-backups/contracts";
 
 export interface FakeBackup {
     is_physical_backup: boolean;
@@ -23,6 +25,8 @@ export interface FakeProject {
     restores: number[];
     branches: Array<Record<string, unknown>>;
     status: string;
+    /** database.version as GET /v1/projects/{ref} reports it (Supabase's image version) */
+    postgresVersion: string;
 }
 
 export interface RecordedRequest {
@@ -136,6 +140,11 @@ export async function startFakeSupabaseApi(opts: { token?: string; now?: () => n
         const p = projects.get(ref);
         if (!p) return error(404, `Project ${ref} not found`);
 
+        if (method === "GET" && rest === "") {
+            // V1ProjectWithDatabaseResponse (the fields this project reads)
+            const engine = p.postgresVersion.split(".")[0];
+            return send(200, { ref: p.ref, region: p.region, status: p.status, database: { host: `db.${p.ref}.supabase.co`, version: p.postgresVersion, postgres_engine: engine, release_channel: "ga" } });
+        }
         if (method === "GET" && rest === "/database/backups") {
             const pitr = p.addons.pitr !== undefined;
             return send(200, {
@@ -225,7 +234,7 @@ export async function startFakeSupabaseApi(opts: { token?: string; now?: () => n
         projects,
         requests,
         addProject(ref, init = {}) {
-            const p: FakeProject = { ref, region: "ap-southeast-1", backups: [], addons: {}, restores: [], branches: [], status: "ACTIVE_HEALTHY", ...init };
+            const p: FakeProject = { ref, region: "ap-southeast-1", backups: [], addons: {}, restores: [], branches: [], status: "ACTIVE_HEALTHY", postgresVersion: stackPostgresVersion(ref), ...init };
             projects.set(ref, p);
             return p;
         },
@@ -246,4 +255,14 @@ export async function startFakeSupabaseApi(opts: { token?: string; now?: () => n
 
 function cryptoRandomId(): string {
     return "br_" + Math.random().toString(36).slice(2, 12);
+}
+
+/** The project as its stack file describes it: the Postgres version of the stack whose projectRef it is. */
+function stackPostgresVersion(ref: string): string {
+    for (const stack of ["staging", "prod"]) {
+        const f = readStackFile(join(__dirname, "..", "..", `Pulumi.${stack}.yaml`));
+        const s = f.values.supabase as { projectRef?: string; postgresVersion?: string } | undefined;
+        if (s?.projectRef === ref && s.postgresVersion) return s.postgresVersion;
+    }
+    return "17.6.1.011";
 }

@@ -9,6 +9,14 @@ import { registerSecret } from "../runtime/log";
 
 export const DEFAULT_API_URL = "https://api.supabase.com";
 
+/** `GET /v1/projects/{ref}` (V1ProjectWithDatabaseResponse, the fields read here) */
+export interface ProjectResponse {
+    ref?: string;
+    region?: string;
+    status?: string;
+    database?: { host?: string; version?: string; postgres_engine?: string; release_channel?: string };
+}
+
 /** `GET /v1/projects/{ref}/database/backups` */
 export interface BackupsResponse {
     region: string;
@@ -262,6 +270,11 @@ export class SupabaseApi {
     private p(ref: string, rest: string): string {
         if (!/^[a-z]{20}$/.test(ref)) throw new Error(`not a Supabase project ref: "${ref}" (20 lowercase letters)`);
         return `/v1/projects/${ref}${rest}`;
+    }
+
+    /** `GET /v1/projects/{ref}`: the project, with its database's host and version. */
+    getProject(ref: string): Promise<ProjectResponse> {
+        return this.request<ProjectResponse>("GET", this.p(ref, ""));
     }
 
     listBackups(ref: string): Promise<BackupsResponse> {

@@ -1,5 +1,6 @@
 // Supabase's own side of the backups, as check-supabase and status report it: how old Supabase's newest
-// backup is, and whether PITR is on (with the configured window) where config requires it.
+// backup is, whether PITR is on (with the configured window) where config requires it, and whether the
+// project still runs the Postgres version the stack file names (the canary is chosen from it).
 import type { JobConfig } from "@supabase-backups/contracts";
 import { newestBackup, pitrVariant, pitrWindow, selectedPitr, SupabaseApi, SupabaseApiError, type PitrVariant } from "./api";
 
@@ -21,6 +22,8 @@ export interface SupabaseHealth {
     pitrRequired: boolean;
     pitrWantedDays: number | null;
     pitrOk: boolean;
+    /** the project's Postgres as Supabase reports it, and as the stack file says (it picks the canary) */
+    postgresVersion: { project: string | null; configured: string };
     problems: string[];
     /** things not checked, and why */
     notes: string[];
@@ -44,6 +47,11 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
         }
     }
 
+    const project = await api.getProject(s.projectRef).catch((e) => {
+        if (!(e instanceof SupabaseApiError) || e.status !== 403) throw e;
+        notes.push("project details not readable with this token (403): the Postgres version is not compared");
+        return undefined;
+    });
     const newest = newestBackup(backups);
     const window = backups.pitr_enabled ? pitrWindow(backups) : undefined;
     let point = newest?.at;
@@ -54,6 +62,12 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
     const problems: string[] = [];
     if (!point) problems.push(`Supabase reports no completed backup for project ${s.projectRef}`);
     else if (stale) problems.push(`Supabase's newest backup is ${(age / 3600).toFixed(1)} h old (${point.toISOString()}), over the ${s.backupMaxAgeHours} h threshold`);
+    const running = project?.database?.version ?? null;
+    if (running && running !== s.postgresVersion) {
+        problems.push(
+            `project ${s.projectRef} runs Postgres ${running}, supabase.postgresVersion says ${s.postgresVersion}: the canary no longer matches the source (set supabase.postgresVersion to ${running} and deploy)`,
+        );
+    }
     let pitrOk = true;
     if (required) {
         if (!backups.pitr_enabled) {
@@ -83,6 +97,7 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
         pitrRequired: required,
         pitrWantedDays: wantedDays,
         pitrOk,
+        postgresVersion: { project: running, configured: s.postgresVersion },
         problems,
         notes,
     };

@@ -153,8 +153,9 @@ describe("operator: check-supabase", function () {
         assert.equal(j.backupsCompleted, 1);
         assert.ok(j.backupAgeSeconds > 5 * 3600 - 60 && j.backupAgeSeconds < 5 * 3600 + 60);
         assert.ok(!r.stdout.includes(api.token) && !r.stderr.includes(api.token));
-        // PITR not required: the add-ons (billing) endpoint is not called
-        assert.deepEqual(api.requests.map((x) => x.path), [`/v1/projects/${REF}/database/backups`]);
+        // PITR not required: the add-ons (billing) endpoint is not called; the project (its Postgres version) is
+        assert.deepEqual(api.requests.map((x) => x.path), [`/v1/projects/${REF}/database/backups`, `/v1/projects/${REF}`]);
+        assert.deepEqual(j.postgresVersion, { project: "15.8.1.085", configured: "15.8.1.085" });
     });
 
     it("stale: newest completed backup older than backupMaxAgeHours → exit 6 with the reason", async () => {
@@ -163,6 +164,15 @@ describe("operator: check-supabase", function () {
         assert.equal(r.code, 6, r.stderr);
         assert.match(r.stdout, /UNHEALTHY/);
         assert.match(r.stdout, /newest backup is 30\.0 h old .* over the 26 h threshold/);
+    });
+
+    it("the project moved to another Postgres than the stack file names (the canary no longer matches) → exit 6 saying what to set", async () => {
+        api.addProject(REF, { backups: [{ is_physical_backup: false, status: "COMPLETED", inserted_at: hoursAgo(2) }], postgresVersion: "17.6.1.011" });
+        const r = await runCli(["check-supabase", "--config", cfg(), "--json"], { SUPABASE_ACCESS_TOKEN: api.token });
+        assert.equal(r.code, 6, r.stderr);
+        const j = JSON.parse(r.stdout);
+        assert.deepEqual(j.postgresVersion, { project: "17.6.1.011", configured: "15.8.1.085" });
+        assert.match(j.problems.join("\n"), /runs Postgres 17\.6\.1\.011, supabase\.postgresVersion says 15\.8\.1\.085: the canary no longer matches the source \(set supabase\.postgresVersion to 17\.6\.1\.011 and deploy\)/);
     });
 
     it("no backups at all → exit 6", async () => {
@@ -175,6 +185,7 @@ describe("operator: check-supabase", function () {
     it("PITR required (prod-like) but off → exit 6; on with the right variant → 0; wrong variant → 6", async () => {
         const prodCfg = cfg((c) => {
             c.supabase.projectRef = PROD_REF;
+            c.supabase.postgresVersion = "17.6.1.011"; // the prod project's, as Pulumi.prod.yaml has it
             c.supabase.pitr = { required: true, days: 7 };
         });
         const p = api.addProject(PROD_REF, { backups: [{ is_physical_backup: true, status: "COMPLETED", inserted_at: hoursAgo(2) }] });
@@ -203,6 +214,7 @@ describe("operator: check-supabase", function () {
     it("a token without billing rights (403 on add-ons): PITR on/off still judged, the variant noted as unconfirmed", async () => {
         const prodCfg = cfg((c) => {
             c.supabase.projectRef = PROD_REF;
+            c.supabase.postgresVersion = "17.6.1.011"; // the prod project's, as Pulumi.prod.yaml has it
             c.supabase.pitr = { required: true, days: 7 };
         });
         const p = api.addProject(PROD_REF, { backups: [{ is_physical_backup: true, status: "COMPLETED", inserted_at: hoursAgo(2) }] });
