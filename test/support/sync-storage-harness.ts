@@ -1,17 +1,36 @@
 // Shared setup for the sync-storage tests: real Postgres with Supabase's storage schema, one s3rver as
-// Supabase's S3 protocol endpoint (and backing the local Storage REST server), one s3rver as the vault
-// behind a recording proxy, and helpers to change the source the way Supabase Storage would.
+// Supabase's S3 protocol endpoint (and backing the local Storage REST server), the vault behind a recording
+// proxy, and helpers to change the source the way Supabase Storage would.
+//
+// The vault: `new StorageHarness({ vault: "rgw" })` — Ceph RGW (test/support/rgw.ts), a bucket with Object
+// Lock enabled (so versioned), SSE-KMS; the recorder forwards every request unchanged (RGW verifies SigV4 and
+// answers `?retention` itself), and retention(), tags(), versions() read the server's state back. Every test
+// about locks, retention, versions or tags uses it. The default (`"s3rver"`) is s3rver behind the
+// fault-injecting recorder (s3-recorder.ts: it answers `PUT ?retention` itself, can refuse requests and
+// play retention errors): only for tests that must kill, stall or fault-inject the vault.
 import { createHash } from "node:crypto";
 import { mkdtempSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+    CreateBucketCommand,
+    DeleteObjectCommand,
+    GetObjectCommand,
+    GetObjectRetentionCommand,
+    GetObjectTaggingCommand,
+    ListObjectVersionsCommand,
+    PutObjectCommand,
+    type ObjectVersion,
+    type S3Client,
+} from "@aws-sdk/client-s3";
 import { assertSchema, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
 import { listCompleteRuns, loadManifest } from "../../jobs/src/vault/runs";
 import { materializeToDirectory } from "../../jobs/src/vault/storage-runs";
 import { runCli, startCli, writeJobConfig, type CliResult } from "./cli";
 import { startPostgres, type PgServer } from "./postgres";
+import { startRgw, type RgwServer } from "./rgw";
 import { startS3Recorder, type S3Recorder } from "./s3-recorder";
+import { startPassthroughRecorder } from "./s3-passthrough-recorder";
 import { S3_TEST_CREDENTIALS, startS3rver, type S3Server } from "./s3rver";
 import { seedSupabase } from "./seed";
 import { startStorageRest, type StorageRestServer } from "./storage-rest";
@@ -27,21 +46,95 @@ export interface PutOptions {
     eTag?: string;
 }
 
+/** What the harness needs of the vault server, s3rver or RGW. */
+export interface VaultServer {
+    endpoint: string;
+    region: string;
+    client: S3Client;
+    /** credentials for the CLI child process */
+    env: Record<string, string | undefined>;
+    stop(): Promise<void>;
+}
+
+export interface HarnessOptions {
+    /** "rgw": Ceph RGW enforcing Object Lock (state read back); "s3rver" (default): fault injection */
+    vault?: "rgw" | "s3rver";
+}
+
+/** A vault object's server state, as RGW reports it. */
+export interface VaultObjectState {
+    mode?: string;
+    retainUntil?: string;
+    tags: Record<string, string>;
+}
+
 export class StorageHarness {
     pg!: PgServer;
     source!: S3Server;
-    vault!: S3Server;
+    vault!: VaultServer;
+    /** set when the vault is RGW */
+    rgw?: RgwServer;
     recorder!: S3Recorder;
     rest!: StorageRestServer;
     private buckets = new Set<string>();
 
+    constructor(private readonly opts: HarnessOptions = {}) {}
+
     async start(): Promise<this> {
-        [this.pg, this.source, this.vault] = await Promise.all([startPostgres(), startS3rver(), startS3rver()]);
+        const startVault = async (): Promise<VaultServer> => {
+            if (this.opts.vault !== "rgw") {
+                const s = await startS3rver();
+                await s.createBucket(VAULT_BUCKET);
+                return { endpoint: s.endpoint, region: "us-east-1", client: s.client, env: s.env, stop: () => s.stop() };
+            }
+            const rgw = (this.rgw = await startRgw());
+            const client = rgw.client();
+            await client.send(new CreateBucketCommand({ Bucket: VAULT_BUCKET, ObjectLockEnabledForBucket: true }));
+            const env = { AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey, AWS_SESSION_TOKEN: undefined, AWS_REGION: rgw.region, AWS_PROFILE: undefined };
+            return { endpoint: rgw.endpoint, region: rgw.region, client, env, stop: () => rgw.stop() };
+        };
+        [this.pg, this.source, this.vault] = await Promise.all([startPostgres(), startS3rver(), startVault()]);
         await seedSupabase(this.pg.url, { users: 2, messagesPerUser: 1, sessionsPerUser: 1, payloadBytes: 0 });
-        await this.vault.createBucket(VAULT_BUCKET);
-        this.recorder = await startS3Recorder(this.vault.endpoint);
+        this.recorder = this.rgw ? await startPassthroughRecorder(this.vault.endpoint) : await startS3Recorder(this.vault.endpoint);
         this.rest = await startStorageRest({ serviceRoleKey: SERVICE_ROLE_KEY, backend: { s3: this.source.client } });
         return this;
+    }
+
+    private needRgw(what: string): RgwServer {
+        if (!this.rgw) throw new Error(`${what}: only on RGW (new StorageHarness({ vault: "rgw" })); s3rver ignores Object Lock and tags`);
+        return this.rgw;
+    }
+
+    /** Object Lock mode, retain-until (ISO) and tags of a vault object's current version, read from RGW. */
+    async state(key: string, versionId?: string): Promise<VaultObjectState> {
+        this.needRgw("state()");
+        const [r, t] = await Promise.all([
+            this.vault.client.send(new GetObjectRetentionCommand({ Bucket: VAULT_BUCKET, Key: key, VersionId: versionId })),
+            this.vault.client.send(new GetObjectTaggingCommand({ Bucket: VAULT_BUCKET, Key: key, VersionId: versionId })),
+        ]);
+        return {
+            mode: r.Retention?.Mode,
+            retainUntil: r.Retention?.RetainUntilDate ? new Date(r.Retention.RetainUntilDate).toISOString() : undefined,
+            tags: Object.fromEntries((t.TagSet ?? []).map((x) => [x.Key!, x.Value!])),
+        };
+    }
+
+    /** Every version (and delete marker) under a prefix, read from RGW's ListObjectVersions. */
+    async versions(prefix: string): Promise<{ versions: ObjectVersion[]; deleteMarkers: number }> {
+        this.needRgw("versions()");
+        const versions: ObjectVersion[] = [];
+        let deleteMarkers = 0;
+        let KeyMarker: string | undefined;
+        let VersionIdMarker: string | undefined;
+        for (;;) {
+            const r = await this.vault.client.send(new ListObjectVersionsCommand({ Bucket: VAULT_BUCKET, Prefix: prefix, KeyMarker, VersionIdMarker }));
+            versions.push(...(r.Versions ?? []));
+            deleteMarkers += r.DeleteMarkers?.length ?? 0;
+            if (!r.IsTruncated) break;
+            KeyMarker = r.NextKeyMarker;
+            VersionIdMarker = r.NextVersionIdMarker;
+        }
+        return { versions, deleteMarkers };
     }
 
     async stop(): Promise<void> {
@@ -98,7 +191,8 @@ export class StorageHarness {
     }
 
     config(env: string, mutate: (c: any) => void = () => undefined): string {
-        return writeJobConfig({ vault: { bucket: VAULT_BUCKET, region: "us-east-1", endpoint: this.recorder.endpoint, forcePathStyle: true } }, (c) => {
+        const vault = { bucket: VAULT_BUCKET, region: this.vault.region, endpoint: this.recorder.endpoint, forcePathStyle: true, ...(this.rgw ? { kmsKeyArn: this.rgw.kmsKeyId } : {}) };
+        return writeJobConfig({ vault }, (c) => {
             c.env = env;
             c.supabase.url = this.rest.url;
             c.storage = { mode: "rest", concurrency: 4, shards: 1, retries: 2, s3Endpoint: this.source.endpoint };

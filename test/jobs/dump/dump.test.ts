@@ -9,13 +9,15 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { zstdDecompressSync } from "node:zlib";
-import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectRetentionCommand } from "@aws-sdk/client-s3";
 import { assertSchema, DbManifestSchema, EXIT, type DbManifest } from "@supabase-backups/contracts";
 import { startAzurite, type AzuriteServer, AZURITE_ACCOUNT, AZURITE_KEY } from "../../support/azurite";
 import { runCli, startCli, type CliResult } from "../../support/cli";
 import { writeJobConfig } from "../../support/cli";
 import { startPostgres, pgBinDir, type PgServer } from "../../support/postgres";
 import { startRecordingProxy, type RecordingProxy, type RecordedRequest } from "../../support/recording-proxy";
+import { startRgw, type RgwServer } from "../../support/rgw";
+import { refused } from "../../support/rgw-vault";
 import { startS3rver, type S3Server } from "../../support/s3rver";
 import { seedSupabase } from "../../support/seed";
 
@@ -215,6 +217,7 @@ describe("dump", function () {
         assert.equal((await pg.query(`select count(*) n from public.messages`, "app"))[0].n, String(before["public.messages"] + 100));
 
         // What the job sent: S3 lock/checksum/tags on the multipart create and every part, Azure immutability + tags.
+        // (s3rver ignores them: the "on Ceph RGW" block below reads the lock, tags and versions back from a server.)
         const req = s3proxy.requests;
         const dumpKey = m.objects[0].key;
         const create = req.find((x) => x.method === "POST" && x.url.includes(dumpKey) && /[?&]uploads/.test(x.url));
@@ -308,6 +311,81 @@ describe("dump", function () {
         const list = execFileSync(join(pgBinDir(15), "pg_restore"), ["--list", join(dir, "dump")], { maxBuffer: 1 << 28 }).toString();
         assert.match(list, /Compression: (6|gzip)/);
         manifests.push({ key: dbObjectKeyOf(m), manifest: m, bytes: await getObject(dbObjectKeyOf(m)) });
+    });
+
+    // The dump's Object Lock and tags as the server holds them: the same CLI against Ceph RGW (enforces
+    // COMPLIANCE locks, versioning, tagging, SSE-KMS), through a pass-through recording proxy so what was
+    // sent is still checked. The s3rver/Azurite round trip above keeps the Azure side, the held part and the
+    // snapshot checks; the failure tests below stay on s3rver (they kill and stall the server).
+    describe("on Ceph RGW: locks, retain-until, tags and versions read back", () => {
+        const VAULT = "vault";
+        let rgw: RgwServer;
+        let proxy: RecordingProxy;
+        let rgwConfig: string;
+        let rgwEnv: Record<string, string | undefined>;
+        before(async () => {
+            rgw = await startRgw();
+            await rgw.client().send(new CreateBucketCommand({ Bucket: VAULT, ObjectLockEnabledForBucket: true }));
+            proxy = await startRecordingProxy(rgw.endpoint);
+            rgwConfig = writeJobConfig({ vault: { bucket: VAULT, region: rgw.region, endpoint: proxy.url, forcePathStyle: true, kmsKeyArn: rgw.kmsKeyId } }, (c) => {
+                c.verify.tables = TABLES;
+                delete c.alerts.pushgatewayUrl;
+                delete c.archive;
+            }).path;
+            rgwEnv = { DATABASE_URL: dbUrl, AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId, AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey, AWS_SESSION_TOKEN: undefined, AWS_REGION: rgw.region, AWS_PROFILE: undefined, AZURE_STORAGE_CONNECTION_STRING: undefined, LOG_LEVEL: "info" };
+        });
+        after(async () => {
+            await proxy?.close();
+            await rgw?.stop();
+        });
+
+        it("every object of the dump (multipart dump, schema, roles, manifest): COMPLIANCE until the run's retain-until, tagged with the tier, one version, undeletable", async () => {
+            const r = await runCli(["dump", "--config", rgwConfig, "--part-size", "5", "--json"], rgwEnv);
+            assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+            const c = rgw.client();
+            const listed = ((await c.send(new ListObjectsV2Command({ Bucket: VAULT, Prefix: "db/test/" }))).Contents ?? []).map((o) => o.Key!).sort();
+            const mkey = listed.find((k) => k.endsWith("/manifest.json"))!;
+            assert.ok(mkey, "manifest written");
+            const g = await c.send(new GetObjectCommand({ Bucket: VAULT, Key: mkey }));
+            const m = assertSchema<DbManifest>(DbManifestSchema, JSON.parse(Buffer.from(await g.Body!.transformToByteArray()).toString()), "manifest");
+            assert.equal(m.tier, "monthly");
+            assert.deepEqual(listed, [...m.objects.map((o) => o.key), mkey].sort());
+            const TAGS = { tier: "monthly", env: "test", kind: "dump" };
+
+            // What was sent (as against s3rver): the multipart create and every single PUT carry the lock and tags.
+            const dumpKey = m.objects[0].key;
+            const create = proxy.requests.find((x) => x.method === "POST" && x.url.includes(dumpKey) && /[?&]uploads/.test(x.url));
+            assert.ok(create, "dump went multipart");
+            assert.equal(create.headers["x-amz-object-lock-mode"], "COMPLIANCE");
+            assert.equal(new Date(String(create.headers["x-amz-object-lock-retain-until-date"])).toISOString(), m.retainUntil);
+            assert.equal(create.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+            assert.ok(proxy.requests.filter((x) => x.method === "PUT" && x.url.includes(dumpKey) && /partNumber=/.test(x.url)).length >= 3, "≥ 3 parts");
+            for (const key of [...m.objects.slice(1).map((o) => o.key), mkey]) {
+                const put = proxy.requests.find((x) => x.method === "PUT" && x.url.split("?")[0].endsWith(key) && !/[?&](retention|tagging)/.test(x.url));
+                assert.ok(put, `${key} put`);
+                assert.equal(put.headers["x-amz-object-lock-mode"], "COMPLIANCE");
+                assert.equal(put.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+                assert.equal(put.headers["if-none-match"], "*");
+            }
+
+            // What RGW holds, for every object including the manifest and the multipart dump (whose lock and
+            // tags RGW 16.2 drops from CreateMultipartUpload: the job re-states them after completing it).
+            for (const key of [...m.objects.map((o) => o.key), mkey]) {
+                const ret = await c.send(new GetObjectRetentionCommand({ Bucket: VAULT, Key: key }));
+                assert.equal(ret.Retention?.Mode, "COMPLIANCE", `${key} lock mode on the server`);
+                assert.equal(new Date(ret.Retention!.RetainUntilDate!).toISOString(), m.retainUntil, `${key} retain-until on the server`);
+                const tags = await c.send(new GetObjectTaggingCommand({ Bucket: VAULT, Key: key }));
+                assert.deepEqual(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value])), TAGS, `${key} tags on the server`);
+            }
+            const v = await c.send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: "db/test/" }));
+            assert.equal(v.DeleteMarkers?.length ?? 0, 0);
+            assert.deepEqual((v.Versions ?? []).map((x) => x.Key!).sort(), listed, "one version per object");
+            const dumpVersion = v.Versions!.find((x) => x.Key === dumpKey)!;
+            assert.equal(dumpVersion.Size, m.objects[0].bytes);
+            // The lock holds on the server: no delete of the version, no shorter retain-until.
+            await refused(c.send(new DeleteObjectCommand({ Bucket: VAULT, Key: dumpKey, VersionId: dumpVersion.VersionId })));
+            await refused(c.send(new PutObjectRetentionCommand({ Bucket: VAULT, Key: dumpKey, Retention: { Mode: "COMPLIANCE", RetainUntilDate: new Date(Date.parse(m.retainUntil) - 86_400_000) } })));
+        });
     });
 
     describe("failures leave no manifest", () => {

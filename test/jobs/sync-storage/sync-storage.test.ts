@@ -1,14 +1,17 @@
 // sync-storage against real parts: Postgres with Supabase's storage schema, the Storage REST download
-// route (local server) and the S3 protocol (s3rver) as sources, the vault on s3rver behind a recording
-// proxy (s3rver ignores Object Lock and tags: we assert on what the job sends).
+// route (local server) and the S3 protocol (s3rver) as sources, the vault on Ceph RGW (enforces Object
+// Lock, versioning, tags, SSE-KMS) behind a pass-through recording proxy: we assert on what the job sends
+// and on what RGW then holds (GetObjectRetention, GetObjectTagging, ListObjectVersions).
 import assert from "node:assert/strict";
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectRetentionCommand } from "@aws-sdk/client-s3";
 import { EXIT, retainUntil, storageBlobKey, runIdTime } from "@supabase-backups/contracts";
 import { runCli } from "../../support/cli";
-import { StorageHarness, bytesOf, parseJsonLine, sha } from "../../support/sync-storage-harness";
+import { refused } from "../../support/rgw-vault";
+import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine, sha } from "../../support/sync-storage-harness";
 
-describe("sync-storage", function () {
+describe("sync-storage (vault: Ceph RGW)", function () {
     this.timeout(120_000);
-    const h = new StorageHarness();
+    const h = new StorageHarness({ vault: "rgw" });
     let cfg: string;
     const ENV = "test";
     const BUCKETS = ["user-media", "public-assets"];
@@ -107,6 +110,36 @@ describe("sync-storage", function () {
         assert.equal(last.path, `vault/${runs[0].key}`);
         assert.match(String(last.headers["x-amz-tagging"]), /tier=monthly/);
         assert.equal(last.headers["x-amz-object-lock-mode"], "COMPLIANCE");
+
+        // What RGW holds: one version per blob and of the manifest (write-once, nothing overwritten or
+        // deleted), each under a COMPLIANCE lock ending where the job said; blobs tagged without a tier
+        // (shared by runs of every tier), the manifest with the run's tier; SSE-KMS with the vault's key.
+        const blobVersions = await h.versions(`storage/${ENV}/blobs/`);
+        assert.equal(blobVersions.deleteMarkers, 0);
+        assert.deepEqual(blobVersions.versions.map((v) => v.Key).sort(), [...distinct].sort(), "one version per blob");
+        for (const key of distinct) {
+            const st = await h.state(key);
+            assert.equal(st.mode, "COMPLIANCE", `${key} lock mode on the server`);
+            assert.equal(st.retainUntil, lockEnd, `${key} retain-until on the server`);
+            assert.deepEqual(st.tags, { env: ENV, kind: "sync-storage", content: "blob" }, `${key} tags on the server`);
+            assert.ok(!("tier" in st.tags));
+        }
+        const runVersions = await h.versions(`storage/${ENV}/runs/`);
+        assert.deepEqual(runVersions.versions.map((v) => v.Key), [runs[0].key], "the manifest, one version, the only run object");
+        assert.equal(runVersions.deleteMarkers, 0);
+        const ms = await h.state(runs[0].key);
+        assert.equal(ms.mode, "COMPLIANCE");
+        assert.equal(ms.retainUntil, m.retainUntil, "the manifest is locked exactly to the run's retain-until");
+        assert.deepEqual(ms.tags, { tier: "monthly", env: ENV, kind: "sync-storage" });
+        const head = await h.vault.client.send(new HeadObjectCommand({ Bucket: VAULT_BUCKET, Key: runs[0].key }));
+        assert.equal(head.ServerSideEncryption, "aws:kms");
+        assert.equal(head.SSEKMSKeyId, h.rgw!.kmsKeyId);
+        // The lock holds: RGW refuses to delete a blob's version or to shorten its lock (even to the admin).
+        const [aBlob] = blobVersions.versions;
+        await refused(h.vault.client.send(new DeleteObjectCommand({ Bucket: VAULT_BUCKET, Key: aBlob.Key!, VersionId: aBlob.VersionId })));
+        await refused(h.vault.client.send(new PutObjectRetentionCommand({ Bucket: VAULT_BUCKET, Key: aBlob.Key!, Retention: { Mode: "COMPLIANCE", RetainUntilDate: new Date(Date.parse(lockEnd) - 86_400_000) } })));
+        assert.equal((await h.state(aBlob.Key!)).retainUntil, lockEnd);
+
         // The writer never HEADs or GETs a blob (its IAM policy forbids reading data).
         assert.equal(h.recorder.requests.filter((q) => (q.method === "HEAD" || q.method === "GET") && q.path.includes("/blobs/") && !q.query.includes("list-type")).length, 0);
         // Storage saw only authorised requests with the service-role key.
