@@ -467,13 +467,10 @@ describe("sync-storage: locks, retention, tags and versions on Ceph RGW", functi
         await oneVersionEach(env, blobs);
     });
 
-    // DEFECT, skipped so the suite stays green — un-skip once fixed. extendRetention (jobs/src/commands/
-    // sync-storage/blobs.ts) recognises "already locked longer" only by /object lock/i in the error message
-    // (AWS: "Access Denied because object protected by object lock."). RGW 16.2 refuses the shortening with
-    // 403 AccessDenied "proposed retain-until date shortens an existing retention period and governance
-    // bypass check failed", so the run fails (exit 1, no manifest: "vault extend retention of …: AccessDenied
-    // (HTTP 403): proposed retain-until date shortens …") although the server kept the longer lock.
-    it.skip("a blob already locked longer than a run asks: RGW refuses the shorter lock and the run counts the blob as covered", async () => {
+    // Found here: extendRetention recognised "already locked longer" only in S3's words ("protected by
+    // object lock"); RGW 16.2 refuses with 403 "proposed retain-until date shortens an existing retention
+    // period …", and the run failed although the server kept the longer lock. Fixed in blobs.ts.
+    it("a blob already locked longer than a run asks: RGW refuses the shorter lock and the run counts the blob as covered", async () => {
         const env = "t-longer";
         const cfg = h.config(env, (c) => (c.storage.buckets = [{ name: "faults" }]));
         assert.equal((await h.sync(cfg, [], id("20261102", "lng001"))).code, 0);

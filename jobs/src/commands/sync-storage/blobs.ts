@@ -66,10 +66,12 @@ export class BlobStore {
                 },
                 (e) => {
                     // The blob may already be locked longer than requested (a higher-tier run, or a
-                    // manifest that did not record it): S3 refuses to shorten COMPLIANCE with 403 "Access
-                    // Denied because object protected by object lock", which is fine — its lock already
-                    // covers this run (S3 does not say until when: the requested end is recorded).
-                    if (/object lock/i.test(errorMessage(e))) {
+                    // manifest that did not record it): the store refuses to shorten COMPLIANCE, which is
+                    // fine — its lock already covers this run (it does not say until when: the requested
+                    // end is recorded). S3 says 403 "Access Denied because object protected by object
+                    // lock"; Ceph RGW says 403 "proposed retain-until date shortens an existing retention
+                    // period and governance bypass check failed".
+                    if (isShorterLockRefusal(e)) {
                         this.run.log.debug({ key }, "retention already longer than requested");
                         this.setLocks.set(key, until.toISOString());
                         return;
@@ -138,4 +140,9 @@ export class BlobStore {
             return dirs;
         });
     }
+}
+
+/** The store's refusal to shorten an existing COMPLIANCE lock, in S3's or RGW's words (vaultOp keeps them). */
+export function isShorterLockRefusal(e: unknown): boolean {
+    return /object lock|shortens an existing retention period/i.test(errorMessage(e));
 }
