@@ -51,8 +51,11 @@ export class Progress {
         else this.log.info({ bytes: this.bytes, items: this.items, seconds: (Date.now() - this.started) / 1000 }, this.line());
     }
 
+    /** Idempotent: the final line is printed once, however many steps stop it. */
     stop(): void {
-        if (this.timer) clearInterval(this.timer);
+        if (!this.timer) return;
+        clearInterval(this.timer);
+        this.timer = undefined;
         if (this.tty) process.stderr.write(`\r\x1b[K${this.line()}\n`);
     }
 }

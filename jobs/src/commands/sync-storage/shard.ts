@@ -47,8 +47,16 @@ export async function syncShard(ctx: JobContext, opts: SyncOptions, c: ShardScop
     const settings = transferSettings(opts, c);
     const startedAt = new Date().toISOString();
     const catalog = await connectCatalog(ctx);
-    const source = openSource(ctx, settings.concurrency);
-    await mkdir(settings.scratch, { recursive: true });
+    let source: ReturnType<typeof openSource> | undefined;
+    try {
+        // a source that cannot open (s3 mode without keys) or no scratch: the catalog's connection still closes
+        source = openSource(ctx, settings.concurrency);
+        await mkdir(settings.scratch, { recursive: true });
+    } catch (e) {
+        source?.close();
+        await catalog.close();
+        throw e;
+    }
     const progress = new Progress("sync-storage", c.log).start();
     try {
         const buckets = planBuckets(await catalog.bucketNames(), c.cfg.storage.buckets, opts.buckets);
