@@ -9,7 +9,7 @@ import {
     lifecycleTransitions,
     type RetentionPolicy,
 } from "@supabase-backups/contracts";
-import { bucketPolicy, kmsKeyPolicy } from "./iam-policies";
+import { bucketPolicy, kmsKeyPolicy } from "./resource-policies";
 import { roleArn } from "./names";
 
 export interface BackupVaultArgs {

@@ -80,7 +80,8 @@ import {
     type JobConfig,
     type StorageManifest,
 } from "@supabase-backups/contracts";
-import { bucketPolicy, gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPolicy, writerReadableKeys, type PolicyDocument, type VaultPolicyContext } from "../../../components/iam-policies";
+import { gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPolicy, writerReadableKeys, type PolicyDocument, type VaultPolicyContext } from "../../../components/iam-policies";
+import { bucketPolicy } from "../../../components/resource-policies";
 import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { startPostgres, type PgServer } from "../../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../../support/rgw";
