@@ -26,9 +26,14 @@ export function errorMessage(e: unknown): string {
         if (e.message && e.message !== "UnknownError") return e.message;
         // An S3-compatible server may answer with no message at all (the SDK says "UnknownError"): the
         // error code and the HTTP status are then all there is to say.
-        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        const status = httpStatusOf(e);
         const code = (e as { Code?: string }).Code ?? e.name;
         return status ? `${code} (HTTP ${status})` : e.message || code;
     }
     return String(e);
+}
+
+/** The HTTP status of an AWS SDK (or Azure) error, if it has one. */
+export function httpStatusOf(e: unknown): number | undefined {
+    return (e as { $metadata?: { httpStatusCode?: number } } | undefined)?.$metadata?.httpStatusCode;
 }

@@ -3,6 +3,7 @@
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
 import { retentionParams, taggingParams, writeParams, type VaultTarget, type VaultWrite } from "./write-params";
+import { httpStatusOf } from "../runtime/errors";
 
 export interface VaultClientOptions {
     /** socket idle timeout per request (a stalled S3 connection fails and is retried), default none */
@@ -92,7 +93,7 @@ export async function sealUpload(s3: S3Client, vault: VaultTarget, w: Pick<Vault
         return "sealed";
     } catch (e) {
         // A store without the Object Lock API at all (405/501; never AWS) cannot lock anything: say so.
-        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        const status = httpStatusOf(e);
         if (status === 405 || status === 501) return "no-object-lock-api";
         throw e;
     }

@@ -30,7 +30,7 @@ export interface VaultWrite {
 export type VaultTarget = Pick<JobConfig["vault"], "bucket" | "kmsKeyArn">;
 
 /** `tier=daily&env=prod&kind=dump` for the x-amz-tagging header. */
-export function tagging(tags: Record<string, string>): string {
+function tagging(tags: Record<string, string>): string {
     return new URLSearchParams(tags).toString();
 }
 

@@ -13,7 +13,7 @@ import {
     type StorageShardManifest,
 } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
-import { errorMessage, JobFailure, UsageError } from "../../runtime/errors";
+import { errorMessage, httpStatusOf, JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
@@ -131,7 +131,7 @@ async function deleteBatch(ctx: CommandContext, keys: string[]): Promise<string[
         const r = await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
         return (r.Errors ?? []).map((e) => `${e.Key}: ${e.Code ?? ""} ${e.Message ?? ""}`.trim());
     } catch (e) {
-        if ((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 403) throw e;
+        if (httpStatusOf(e) !== 403) throw e;
         ctx.log.info({ keys: keys.length }, "the batch delete was refused as a whole: deleting one key at a time");
         const failures: string[] = [];
         for (const Key of keys) {

@@ -14,7 +14,7 @@ import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCom
 import { EXIT, runIdTime, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import { S3_SOURCE_ENV } from "../../supabase/storage-source";
 import { audited, Refusal, type AuditTrail } from "../../vault/audit";
-import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
+import { JobFailure, UsageError, errorMessage, httpStatusOf } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
 import { requireSecret } from "../../runtime/context";
 import type { CommandContext } from "../../cli/command";
@@ -100,7 +100,7 @@ function s3Target(ctx: CommandContext): StorageTarget {
                 await client.send(new HeadBucketCommand({ Bucket: bucket }));
                 return false;
             } catch (e) {
-                if (status(e) !== 404 && (e as any)?.name !== "NotFound" && (e as any)?.name !== "NoSuchBucket") throw new JobFailure(`cannot reach the target bucket ${bucket}: ${errorMessage(e)}`);
+                if (httpStatusOf(e) !== 404 && (e as any)?.name !== "NotFound" && (e as any)?.name !== "NoSuchBucket") throw new JobFailure(`cannot reach the target bucket ${bucket}: ${errorMessage(e)}`);
                 await client.send(new CreateBucketCommand({ Bucket: bucket }));
                 return true;
             }
@@ -110,7 +110,7 @@ function s3Target(ctx: CommandContext): StorageTarget {
                 const h = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: name }));
                 return { size: h.ContentLength ?? -1, eTag: h.ETag, contentType: h.ContentType, cacheControl: h.CacheControl, metadata: h.Metadata ?? {} };
             } catch (e) {
-                if (status(e) === 404 || (e as any)?.name === "NotFound") return undefined;
+                if (httpStatusOf(e) === 404 || (e as any)?.name === "NotFound") return undefined;
                 throw e;
             }
         },
@@ -193,9 +193,6 @@ export function storageTarget(ctx: CommandContext, via: string | undefined): Sto
     throw new UsageError(`--via must be rest or s3, got "${via}"`);
 }
 
-function status(e: any): number | undefined {
-    return e?.$metadata?.httpStatusCode;
-}
 
 interface Counters {
     restored: number;

@@ -143,6 +143,6 @@ export class BlobStore {
 }
 
 /** The store's refusal to shorten an existing COMPLIANCE lock, in S3's or RGW's words (vaultOp keeps them). */
-export function isShorterLockRefusal(e: unknown): boolean {
+function isShorterLockRefusal(e: unknown): boolean {
     return /object lock|shortens an existing retention period/i.test(errorMessage(e));
 }

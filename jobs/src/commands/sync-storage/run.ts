@@ -3,7 +3,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { ExitCode, JobConfig, StorageManifest, StorageObject, StorageShardManifest, Tier } from "@supabase-backups/contracts";
 import type { JobContext } from "../../runtime/context";
-import { errorMessage } from "../../runtime/errors";
+import { errorMessage, httpStatusOf } from "../../runtime/errors";
 import type { RunRef } from "../../vault/runs";
 import type { RecordWrite } from "../../vault/s3";
 
@@ -83,8 +83,11 @@ export async function vaultOp<T>(what: string, fn: () => Promise<T>): Promise<T>
         return await fn();
     } catch (e: any) {
         if (e instanceof VaultError) throw e;
-        const status = e?.$metadata?.httpStatusCode;
-        throw Object.assign(new VaultError(`vault ${what}: ${e?.name ?? "error"}${status ? ` (HTTP ${status})` : ""}: ${errorMessage(e)}`), { status, code: e?.name });
+        const status = httpStatusOf(e);
+        const head = `${e?.name ?? "error"}${status ? ` (HTTP ${status})` : ""}`;
+        const detail = errorMessage(e);
+        // errorMessage already says "Code (HTTP n)" when the server sent no message: not twice
+        throw Object.assign(new VaultError(`vault ${what}: ${detail.startsWith(head) ? detail : `${head}: ${detail}`}`), { status, code: e?.name });
     }
 }
 
