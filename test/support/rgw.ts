@@ -3,7 +3,7 @@
 // size 1, and radosgw (beast) on a free loopback port. Unlike s3rver it enforces COMPLIANCE Object Lock,
 // versioning, tagging, bucket policies, IAM user policies, roles/STS, SSE-KMS and lifecycle expiration.
 //
-// Install the daemons with `bash scripts/ensure-rgw.sh` (root, apt-get). Every daemon runs in the foreground as a
+// Install the daemons with `bash scripts/ensure-tools.sh` (root, apt-get). Every daemon runs in the foreground as a
 // child of this process, under `setpriv --pdeathsig KILL` so it dies with us even if we are SIGKILLed; run dir,
 // admin sockets, logs and data are all under the temp dir (nothing lands in /etc/ceph, /var/run/ceph,
 // /var/log/ceph or /var/lib/ceph). stop() SIGKILLs the daemons (memstore would otherwise dump itself to disk)
@@ -123,7 +123,7 @@ function which(cmd: string): string | undefined {
 export function assertRgwInstalled(): void {
     const missing = BINARIES.filter((b) => !which(b));
     if (missing.length) {
-        throw new Error(`Ceph RGW test harness: missing ${missing.join(", ")}; install with: sudo bash scripts/ensure-rgw.sh (radosgw ceph-mon ceph-osd, Debian Ceph 16.2)`);
+        throw new Error(`Ceph RGW test harness: missing ${missing.join(", ")}; install with: sudo bash scripts/ensure-tools.sh (radosgw ceph-mon ceph-osd, Debian Ceph 16.2)`);
     }
 }
 
