@@ -3,33 +3,11 @@
 // Then the known trap of mixing them: pg_restore 17 into a 15 server sets transaction_timeout, which 15
 // does not know, and pg_restore 15 cannot read pg_dump 17's archives at all.
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startPostgres, type PgServer } from "../support/postgres";
-import { MAJORS, clientBin, ensurePg17, type Major } from "../support/pg-versions";
-
-interface Ran {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-}
-
-/** Runs a client tool of `major` against `server` (password in PGPASSWORD: pg_dumpall passes no password on to pg_dump). */
-function tool(major: Major, name: string, args: string[], server?: PgServer): Ran {
-    const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C" };
-    for (const k of Object.keys(env)) if (k.startsWith("PG")) delete env[k];
-    if (server) Object.assign(env, { PGHOST: "127.0.0.1", PGPORT: String(server.port), PGUSER: "postgres", PGPASSWORD: server.password });
-    const r = spawnSync(join(clientBin(major), name), args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
-    if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(r: Ran, what: string): string {
-    assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
-    return r.stdout;
-}
+import { MAJORS, ensurePg17, okRun as ok, runClientTool as tool, type Major } from "../support/pg-versions";
 
 const TABLE = `
     create table public.items (id int primary key, name text not null, tags jsonb, at timestamptz, raw bytea);

@@ -15,7 +15,6 @@
 //   (c) the `postgres` database of a Supabase image (managed schemas and extensions already there):
 //       every managed object the dump creates already exists.
 import { strict as assert } from "node:assert";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,7 +22,7 @@ import { createCanary, ensureRoles, rolesFromScript } from "../../jobs/src/postg
 import { RestoreErrorScanner, restoreSucceeded } from "../../jobs/src/postgres/restore-errors";
 import { StorageCatalog } from "../../jobs/src/supabase/storage-source";
 import { extensionDir, serverWithExtensions, type PgServer } from "../support/postgres";
-import { MAJORS, clientBin, ensurePg17, type Major } from "../support/pg-versions";
+import { MAJORS, ensurePg17, okRun as ok, runClientTool as tool, type Major } from "../support/pg-versions";
 import {
     PGSODIUM_ROLES,
     REAL_EXTENSIONS,
@@ -37,27 +36,6 @@ import {
     startSupabasePostgres,
     supabaseExtensionDirs,
 } from "../support/supabase-shape";
-
-interface Ran {
-    status: number | null;
-    stdout: string;
-    stderr: string;
-}
-
-/** A client tool of `major` against `server`, as postgres, messages in English. */
-function tool(major: Major, name: string, args: string[], server?: PgServer): Ran {
-    const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" };
-    for (const k of Object.keys(env)) if (k.startsWith("PG")) delete env[k];
-    if (server) Object.assign(env, { PGHOST: "127.0.0.1", PGPORT: String(server.port), PGUSER: "postgres", PGPASSWORD: server.password });
-    const r = spawnSync(join(clientBin(major), name), args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
-    if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-function ok(r: Ran, what: string): string {
-    assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
-    return r.stdout;
-}
 
 interface RestoreError {
     message: string;

@@ -6,7 +6,8 @@
 //   wrappers in .tools/pg17/bin (scripts/ensure-pg17.sh explains why and how).
 // Client tools and server of one major go together: pg_restore 17 into a 15 server fails (it sets
 // transaction_timeout, which 15 does not know), see test/fidelity/pg-versions.test.ts.
-import { execFileSync } from "node:child_process";
+import { strict as assert } from "node:assert";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 
@@ -50,4 +51,29 @@ let ensured: string | undefined;
 export function ensurePg17(): string {
     ensured ??= execFileSync("bash", [join(REPO, "scripts", "ensure-pg17.sh")], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
     return ensured;
+}
+
+export interface Ran {
+    status: number | null;
+    stdout: string;
+    stderr: string;
+}
+
+/**
+ * Runs a client tool of `major` against a server as postgres, messages in English; the password goes in
+ * PGPASSWORD (pg_dumpall passes no password on to pg_dump), no other PG* variable of the caller leaks in.
+ */
+export function runClientTool(major: Major, name: string, args: string[], server?: { port: number; password: string }): Ran {
+    const env: NodeJS.ProcessEnv = { ...process.env, LC_ALL: "C", LC_MESSAGES: "C" };
+    for (const k of Object.keys(env)) if (k.startsWith("PG")) delete env[k];
+    if (server) Object.assign(env, { PGHOST: "127.0.0.1", PGPORT: String(server.port), PGUSER: "postgres", PGPASSWORD: server.password });
+    const r = spawnSync(join(clientBin(major), name), args, { env, encoding: "utf8", maxBuffer: 1 << 26 });
+    if (r.error) throw r.error;
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The tool's stdout, once it exited 0 (else the assertion names it with its stderr). */
+export function okRun(r: Ran, what: string): string {
+    assert.equal(r.status, 0, `${what} failed (${r.status}): ${r.stderr}`);
+    return r.stdout;
 }
