@@ -81,9 +81,10 @@ export const AwsSchema = Type.Object(
             pattern: "^arn:aws:iam::\\d{12}:oidc-provider/.+$",
             description: "the EKS cluster's IAM OIDC provider (IRSA)",
         }),
-        deployerArns: Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:.+$" }), {
+        // No wildcards: each entry is exempt from the bucket's config and the key's destruction denies.
+        deployerArns: Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:[^*?\\s]+$" }), {
             minItems: 1,
-            description: "principals that run `pulumi up`: the only ones allowed to change bucket configuration",
+            description: "principals that run `pulumi up`: the only ones allowed to change bucket configuration (exact ARNs, no wildcards)",
         }),
         restoreOperatorArns: Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:.+$" }), {
             default: [],
