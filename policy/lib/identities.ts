@@ -2,6 +2,7 @@
 // patterns that tell which role or managed identity is which, and sample vault keys to judge access on.
 // Shared by iam-backup-identities-least-privilege, vault-lifecycle-respects-retention and
 // stack-backup-completeness.
+import { roleArn, roleName } from "../../components/names";
 import { auditKey, dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
 
 export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator";
@@ -39,3 +40,27 @@ export function classifyIdentity(names: (string | undefined)[], identities: Reco
     }
     return undefined;
 }
+
+/** The ARNs of the stack's own roles (components/names.ts is the one place that names them). */
+export function knownRoleArns(accountId: string, env: string): Record<IdentityName, string> {
+    return {
+        writer: roleArn(accountId, env, "writer"),
+        verifier: roleArn(accountId, env, "verifier"),
+        gc: roleArn(accountId, env, "gc"),
+        restoreOperator: roleArn(accountId, env, "restore-operator"),
+    };
+}
+
+/** The exact role name of each identity, as an anchored pattern for classifyIdentity. */
+export function exactIdentities(env: string): Record<IdentityName, string> {
+    const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    return {
+        writer: `^${esc(roleName(env, "writer"))}$`,
+        verifier: `^${esc(roleName(env, "verifier"))}$`,
+        gc: `^${esc(roleName(env, "gc"))}$`,
+        restoreOperator: `^${esc(roleName(env, "restore-operator"))}$`,
+    };
+}
+
+/** The action lists the program's denies are built from: judged against the same lists. */
+export { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS } from "../../components/iam-policies";

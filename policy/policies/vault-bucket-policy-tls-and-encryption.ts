@@ -1,96 +1,114 @@
-// Policy 5: the vault's bucket policy denies every request not made over TLS and every put that is not
-// SSE-KMS encrypted, for every principal. Statements are judged with actions expanded against the
-// AWS catalog (a Deny of `s3:*` covers all S3 actions; a Deny of `s3:Get*` does not).
-import type { Unwrap } from "@pulumi/pulumi";
-import type { BucketPolicyArgs } from "@pulumi/aws/s3";
-import { type BackupPolicy, asArray, parseDocument, show, T } from "../lib/common";
-import { catalog, expandDocument, type Statement } from "../lib/iam-catalog";
+// Policy 5: the vault's bucket policy (BucketPolicy, or `policy` inline on the Bucket) keeps every
+// protective Deny the program relies on, effective for every principal: TLS only, SSE-KMS only with the
+// vault key, no configuration change or retention bypass but by the deployers, no retention change but by
+// the roles that write, no delete but by gc and only under the blob prefix. Statements are judged with
+// actions expanded against the AWS catalog; a Deny with NotPrincipal, an extra condition or a wider
+// exemption does not count. No Allow may name a principal outside the stack's known ones.
+import { type BackupPolicy, asArray, parseDocument, readPolicyConfig } from "../lib/common";
+import { bucketPolicyOf } from "../lib/bucket-state";
+import { expandDocument } from "../lib/iam-catalog";
+import { BUCKET_CONFIG_ACTIONS, knownRoleArns, sampleKeys } from "../lib/identities";
+import { foreignAllows, type RequiredDeny, requireDeny } from "../lib/resource-policy";
 
-function isEveryone(principal: unknown): boolean {
-    if (principal === "*") return true;
-    if (principal && typeof principal === "object") return asArray((principal as any).AWS).includes("*");
-    return false;
+export interface BucketPolicyConfig {
+    env: string;
+    bucketName: string;
+    accountId: string;
+    /** aws.deployerArns: the only principals the config and retention-bypass denies may exempt */
+    deployerArns: string[];
 }
 
-function conditionValues(cond: Record<string, Record<string, unknown>>, operators: string[], key: string): string[] {
-    const out: string[] = [];
-    for (const [op, body] of Object.entries(cond)) {
-        if (!operators.includes(op) || !body || typeof body !== "object") continue;
-        for (const [k, v] of Object.entries(body)) if (k.toLowerCase() === key.toLowerCase()) out.push(...asArray(v as any).map((x) => String(x).toLowerCase()));
-    }
-    return out;
+const lower = (vs: string[]) => vs.map((v) => v.toLowerCase());
+const tlsCondition = (op: string, key: string, values: string[]) => /^Bool(IfExists)?$/.test(op) && key.toLowerCase() === "aws:securetransport" && lower(values).every((v) => v === "false");
+const headerPresent = (header: string) => (op: string, key: string, values: string[]) => op === "Null" && key.toLowerCase() === header && lower(values).every((v) => v === "false");
+const SSE = "s3:x-amz-server-side-encryption";
+const SSE_KEY = "s3:x-amz-server-side-encryption-aws-kms-key-id";
+
+/** The protective denies of components/resource-policies.ts bucketPolicy, as requirements. */
+export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
+    const b = `arn:aws:s3:::${c.bucketName}`;
+    const k = sampleKeys(c.env);
+    const obj = (...keys: string[]) => keys.map((key) => `${b}/${key}`);
+    const roles = knownRoleArns(c.accountId, c.env);
+    const everyArea = obj(k.dbDump, k.storageBlob, k.storageRunManifest, k.verify, k.audit);
+    return [
+        { sid: "DenyInsecureTransport", what: "TLS only", actions: ["s3:*"], arns: [b, ...obj(k.dbDump)], exempt: [], protective: tlsCondition, needsProtectiveCondition: true },
+        {
+            sid: "DenyNonKmsEncryption",
+            what: "no put with another encryption than SSE-KMS",
+            actions: ["s3:PutObject"],
+            arns: obj(k.dbDump, k.storageBlob),
+            exempt: [],
+            protective: (op, key, values) => (/^StringNotEquals(IfExists)?$/.test(op) && key.toLowerCase() === SSE && lower(values).every((v) => v.startsWith("aws:kms"))) || headerPresent(SSE)(op, key, values),
+            needsProtectiveCondition: true,
+        },
+        {
+            sid: "DenyWrongKmsKey",
+            what: "no put under another KMS key",
+            actions: ["s3:PutObject"],
+            arns: obj(k.dbDump, k.storageBlob),
+            exempt: [],
+            protective: (op, key, values) =>
+                (/^StringNotEquals(IfExists)?$/.test(op) && key.toLowerCase() === SSE_KEY && values.every((v) => new RegExp(`^arn:aws:kms:[a-z0-9-]+:${c.accountId}:key/`).test(v))) || headerPresent(SSE_KEY)(op, key, values),
+            needsProtectiveCondition: true,
+        },
+        { sid: "DenyConfigChangesExceptDeployers", what: "no configuration change but by the deployers", actions: [...BUCKET_CONFIG_ACTIONS], arns: [b], exempt: c.deployerArns },
+        { sid: "DenyRetentionBypass", what: "no governance bypass but by the deployers", actions: ["s3:BypassGovernanceRetention"], arns: everyArea, exempt: c.deployerArns },
+        {
+            sid: "DenyRetentionChangesExceptWriters",
+            what: "no retention or legal-hold change but by the roles that write",
+            actions: ["s3:PutObjectRetention", "s3:PutObjectLegalHold"],
+            arns: everyArea,
+            exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator],
+        },
+        { sid: "DenyDeleteExceptGc", what: "no delete but by gc", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: everyArea, exempt: [roles.gc] },
+        { sid: "DenyDeleteOutsideBlobs", what: "no delete outside storage blobs, by anyone", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: obj(k.dbDump, k.dbSchema, k.storageRunManifest, k.verify, k.audit), exempt: [] },
+    ];
 }
 
-function coversObjects(s: Statement): boolean {
-    if (s.notResources) return false;
-    return (s.resources ?? []).some((r) => r === "*" || /^arn:aws:s3:::[^/]+\/\*$/.test(r));
-}
-function coversBucket(s: Statement): boolean {
-    if (s.notResources) return false;
-    return (s.resources ?? []).some((r) => r === "*" || /^arn:aws:s3:::[^/]+$/.test(r));
-}
-
-export async function bucketPolicyProblems(doc: unknown): Promise<string[]> {
+export async function bucketPolicyProblems(doc: unknown, c: BucketPolicyConfig): Promise<string[]> {
     const parsed = parseDocument(doc);
     if (!parsed.ok) return [`bucket policy is ${parsed.error}`];
     const { statements } = await expandDocument(parsed.doc);
-    const s3All = [...(await catalog()).keys()].filter((k) => k.startsWith("s3:"));
     const out: string[] = [];
-
-    const tls = statements.find(
-        (s) =>
-            s.effect === "Deny" &&
-            isEveryone(s.principal) &&
-            conditionValues(s.condition, ["Bool", "BoolIfExists"], "aws:SecureTransport").includes("false") &&
-            s3All.every((a) => s.actions.has(a)) &&
-            coversObjects(s) &&
-            coversBucket(s),
-    );
-    if (!tls) {
-        out.push(
-            "no statement denies non-TLS requests: expected Effect Deny, Principal \"*\", Action \"s3:*\" (every S3 action), Resource the bucket and bucket/*, " +
-                "Condition Bool aws:SecureTransport \"false\"",
-        );
+    for (const req of requiredBucketDenies(c)) {
+        const m = await requireDeny(statements, req);
+        if (m) out.push(m);
     }
-
-    const sseHeader = "s3:x-amz-server-side-encryption";
-    const kmsKeyHeader = "s3:x-amz-server-side-encryption-aws-kms-key-id";
-    const unencrypted = statements.find(
-        (s) =>
-            s.effect === "Deny" &&
-            isEveryone(s.principal) &&
-            s.actions.has("s3:putobject") &&
-            coversObjects(s) &&
-            (conditionValues(s.condition, ["StringNotEquals", "StringNotEqualsIfExists"], sseHeader).some((v) => v.startsWith("aws:kms")) ||
-                conditionValues(s.condition, ["Null"], sseHeader).includes("true") ||
-                conditionValues(s.condition, ["StringNotEquals", "StringNotEqualsIfExists", "StringNotLike", "StringNotLikeIfExists"], kmsKeyHeader).length > 0),
-    );
-    if (!unencrypted) {
-        out.push(
-            "no statement denies unencrypted or wrong-key puts: expected Effect Deny, Principal \"*\", Action s3:PutObject on bucket/*, with Condition " +
-                `StringNotEquals ${sseHeader} "aws:kms" (or Null ${sseHeader} "true", or StringNotEquals ${kmsKeyHeader} <the vault key ARN>)`,
-        );
-    }
-
-    for (const s of statements) {
-        if (s.effect === "Allow" && isEveryone(s.principal)) {
-            out.push(`statement ${show(s.sid ?? s.raw)} allows everyone (Principal "*"); the vault must never be public`);
-        }
-    }
+    const roles = Object.values(knownRoleArns(c.accountId, c.env));
+    for (const m of foreignAllows(statements, [...c.deployerArns, ...roles])) out.push(`${m}; the vault must never be opened to other principals`);
     return out;
 }
 
 export const bucketPolicyPolicy: BackupPolicy = {
     name: "vault-bucket-policy-tls-and-encryption",
-    description: "The vault bucket policy denies non-TLS requests and unencrypted (non SSE-KMS) puts for every principal, and allows nothing to everyone.",
+    description:
+        "The vault bucket policy keeps every protective deny effective for every principal (TLS only; SSE-KMS with the vault key; no config change or retention bypass " +
+        "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs) and allows nothing to other principals.",
     enforcementLevel: "mandatory",
-    severity: "high",
+    severity: "critical",
     remediationSteps:
-        "Keep BackupVault's BucketPolicy statements: Deny s3:* to \"*\" on the bucket and bucket/* when aws:SecureTransport is \"false\"; " +
-        "Deny s3:PutObject to \"*\" on bucket/* when s3:x-amz-server-side-encryption is not \"aws:kms\" or the KMS key id is not the vault key.",
+        "Keep BackupVault's BucketPolicy (components/resource-policies.ts bucketPolicy): each Deny with Principal \"*\", no NotPrincipal, and no condition but the " +
+        "protection itself (aws:SecureTransport, the SSE headers) or an ArnNotLike aws:PrincipalArn exemption of exactly aws.deployerArns / the stack's roles. " +
+        "Add no Allow statements for other principals; grant access through the identities' own policies.",
+    configSchema: {
+        properties: {
+            env: { type: "string", minLength: 1 },
+            bucketName: { type: "string", minLength: 3 },
+            accountId: { type: "string", pattern: "^\\d{12}$" },
+            deployerArns: { type: "array", minItems: 1, items: { type: "string", pattern: "^arn:aws:(iam|sts)::\\d{12}:[^*?\\s]+$" } },
+        },
+        required: ["env", "bucketName", "accountId", "deployerArns"],
+    },
+    configFromStack: (cfg) => ({ env: cfg.env, bucketName: cfg.aws.bucketName, accountId: cfg.aws.accountId, deployerArns: [...cfg.aws.deployerArns] }),
     validateResource: async (args, report) => {
-        if (args.type !== T.bucketPolicy) return;
-        const p = args.props as Unwrap<BucketPolicyArgs>;
-        for (const m of await bucketPolicyProblems(p.policy)) report(m);
+        const doc = bucketPolicyOf(args.type, args.props);
+        if (doc === undefined) return;
+        const cfg = readPolicyConfig<BucketPolicyConfig>(bucketPolicyPolicy, args);
+        const bucket = (args.props as any).bucket;
+        // Another bucket's policy (an access-log bucket) is not the vault's: its Allows are still judged.
+        const isVault = bucket === undefined || bucket === cfg.bucketName || asArray(bucket).length === 0;
+        const problems = await bucketPolicyProblems(doc, cfg);
+        for (const m of isVault ? problems : problems.filter((p) => /not one of the stack's principals|allows everyone/.test(p))) report(m);
     },
 };

@@ -6,6 +6,7 @@ import type { Unwrap } from "@pulumi/pulumi";
 import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
 import { type BackupPolicy, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
 import { sampleKeys } from "../lib/identities";
+import { isBucket, lifecycleRulesOf } from "../lib/bucket-state";
 
 export interface LifecycleConfig {
     retention: RetentionPolicy;
@@ -94,9 +95,10 @@ export const lifecyclePolicy: BackupPolicy = {
     },
     configFromStack: (cfg) => ({ retention: retentionOf(cfg) }),
     validateResource: (args, report) => {
-        if (args.type !== T.lifecycle) return;
+        // Every spelling: BucketLifecycleConfiguration(V2) or lifecycleRules inline on the Bucket.
+        const rules = lifecycleRulesOf(args.type, args.props);
+        if (!rules) return;
         const cfg = readPolicyConfig<LifecycleConfig>(lifecyclePolicy, args);
-        const p = args.props as Unwrap<BucketLifecycleConfigurationArgs>;
-        for (const m of lifecycleProblems(p.rules as Rule[] | undefined, cfg)) report(m);
+        for (const m of lifecycleProblems(rules as Rule[], cfg)) report(isBucket(args.type) ? `inline lifecycleRules: ${m}` : m);
     },
 };

@@ -1,8 +1,7 @@
 // Policy 1: vault buckets are write-once. Object Lock on, default retention COMPLIANCE (GOVERNANCE can be
 // bypassed by anyone holding s3:BypassGovernanceRetention), at least the stack's objectLockMinDays.
-import type { BucketArgs, BucketObjectLockConfigurationArgs } from "@pulumi/aws/s3";
-import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "../lib/common";
+import { type BackupPolicy, isSet, readPolicyConfig, show } from "../lib/common";
+import { isBucket, lockOf } from "../lib/bucket-state";
 
 export interface ObjectLockConfig {
     /** retention.objectLockMinDays of the stack */
@@ -32,16 +31,17 @@ export const objectLockPolicy: BackupPolicy = {
     },
     configFromStack: (cfg) => ({ minRetentionDays: cfg.retention.objectLockMinDays }),
     validateResource: (args, report) => {
-        if (args.type === T.bucket) {
-            const b = args.props as Unwrap<BucketArgs>;
-            if (b.objectLockEnabled !== true) {
-                report(`bucket "${b.bucket ?? args.name}" does not enable Object Lock (objectLockEnabled is ${show(b.objectLockEnabled)}); vault objects could be deleted or overwritten`);
-            }
-            return;
+        // Every spelling: BucketObjectLockConfiguration(V2) or objectLockConfiguration inline on the Bucket.
+        const b = args.props as any;
+        if (isBucket(args.type) && b.objectLockEnabled !== true) {
+            report(`bucket "${b.bucket ?? args.name}" does not enable Object Lock (objectLockEnabled is ${show(b.objectLockEnabled)}); vault objects could be deleted or overwritten`);
         }
-        if (args.type !== T.objectLock) return;
+        const c = lockOf(args.type, args.props);
+        if (!c) return;
         const cfg = readPolicyConfig<ObjectLockConfig>(objectLockPolicy, args);
-        const c = args.props as Unwrap<BucketObjectLockConfigurationArgs>;
+        const at = isBucket(args.type) ? "inline objectLockConfiguration: " : "";
+        const report0 = report;
+        report = (m: string) => report0(at + m);
         if (isSet(c.objectLockEnabled) && c.objectLockEnabled !== "Enabled") {
             report(`objectLockEnabled is ${show(c.objectLockEnabled)}, expected "Enabled"`);
         }

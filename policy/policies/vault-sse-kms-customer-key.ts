@@ -1,8 +1,7 @@
 // Policy 3: SSE-KMS with a customer-managed key and S3 bucket keys. AES256 (SSE-S3) and the AWS-managed
 // key `aws/s3` cannot be rotated, audited or revoked by the team, and their key policy cannot be narrowed.
-import type { BucketArgs, BucketServerSideEncryptionConfigurationArgs } from "@pulumi/aws/s3";
-import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, show, T } from "../lib/common";
+import { type BackupPolicy, isSet, show } from "../lib/common";
+import { isBucket, type SseRule, sseRulesOf } from "../lib/bucket-state";
 
 const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];
 
@@ -11,7 +10,6 @@ export function isAwsManagedKeyRef(keyId: string): boolean {
     return /(^|:)alias\/aws\//.test(keyId);
 }
 
-type SseRule = NonNullable<Unwrap<BucketServerSideEncryptionConfigurationArgs>["rules"]>[number];
 
 export function sseRuleProblems(rules: SseRule[] | undefined): string[] {
     const out: string[] = [];
@@ -23,7 +21,7 @@ export function sseRuleProblems(rules: SseRule[] | undefined): string[] {
             out.push(`${at}no applyServerSideEncryptionByDefault; expected sseAlgorithm "aws:kms" with a customer-managed key`);
             return;
         }
-        if (!KMS_ALGORITHMS.includes(d.sseAlgorithm)) {
+        if (!KMS_ALGORITHMS.includes(String(d.sseAlgorithm))) {
             out.push(`${at}sseAlgorithm is ${show(d.sseAlgorithm)}, expected "aws:kms" with a customer-managed key (AES256 is SSE-S3: no key policy, no rotation control, no audit of use)`);
         } else if (!isSet(d.kmsMasterKeyId) || d.kmsMasterKeyId === "") {
             out.push(`${at}sseAlgorithm is ${show(d.sseAlgorithm)} but kmsMasterKeyId is unset, which means the AWS-managed key aws/s3; expected the vault's customer-managed key`);
@@ -46,13 +44,9 @@ export const encryptionPolicy: BackupPolicy = {
         "Declare a BucketServerSideEncryptionConfiguration with one rule: applyServerSideEncryptionByDefault " +
         "{ sseAlgorithm: \"aws:kms\", kmsMasterKeyId: <the vault key's ARN> } and bucketKeyEnabled: true (BackupVault does).",
     validateResource: (args, report) => {
-        if (args.type === T.sse) {
-            const c = args.props as Unwrap<BucketServerSideEncryptionConfigurationArgs>;
-            for (const p of sseRuleProblems(c.rules as SseRule[])) report(p);
-        } else if (args.type === T.bucket) {
-            const b = args.props as Unwrap<BucketArgs>;
-            const inline = b.serverSideEncryptionConfiguration;
-            if (inline) for (const p of sseRuleProblems([inline.rule as unknown as SseRule])) report(`inline serverSideEncryptionConfiguration: ${p}`);
-        }
+        // Every spelling: BucketServerSideEncryptionConfiguration(V2) or the Bucket's inline block.
+        const rules = sseRulesOf(args.type, args.props);
+        if (!rules) return;
+        for (const p of sseRuleProblems(rules)) report(isBucket(args.type) ? `inline serverSideEncryptionConfiguration: ${p}` : p);
     },
 };

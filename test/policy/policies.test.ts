@@ -82,9 +82,9 @@ for (const stack of ["staging", "prod"]) {
                     f(d);
                     p.policy = JSON.stringify(d);
                 });
-            await expectViolation(edit((d) => d.Statement.splice(0, 1)), pack, "vault-bucket-policy-tls-and-encryption", /no statement denies non-TLS requests/);
-            await expectViolation(edit((d) => (d.Statement[0].Action = "s3:Get*")), pack, "vault-bucket-policy-tls-and-encryption", /no statement denies non-TLS requests/);
-            await expectViolation(edit((d) => d.Statement.splice(1, 2)), pack, "vault-bucket-policy-tls-and-encryption", /no statement denies unencrypted or wrong-key puts/);
+            await expectViolation(edit((d) => d.Statement.splice(0, 1)), pack, "vault-bucket-policy-tls-and-encryption", /no effective deny "DenyInsecureTransport"/);
+            await expectViolation(edit((d) => (d.Statement[0].Action = "s3:Get*")), pack, "vault-bucket-policy-tls-and-encryption", /no effective deny "DenyInsecureTransport"/);
+            await expectViolation(edit((d) => d.Statement.splice(1, 2)), pack, "vault-bucket-policy-tls-and-encryption", /no effective deny "DenyNonKmsEncryption"/);
             await expectViolation(
                 edit((d) => d.Statement.push({ Sid: "Oops", Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: "arn:aws:s3:::x/*" })),
                 pack,
@@ -92,7 +92,7 @@ for (const stack of ["staging", "prod"]) {
                 /allows everyone/,
             );
             // A Deny of `s3:*Object*` does not cover every S3 action: still a violation.
-            await expectViolation(edit((d) => (d.Statement[0].Action = "s3:*Object*")), pack, "vault-bucket-policy-tls-and-encryption", /non-TLS/);
+            await expectViolation(edit((d) => (d.Statement[0].Action = "s3:*Object*")), pack, "vault-bucket-policy-tls-and-encryption", /"DenyInsecureTransport"/);
             // `*` does.
             const vs = await evaluatePack(edit((d) => (d.Statement[0].Action = "*")), pack);
             assert.deepEqual(vs, [], summary(vs));

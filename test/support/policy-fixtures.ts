@@ -11,6 +11,8 @@ import {
     type StackConfig,
 } from "@supabase-backups/contracts";
 import type { DeclaredResource } from "../../policy/evaluate";
+import { bucketPolicy, kmsKeyPolicy } from "../../components/resource-policies";
+import { roleArn } from "../../components/names";
 import { derivePackConfig, type PackConfig } from "../../policy/config";
 
 export const ROOT = join(__dirname, "..", "..");
@@ -46,7 +48,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
     const keyArn = `arn:aws:kms:${cfg.aws.region}:${cfg.aws.accountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const r = cfg.retention;
     const out: DeclaredResource[] = [
-        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30 }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
+        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30, policy: JSON.stringify(kmsKeyPolicy(cfg.aws.accountId, cfg.aws.deployerArns)) }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
         { type: "aws:kms/alias:Alias", name: "vault-key-alias", props: { name: cfg.aws.kms.alias, targetKeyId: keyArn } },
         { type: "aws:s3/bucket:Bucket", name: "vault", props: { bucket, objectLockEnabled: true, forceDestroy: false }, outputs: { arn: bucketArn } },
         { type: "aws:s3/bucketVersioning:BucketVersioning", name: "vault-versioning", props: { bucket, versioningConfiguration: { status: "Enabled" } } },
@@ -71,11 +73,17 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
             name: "vault-policy",
             props: {
                 bucket,
-                policy: doc([
-                    { Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [bucketArn, `${bucketArn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } },
-                    { Sid: "DenyUnencryptedPuts", Effect: "Deny", Principal: "*", Action: "s3:PutObject", Resource: `${bucketArn}/*`, Condition: { StringNotEquals: { "s3:x-amz-server-side-encryption": "aws:kms" } } },
-                    { Sid: "DenyWrongKey", Effect: "Deny", Principal: "*", Action: "s3:PutObject", Resource: `${bucketArn}/*`, Condition: { StringNotEqualsIfExists: { "s3:x-amz-server-side-encryption-aws-kms-key-id": keyArn } } },
-                ]),
+                // The program's own document (components/resource-policies.ts), so the fixture keeps every deny.
+                policy: JSON.stringify(
+                    bucketPolicy({
+                        bucket,
+                        env,
+                        kmsKeyArn: keyArn,
+                        deployerArns: cfg.aws.deployerArns,
+                        writerRoleArns: (["writer", "verifier", "restore-operator"] as const).map((id) => roleArn(cfg.aws.accountId, env, id)),
+                        gcRoleArn: roleArn(cfg.aws.accountId, env, "gc"),
+                    }),
+                ),
             },
         },
         {
