@@ -79,7 +79,7 @@ for (const stack of ["staging", "prod"]) {
                 await mutated(stack, "aws:s3/bucketPolicy:BucketPolicy", (p) => editDoc(p, (d) => (d.Statement = d.Statement.filter((s: any) => !JSON.stringify(s.Condition ?? {}).includes("aws:SecureTransport"))))),
                 stack,
                 "vault-bucket-policy-tls-and-encryption",
-                /no statement denies non-TLS requests/,
+                /no effective deny "DenyInsecureTransport"/,
             );
             await expectFails(
                 await mutated(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (p) => {
