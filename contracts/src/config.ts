@@ -252,6 +252,15 @@ export const SECRETS = {
 export type SecretName = keyof typeof SECRETS;
 export const SECRET_NAMES = Object.keys(SECRETS) as SecretName[];
 
+/** The secrets a config needs: the required ones, the age identity with encryption, the Storage S3 keys in s3 mode. */
+export function secretsFor(cfg: { encryption?: { ageRecipient?: string } | null; storage?: { mode?: string } | null }): SecretName[] {
+    return SECRET_NAMES.filter((name) => {
+        if (SECRETS[name].required) return true;
+        if (name === "ageIdentity") return Boolean(cfg.encryption?.ageRecipient);
+        return cfg.storage?.mode === "s3";
+    });
+}
+
 /** Other environment variables the jobs read. */
 export const JOB_ENV = {
     canaryDatabaseUrl: "CANARY_DATABASE_URL",

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
 import { TIERS } from "./retention";
+import { SECRETS, secretsFor, type JobConfig } from "./config";
 
 const strict = { additionalProperties: false } as const;
 const Sha256 = Type.String({ pattern: "^[0-9a-f]{64}$" });
@@ -36,6 +37,27 @@ export const SecondaryCopySchema = Type.Object(
     },
     strict,
 );
+
+/**
+ * The job config the run used (it holds no secret: secrets reach the jobs only as environment
+ * variables) and the names of the secrets it needed, never their values.
+ */
+export const ConfigSnapshotSchema = Type.Object(
+    {
+        job: Type.Record(Type.String(), Type.Unknown()),
+        secrets: Type.Array(Type.Object({ name: Type.String(), env: Type.String() }, strict)),
+    },
+    strict,
+);
+export type ConfigSnapshot = Static<typeof ConfigSnapshotSchema>;
+
+/** The snapshot a run records of its config: a deep copy of the job config and its secrets' names. */
+export function configSnapshot(config: JobConfig): ConfigSnapshot {
+    return {
+        job: structuredClone(config) as Record<string, unknown>,
+        secrets: secretsFor(config).map((name) => ({ name, env: SECRETS[name].env })),
+    };
+}
 
 export const DbManifestSchema = Type.Object(
     {
@@ -80,6 +102,8 @@ export const DbManifestSchema = Type.Object(
             strict,
         ),
         previous: Type.Union([ChainLinkSchema, Type.Null()]),
+        /** What a rebuild needs to recreate: optional, older manifests lack it. */
+        config: Type.Optional(ConfigSnapshotSchema),
     },
     strict,
 );

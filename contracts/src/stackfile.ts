@@ -3,8 +3,9 @@
 // (and secrets the deployer sets later with `pulumi config set --secret`) become placeholders.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { load } from "js-yaml";
-import { CONFIG_NAMESPACE, SECRET_NAMES } from "./config";
+import { dump, load } from "js-yaml";
+import { CONFIG_NAMESPACE, StackConfigSchema, secretsFor } from "./config";
+import type { ConfigSnapshot } from "./manifest";
 
 export interface StackFile {
     /** `Pulumi.prod.yaml` */
@@ -61,15 +62,29 @@ export function readStackFile(path: string, opts: { placeholderSecrets?: boolean
         }
     }
     if (opts.placeholderSecrets) {
-        for (const name of SECRET_NAMES) {
+        // Optional secrets only where the config needs them.
+        for (const name of secretsFor(values as Parameters<typeof secretsFor>[0])) {
             if (name in values) continue;
-            // Optional secrets only where the config needs them.
-            if (name === "ageIdentity" && !(values.encryption as any)?.ageRecipient) continue;
-            if (name.startsWith("storageS3") && (values.storage as any)?.mode !== "s3") continue;
             values[name] = placeholderSecret(name);
             secretKeys.add(name);
             placeholders.push(name);
         }
     }
     return { source, stack, values, secretKeys, other, placeholders };
+}
+
+/**
+ * A Pulumi.<stack>.yaml rebuilt from a run's config snapshot: every stack key the job config carried,
+ * `aws:region` from the vault, and each secret as the `pulumi config set --secret` line to run (values
+ * are never in the vault).
+ */
+export function stackFileFromSnapshot(snapshot: ConfigSnapshot, stack: string): string {
+    const config: Record<string, unknown> = {};
+    const vault = snapshot.job.vault as { region?: string } | undefined;
+    if (vault?.region) config["aws:region"] = vault.region;
+    for (const key of Object.keys(StackConfigSchema.properties)) {
+        if (snapshot.job[key] !== undefined) config[`${CONFIG_NAMESPACE}:${key}`] = snapshot.job[key];
+    }
+    const secrets = snapshot.secrets.map((s) => `#   pulumi config set --secret ${CONFIG_NAMESPACE}:${s.name} … --stack ${stack}   (reaches the jobs as ${s.env})`);
+    return [`# Pulumi.${stack}.yaml rebuilt from a backup run's config snapshot. Secrets to set again:`, ...secrets, dump({ config }, { lineWidth: 120, noRefs: true })].join("\n");
 }

@@ -9,6 +9,7 @@ import {
     JobConfigSchema,
     SECRET_NAMES,
     SECRETS,
+    secretsFor,
     StackConfigSchema,
     type JobConfig,
     type SecretName,
@@ -259,20 +260,13 @@ export function validateStackConfig(input: StackValidationInput): ValidationResu
     } else {
         issues.push(...semanticIssues(data as StackConfig, source, k));
         const cfg = data as StackConfig;
-        if (cfg.storage.mode === "s3") {
-            for (const name of ["storageS3AccessKeyId", "storageS3SecretAccessKey"] as const) {
-                if (!(name in values)) {
-                    issues.push({ source, key: k(name), expected: `a secret: ${SECRETS[name].description} (pulumi config set --secret ${k(name)} …)`, found: "nothing" });
-                }
-            }
-        }
-        if (cfg.encryption?.ageRecipient && !("ageIdentity" in values)) {
-            issues.push({
-                source,
-                key: k("ageIdentity"),
-                expected: "a secret age identity matching encryption.ageRecipient, so verify can decrypt",
-                found: "nothing",
-            });
+        // The optional secrets this config needs (the required ones are checked above).
+        for (const name of secretsFor(cfg).filter((n) => !SECRETS[n].required && !(n in values))) {
+            const expected =
+                name === "ageIdentity"
+                    ? "a secret age identity matching encryption.ageRecipient, so verify can decrypt"
+                    : `a secret: ${SECRETS[name].description} (pulumi config set --secret ${k(name)} …)`;
+            issues.push({ source, key: k(name), expected, found: "nothing" });
         }
     }
     if (issues.length) return { ok: false, issues };

@@ -1,6 +1,12 @@
 import { strict as assert } from "node:assert";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+    configSnapshot,
+    secretsFor,
+    stackFileFromSnapshot,
+    type JobConfig,
     chooseTier,
     dbObjectKey,
     isoWeek,
@@ -106,6 +112,28 @@ describe("contracts: stack config validation", () => {
         assert.match(text, /supabase-backups:retention\.wekly: expected no such key.*found unknown key "wekly"/);
         assert.match(text, /supabase-backups:databaseUrl: expected a secret.*found plain text/);
         assert.doesNotMatch(text, /hunter2/);
+    });
+    it("a run's config snapshot rebuilds the stack file: the same config, secrets by name only", () => {
+        const f = readStackFile(join(root, "Pulumi.prod.yaml"), { placeholderSecrets: true });
+        const v = validateStackConfig(f);
+        assert.ok(v.ok);
+        const job = { ...v.config.config, vault: { bucket: "acme-backups-prod", region: "ap-southeast-1", forcePathStyle: false } } as JobConfig;
+        const snap = configSnapshot(job);
+        assert.deepEqual(snap.secrets.map((x) => x.name), secretsFor(job));
+        const dir = mkdtempSync(join(tmpdir(), "snapshot-"));
+        writeFileSync(join(dir, "Pulumi.prod.yaml"), stackFileFromSnapshot(snap, "prod"));
+        const rebuilt = readStackFile(join(dir, "Pulumi.prod.yaml"), { placeholderSecrets: true });
+        const again = validateStackConfig(rebuilt);
+        assert.ok(again.ok, JSON.stringify(!again.ok && again.issues));
+        assert.deepEqual(again.config.config, v.config.config);
+        assert.equal(rebuilt.other["aws:region"], "ap-southeast-1");
+        assert.ok(!JSON.stringify(snap).includes("placeholder"), "a secret value in the snapshot");
+    });
+    it("the secrets a config needs: the age identity only with encryption, the Storage S3 keys only in s3 mode", () => {
+        assert.deepEqual(secretsFor({}), ["databaseUrl", "serviceRoleKey", "managementApiToken"]);
+        assert.deepEqual(secretsFor({ encryption: { ageRecipient: "age1x" }, storage: { mode: "s3" } }), [
+            "databaseUrl", "serviceRoleKey", "managementApiToken", "ageIdentity", "storageS3AccessKeyId", "storageS3SecretAccessKey",
+        ]);
     });
     it("rejects a lock longer than the shortest tier", () => {
         const f = readStackFile(join(root, "Pulumi.staging.yaml"), { placeholderSecrets: true });

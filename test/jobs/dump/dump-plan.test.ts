@@ -27,6 +27,7 @@ function facts(over: Partial<ManifestFacts> = {}): ManifestFacts {
         secondary: { status: "disabled", objects: [] },
         container: undefined,
         previous: null,
+        config: { job: { env: "staging" }, secrets: [{ name: "databaseUrl", env: "DATABASE_URL" }] },
         ...over,
     };
 }

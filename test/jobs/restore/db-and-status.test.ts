@@ -3,14 +3,18 @@
 // restore target (no Supabase roles on it), s3rver as the vault.
 import assert from "node:assert/strict";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { assertSchema, AuditRecordSchema, dbObjectKey, type AuditRecord, type DbManifest } from "@supabase-backups/contracts";
+import { assertSchema, AuditRecordSchema, dbObjectKey, readStackFile, StackConfigSchema, validateStackConfig, type AuditRecord, type DbManifest } from "@supabase-backups/contracts";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import yaml from "js-yaml";
 import { Client } from "pg";
 import { listAudit } from "../../../jobs/src/vault/audit";
 import { runCli, type CliResult } from "../../support/cli";
 import { startPostgres, type PgServer } from "../../support/postgres";
 import { addSeedData } from "../../support/seed";
 import { startFakeSupabaseApi, type FakeSupabaseApi } from "../../support/supabase-api";
-import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine } from "../../support/sync-storage-harness";
+import { SERVICE_ROLE_KEY, StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine } from "../../support/sync-storage-harness";
 
 const ENV = "opdb";
 const PROD = "prod";
@@ -125,6 +129,33 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         assert.equal(a.reason, "drill");
         assert.ok(!a.target.includes(target.password) && a.target.includes("***"), a.target);
         assert.ok(a.durations.downloadSeconds >= 0 && a.durations.restoreSeconds > 0);
+    });
+
+    it("restore config: the stack file run A was made with, every secret by name only; --out never overwrites", async () => {
+        const r = await runCli(["restore", "config", "--config", cfg, "--run", runs[0]], env());
+        assert.equal(r.code, 0, r.stderr);
+        const job = JSON.parse(readFileSync(cfg, "utf8"));
+        const doc = yaml.load(r.stdout) as { config: Record<string, unknown> };
+        for (const key of Object.keys(StackConfigSchema.properties)) assert.deepEqual(doc.config[`supabase-backups:${key}`], job[key], key);
+        assert.equal(doc.config["aws:region"], job.vault.region);
+        for (const name of ["databaseUrl", "serviceRoleKey", "managementApiToken"]) assert.match(r.stdout, new RegExp(`pulumi config set --secret supabase-backups:${name} … --stack ${ENV}`));
+        assert.doesNotMatch(r.stdout, /ageIdentity/, "run A is not encrypted: no age identity to set");
+        for (const secret of [new URL(h.pg.url).password, SERVICE_ROLE_KEY]) assert.ok(!r.stdout.includes(secret), "a secret value in the output");
+        // The encrypted run C also needed the age identity.
+        const c = await runCli(["restore", "config", "--config", cfg, "--run", runs[2], "--json"], env());
+        assert.equal(c.code, 0, c.stderr);
+        assert.deepEqual(JSON.parse(c.stdout).config.secrets.map((x: { name: string }) => x.name), ["databaseUrl", "serviceRoleKey", "managementApiToken", "ageIdentity"]);
+        const file = join(mkdtempSync(join(tmpdir(), "restore-config-")), `Pulumi.${ENV}.yaml`);
+        assert.equal((await runCli(["restore", "config", "--config", cfg, "--at", "now", "--out", file], env())).code, 0);
+        // The written file is a stack file the program accepts, with the run's config (secrets set later).
+        const rebuilt = readStackFile(file, { placeholderSecrets: true });
+        const v = validateStackConfig(rebuilt);
+        assert.ok(v.ok, JSON.stringify(!v.ok && v.issues));
+        const { vault: _vault, ...stackPart } = job;
+        assert.deepEqual(JSON.parse(JSON.stringify(v.config.config)), stackPart);
+        const again = await runCli(["restore", "config", "--config", cfg, "--at", "now", "--out", file], env());
+        assert.equal(again.code, 2);
+        assert.match(again.stderr, /exists; restore config never overwrites a file/);
     });
 
     it("refuses a target that already holds user tables; --clean --yes restores over it", async () => {

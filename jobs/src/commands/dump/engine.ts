@@ -9,6 +9,7 @@ import type { ContainerClient } from "@azure/storage-blob";
 import {
     assertSchema,
     chooseTier,
+    configSnapshot,
     dbObjectKey,
     DbManifestSchema,
     EXIT,
@@ -139,6 +140,8 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
         secondary: archive.secondary,
         container: ctx.config.archive?.container,
         previous: placement.previous,
+        // The config as this run used it: an --age-recipient flag counts as the config's recipient.
+        config: configSnapshot(run.recipient ? { ...ctx.config, encryption: { ageRecipient: run.recipient } } : ctx.config),
     });
     assertSchema<DbManifest>(DbManifestSchema, manifest, "db manifest");
     const manifestKey = dbObjectKey(ctx.config.env, run.runId, "manifest.json");

@@ -1,6 +1,6 @@
 // The dump run's pure parts: tool arguments, the S3 part size, the lock's end, the manifest and the
 // one-line summary. No I/O here; engine.ts does that.
-import type { DbManifest, JobConfig, Tier } from "@supabase-backups/contracts";
+import type { ConfigSnapshot, DbManifest, JobConfig, Tier } from "@supabase-backups/contracts";
 import { formatBytes } from "../../runtime/progress";
 import type { CompressionPlan } from "../../postgres/client-tools";
 import type { PgTarget } from "../../postgres/connection";
@@ -58,6 +58,7 @@ export interface ManifestFacts {
     /** the archive container, when the config has an archive */
     container: string | undefined;
     previous: DbManifest["previous"];
+    config: ConfigSnapshot;
 }
 
 export function buildManifest(f: ManifestFacts): DbManifest {
@@ -84,6 +85,7 @@ export function buildManifest(f: ManifestFacts): DbManifest {
         },
         snapshot: f.snap.facts,
         previous: f.previous,
+        config: f.config,
     };
 }
 

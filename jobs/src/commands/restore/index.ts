@@ -5,11 +5,12 @@
 // Each subcommand's action: flags checked (usage errors before anything runs) → the command context →
 // the engine in db.ts, storage.ts or pitr.ts.
 import { Command } from "commander";
-import { action, commandContext } from "../../cli/command";
+import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { withOperatorOptions } from "../../cli/operator";
 import { checkBranchFlags, checkPitrFlags, restoreBranch, restorePitr, type BranchOptions, type PitrOptions } from "./pitr";
 import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
 import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
+import { restoreConfig, type RestoreConfigOptions } from "./config";
 import { intFlag } from "../../cli/flags";
 
 export function register(program: Command): void {
@@ -21,6 +22,7 @@ export function register(program: Command): void {
     registerStorage(restore);
     registerPitr(restore);
     registerBranch(restore);
+    registerConfig(restore);
 }
 
 function registerDb(restore: Command): void {
@@ -126,4 +128,20 @@ function registerBranch(restore: Command): void {
                 return restoreBranch(commandContext(opts, "restore branch"), opts, branch);
             }),
         );
+}
+
+function registerConfig(restore: Command): void {
+    withCommonOptions(
+        restore
+            .command("config")
+            .description(
+                "Print the stack file (Pulumi.<env>.yaml) a database run was made with, and the secrets to set again, from the config " +
+                    "snapshot in its manifest: for rebuilding the stack after losing it. Reads the vault only; never prints a secret value.",
+            ),
+    )
+        .option("--env <env>", "environment; must match the config's env")
+        .option("--run <id>", "this run's config")
+        .option("--at <time>", "the config of the newest complete run at or before this time (--at now for the newest)")
+        .option("--out <file>", "write the stack file here (never overwrites)")
+        .action(action("restore config", (opts: RestoreConfigOptions) => restoreConfig(commandContext(opts, "restore config"), opts)));
 }
