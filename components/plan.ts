@@ -104,6 +104,9 @@ function human(seconds: number): string {
 
 const CRITICAL_KINDS: JobKind[] = ["dump", "sync-storage", "verify"];
 
+/** Share of failed runs over the rate window above which SupabaseBackupFailureRateHigh fires. */
+export const FAILURE_RATIO = 0.25;
+
 /**
  * PrometheusRule alerts, derived from the schedules (docs/architecture.md "Kubernetes"): a job failed
  * twice in a row, verification failed, no complete run within the schedule's period + grace (dead
@@ -146,6 +149,21 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
             annotations: {
                 summary: `${env}: ${j.name} failed twice in a row`,
                 description: `CronJob ${cfg.kubernetes.namespace}/${j.name} (${j.schedule} ${j.timeZone}) has failed {{ $value }} runs in a row. Check its pod logs.`,
+            },
+        });
+        // Intermittent failures (every other night) never trip "twice in a row": the failure share of the
+        // runs in the last 7 days (4 periods at least), from runs_total, which the jobs carry forward
+        // from the gateway so increase() sees every run.
+        const rateWindow = human(Math.max(7 * 86400, 4 * j.periodSeconds));
+        const runs = (extra: string) => `sum by (${METRIC_LABELS.env}, ${METRIC_LABELS.kind}) (increase(${METRICS.runsTotal}{${s}${extra}}[${rateWindow}]))`;
+        rules.push({
+            alert: "SupabaseBackupFailureRateHigh",
+            expr: `${runs(`,result="failure"`)} / ${runs("")} > ${FAILURE_RATIO}`,
+            for: "15m",
+            labels: labels("warning", j),
+            annotations: {
+                summary: `${env}: more than ${FAILURE_RATIO * 100}% of ${j.name} runs failed in the last ${rateWindow}`,
+                description: `{{ $value | humanizePercentage }} of the runs of CronJob ${cfg.kubernetes.namespace}/${j.name} failed within ${rateWindow}. Read the failed runs' logs: intermittent failures (network, credentials, timeouts) tend to become permanent.`,
             },
         });
         rules.push({

@@ -4,13 +4,13 @@
 export const METRIC_PREFIX = "supabase_backups";
 
 export const METRICS = {
-    /** counter {env, kind, result}: result = success | failure | degraded | partial */
+    /** counter {env, kind, result}: result = success | failure | degraded | partial; each push carries the gateway's count forward */
     runsTotal: `${METRIC_PREFIX}_runs_total`,
     /** gauge {env, kind}: 1 success, 0 failure, 2 degraded, 3 partial — of the most recent run */
     lastRunStatus: `${METRIC_PREFIX}_last_run_status`,
     /** gauge {env, kind}: unix seconds of the newest complete run */
     lastSuccessTimestamp: `${METRIC_PREFIX}_last_success_timestamp_seconds`,
-    /** gauge {env, kind}: bytes written by the most recent run */
+    /** gauge {env, kind}: bytes written by the most recent run that did not fail (a failed run pushes none) */
     bytes: `${METRIC_PREFIX}_bytes`,
     /** gauge {env, kind}: wall time of the most recent run */
     durationSeconds: `${METRIC_PREFIX}_duration_seconds`,

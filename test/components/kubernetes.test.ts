@@ -247,6 +247,16 @@ for (const stack of ["staging", "prod"] as const) {
                 const twice = byAlert("SupabaseBackupFailedTwice").find((x: any) => x.labels.cronjob === name);
                 assert.match(twice.expr, new RegExp(`^\\(max by \\(env, kind\\) \\(${METRICS.consecutiveFailures}\\{[^}]*\\}\\) >= 2\\) or `));
                 assert.match(twice.expr, new RegExp(`\\[${Math.round((2 * period + grace) / 60)}m\\]\\)\\) >= 1\\)$`), `${name}: two runs in two periods`);
+                // the failure rate, from the run counters the jobs carry forward (issue 17 item 2)
+                const rate = byAlert("SupabaseBackupFailureRateHigh").find((x: any) => x.labels.cronjob === name);
+                assert.ok(rate, `${name}: failure-rate alert`);
+                const w = Math.max(7 * 86400, 4 * period) / 86400;
+                const sel = (perKind: number) => `env="${stack}",kind="${c.inputs.metadata.labels["app.kubernetes.io/component"]}"${perKind > 1 ? `,cronjob="${name}"` : ""}`;
+                const n = cronJobs(r).filter((x) => x.inputs.metadata.labels["app.kubernetes.io/component"] === c.inputs.metadata.labels["app.kubernetes.io/component"]).length;
+                assert.equal(
+                    rate.expr,
+                    `sum by (env, kind) (increase(${METRICS.runsTotal}{${sel(n)},result="failure"}[${w}d])) / sum by (env, kind) (increase(${METRICS.runsTotal}{${sel(n)}}[${w}d])) > 0.25`,
+                );
                 const never = byAlert("SupabaseBackupNeverRan").find((x: any) => x.labels.cronjob === name);
                 assert.equal(never.for, `${Math.round((period + grace) / 60)}m`);
             }

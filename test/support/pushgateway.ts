@@ -11,7 +11,9 @@ export interface Pushgateway {
 
 export async function startPushgateway(bin = "/usr/bin/prometheus-pushgateway"): Promise<Pushgateway> {
     const port = await freePort();
-    const child: ChildProcess = spawn(bin, [`--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: ["ignore", "ignore", "pipe"] });
+    // Debian's build defaults --persistence.file to /var/lib/prometheus/pushgateway.data: every gateway
+    // started here would load what earlier runs (and other test processes) pushed. Empty = memory only.
+    const child: ChildProcess = spawn(bin, [`--web.listen-address=127.0.0.1:${port}`, "--persistence.file=", "--log.level=warn"], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (d) => (stderr = (stderr + d).slice(-2000)));
     const url = `http://127.0.0.1:${port}`;

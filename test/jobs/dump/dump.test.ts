@@ -422,7 +422,10 @@ describe("dump", function () {
             assert.ok(abort, "AbortMultipartUpload sent");
             assert.ok(!s3proxy.requests.some((x) => x.method === "POST" && /uploadId=/.test(x.url)), "never completed");
             assert.ok(!azproxy.requests.some((x) => /comp=blocklist/.test(x.url)), "no Azure blob committed");
-            assert.ok(pushes.some((p) => /supabase_backups_runs_total\{.*result="failure"/.test(p)), "failure metric pushed");
+            const failure = pushes.find((p) => /supabase_backups_runs_total\{.*result="failure"/.test(p));
+            assert.ok(failure, "failure metric pushed");
+            // a failed run reports no size: bytes=0 (or a partial count) would trip the size-anomaly alert
+            assert.doesNotMatch(failure, /^supabase_backups_bytes\{/m, "no supabase_backups_bytes in a failed run's push");
         });
 
         it("S3 server stopped mid-upload: exit 1, no manifest", async () => {

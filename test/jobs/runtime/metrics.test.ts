@@ -1,5 +1,5 @@
 // Run metrics through a real Pushgateway: the names the PrometheusRule alerts read, the cronjob grouping
-// label, and the consecutive-failure count carried across runs.
+// label, and the consecutive-failure count and run counters carried across runs.
 import { strict as assert } from "node:assert";
 import { METRICS } from "@supabase-backups/contracts";
 import { readGauge } from "../../../jobs/src/runtime/metrics";
@@ -24,7 +24,13 @@ describe("metrics: pushed to a real Pushgateway", function () {
     const group = { job: "supabase-backups", env: "test", kind: "gc", cronjob: "supabase-backups-gc" };
     const env = () => ({ ...s3.env, SUPABASE_BACKUPS_CRONJOB: "supabase-backups-gc" });
 
-    it("counts consecutive failures across runs, resets on success, labels by cronjob", async () => {
+    /** runs_total per result in the group, as the gateway exposes it */
+    const totals = (text: string) => ({
+        success: readGauge(text, METRICS.runsTotal, { ...group, result: "success" }),
+        failure: readGauge(text, METRICS.runsTotal, { ...group, result: "failure" }),
+    });
+
+    it("counts consecutive failures across runs, resets on success, labels by cronjob; a failure pushes no size", async () => {
         const down = config("http://127.0.0.1:9");
         for (const expected of [1, 2]) {
             const r = await runCli(["gc", "--config", down], env());
@@ -32,16 +38,35 @@ describe("metrics: pushed to a real Pushgateway", function () {
             const text = await gw.scrape();
             assert.equal(readGauge(text, METRICS.consecutiveFailures, group), expected);
             assert.equal(readGauge(text, METRICS.lastRunStatus, group), 0);
+            assert.equal(readGauge(text, METRICS.bytes, group), undefined, "a failed run reports no size (not bytes=0)");
         }
         const ok = await runCli(["gc", "--config", config(s3.endpoint)], env());
         assert.equal(ok.code, 0, ok.stderr);
         const text = await gw.scrape();
         assert.equal(readGauge(text, METRICS.consecutiveFailures, group), 0);
         assert.equal(readGauge(text, METRICS.lastRunStatus, group), 1);
+        assert.equal(readGauge(text, METRICS.bytes, group), 0, "a successful gc reports what it reclaimed");
         const ts = readGauge(text, METRICS.lastSuccessTimestamp, group)!;
         assert.ok(Math.abs(ts - Date.now() / 1000) < 120, "last success timestamp is now");
         // another CronJob of the same kind keeps its own series
         assert.equal(readGauge(text, METRICS.consecutiveFailures, { ...group, cronjob: "other" }), undefined);
+    });
+
+    it("runs_total keeps counting across runs (carried forward from the gateway), so a rate is computable", async () => {
+        const before = totals(await gw.scrape());
+        const down = config("http://127.0.0.1:9");
+        const up = config(s3.endpoint);
+        for (const [cfg, code] of [[up, 0], [down, 1], [up, 0], [up, 0], [down, 1]] as const) {
+            const r = await runCli(["gc", "--config", cfg], env());
+            assert.equal(r.code, code, r.stderr);
+        }
+        const text = await gw.scrape();
+        const after = totals(text);
+        assert.equal((after.success ?? 0) - (before.success ?? 0), 3, JSON.stringify({ before, after }));
+        assert.equal((after.failure ?? 0) - (before.failure ?? 0), 2, JSON.stringify({ before, after }));
+        // the failed run pushed after the last success: its size stays the last good run's
+        assert.equal(readGauge(text, METRICS.bytes, group), 0);
+        assert.equal(readGauge(text, METRICS.lastRunStatus, group), 0);
     });
 
     it("a run whose gateway is down still succeeds (the push failure is only logged)", async () => {

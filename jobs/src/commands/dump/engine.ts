@@ -146,7 +146,7 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
     assertSchema<DbManifest>(DbManifestSchema, manifest, "db manifest");
     const manifestKey = dbObjectKey(ctx.config.env, run.runId, "manifest.json");
     // The manifest, last: it makes the run complete.
-    const written = await step(run, "manifest.json", () => putRecordOnce(ctx.s3, ctx.config.vault, { key: manifestKey, tags: placement.tags, retainUntil: placement.retainUntil }, manifest), true);
+    const written = await step(run, "manifest.json", () => putRecordOnce(ctx.s3, ctx.config.vault, { key: manifestKey, tags: placement.tags, retainUntil: placement.retainUntil }, manifest));
     const copied = await copyManifestToArchive(run, archive, placement, manifestKey, manifest);
     return finish(run, { manifest, manifestKey, manifestSha256: written.sha256, secondary: archive.secondary.status, degraded: archive.secondary.status === "failed" || !copied });
 }
@@ -173,20 +173,20 @@ function startRun(ctx: CommandContext, o: DumpOptions): DumpRun {
     };
 }
 
-/** A failed run: logged, its metrics pushed, one JobFailure naming the stage. No manifest is written. */
-async function fail(run: DumpRun, stage: string, e: unknown, bytes?: number): Promise<never> {
+/** A failed run: logged, its metrics pushed (no size: nothing it wrote counts), one JobFailure naming the stage. No manifest is written. */
+async function fail(run: DumpRun, stage: string, e: unknown): Promise<never> {
     const { config } = run.ctx;
     run.log.error({ stage, err: errorMessage(e) }, "dump failed");
-    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result: "failure", bytes, durationSeconds: (Date.now() - run.started.getTime()) / 1000 }, run.log);
+    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result: "failure", durationSeconds: (Date.now() - run.started.getTime()) / 1000 }, run.log);
     throw new JobFailure(`${stage}: ${errorMessage(e)}`, EXIT.failed, e);
 }
 
-/** One step of the run: its failure fails the run (with the bytes stored so far once objects flow). */
-async function step<T>(run: DumpRun, stage: string, fn: () => Promise<T>, countBytes = false): Promise<T> {
+/** One step of the run: its failure fails the run. */
+async function step<T>(run: DumpRun, stage: string, fn: () => Promise<T>): Promise<T> {
     try {
         return await fn();
     } catch (e) {
-        return fail(run, stage, e, countBytes ? run.bytesTotal : undefined);
+        return fail(run, stage, e);
     }
 }
 
@@ -293,7 +293,6 @@ async function dumpInSnapshot(run: DumpRun, t: TransferSettings, tools: Tools, s
                 const proc = spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump");
                 return stored(run, await transfer(t, "dump", proc, tools.plan.transforms?.() ?? [], CONTENT_TYPES.dump));
             },
-            true,
         );
         objects.push(dump);
         const schema = await step(
@@ -303,7 +302,6 @@ async function dumpInSnapshot(run: DumpRun, t: TransferSettings, tools: Tools, s
                 const args = pgDumpArgs(run.target, ["--schema-only", `--snapshot=${snap.id}`], ctx.config, o.lockWaitTimeoutSec);
                 return stored(run, await transfer(t, "schema.sql", spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump --schema-only"), [], CONTENT_TYPES.sql));
             },
-            true,
         );
         objects.push(schema);
     } finally {
@@ -320,7 +318,7 @@ async function dumpRoles(run: DumpRun, t: TransferSettings): Promise<ObjectResul
         return stored(run, await transfer(t, "roles.sql", spawnDumpTool(run.o.pgDumpAll, rolesArgs(run.target), run.childEnv, "pg_dumpall --roles-only"), [], CONTENT_TYPES.sql));
     } catch (e) {
         // A roles dump the server refuses is expected on managed Postgres; anything else is a failure.
-        if (!isRolesRefusal(errorMessage(e))) return fail(run, "roles.sql", e, run.bytesTotal);
+        if (!isRolesRefusal(errorMessage(e))) return fail(run, "roles.sql", e);
         run.log.warn({ err: errorMessage(e) }, "roles.sql skipped: the server did not permit a roles dump");
         return undefined;
     }
