@@ -188,7 +188,10 @@ export const KubernetesSchema = Type.Object(
 
 export const AlertsSchema = Type.Object(
     {
-        rpoHours: Type.Number({ exclusiveMinimum: 0, description: "recovery point objective: newest complete run must be younger" }),
+        rpoHours: Type.Number({
+            exclusiveMinimum: 0,
+            description: "recovery point objective in hours: the newest complete dump must be younger (status, SupabaseBackupRpoMissed); in a stack file more than the dump schedule's longest gap, which the dump's run time adds to",
+        }),
         graceMinutes: Type.Integer({ minimum: 0, default: 60, description: "slack added to a schedule's period before a run counts as missed" }),
         sizeAnomalyRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: "alert when a dump is smaller than this share of the last week's median" }),
         pushgatewayUrl: Type.Optional(Url),

@@ -15,7 +15,7 @@ import {
     type SecretName,
     type StackConfig,
 } from "./config";
-import { isValidCron } from "./cron";
+import { isValidCron, maxIntervalSeconds } from "./cron";
 import { activeTiers, shortestTierDays } from "./retention";
 
 export interface ConfigIssue {
@@ -192,6 +192,31 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
     return out;
 }
 
+/**
+ * The RPO alert against the dump schedule (stack files only; a job config may set any target for a
+ * one-off `status`). Just before a run lands, the newest complete dump is one schedule gap plus the
+ * run's own time old: an RPO at or below the gap is "missed" every night.
+ */
+function rpoIssues(cfg: StackConfig, source: string, k: (path: string) => string): ConfigIssue[] {
+    const { dump, timeZone } = cfg.schedules;
+    if (!isValidCron(dump)) return [];
+    let gapHours: number;
+    try {
+        gapHours = maxIntervalSeconds(dump, timeZone) / 3600;
+    } catch {
+        return []; // a bad time zone is reported by semanticIssues
+    }
+    if (cfg.alerts.rpoHours > gapHours) return [];
+    return [
+        {
+            source,
+            key: k("alerts.rpoHours"),
+            expected: `more than ${+gapHours.toFixed(2)} h, the longest gap of schedules.dump "${dump}": just before the next dump lands the newest one is that old plus its run time, so the RPO would be missed every night (allow for the dump's run time, or dump more often)`,
+            found: String(cfg.alerts.rpoHours),
+        },
+    ];
+}
+
 export type ValidationResult<T> = { ok: true; config: T; issues: [] } | { ok: false; issues: ConfigIssue[] };
 
 export interface StackValidationInput {
@@ -260,6 +285,7 @@ export function validateStackConfig(input: StackValidationInput): ValidationResu
     } else {
         issues.push(...semanticIssues(data as StackConfig, source, k));
         const cfg = data as StackConfig;
+        issues.push(...rpoIssues(cfg, source, k));
         // The optional secrets this config needs (the required ones are checked above).
         for (const name of secretsFor(cfg).filter((n) => !SECRETS[n].required && !(n in values))) {
             const expected =

@@ -56,6 +56,14 @@ const CASES: BadCase[] = [
         expect: [/supabase-backups:managementApiToken: expected a secret: Management API token .*; found nothing/],
     },
     {
+        name: "prod: an RPO of 24 h with a daily dump (missed every night before the dump lands)",
+        stack: "prod",
+        mutate: (f) => {
+            v(f, "alerts").rpoHours = 24;
+        },
+        expect: [/supabase-backups:alerts\.rpoHours: expected more than 24 h, the longest gap of schedules\.dump "30 3 \* \* \*": .*missed every night.*; found 24/],
+    },
+    {
         name: "Object Lock longer than the shortest tier",
         mutate: (f) => {
             v(f, "retention").objectLockMinDays = 10;

@@ -9,6 +9,7 @@ import {
     validateJobConfig,
 } from "@supabase-backups/contracts";
 import { parser as promql } from "@prometheus-io/lezer-promql";
+import { CronExpressionParser } from "cron-parser";
 import { ofType, one, stackRun } from "../support/components";
 
 /** PromQL syntax errors of an expression (Prometheus' own grammar). */
@@ -83,9 +84,16 @@ for (const stack of ["staging", "prod"] as const) {
             const weekly = cronJobs(r).find((c) => c.inputs.metadata.name === "sync-storage-public-assets")!;
             assert.equal(daily.inputs.spec.schedule, "0 4 * * *");
             assert.deepEqual(podOf(daily).containers[0].args, ["sync-storage", "--bucket", "user-media"]);
-            assert.equal(weekly.inputs.spec.schedule, "0 4 * * 0");
+            assert.equal(weekly.inputs.spec.schedule, "30 4 * * 0", "04:30 as the runbooks say, not the minute of the daily sync");
             assert.deepEqual(podOf(weekly).containers[0].args, ["sync-storage", "--bucket", "public-assets"]);
             assert.equal(one(r, "kubernetes:batch/v1:CronJob", "-dump").inputs.spec.schedule, "30 3 * * *");
+            // no two sync-storage CronJobs start at the same minute (they would compete for Storage and the vault)
+            const starts = (c: DeclaredResource) => {
+                const it = CronExpressionParser.parse(c.inputs.spec.schedule, { tz: c.inputs.spec.timeZone, currentDate: new Date(Date.UTC(2026, 0, 1)) });
+                return Array.from({ length: 40 }, () => it.next().getTime()).filter((t) => t < Date.UTC(2026, 0, 15));
+            };
+            const seen = new Set(starts(daily));
+            assert.deepEqual(starts(weekly).filter((t) => seen.has(t)).map((t) => new Date(t).toISOString()), []);
         });
 
         it("CronJobs are hardened as docs/architecture.md \"Kubernetes\" says", () => {
@@ -269,6 +277,8 @@ for (const stack of ["staging", "prod"] as const) {
             assert.match(byAlert("SupabaseBackupVerificationFailed")[0].expr, new RegExp(`${METRICS.lastRunStatus}\\{env="${stack}",kind="verify"\\}`));
             assert.match(byAlert("SupabaseBackupSizeAnomaly")[0].expr, /< 0\.5 \* quantile_over_time\(0\.5, supabase_backups_bytes\{env="[a-z]+",kind="dump"\}\[7d\]\)/);
             assert.equal(byAlert("SupabasePitrOff").length, stack === "prod" ? 1 : 0);
+            // the RPO alert: 26 h in both stack files (the runbooks' 24 h schedule + 2 h for the dump to land; Pulumi.<stack>.yaml says why)
+            assert.match(byAlert("SupabaseBackupRpoMissed")[0].expr, new RegExp(`${METRICS.lastSuccessTimestamp}\\{env="${stack}",kind="dump"\\}\\) > ${26 * 3600}$`));
             for (const rule of rules) assert.equal(rule.labels.team, "platform", "alert labels from config");
         });
 
