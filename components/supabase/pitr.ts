@@ -40,6 +40,34 @@ export interface PitrInputs {
 
 const TOKEN_KEYS = ["pulumi-nodejs:supabaseAccessToken", "supabase-backups:managementApiToken", "supabase:accessToken"];
 
+/**
+ * Compute sizes Supabase does not run PITR on (Small or larger is needed; no compute add-on = the plan's
+ * default size). The jobs' copy is jobs/src/supabase/api.ts COMPUTE_TOO_SMALL_FOR_PITR: this file must
+ * stay self-contained (the provider is serialized into the state); a test keeps the two equal.
+ */
+export const PITR_COMPUTE_TOO_SMALL: readonly string[] = ["ci_nano", "ci_micro"];
+
+/**
+ * Why the project cannot have PITR yet (its compute add-on is below Small), or undefined. Read from
+ * GET …/billing/addons; when the add-ons cannot be read (no token, no billing right, API down) nothing
+ * is claimed here and create/update report what the API says.
+ */
+export async function pitrComputeRefusal(apiUrl: string, token: string | undefined, ref: string, opts: { sleep?: (ms: number) => Promise<void> } = {}): Promise<string | undefined> {
+    if (!token) return undefined;
+    let addons: any;
+    try {
+        addons = await managementApi(apiUrl, token, "GET", `/v1/projects/${ref}/billing/addons`, undefined, { ...opts, maxAttempts: 2 });
+    } catch {
+        return undefined;
+    }
+    const compute: string | null = (addons?.selected_addons ?? []).find((a: any) => a?.type === "compute_instance")?.variant?.id ?? null;
+    if (compute !== null && !PITR_COMPUTE_TOO_SMALL.includes(compute)) return undefined;
+    return (
+        `PITR needs a compute add-on of Small or larger; project ${ref} runs ${compute ?? "no compute add-on (the plan's default size)"}: ` +
+        `upgrade it first (Dashboard → Project Settings → Compute and Disk, or PATCH /v1/projects/${ref}/billing/addons {"addon_type":"compute_instance","addon_variant":"ci_small"}), then run pulumi up again`
+    );
+}
+
 /** A Management API call with the same error contract as the jobs' client, self-contained. */
 export async function managementApi(
     apiUrl: string,
@@ -132,6 +160,11 @@ export function createPitrProvider(options: { sleep?: (ms: number) => Promise<vo
                 failures.push({ property: "apiUrl", reason: "must be an absolute URL" });
             }
             const inputs: PitrInputs = { projectRef: news.projectRef, apiUrl: news.apiUrl, required: !!news.required, days: news.required ? ((news.days ?? 7) as PitrDays) : null };
+            // Checked here so `pulumi preview` says it (check runs in preview; create does not).
+            if (inputs.required && failures.length === 0) {
+                const refusal = await pitrComputeRefusal(inputs.apiUrl, provider.token ?? process.env.SUPABASE_ACCESS_TOKEN, inputs.projectRef, options);
+                if (refusal) failures.push({ property: "required", reason: refusal });
+            }
             return { inputs, failures };
         },
 

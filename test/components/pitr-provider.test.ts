@@ -6,7 +6,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { createPitrProvider, type PitrInputs, type PitrState } from "../../components/supabase/pitr";
+import { createPitrProvider, PITR_COMPUTE_TOO_SMALL, type PitrInputs, type PitrState } from "../../components/supabase/pitr";
+import { COMPUTE_TOO_SMALL_FOR_PITR } from "../../jobs/src/supabase/api";
 import { startFakeSupabaseApi, type FakeSupabaseApi } from "../support/supabase-api";
 
 const REF = "prdabcdefghijklmnopq";
@@ -26,7 +27,7 @@ describe("operator: Supabase PITR add-on dynamic provider", function () {
     });
     beforeEach(() => {
         api.reset();
-        api.addProject(REF);
+        api.addProject(REF, { addons: { compute_instance: "ci_small" } }); // PITR needs Small or larger
         delete process.env.SUPABASE_ACCESS_TOKEN;
     });
 
@@ -120,6 +121,25 @@ describe("operator: Supabase PITR add-on dynamic provider", function () {
         assert.equal(ok.inputs!.days, 7);
     });
 
+    it("preview (check): PITR on a project below a Small compute add-on fails with what to do; create is refused by the API too", async () => {
+        const p = createPitrProvider();
+        await p.configure!(cfg({ "pulumi-nodejs:supabaseAccessToken": api.token }));
+        for (const compute of [undefined, "ci_micro"]) {
+            api.projects.get(REF)!.addons = compute ? { compute_instance: compute } : {};
+            const c = await p.check!(inputs(), inputs({ days: 28 }));
+            assert.deepEqual(c.failures!.map((f) => f.property), ["required"]);
+            assert.match(c.failures![0].reason, new RegExp(`PITR needs a compute add-on of Small or larger; project ${REF} runs ${compute ?? "no compute add-on \\(the plan's default size\\)"}: upgrade it first .*ci_small`));
+            await assert.rejects(p.create(inputs({ days: 28 })), /refused PATCH .*\(400\): Point in time recovery requires a compute add-on of Small or larger/);
+        }
+        // observed only (required: false) never asks; after the upgrade the preview passes
+        assert.equal((await p.check!(inputs(), inputs({ required: false }))).failures!.length, 0);
+        api.projects.get(REF)!.addons = { compute_instance: "ci_medium" };
+        assert.equal((await p.check!(inputs(), inputs({ days: 28 }))).failures!.length, 0);
+        assert.equal((await p.create(inputs({ days: 28 }))).outs!.variant, "pitr_28");
+        // the provider's own copy of the sizes (it is serialized into the state) is the jobs' list
+        assert.deepEqual(PITR_COMPUTE_TOO_SMALL, COMPUTE_TOO_SMALL_FOR_PITR);
+    });
+
     it("serialized as Pulumi stores it, the provider still works (and carries no token)", async () => {
         process.env.SUPABASE_ACCESS_TOKEN = api.token; // present while serializing: must not be captured
         const provider = createPitrProvider();
@@ -132,6 +152,10 @@ describe("operator: Supabase PITR add-on dynamic provider", function () {
         const restored = require(file)[sf.exportName]() as ReturnType<typeof createPitrProvider>;
         delete process.env.SUPABASE_ACCESS_TOKEN;
         await restored.configure!(cfg({ "pulumi-nodejs:supabaseAccessToken": api.token }));
+        assert.equal((await restored.check!(inputs(), inputs({ days: 14 }))).failures!.length, 0);
+        api.projects.get(REF)!.addons = { compute_instance: "ci_micro" };
+        assert.match((await restored.check!(inputs(), inputs({ days: 14 }))).failures![0].reason, /compute add-on of Small or larger/);
+        api.projects.get(REF)!.addons = { compute_instance: "ci_small" };
         const c = await restored.create(inputs({ days: 14 }));
         assert.equal((c.outs as PitrState).variant, "pitr_14");
         assert.equal(api.projects.get(REF)!.addons.pitr, "pitr_14");

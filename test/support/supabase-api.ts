@@ -60,7 +60,7 @@ export interface FakeSupabaseApi {
 }
 
 const PITR_VARIANTS = ["pitr_7", "pitr_14", "pitr_28"];
-const COMPUTE_VARIANTS = ["ci_micro", "ci_small", "ci_medium", "ci_large", "ci_xlarge", "ci_2xlarge", "ci_4xlarge", "ci_8xlarge", "ci_12xlarge", "ci_16xlarge"];
+const COMPUTE_VARIANTS = ["ci_nano", "ci_micro", "ci_small", "ci_medium", "ci_large", "ci_xlarge", "ci_2xlarge", "ci_4xlarge", "ci_8xlarge", "ci_12xlarge", "ci_16xlarge"];
 const ADDON_TYPES = ["custom_domain", "compute_instance", "pitr", "ipv4", "auth_mfa_phone", "auth_mfa_web_authn", "log_drain"];
 
 function variantInfo(id: string) {
@@ -178,6 +178,11 @@ export async function startFakeSupabaseApi(opts: { token?: string; now?: () => n
             if (!ADDON_TYPES.includes(b.addon_type)) return error(400, `addon_type must be one of ${ADDON_TYPES.join(", ")}`);
             const ok = b.addon_type === "pitr" ? PITR_VARIANTS.includes(b.addon_variant) : b.addon_type === "compute_instance" ? COMPUTE_VARIANTS.includes(b.addon_variant) : true;
             if (!ok) return error(400, `addon_variant ${b.addon_variant} is not a variant of ${b.addon_type}`);
+            // Supabase runs PITR only on a Small compute add-on or larger (no compute add-on: the plan's default size)
+            const compute = p.addons.compute_instance;
+            if (b.addon_type === "pitr" && (compute === undefined || compute === "ci_nano" || compute === "ci_micro")) {
+                return error(400, "Point in time recovery requires a compute add-on of Small or larger. Upgrade the project's compute first.");
+            }
             p.addons[b.addon_type] = b.addon_variant;
             if (b.addon_type === "pitr") {
                 const t = Math.floor(now() / 1000);

@@ -46,6 +46,27 @@ export function pitrVariant(days: 7 | 14 | 28): PitrVariant {
     return `pitr_${days}` as PitrVariant;
 }
 
+/**
+ * Compute sizes Supabase does not run PITR on ("PITR requires a Small compute add-on or larger"); no
+ * compute_instance add-on at all means the plan's default (Nano/Micro). components/supabase/pitr.ts
+ * keeps its own copy (its provider is serialized into the Pulumi state); a test keeps the two equal.
+ */
+export const COMPUTE_TOO_SMALL_FOR_PITR: readonly string[] = ["ci_nano", "ci_micro"];
+
+/** The compute add-on selected, or null when none is (the plan's default size). */
+export function selectedCompute(addons: AddonsResponse): string | null {
+    return (addons.selected_addons ?? []).find((x) => x.type === "compute_instance")?.variant?.id ?? null;
+}
+
+/** Why PITR cannot be turned on with this compute size, or undefined when it can. */
+export function pitrComputeProblem(ref: string, compute: string | null): string | undefined {
+    if (compute !== null && !COMPUTE_TOO_SMALL_FOR_PITR.includes(compute)) return undefined;
+    return (
+        `PITR needs a compute add-on of Small or larger; project ${ref} runs ${compute ?? "no compute add-on (the plan's default size)"}: ` +
+        `upgrade it first (Dashboard → Project Settings → Compute and Disk, or PATCH /v1/projects/${ref}/billing/addons {"addon_type":"compute_instance","addon_variant":"ci_small"})`
+    );
+}
+
 /** `POST /v1/projects/{ref}/branches` body (the fields this project sets). */
 export interface CreateBranchBody {
     branch_name: string;

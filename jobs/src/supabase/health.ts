@@ -2,7 +2,7 @@
 // backup is, whether PITR is on (with the configured window) where config requires it, and whether the
 // project still runs the Postgres version the stack file names (the canary is chosen from it).
 import type { JobConfig } from "@supabase-backups/contracts";
-import { newestBackup, pitrVariant, pitrWindow, selectedPitr, SupabaseApi, SupabaseApiError, type PitrVariant } from "./api";
+import { newestBackup, pitrComputeProblem, pitrVariant, pitrWindow, selectedCompute, selectedPitr, SupabaseApi, SupabaseApiError, type PitrVariant } from "./api";
 
 export interface SupabaseHealth {
     projectRef: string;
@@ -11,6 +11,8 @@ export interface SupabaseHealth {
     walgEnabled: boolean;
     /** the PITR add-on variant selected (read only when config requires PITR) */
     pitrAddon: PitrVariant | null | undefined;
+    /** the compute add-on selected (null: the plan's default size; undefined: not read) */
+    computeAddon: string | null | undefined;
     pitrWindow: { earliest: string; latest: string } | null;
     backupsCompleted: number;
     newestBackupAt: string | null;
@@ -35,10 +37,13 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
     const required = s.pitr.required;
     const wantedDays = s.pitr.days ?? null;
     let addon: PitrVariant | null | undefined = undefined;
+    let compute: string | null | undefined = undefined;
     const notes: string[] = [];
     if (required) {
         try {
-            addon = selectedPitr(await api.listAddons(s.projectRef)) ?? null;
+            const addons = await api.listAddons(s.projectRef);
+            addon = selectedPitr(addons) ?? null;
+            compute = selectedCompute(addons);
         } catch (e) {
             // Billing needs more rights than reading backups: a token scoped without them still gets the
             // PITR on/off answer from the backups endpoint; the window's variant stays unconfirmed.
@@ -68,25 +73,14 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
             `project ${s.projectRef} runs Postgres ${running}, supabase.postgresVersion says ${s.postgresVersion}: the canary no longer matches the source (set supabase.postgresVersion to ${running} and deploy)`,
         );
     }
-    let pitrOk = true;
-    if (required) {
-        if (!backups.pitr_enabled) {
-            pitrOk = false;
-            problems.push(`PITR is off for project ${s.projectRef}, but config requires it${wantedDays ? ` (${wantedDays} days)` : ""}`);
-        } else if (wantedDays && addon !== undefined && addon !== pitrVariant(wantedDays as 7 | 14 | 28)) {
-            pitrOk = false;
-            problems.push(`PITR add-on is ${addon ?? "not selected"}, config wants ${pitrVariant(wantedDays as 7 | 14 | 28)}`);
-        } else if (!window) {
-            pitrOk = false;
-            problems.push(`PITR is on but Supabase reports no recovery window yet for project ${s.projectRef}`);
-        }
-    }
+    const pitrOk = judgePitr(s, backups, { addon, compute, window }, problems);
     return {
         projectRef: s.projectRef,
         region: backups.region,
         pitrEnabled: !!backups.pitr_enabled,
         walgEnabled: !!backups.walg_enabled,
         pitrAddon: addon,
+        computeAddon: compute,
         pitrWindow: window ? { earliest: window.earliest.toISOString(), latest: window.latest.toISOString() } : null,
         backupsCompleted: (backups.backups ?? []).filter((b) => String(b.status).toUpperCase() === "COMPLETED").length,
         newestBackupAt: newest ? newest.at.toISOString() : null,
@@ -101,4 +95,35 @@ export async function checkSupabase(api: SupabaseApi, config: JobConfig, now = n
         problems,
         notes,
     };
+}
+
+/** PITR where config requires it: a compute too small for it, off, the wrong window, or no window yet. */
+function judgePitr(
+    s: JobConfig["supabase"],
+    backups: { pitr_enabled: boolean },
+    seen: { addon: PitrVariant | null | undefined; compute: string | null | undefined; window: unknown },
+    problems: string[],
+): boolean {
+    if (!s.pitr.required) return true;
+    const wantedDays = s.pitr.days ?? null;
+    let ok = true;
+    // Supabase refuses PITR below a Small compute add-on: say so before (or instead of) "PITR is off".
+    const computeProblem = seen.compute !== undefined ? pitrComputeProblem(s.projectRef, seen.compute) : undefined;
+    if (computeProblem) {
+        ok = false;
+        problems.push(computeProblem);
+    }
+    if (!backups.pitr_enabled) {
+        problems.push(`PITR is off for project ${s.projectRef}, but config requires it${wantedDays ? ` (${wantedDays} days)` : ""}`);
+        return false;
+    }
+    if (wantedDays && seen.addon !== undefined && seen.addon !== pitrVariant(wantedDays as 7 | 14 | 28)) {
+        problems.push(`PITR add-on is ${seen.addon ?? "not selected"}, config wants ${pitrVariant(wantedDays as 7 | 14 | 28)}`);
+        return false;
+    }
+    if (!seen.window) {
+        problems.push(`PITR is on but Supabase reports no recovery window yet for project ${s.projectRef}`);
+        return false;
+    }
+    return ok;
 }

@@ -115,10 +115,13 @@ describe("operator: Supabase Management API client", function () {
 
     it("billing add-ons: PATCH body and DELETE path as published; bad variant is a 400 with the server's message", async () => {
         const c = client();
+        // PITR is refused below a Small compute add-on, as Supabase does
+        await assert.rejects(c.applyAddon(REF, "pitr", "pitr_14"), /\(400\): Point in time recovery requires a compute add-on of Small or larger/);
+        await c.applyAddon(REF, "compute_instance", "ci_small");
         await c.applyAddon(REF, "pitr", "pitr_14");
         assert.deepEqual(api.requests.at(-1)!.body, { addon_variant: "pitr_14", addon_type: "pitr" });
         const a = await c.listAddons(REF);
-        assert.deepEqual(a.selected_addons.map((x) => [x.type, x.variant.id]), [["pitr", "pitr_14"]]);
+        assert.deepEqual(a.selected_addons.map((x) => [x.type, x.variant.id]), [["compute_instance", "ci_small"], ["pitr", "pitr_14"]]);
         assert.ok(a.available_addons.find((x) => x.type === "pitr")!.variants.some((v) => v.id === "pitr_28"));
         await c.removeAddon(REF, "pitr_14");
         assert.equal(api.requests.at(-1)!.path, `/v1/projects/${REF}/billing/addons/pitr_14`);
@@ -194,7 +197,16 @@ describe("operator: check-supabase", function () {
         let j = JSON.parse(r.stdout);
         assert.equal(j.pitrOk, false);
         assert.match(j.problems.join("\n"), /PITR is off .* config requires it \(7 days\)/);
+        // why it is off: Supabase runs PITR only from a Small compute add-on up (issue 17 item 5)
+        assert.match(j.problems[0], new RegExp(`^PITR needs a compute add-on of Small or larger; project ${PROD_REF} runs no compute add-on \\(the plan's default size\\): upgrade it first`));
+        assert.equal(j.computeAddon, null);
+        p.addons.compute_instance = "ci_micro";
+        r = await runCli(["check-supabase", "--config", prodCfg], { SUPABASE_ACCESS_TOKEN: api.token });
+        assert.equal(r.code, 6);
+        assert.match(r.stdout, /compute:\s+ci_micro/);
+        assert.match(r.stdout, /! PITR needs a compute add-on of Small or larger; project \w+ runs ci_micro/);
 
+        p.addons.compute_instance = "ci_small";
         p.addons.pitr = "pitr_7";
         const t = Math.floor(Date.now() / 1000);
         p.window = { earliest: t - 7 * 86400, latest: t - 60 };
@@ -219,6 +231,7 @@ describe("operator: check-supabase", function () {
         });
         const p = api.addProject(PROD_REF, { backups: [{ is_physical_backup: true, status: "COMPLETED", inserted_at: hoursAgo(2) }] });
         p.addons.pitr = "pitr_7";
+        p.addons.compute_instance = "ci_micro"; // unreadable below: not judged without the add-ons
         const t = Math.floor(Date.now() / 1000);
         p.window = { earliest: t - 86400, latest: t - 60 };
         api.inject({ match: `GET /v1/projects/${PROD_REF}/billing/addons`, status: 403, times: 5, body: { message: "Missing permission: billing_read" } });

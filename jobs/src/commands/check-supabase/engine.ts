@@ -54,6 +54,7 @@ function printHuman(h: SupabaseHealth, healthy: boolean): void {
             ["newest restore point", h.newestRestorePointAt ? `${h.newestRestorePointAt} (${formatAge(h.backupAgeSeconds)} ago; limit ${h.maxAgeHours} h)` : "none"],
             ["PITR", h.pitrEnabled ? `on${h.pitrAddon ? ` (${h.pitrAddon})` : ""}${h.pitrWindow ? `, window ${h.pitrWindow.earliest} .. ${h.pitrWindow.latest}` : ""}` : "off"],
             ["PITR required", h.pitrRequired ? `yes${h.pitrWantedDays ? ` (${h.pitrWantedDays} days)` : ""}` : "no"],
+            ...(h.computeAddon !== undefined ? [["compute", h.computeAddon ?? "no add-on (the plan's default size)"] as [string, string]] : []),
             ["Postgres", `${h.postgresVersion.project ?? "not reported"} (stack file: ${h.postgresVersion.configured})`],
             ["result", healthy ? "healthy" : "UNHEALTHY"],
         ]),
