@@ -5,6 +5,7 @@ import { register as audit } from "./commands/audit";
 import { register as checkSupabase } from "./commands/check-supabase";
 import { register as dump } from "./commands/dump";
 import { register as gc } from "./commands/gc";
+import { register as incident } from "./commands/incident";
 import { register as restore } from "./commands/restore";
 import { register as status } from "./commands/status";
 import { register as syncStorage } from "./commands/sync-storage";
@@ -21,6 +22,7 @@ export const COMMANDS: ReadonlyArray<readonly [string, Register]> = [
     ["verify", verify],
     ["restore", restore],
     ["status", status],
+    ["incident", incident],
     ["audit", audit],
 ];
 

@@ -79,6 +79,11 @@ export class AuditTrail {
         this.target = target;
     }
 
+    /** Facts learned while acting (e.g. the roles an incident froze), recorded with the options. */
+    addOptions(facts: Record<string, unknown>): void {
+        Object.assign(this.options, facts);
+    }
+
     /** Time a phase; its seconds land in `durations`. */
     async time<T>(phase: string, fn: () => Promise<T>): Promise<T> {
         const t = Date.now();

@@ -100,7 +100,8 @@ function registerPitr(restore: Command): void {
                     "recovery: shows the PITR window first and refuses when it does not cover that time. Without --yes nothing is requested.",
             ),
     )
-        .requiredOption("--incident-time <time>", "when the incident happened (ISO 8601, UTC if no zone, or unix seconds)")
+        .option("--incident-time <time>", "when the incident happened (ISO 8601, UTC if no zone, or unix seconds)")
+        .option("--before-incident", "use the open incident's time (recorded by `incident start`) instead of --incident-time")
         .option("--before <duration>", "how long before the incident to restore to", "5m")
         .option("--yes", "really request the restore (the project's database is replaced and unavailable meanwhile)")
         .addHelpText("after", "\nNeeds SUPABASE_ACCESS_TOKEN. Calls GET /v1/projects/{ref}/database/backups, then POST …/database/backups/restore-pitr.\n")

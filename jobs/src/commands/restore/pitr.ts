@@ -7,10 +7,13 @@ import { UsageError } from "../../runtime/errors";
 import type { CommandContext } from "../../cli/command";
 import { durationFlag, managementApi, startAudit, timeFlag, type OperatorOptions } from "../../cli/operator";
 import { pitrWindow } from "../../supabase/api";
+import { loadOpenIncident } from "../../vault/incidents";
 import { out, outJson, renderPairs } from "../../cli/output";
 
 export interface PitrOptions extends OperatorOptions {
-    incidentTime: string;
+    incidentTime?: string;
+    /** the open incident's time, from its `incident start` audit record */
+    beforeIncident?: boolean;
     before: string;
     yes?: boolean;
 }
@@ -21,15 +24,30 @@ export interface PitrTimes {
     target: Date;
 }
 
-/** The flags, checked before anything runs: --incident-time and --before (usage errors, exit 2). */
-export function checkPitrFlags(opts: PitrOptions): PitrTimes {
-    const incident = timeFlag("--incident-time", opts.incidentTime);
+/**
+ * The flags, checked before anything runs: --incident-time or --before-incident, and --before (usage
+ * errors, exit 2). Null: the time comes from the open incident, read from the vault by restorePitr.
+ */
+export function checkPitrFlags(opts: PitrOptions): PitrTimes | null {
     const beforeMs = durationFlag("--before", opts.before);
     if (beforeMs < 0) throw new UsageError("--before must not be negative");
+    if (opts.incidentTime && opts.beforeIncident) throw new UsageError("give --incident-time or --before-incident, not both");
+    if (!opts.incidentTime && !opts.beforeIncident) throw new UsageError("when? give --incident-time TIME, or --before-incident for the open incident's time (incident start records it)");
+    return opts.incidentTime ? pitrTimes(timeFlag("--incident-time", opts.incidentTime), beforeMs) : null;
+}
+
+function pitrTimes(incident: Date, beforeMs: number): PitrTimes {
     return { incident, target: new Date(Math.floor((incident.getTime() - beforeMs) / 1000) * 1000) };
 }
 
-export async function restorePitr(ctx: CommandContext, opts: PitrOptions, { incident, target }: PitrTimes): Promise<ExitCode> {
+async function incidentTimes(ctx: CommandContext, opts: PitrOptions): Promise<PitrTimes> {
+    const open = await loadOpenIncident(ctx.s3, ctx.bucket, ctx.config.env);
+    if (!open) throw new UsageError(`--before-incident: no open incident for env ${ctx.config.env} in the audit log (incident start records one)`);
+    return pitrTimes(new Date(open.incidentTime), durationFlag("--before", opts.before));
+}
+
+export async function restorePitr(ctx: CommandContext, opts: PitrOptions, times: PitrTimes | null): Promise<ExitCode> {
+    const { incident, target } = times ?? (await incidentTimes(ctx, opts));
     const ref = ctx.config.supabase.projectRef;
     const api = managementApi(ctx);
     const trail = startAudit(ctx, opts, "restore-pitr", `supabase:${ref}`, {
