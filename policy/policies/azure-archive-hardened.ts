@@ -19,6 +19,9 @@ export function storageAccountProblems(a: Unwrap<StorageAccountArgs>, cfg: Azure
     if (a.enableHttpsTrafficOnly !== true) out.push(`enableHttpsTrafficOnly is ${show(a.enableHttpsTrafficOnly)}, expected true (HTTPS only)`);
     if (!TLS_OK.includes(String(a.minimumTlsVersion))) out.push(`minimumTlsVersion is ${show(a.minimumTlsVersion)}, expected "TLS1_2" or newer`);
     if (a.allowBlobPublicAccess !== false) out.push(`allowBlobPublicAccess is ${show(a.allowBlobPublicAccess)}, expected false`);
+    const net = (a as any).networkRuleSet;
+    if (asArray<any>(net?.ipRules).some((r) => /^(0\.0\.0\.0|::)\/0$|\/[0-7]$/.test(String(r?.iPAddressOrRange ?? r?.ipAddressOrRange ?? "")))) out.push("networkRuleSet opens the account to the whole internet (an IP rule of /0 or wider than /8)");
+    if (net?.bypass && /AzureServices/.test(String(net.bypass)) && net?.defaultAction === "Allow") out.push("networkRuleSet allows every network and every Azure service");
     if (a.allowSharedKeyAccess !== false) out.push(`allowSharedKeyAccess is ${show(a.allowSharedKeyAccess)}, expected false (workload identity only; account keys bypass every role)`);
     if (a.encryption?.requireInfrastructureEncryption !== true) {
         out.push(`encryption.requireInfrastructureEncryption is ${show(a.encryption?.requireInfrastructureEncryption)}, expected true (it can only be set when the account is created)`);
@@ -45,6 +48,8 @@ function deleteDays(actions: any): { where: string; days: number }[] {
     for (const k of ["daysAfterModificationGreaterThan", "daysAfterCreationGreaterThan", "daysAfterLastAccessTimeGreaterThan"]) {
         if (isSet(b?.[k])) out.push({ where: `baseBlob.delete.${k}`, days: b[k] });
     }
+    const v = actions?.version?.delete;
+    if (isSet(v?.daysAfterCreationGreaterThan)) out.push({ where: "version.delete.daysAfterCreationGreaterThan", days: v.daysAfterCreationGreaterThan, min: 1 } as any);
     // version.delete / snapshot.delete clean up previous versions, like S3's noncurrentVersionExpiration:
     // immutability (the account default, required above, and each version's own) refuses while locked.
     return out;
@@ -71,6 +76,11 @@ export function managementPolicyProblems(p: Unwrap<ManagementPolicyArgs>, cfg: A
             why = "the rule is not limited to one tier, so it must outlast the longest";
         }
         for (const d of deleteDays(r?.definition?.actions)) {
+            // Previous versions go a day after they stop being current (the program's value); never at once.
+            if ((d as any).min !== undefined) {
+                if (d.days < (d as any).min) out.push(`rule ${show(r?.name)} deletes previous versions after ${d.days} day(s) (${d.where}), expected at least ${(d as any).min}`);
+                continue;
+            }
             if (d.days < min) out.push(`rule ${show(r?.name)} deletes after ${d.days} day(s) (${d.where}), shorter than ${min}: ${why}`);
         }
     }
@@ -112,6 +122,11 @@ export const azurePolicy: BackupPolicy = {
         } else if (args.type === T.blobService) {
             const s = args.props as Unwrap<BlobServicePropertiesArgs>;
             if (s.isVersioningEnabled !== true) report(`isVersioningEnabled is ${show(s.isVersioningEnabled)}, expected true`);
+            // Soft delete: the last resort after a delete that immutability did not stop (container or unlocked blob).
+            for (const k of ["deleteRetentionPolicy", "containerDeleteRetentionPolicy"] as const) {
+                const d = (s as any)[k];
+                if (d?.enabled !== true || !(d?.days >= 7)) report(`${k} is ${show(d)}, expected { enabled: true, days: ≥ 7 }`);
+            }
         } else if (args.type === T.blobContainer) {
             const c = args.props as Unwrap<BlobContainerArgs>;
             if (isSet(c.publicAccess) && c.publicAccess !== "None") report(`container publicAccess is ${show(c.publicAccess)}, expected "None" (private)`);

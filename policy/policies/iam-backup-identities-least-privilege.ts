@@ -12,7 +12,7 @@ import {
     T,
 } from "../lib/common";
 import { allows, categoryActions, type ForbiddenCategory, expandDocument, type Statement } from "../lib/iam-catalog";
-import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName, type KeyKind, sampleKeys } from "../lib/identities";
+import { classifyIdentity, DEFAULT_IDENTITIES, exactIdentities, type IdentityName, type KeyKind, sampleKeys } from "../lib/identities";
 
 export interface IamConfig {
     /** environment name: the vault prefixes are `db/{env}/` … */
@@ -58,7 +58,13 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
         { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit"], why: "delete anything but unreferenced storage blobs" },
         { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write objects" },
     ],
-    other: [...BASELINE],
+    // Deny by default: any other role, user, group or customer-managed policy gets no vault rights at all.
+    other: [
+        ...BASELINE,
+        { category: "delete", why: "delete anything (it is not one of the stack's identities)" },
+        { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob", "storageRunManifest", "verify", "audit"], why: "read the vault (it is not one of the stack's identities)" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write to the vault (it is not one of the stack's identities)" },
+    ],
 };
 
 /** S3 bucket names a document's resources name literally (besides the configured vault bucket). */
@@ -140,6 +146,7 @@ export const AZURE_CONFIG_ACTIONS = [
     "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies/write",
     "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies/delete",
     "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleDefinitions/write",
 ];
 
 function azureAllowed(perms: any[], field: "dataActions" | "actions", action: string): boolean {
@@ -159,9 +166,12 @@ export function judgeAzureRole(props: any, identity: IdentityName | undefined): 
     // unlocked policy can be shortened or deleted.
     const bypass = identity === "writer" ? [] : AZURE_SENSITIVE["retention-bypass"].filter((a) => azureAllowed(perms, "dataActions", a));
     if (bypass.length) out.push(`${identity ?? "this role"} must never change or remove immutability policies, but the role allows ${bypass.join(", ")}`);
-    if (identity && identity !== "gc") {
-        const del = AZURE_SENSITIVE.delete.filter((a) => azureAllowed(perms, "dataActions", a));
-        if (del.length) out.push(`${identity} must never delete, but the role allows ${del.join(", ")}`);
+    // gc deletes blobs and versions; nobody may permanently delete (it skips soft delete).
+    const del = AZURE_SENSITIVE.delete.filter((a) => azureAllowed(perms, "dataActions", a) && (identity !== "gc" || /permanentDelete/.test(a)));
+    if (del.length) out.push(`${identity ?? "this role (not one of the stack's identities)"} must never delete${identity === "gc" ? " permanently" : ""}, but the role allows ${del.join(", ")}`);
+    if (!identity) {
+        const read = AZURE_SENSITIVE["read-data"].filter((a) => azureAllowed(perms, "dataActions", a));
+        if (read.length) out.push(`this role is not one of the stack's identities and must not read the archive, but allows ${read.join(", ")}`);
     }
     if (identity === "writer") {
         const read = AZURE_SENSITIVE["read-data"].filter((a) => azureAllowed(perms, "dataActions", a));
@@ -196,32 +206,57 @@ export const iamPolicy: BackupPolicy = {
         },
         required: ["env", "bucketName"],
     },
-    configFromStack: (cfg) => ({ env: cfg.env, bucketName: cfg.aws.bucketName }),
+    // Exactly the stack's role names: a new role named "…-writer-2" is not the writer.
+    configFromStack: (cfg) => ({ env: cfg.env, bucketName: cfg.aws.bucketName, identities: exactIdentities(cfg.env) }),
     validateResource: async (args, report) => {
-        const relevant = [T.rolePolicy, T.role, T.iamPolicy, T.rolePolicyAttachment, T.roleDefinition] as string[];
-        if (!relevant.includes(args.type)) return;
+        if (!IAM_TYPES.includes(args.type)) return;
         const cfg = readPolicyConfig<IamConfig>(iamPolicy, args);
         const p = args.props as any;
-        if (args.type === T.rolePolicy || args.type === T.iamPolicy) {
-            const identity = classifyIdentity([p.role, p.name, args.name], cfg.identities);
+        const awsManaged = (arn: unknown) => typeof arn === "string" && /^arn:aws[a-z-]*:iam::aws:policy\//.test(arn);
+        if (args.type === T.rolePolicy) {
+            // The role's own name decides: the resource's name is the author's to choose.
+            const identity = classifyIdentity([p.role], cfg.identities);
             for (const m of await judgeIdentityDocument(p.policy, identity, cfg)) report(m);
+        } else if (args.type === T.iamPolicy || args.type === USER_POLICY || args.type === GROUP_POLICY) {
+            // The program declares no customer-managed, user or group policy: judged as "other" whatever it is named.
+            for (const m of await judgeIdentityDocument(p.policy, undefined, cfg)) report(m);
         } else if (args.type === T.role) {
-            const identity = classifyIdentity([p.name, args.name], cfg.identities);
+            const identity = classifyIdentity([p.name], cfg.identities);
             for (const ip of asArray<any>(p.inlinePolicies)) {
                 if (ip?.policy === undefined) continue;
                 for (const m of await judgeIdentityDocument(ip.policy, identity, cfg)) report(`inline policy ${show(ip.name)}: ${m}`);
             }
             for (const arn of asArray<string>(p.managedPolicyArns)) {
-                if (/^arn:aws[a-z-]*:iam::aws:policy\//.test(arn)) report(`AWS-managed policy ${arn} attached: it cannot be judged and is broader than any backup identity needs`);
+                if (awsManaged(arn)) report(`AWS-managed policy ${arn} attached: it cannot be judged and is broader than any backup identity needs`);
             }
-        } else if (args.type === T.rolePolicyAttachment) {
-            const identity = classifyIdentity([p.role, args.name], cfg.identities);
-            if (typeof p.policyArn === "string" && /^arn:aws[a-z-]*:iam::aws:policy\//.test(p.policyArn)) {
-                report(`AWS-managed policy ${p.policyArn} attached to ${identity ?? show(p.role)}: it cannot be judged and is broader than any backup identity needs`);
-            }
+        } else if (ATTACHMENT_TYPES.includes(args.type)) {
+            const to = [p.role, p.user, p.group, ...asArray(p.roles), ...asArray(p.users), ...asArray(p.groups)].filter((x) => typeof x === "string");
+            if (awsManaged(p.policyArn)) report(`AWS-managed policy ${p.policyArn} attached to ${to.join(", ") || "?"}: it cannot be judged and is broader than any backup identity needs`);
         } else if (args.type === T.roleDefinition) {
-            const identity = classifyIdentity([p.roleName, args.name], cfg.identities);
+            const identity = classifyIdentity([p.roleName], cfg.identities);
             for (const m of judgeAzureRole(p, identity)) report(m);
+        } else if (args.type === ROLE_ASSIGNMENT) {
+            const guid = String(p.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "";
+            if (AZURE_BUILTIN_DATA_ROLES[guid]) report(`role assignment of the built-in role ${AZURE_BUILTIN_DATA_ROLES[guid]} (${guid}): it grants data or configuration rights on the archive beyond any backup identity's custom role`);
         }
     },
+};
+
+const USER_POLICY = "aws:iam/userPolicy:UserPolicy";
+const GROUP_POLICY = "aws:iam/groupPolicy:GroupPolicy";
+const ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment";
+const ATTACHMENT_TYPES = [T.rolePolicyAttachment, "aws:iam/userPolicyAttachment:UserPolicyAttachment", "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment"] as string[];
+const IAM_TYPES = [T.rolePolicy, T.role, T.iamPolicy, USER_POLICY, GROUP_POLICY, ...ATTACHMENT_TYPES, T.roleDefinition, ROLE_ASSIGNMENT] as string[];
+
+/** Built-in Azure roles with data or configuration rights on storage (and the owner-type roles). */
+export const AZURE_BUILTIN_DATA_ROLES: Record<string, string> = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": "Owner",
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
+    "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": "Storage Blob Data Contributor",
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": "Storage Blob Data Reader",
+    "17d1049b-9a84-46fb-8f53-869881c3d3ab": "Storage Account Contributor",
+    "81a9662b-bebf-436f-a333-f67b29880f12": "Storage Account Key Operator Service Role",
+    "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": "Storage Blob Delegator",
 };

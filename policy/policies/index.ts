@@ -10,9 +10,12 @@ import { publicAccessPolicy } from "./vault-public-access-blocked";
 import { bucketPolicyPolicy } from "./vault-bucket-policy-tls-and-encryption";
 import { lifecyclePolicy } from "./vault-lifecycle-respects-retention";
 import { kmsPolicy } from "./kms-key-rotation-and-deletion-window";
+import { keyPolicyPolicy } from "./kms-key-policy-protects-key";
 import { iamPolicy } from "./iam-backup-identities-least-privilege";
+import { trustPolicy } from "./iam-role-trust-restricted";
 import { azurePolicy } from "./azure-archive-hardened";
 import { cronJobPolicy } from "./k8s-cronjob-hardened";
+import { workloadsPolicy } from "./k8s-workloads-restricted";
 import { stackPolicy } from "./stack-backup-completeness";
 
 export const policies: BackupPolicy[] = [
@@ -23,8 +26,11 @@ export const policies: BackupPolicy[] = [
     bucketPolicyPolicy,
     lifecyclePolicy,
     kmsPolicy,
+    keyPolicyPolicy,
     iamPolicy,
+    trustPolicy,
     azurePolicy,
     cronJobPolicy,
+    workloadsPolicy,
     stackPolicy,
 ];

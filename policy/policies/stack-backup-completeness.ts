@@ -7,6 +7,7 @@ import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "../lib/common";
 import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName } from "../lib/identities";
 import { isKind } from "../lib/job-kinds";
+import { bucketPolicyOf, isBucket, lifecycleRulesOf, lockOf, sseRulesOf, versioningOf } from "../lib/bucket-state";
 
 export interface StackPolicyConfig {
     requireSecondaryArchive: boolean;
@@ -33,11 +34,22 @@ function companionsOf(bucket: PolicyResource, all: PolicyResource[]): Map<string
     const ids = new Set([safe(() => bucket.props.bucket), safe(() => bucket.props.id), safe(() => bucket.props.arn)].filter((v) => typeof v === "string" && v !== ""));
     const out = new Map<string, PolicyResource[]>();
     for (const r of all) {
-        if (!(r.type in BUCKET_COMPANIONS)) continue;
+        // …V2 spellings are the same companion; two of them (V1 and V2) fight over one setting.
+        const type = r.type.replace(/V2:(\w+)V2$/, ":$1").replace(/V2$/, "");
+        if (!(type in BUCKET_COMPANIONS)) continue;
         const byValue = ids.has(safe(() => r.props.bucket));
         const byDependency = (r.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn);
-        if (byValue || byDependency) out.set(r.type, [...(out.get(r.type) ?? []), r]);
+        if (byValue || byDependency) out.set(type, [...(out.get(type) ?? []), r]);
     }
+    // Settings written inline on the bucket count as (and compete with) the separate resource.
+    const inline: [string, unknown][] = [
+        [T.objectLock, lockOf(bucket.type, bucket.props)],
+        [T.versioning, versioningOf(bucket.type, bucket.props)],
+        [T.sse, sseRulesOf(bucket.type, bucket.props)],
+        [T.lifecycle, lifecycleRulesOf(bucket.type, bucket.props)],
+        [T.bucketPolicy, bucketPolicyOf(bucket.type, bucket.props)],
+    ];
+    for (const [t, v] of inline) if (v !== undefined) out.set(t, [...(out.get(t) ?? []), bucket]);
     return out;
 }
 
@@ -47,7 +59,7 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
     const of = (type: string) => rs.filter((r) => r.type === type);
 
     // Vault buckets and their companions.
-    const buckets = of(T.bucket);
+    const buckets = rs.filter((r) => isBucket(r.type));
     if (buckets.length === 0) out.push({ message: "the stack declares no S3 vault bucket (aws:s3/bucket:Bucket)" });
     const keyRefs = new Set<string>();
     for (const k of of(T.kmsKey)) for (const v of [safe(() => k.props.arn), safe(() => k.props.keyId), safe(() => k.props.id)]) if (typeof v === "string") keyRefs.add(v);
@@ -68,6 +80,13 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
         }
     }
     if (of(T.kmsKey).length === 0) out.push({ message: "the stack declares no customer-managed KMS key (aws:kms/key:Key)" });
+    // A key without a policy gets AWS's default one, which has no destruction deny.
+    for (const k of of(T.kmsKey)) {
+        if (safe(() => k.props.policy) !== undefined) continue;
+        const refs = [safe(() => k.props.keyId), safe(() => k.props.arn), safe(() => k.props.id)].filter((v) => typeof v === "string");
+        const set = rs.some((r) => r.type === "aws:kms/keyPolicy:KeyPolicy" && (refs.includes(safe(() => r.props.keyId)) || (r.propertyDependencies?.keyId ?? []).some((d) => d.urn === k.urn)));
+        if (!set) out.push({ urn: k.urn, message: `KMS key ${show(k.name)} has no key policy (inline or aws:kms/keyPolicy:KeyPolicy): AWS's default policy has no deny of key destruction` });
+    }
 
     // Secondary archive in another cloud.
     if (cfg.requireSecondaryArchive) {

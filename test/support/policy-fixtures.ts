@@ -222,7 +222,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
                     },
                 },
             },
-            { type: "azure-native:storage:BlobServiceProperties", name: "archive-blob", props: { accountName: a.accountName, resourceGroupName: a.resourceGroupName, isVersioningEnabled: true } },
+            { type: "azure-native:storage:BlobServiceProperties", name: "archive-blob", props: { accountName: a.accountName, resourceGroupName: a.resourceGroupName, isVersioningEnabled: true, deleteRetentionPolicy: { enabled: true, days: 14 }, containerDeleteRetentionPolicy: { enabled: true, days: 14 } } },
             {
                 type: "azure-native:storage:BlobContainer",
                 name: "archive-container",
