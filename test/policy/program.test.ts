@@ -147,7 +147,7 @@ for (const stack of ["staging", "prod"]) {
                 await mutated(stack, "kubernetes:batch/v1:CronJob", (p) => (p.spec.schedule = "0 4 1 * *"), "-sync-storage-public-assets"),
                 stack,
                 "k8s-cronjob-hardened",
-                /more than 168 h \(storage.buckets "public-assets" schedule "0 4 \* \* 0"\)/,
+                /more than 168 h \(storage.buckets "public-assets" schedule "[^"]+"\)/,
             );
         });
 
