@@ -277,6 +277,11 @@ export const JOB_ENV = {
      * Pushgateway grouping key) so each schedule keeps its own series and its own dead man's switch.
      */
     cronJob: "SUPABASE_BACKUPS_CRONJOB",
+    /**
+     * Ed25519 private key (PKCS#8 PEM) that signs verification records where no KMS key does (tests,
+     * S3-compatible vaults); a secret only the verifier gets, never logged
+     */
+    recordSigningKey: "VERIFY_SIGNING_KEY",
 } as const;
 
 export const VaultTargetSchema = Type.Object(
@@ -286,6 +291,21 @@ export const VaultTargetSchema = Type.Object(
         kmsKeyArn: Type.Optional(Type.String()),
         endpoint: Type.Optional(Type.String({ format: "uri", description: "S3 endpoint override (tests, S3-compatible stores)" })),
         forcePathStyle: Type.Boolean({ default: false }),
+        /**
+         * How verification records are signed and checked (docs/security.md "Tampering with the vault").
+         * With it, restore, status and verify trust a record only with a valid signature.
+         */
+        recordSigning: Type.Optional(
+            Type.Object(
+                {
+                    /** the Ed25519 public key (SPKI PEM) that checks records; the stack reads it from KMS */
+                    publicKeyPem: Type.String({ minLength: 1 }),
+                    /** the KMS key (ECC_NIST_EDWARDS25519, SIGN_VERIFY) verify signs with; without it, the secret in JOB_ENV.recordSigningKey */
+                    kmsKeyArn: Type.Optional(Type.String({ minLength: 1 })),
+                },
+                strict,
+            ),
+        ),
     },
     strict,
 );

@@ -14,7 +14,13 @@ const TierT = Type.Unsafe<(typeof TIERS)[number]>({ type: "string", enum: [...TI
 
 export const MANIFEST_SCHEMA_VERSION = 1;
 
-export const ChainLinkSchema = Type.Object({ runId: RunIdT, sha256: Sha256 }, strict);
+/**
+ * A store's version id (S3 VersionId, Azure versionId) of an object as written by the job. Optional: a
+ * store without versioning returns none, and manifests written before version pinning lack it.
+ */
+const VersionIdT = Type.String({ minLength: 1, maxLength: 1024 });
+
+export const ChainLinkSchema = Type.Object({ runId: RunIdT, sha256: Sha256, versionId: Type.Optional(VersionIdT) }, strict);
 
 export const DbObjectSchema = Type.Object(
     {
@@ -23,6 +29,8 @@ export const DbObjectSchema = Type.Object(
         bytes: Type.Integer({ minimum: 0 }),
         sha256: Sha256,
         contentType: Type.String(),
+        /** the S3 VersionId the job's PutObject / CompleteMultipartUpload returned: readers read this version */
+        versionId: Type.Optional(VersionIdT),
     },
     strict,
 );
@@ -32,7 +40,9 @@ export const SecondaryCopySchema = Type.Object(
         provider: Type.Literal("azure"),
         status: Type.Unsafe<"ok" | "failed" | "disabled">({ type: "string", enum: ["ok", "failed", "disabled"] }),
         container: Type.Optional(Type.String()),
-        objects: Type.Array(Type.Object({ name: Type.String(), key: Type.String(), bytes: Type.Integer({ minimum: 0 }), sha256: Sha256 }, strict)),
+        objects: Type.Array(
+            Type.Object({ name: Type.String(), key: Type.String(), bytes: Type.Integer({ minimum: 0 }), sha256: Sha256, versionId: Type.Optional(VersionIdT) }, strict),
+        ),
         error: Type.Optional(Type.String()),
     },
     strict,
@@ -127,6 +137,8 @@ export const StorageObjectSchema = Type.Object(
          * extension. Lets a run extend only blobs whose lock ends before its own retain-until.
          */
         lockedUntil: Type.Optional(IsoTime),
+        /** the blob's S3 VersionId as uploaded (or as recorded by the run that uploaded it) */
+        versionId: Type.Optional(VersionIdT),
     },
     strict,
 );
@@ -206,6 +218,16 @@ export const VerifyRecordSchema = Type.Object(
         /** one line: why it failed */
         reason: Type.Union([Type.String(), Type.Null()]),
         manifestSha256: Type.Union([Sha256, Type.Null()]),
+        /**
+         * The exact manifest this record proves: its key, the version read (null on a store without
+         * versioning) and the sha256 of that version's bytes. Readers read this version, and a current
+         * version that differs from it is tampering. Absent in records written before version pinning.
+         */
+        manifest: Type.Optional(Type.Object({ key: Type.String(), versionId: Type.Union([VersionIdT, Type.Null()]), sha256: Sha256 }, strict)),
+        /** Ed25519 signature over recordSigningPayload(record), by the verifier's key (KMS or a secret) */
+        signature: Type.Optional(Type.Object({ alg: Type.Literal("ed25519"), keyId: Type.String(), value: Type.String({ pattern: "^[A-Za-z0-9+/]+={0,2}$" }) }, strict)),
+        /** objects of the run whose current version is not the pinned one (found by this verification) */
+        tampered: Type.Optional(Type.Array(Type.Object({ key: Type.String(), pinned: Type.Union([VersionIdT, Type.Null()]), current: Type.Union([VersionIdT, Type.Null()]) }, strict))),
         dumpBytes: Type.Integer({ minimum: 0 }),
         durations: Type.Object(
             {
@@ -250,6 +272,16 @@ export const AuditRecordSchema = Type.Object(
     strict,
 );
 export type AuditRecord = Static<typeof AuditRecordSchema>;
+
+/**
+ * The bytes a verification record's signature covers: what it proves (env, run, result, time) and the
+ * exact manifest (key, version, sha256). A signed record for another run, result or manifest version
+ * does not verify, so a writer cannot re-use one, and nobody without the key can make one.
+ */
+export function recordSigningPayload(r: Pick<VerifyRecord, "env" | "runId" | "verifiedAt" | "result"> & { manifest?: VerifyRecord["manifest"] }): Buffer {
+    const m = r.manifest;
+    return Buffer.from(JSON.stringify(["supabase-backups/verify-record/v1", r.env, r.runId, r.verifiedAt, r.result, m?.key ?? null, m?.versionId ?? null, m?.sha256 ?? null]), "utf8");
+}
 
 /** The exact bytes a manifest or record is stored as: the hash chain is over these. */
 export function serializeRecord(value: unknown): Buffer {

@@ -24,6 +24,11 @@ export const METRICS = {
     objects: `${METRIC_PREFIX}_objects`,
     /** gauge {env}: age in seconds of Supabase's own newest backup (check-supabase) */
     supabaseBackupAgeSeconds: `${METRIC_PREFIX}_supabase_backup_age_seconds`,
+    /**
+     * gauge {env, kind}: vault objects whose current version is not the one the jobs wrote and recorded
+     * (a writer-token overwrite), plus verification records with an invalid signature; pushed by verify
+     */
+    tamperedObjects: `${METRIC_PREFIX}_tampered_objects`,
     /** gauge {env}: 1 when PITR is on as config requires */
     supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
 } as const;
@@ -51,5 +56,10 @@ export const EXIT = {
     verifyFailed: 5,
     /** status: RPO target missed or hash chain broken */
     unhealthy: 6,
+    /**
+     * an object's current version is not the one recorded (overwritten after the job wrote it), or a
+     * verification record's signature is invalid; restore delivered the recorded version
+     */
+    tampered: 7,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

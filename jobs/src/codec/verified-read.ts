@@ -3,7 +3,6 @@
 // job (not pg_dump) compressed — into a spool file or memory. The hash always sees every byte even when
 // decoding fails half-way, so a corrupt object is reported as "sha256 mismatch", the most specific
 // reason, rather than as whatever decoding error the corruption happened to cause.
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { PassThrough, Writable, type Readable, type Transform } from "node:stream";
@@ -204,27 +203,20 @@ export async function hashStream(body: AsyncIterable<Uint8Array>, signal?: Abort
     return { sha256: hash.digest("hex"), bytes };
 }
 
-/** Stream a vault object through hashAndDecode. A missing object throws with `missing = true`. */
+/**
+ * Stream a vault object through hashAndDecode. `open` is the vault's one reader at the object's pinned
+ * version (vault/versions.ts openVersion); a missing object throws from it with `missing = true`.
+ */
 export async function fetchVaultObject(
-    s3: S3Client,
-    bucket: string,
-    key: string,
+    open: () => Promise<{ body: Readable; contentLength?: number }>,
     spec: DecodeSpec,
     to: string | "memory",
     signal?: AbortSignal,
     tee?: Writable,
 ): Promise<FetchResult & { contentLength?: number }> {
-    let r;
-    try {
-        r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
-    } catch (e: any) {
-        if (e?.$metadata?.httpStatusCode === 404 || e?.name === "NoSuchKey" || e?.name === "NotFound") {
-            throw Object.assign(new Error(`${key} is missing from the vault`), { missing: true });
-        }
-        throw e;
-    }
-    const res = await hashAndDecode(r.Body as Readable, spec, to, signal, tee);
-    return { ...res, contentLength: r.ContentLength };
+    const r = await open();
+    const res = await hashAndDecode(r.body, spec, to, signal, tee);
+    return { ...res, contentLength: r.contentLength };
 }
 
 /** A one-line description of a decode failure, for the verification reason. */

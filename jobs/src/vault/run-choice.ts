@@ -1,17 +1,26 @@
 // Which run to restore: --run, or the newest complete run at or before --at, preferring runs the verify
-// job proved (and never picking one it found wrong unless asked by id).
+// job proved (and never picking one it found wrong unless asked by id). A run counts as verified only by
+// a trusted record (verifications.ts: a valid signature once the stack signs records), and its manifest
+// is read at the version that record pins — else at the version the job wrote (versions.ts), so an
+// overwrite with a stolen writer token is never what a restore reads, only what it reports.
 import type { S3Client } from "@aws-sdk/client-s3";
-import { runIdTime, type DbManifest, type StorageManifest } from "@supabase-backups/contracts";
+import { dbRunPrefix, runIdTime, storageRunPrefix, type DbManifest, type StorageManifest } from "@supabase-backups/contracts";
 import { JobFailure, UsageError } from "../runtime/errors";
 import { listCompleteRuns, loadManifest, type LoadedManifest, type RunKind, type RunRef } from "./runs";
 import { parseInstant } from "../runtime/time";
 import { loadVerifications, type Verification } from "./verifications";
+import type { RecordTrust } from "./record-signing";
+import { describeTampering, VersionIndex } from "./versions";
 
 export interface Chosen<T> {
     loaded: LoadedManifest<T>;
     verification: Verification | undefined;
     /** one line: why this run */
     note: string;
+    /** every version of the run's keys: `pin(key, recorded)` is the version to read */
+    versions: VersionIndex;
+    /** one line each: the run's keys overwritten since the job wrote them, its forged records */
+    tampering: string[];
 }
 
 export function parseAt(at: string | undefined): Date | undefined {
@@ -25,12 +34,20 @@ export async function chooseRun<T extends DbManifest | StorageManifest>(
     bucket: string,
     env: string,
     kind: RunKind,
-    opts: { run?: string; at?: string },
+    opts: { run?: string; at?: string; trust: RecordTrust },
 ): Promise<Chosen<T>> {
     if (opts.run && opts.at) throw new UsageError("give --run or --at, not both");
     if (!opts.run && !opts.at) throw new UsageError("which run? give --run ID or --at TIME (--at now for the newest)");
     const runs = await listCompleteRuns(s3, bucket, env, kind);
-    const verifications = kind === "db" ? await loadVerifications(s3, bucket, env) : new Map<string, Verification>();
+    const { byRun: verifications, forged } = kind === "db" ? await loadVerifications(s3, bucket, env, opts.trust) : { byRun: new Map<string, Verification>(), forged: [] };
+    const { ref, note } = pickRun(runs, verifications, kind, env, opts);
+    const pinned = await pinRun<T>(s3, bucket, env, kind, ref, verifications.get(ref.runId));
+    const forgedHere = forged.filter((k) => k.includes(`/${ref.runId}/`)).map((k) => `${k}: verification record with an invalid signature (forged or altered): not trusted`);
+    return { ...pinned, verification: verifications.get(ref.runId), note, tampering: [...pinned.tampering, ...forgedHere] };
+}
+
+/** The run: as asked, or the newest at or before --at, verified ones first. */
+function pickRun(runs: RunRef[], verifications: Map<string, Verification>, kind: RunKind, env: string, opts: { run?: string; at?: string }): { ref: RunRef; note: string } {
     const what = kind === "db" ? "database" : "storage";
     if (opts.run) {
         const ref = runs.find((r) => r.runId === opts.run);
@@ -38,7 +55,7 @@ export async function chooseRun<T extends DbManifest | StorageManifest>(
         const v = verifications.get(ref.runId);
         const note =
             kind !== "db" ? `run ${ref.runId} (as asked)` : v?.result === "passed" ? `run ${ref.runId} (as asked), verified ${v.verifiedAt}` : v?.result === "failed" ? `run ${ref.runId} (as asked) — WARNING: its verification FAILED (${v.reason ?? "no reason"})` : `run ${ref.runId} (as asked), not verified`;
-        return { loaded: await loadManifest<T>(s3, bucket, ref), verification: v, note };
+        return { ref, note };
     }
     const at = parseAt(opts.at)!;
     const candidates = runs.filter((r) => runIdTime(r.runId) <= at);
@@ -48,29 +65,54 @@ export async function chooseRun<T extends DbManifest | StorageManifest>(
         );
     }
     const newest = candidates[candidates.length - 1];
-    if (kind !== "db") return { loaded: await loadManifest<T>(s3, bucket, newest), verification: undefined, note: `newest complete run at or before ${at.toISOString()}: ${newest.runId}` };
+    if (kind !== "db") return { ref: newest, note: `newest complete run at or before ${at.toISOString()}: ${newest.runId}` };
 
     const state = (r: RunRef) => verifications.get(r.runId)?.result;
     const usable = candidates.filter((r) => state(r) !== "failed");
     const verified = usable.filter((r) => state(r) === "passed");
-    let pick: RunRef;
-    let note: string;
     const skippedFailed = candidates.filter((r) => state(r) === "failed" && r.runId > (verified.at(-1)?.runId ?? "")).map((r) => r.runId);
     const failedNote = skippedFailed.length ? `; skipped run(s) whose verification failed: ${skippedFailed.join(", ")}` : "";
     if (verified.length) {
-        pick = verified[verified.length - 1];
-        note =
+        const pick = verified[verified.length - 1];
+        const note =
             pick.runId === newest.runId
                 ? `newest complete run at or before ${at.toISOString()}: ${pick.runId}, verified ${verifications.get(pick.runId)!.verifiedAt}`
                 : `preferring verified run ${pick.runId} (verified ${verifications.get(pick.runId)!.verifiedAt}) over newer unverified run(s) ${usable
                       .filter((r) => r.runId > pick.runId)
                       .map((r) => r.runId)
                       .join(", ") || "-"}; pass --run to restore a newer one${failedNote}`;
-    } else if (usable.length) {
-        pick = usable[usable.length - 1];
-        note = `no verified run at or before ${at.toISOString()}: using the newest complete run ${pick.runId}, NOT verified${failedNote}`;
-    } else {
-        throw new JobFailure(`every complete run at or before ${at.toISOString()} failed verification (${candidates.map((r) => r.runId).join(", ")}); pass --run ID to restore one anyway`);
+        return { ref: pick, note };
     }
-    return { loaded: await loadManifest<T>(s3, bucket, pick), verification: verifications.get(pick.runId), note };
+    if (usable.length) {
+        const pick = usable[usable.length - 1];
+        return { ref: pick, note: `no verified run at or before ${at.toISOString()}: using the newest complete run ${pick.runId}, NOT verified${failedNote}` };
+    }
+    throw new JobFailure(`every complete run at or before ${at.toISOString()} failed verification (${candidates.map((r) => r.runId).join(", ")}); pass --run ID to restore one anyway`);
+}
+
+/**
+ * The run's manifest at the version its trusted record pins (else the one the job wrote), checked
+ * against the record's sha256; and which of the run's keys were overwritten since.
+ */
+async function pinRun<T extends DbManifest | StorageManifest>(
+    s3: S3Client,
+    bucket: string,
+    env: string,
+    kind: RunKind,
+    ref: RunRef,
+    v: Verification | undefined,
+): Promise<Omit<Chosen<T>, "verification" | "note">> {
+    const versions = await VersionIndex.load(s3, bucket, kind === "db" ? dbRunPrefix(env, ref.runId) : storageRunPrefix(env, ref.runId));
+    const recorded = v?.manifest?.key === ref.manifestKey ? v.manifest.versionId : undefined;
+    const loaded = await loadManifest<T>(s3, bucket, ref, versions.pin(ref.manifestKey, recorded).versionId);
+    const provenSha = v?.manifest?.sha256 ?? v?.manifestSha256;
+    if (v && provenSha && loaded.sha256 !== provenSha) {
+        throw new JobFailure(
+            `the manifest of ${ref.runId} read from the vault (sha256 ${loaded.sha256.slice(0, 12)}…) is not the one verified ${v.verifiedAt} (${provenSha.slice(0, 12)}…): refusing to restore it; the vault does not keep the verified version`,
+        );
+    }
+    const keys: Array<[string, string | null | undefined]> = [[ref.manifestKey, recorded]];
+    if (kind === "db") for (const o of (loaded.manifest as DbManifest).objects ?? []) keys.push([o.key, o.versionId]);
+    const tampering = keys.map(([k, rec]) => versions.tampering(k, rec)).filter((t) => !!t).map((t) => describeTampering(t!));
+    return { loaded, versions, tampering };
 }

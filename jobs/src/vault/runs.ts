@@ -12,6 +12,7 @@ import {
     type StorageManifest,
 } from "@supabase-backups/contracts";
 import { getJson, listAll } from "./s3";
+import { VersionIndex } from "./versions";
 
 export type RunKind = "db" | "storage";
 
@@ -38,11 +39,14 @@ export interface LoadedManifest<T> {
     manifest: T;
     sha256: string;
     bytes: Buffer;
+    /** the version read (undefined on a store without versioning) */
+    versionId?: string;
 }
 
-export async function loadManifest<T = DbManifest | StorageManifest>(s3: S3Client, bucket: string, ref: RunRef): Promise<LoadedManifest<T>> {
-    const { value, sha256, bytes } = await getJson<T>(s3, bucket, ref.manifestKey);
-    return { ref, manifest: value, sha256, bytes };
+/** A run's manifest, at `versionId` when given (versions.ts: the recorded or the original version). */
+export async function loadManifest<T = DbManifest | StorageManifest>(s3: S3Client, bucket: string, ref: RunRef, versionId?: string | null): Promise<LoadedManifest<T>> {
+    const { value, sha256, bytes, versionId: read } = await getJson<T>(s3, bucket, { key: ref.manifestKey, versionId });
+    return { ref, manifest: value, sha256, bytes, versionId: read ?? versionId ?? undefined };
 }
 
 /** The newest complete run and its manifest hash: the `previous` link of the next run. */
@@ -52,13 +56,16 @@ export async function newestComplete<T = DbManifest | StorageManifest>(s3: S3Cli
     return last ? loadManifest<T>(s3, bucket, last) : undefined;
 }
 
-/** Load every complete run's manifest (small JSON) and check the chain. */
+/**
+ * Load every complete run's manifest (small JSON) and check the chain. With `versions`, each manifest is
+ * read at its original version, and the chain holds only over what the jobs wrote.
+ */
 export async function loadChain<T extends { runId: string; previous: { runId: string; sha256: string } | null }>(
     s3: S3Client,
     bucket: string,
     env: string,
     kind: RunKind,
-    opts: { sinceRunId?: string; concurrency?: number } = {},
+    opts: { sinceRunId?: string; concurrency?: number; versions?: VersionIndex } = {},
 ): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[] }> {
     let runs = await listCompleteRuns(s3, bucket, env, kind);
     if (opts.sinceRunId) runs = runs.filter((r) => r.runId >= opts.sinceRunId!);
@@ -67,7 +74,8 @@ export async function loadChain<T extends { runId: string; previous: { runId: st
     const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, runs.length) }, async () => {
         while (next < runs.length) {
             const i = next++;
-            manifests[i] = await loadManifest<T>(s3, bucket, runs[i]);
+            // With a version index, each manifest as the job wrote it: an overwrite cannot re-link the chain.
+            manifests[i] = await loadManifest<T>(s3, bucket, runs[i], opts.versions?.pin(runs[i].manifestKey).versionId);
         }
     });
     await Promise.all(workers);

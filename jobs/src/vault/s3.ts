@@ -1,9 +1,10 @@
 // The S3 vault: client construction and the few operations every command shares (list under a
 // prefix, read JSON, write a record once). How objects are written lives in write-params.ts.
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
 import { retentionParams, taggingParams, writeParams, type VaultTarget, type VaultWrite } from "./write-params";
 import { httpStatusOf } from "../runtime/errors";
+import { readVersion, type ObjectPin } from "./versions";
 
 export interface VaultClientOptions {
     /** socket idle timeout per request (a stalled S3 connection fails and is retried), default none */
@@ -46,14 +47,15 @@ export async function listAll(s3: S3Client, bucket: string, prefix: string): Pro
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-export async function getBytes(s3: S3Client, bucket: string, key: string): Promise<Buffer> {
-    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-    return Buffer.from(await r.Body!.transformToByteArray());
+/** A small object's bytes, at a pinned version when given one (versions.ts reads it). */
+export async function getBytes(s3: S3Client, bucket: string, at: string | ObjectPin): Promise<Buffer> {
+    return (await readVersion(s3, bucket, typeof at === "string" ? { key: at } : at)).bytes;
 }
 
-export async function getJson<T>(s3: S3Client, bucket: string, key: string): Promise<{ value: T; bytes: Buffer; sha256: string }> {
-    const bytes = await getBytes(s3, bucket, key);
-    return { value: JSON.parse(bytes.toString("utf8")) as T, bytes, sha256: sha256Hex(bytes) };
+/** A JSON object (manifest, record), with its bytes' sha256 and the version read. */
+export async function getJson<T>(s3: S3Client, bucket: string, at: string | ObjectPin): Promise<{ value: T; bytes: Buffer; sha256: string; versionId?: string }> {
+    const r = await readVersion(s3, bucket, typeof at === "string" ? { key: at } : at);
+    return { value: JSON.parse(r.bytes.toString("utf8")) as T, bytes: r.bytes, sha256: r.sha256, versionId: r.versionId };
 }
 
 export async function exists(s3: S3Client, bucket: string, key: string): Promise<boolean> {
@@ -70,11 +72,11 @@ export async function exists(s3: S3Client, bucket: string, key: string): Promise
  * Write a small record (manifest, verification, audit) exactly once, with the vault's write settings
  * (write-params.ts: `If-None-Match: *`, SHA256, lock, tags, SSE-KMS). Returns the bytes' sha256.
  */
-export async function putRecordOnce(s3: S3Client, vault: VaultTarget, write: RecordWrite, value: unknown): Promise<{ sha256: string; bytes: number }> {
+export async function putRecordOnce(s3: S3Client, vault: VaultTarget, write: RecordWrite, value: unknown): Promise<{ sha256: string; bytes: number; versionId?: string }> {
     const body = serializeRecord(value);
     const sha256 = sha256Hex(body);
-    await s3.send(new PutObjectCommand({ ...writeParams(vault, { ...write, contentType: "application/json", sha256 }), Body: body }));
-    return { sha256, bytes: body.length };
+    const r = await s3.send(new PutObjectCommand({ ...writeParams(vault, { ...write, contentType: "application/json", sha256 }), Body: body }));
+    return { sha256, bytes: body.length, versionId: r.VersionId };
 }
 
 export type RecordWrite = Omit<VaultWrite, "contentType" | "sha256" | "size">;

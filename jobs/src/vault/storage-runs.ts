@@ -7,7 +7,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
     storageRunPrefix,
     TIERS,
@@ -17,6 +17,7 @@ import {
     type Tier,
 } from "@supabase-backups/contracts";
 import { getJson } from "./s3";
+import { openVersion } from "./versions";
 import type { RunRef } from "./runs";
 
 /** Which of `count` shards an object belongs to: sha256("bucket/name"), first 4 bytes, mod count. */
@@ -48,8 +49,10 @@ export interface RunHeader {
  * fields first), so choosing the next tier does not download every manifest of the year.
  */
 export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader> {
-    const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: ref.manifestKey, Range: "bytes=0-2047" }));
-    const head = Buffer.from(await r.Body!.transformToByteArray()).toString("utf8");
+    const r = await openVersion(s3, bucket, { key: ref.manifestKey }, { range: "bytes=0-2047" });
+    const chunks: Buffer[] = [];
+    for await (const c of r.body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
+    const head = Buffer.concat(chunks).toString("utf8");
     const tier = /"tier":\s*"([a-z]+)"/.exec(head)?.[1];
     const startedAt = /"startedAt":\s*"([^"]+)"/.exec(head)?.[1];
     const retain = /"retainUntil":\s*"([^"]+)"/.exec(head)?.[1];
@@ -159,8 +162,9 @@ export async function materializeRunState(
         while (next < selected.length && !failed) {
             const o = selected[next++];
             try {
-                const r = await s3.send(new GetObjectCommand({ Bucket: vaultBucket, Key: o.blobKey }));
-                const body = (r.Body as Readable).pipe(verifying(o));
+                // the blob's version as its run recorded it (a later overwrite of the key is not read)
+                const r = await openVersion(s3, vaultBucket, { key: o.blobKey, versionId: o.versionId });
+                const body = r.body.pipe(verifying(o));
                 await write(o, body);
                 bytes += o.size;
                 opts.onObject?.(o);

@@ -22,7 +22,6 @@ import {
     type ExitCode,
     type Tier,
 } from "@supabase-backups/contracts";
-import { createHash } from "node:crypto";
 import type { CommandContext } from "../../cli/command";
 import { createArchiveClient } from "../../vault/archive";
 import { errorMessage, JobFailure } from "../../runtime/errors";
@@ -30,7 +29,8 @@ import type { Logger } from "../../runtime/log";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes, Progress } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
-import { getBytes, putRecordOnce, type VaultClientOptions } from "../../vault/s3";
+import { putRecordOnce, type VaultClientOptions } from "../../vault/s3";
+import { readVersion } from "../../vault/versions";
 import { vaultTags, type VaultTags } from "../../vault/write-params";
 import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan } from "../../postgres/client-tools";
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
@@ -148,7 +148,7 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
     // The manifest, last: it makes the run complete.
     const written = await step(run, "manifest.json", () => putRecordOnce(ctx.s3, ctx.config.vault, { key: manifestKey, tags: placement.tags, retainUntil: placement.retainUntil }, manifest));
     const copied = await copyManifestToArchive(run, archive, placement, manifestKey, manifest);
-    return finish(run, { manifest, manifestKey, manifestSha256: written.sha256, secondary: archive.secondary.status, degraded: archive.secondary.status === "failed" || !copied });
+    return finish(run, { manifest, manifestKey, manifestSha256: written.sha256, manifestVersionId: written.versionId, secondary: archive.secondary.status, degraded: archive.secondary.status === "failed" || !copied });
 }
 
 function startRun(ctx: CommandContext, o: DumpOptions): DumpRun {
@@ -205,7 +205,9 @@ async function priorRuns(ctx: CommandContext, now: Date, log: Logger): Promise<{
     const refs = await listCompleteRuns(s3, bucket, ctx.config.env, "db");
     if (!refs.length) return { completed: [], previous: null };
     const newest = refs[refs.length - 1];
-    const previous = { runId: newest.runId, sha256: createHash("sha256").update(await getBytes(s3, bucket, newest.manifestKey)).digest("hex") };
+    // the version read is recorded with the link: verify and status compare it with the one the job wrote
+    const prev = await readVersion(s3, bucket, { key: newest.manifestKey });
+    const previous = { runId: newest.runId, sha256: prev.sha256, ...(prev.versionId ? { versionId: prev.versionId } : {}) };
     // Only runs that can share a period with `now` matter for the tier: this ISO year/week onwards.
     const since = Date.UTC(now.getUTCFullYear(), 0, 1) - 7 * 86_400_000;
     const recent = refs.filter((r) => runIdTime(r.runId).getTime() >= since);
@@ -346,6 +348,7 @@ interface Outcome {
     manifest: DbManifest;
     manifestKey: string;
     manifestSha256: string;
+    manifestVersionId?: string;
     secondary: Secondary["status"];
     degraded: boolean;
 }
@@ -359,10 +362,10 @@ async function finish(run: DumpRun, r: Outcome): Promise<ExitCode> {
     const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
     const dump = r.manifest.objects[0];
     run.log.info(
-        { result, tier: r.manifest.tier, manifest: r.manifestKey, manifestSha256: r.manifestSha256, bytes: run.bytesTotal, dumpBytes: dump.bytes, dumpSha256: dump.sha256, seconds, maxRssMiB, secondary: r.secondary },
+        { result, tier: r.manifest.tier, manifest: r.manifestKey, manifestSha256: r.manifestSha256, manifestVersionId: r.manifestVersionId, bytes: run.bytesTotal, dumpBytes: dump.bytes, dumpSha256: dump.sha256, seconds, maxRssMiB, secondary: r.secondary },
         `dump ${result}: ${formatBytes(dump.bytes)} in ${seconds.toFixed(1)} s`,
     );
-    if (run.o.json) process.stdout.write(JSON.stringify({ result, manifestKey: r.manifestKey, manifestSha256: r.manifestSha256, maxRssMiB, seconds, manifest: r.manifest }) + "\n");
+    if (run.o.json) process.stdout.write(JSON.stringify({ result, manifestKey: r.manifestKey, manifestSha256: r.manifestSha256, manifestVersionId: r.manifestVersionId ?? null, maxRssMiB, seconds, manifest: r.manifest }) + "\n");
     else process.stdout.write(summaryLine(r.manifest, r.secondary, result, run.ctx.bucket, r.manifestKey, r.degraded));
     return r.degraded ? EXIT.degraded : EXIT.ok;
 }

@@ -25,6 +25,8 @@ export interface Sink {
     /** settles when the copy is committed; never rejects (see `failure`) */
     readonly settled: Promise<void>;
     committed: boolean;
+    /** the store's version id of the committed object (S3 VersionId, Azure versionId), when it keeps versions */
+    versionId?: string;
     failure?: Error;
     lastProgressAt: number;
     /** mark failed, stop the upload, clean up what can be cleaned (multipart abort) */
@@ -98,7 +100,10 @@ export function s3Sink(s3: S3Client, t: ObjectTarget, o: S3SinkOptions, log: Log
                 const sealed = await sealUpload(s3, o.vault, { key: t.key, tags: t.tags, retainUntil: t.retainUntil }, r.VersionId);
                 if (sealed === "no-object-lock-api") log.warn({ key: t.key }, "the vault has no Object Lock API: this object's lock could not be confirmed");
             }
-            if (!sink.failure) sink.committed = true;
+            if (!sink.failure) {
+                sink.committed = true;
+                sink.versionId = r.VersionId;
+            }
         },
         async (e) => {
             sink.failure ??= e instanceof Error ? e : new Error(String(e));
@@ -148,8 +153,11 @@ export function azureSink(container: ContainerClient, t: ObjectTarget, o: AzureS
         onProgress: () => (sink.lastProgressAt = Date.now()),
     };
     (sink as { settled: Promise<void> }).settled = blob.uploadStream(input, o.blockSize, o.concurrency, options).then(
-        () => {
-            if (!sink.failure) sink.committed = true;
+        (r) => {
+            if (!sink.failure) {
+                sink.committed = true;
+                sink.versionId = r.versionId;
+            }
         },
         (e) => {
             sink.failure ??= e instanceof Error ? e : new Error(String(e));

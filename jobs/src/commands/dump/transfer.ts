@@ -28,13 +28,15 @@ export interface ObjectResult {
     bytes: number;
     sha256: string;
     contentType: string;
+    /** the S3 VersionId of the stored object: readers read exactly this version */
+    versionId?: string;
 }
 
 /** The Azure copy of the run so far: disabled, ok (objects committed), or failed (why). */
 export interface Secondary {
     status: "ok" | "failed" | "disabled";
     error?: string;
-    objects: Array<{ name: string; key: string; bytes: number; sha256: string }>;
+    objects: Array<{ name: string; key: string; bytes: number; sha256: string; versionId?: string }>;
 }
 
 /** Everything an object's transfer needs, fixed for the run. */
@@ -70,7 +72,7 @@ function recordSecondary(s: TransferSettings, sinks: Sink[], object: Omit<Object
     const azure = sinks.find((x) => !x.required);
     if (!azure) return;
     if (azure.committed) {
-        s.secondary.objects.push({ name: object.name, key: object.key, bytes: object.bytes, sha256: object.sha256 });
+        s.secondary.objects.push({ name: object.name, key: object.key, bytes: object.bytes, sha256: object.sha256, ...(azure.versionId ? { versionId: azure.versionId } : {}) });
         return;
     }
     s.secondary.status = "failed";
@@ -107,6 +109,7 @@ export async function transfer(s: TransferSettings, name: ObjectName, proc: Dump
     }
     const sha256 = hash.digest("hex");
     recordSecondary(s, sinks, { name, key, bytes, sha256 });
-    s.log.info({ object: name, key, bytes, sha256 }, `uploaded ${name} (${formatBytes(bytes)})`);
-    return { name, key, bytes, sha256, contentType: t.contentType };
+    const versionId = sinks.find((x) => x.required)?.versionId;
+    s.log.info({ object: name, key, bytes, sha256, versionId }, `uploaded ${name} (${formatBytes(bytes)})`);
+    return { name, key, bytes, sha256, contentType: t.contentType, ...(versionId ? { versionId } : {}) };
 }

@@ -3,7 +3,6 @@
 // retain-until has not passed only adds a delete marker, and the locked version stays until it may go
 // (the bucket's noncurrent-version lifecycle rule removes it then). Any doubt aborts without deleting.
 // The decision itself is the pure plan in plan.ts.
-import { DeleteObjectCommand, DeleteObjectsCommand } from "@aws-sdk/client-s3";
 import {
     EXIT,
     type ExitCode,
@@ -13,12 +12,14 @@ import {
     type StorageShardManifest,
 } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
-import { errorMessage, httpStatusOf, JobFailure, UsageError } from "../../runtime/errors";
+import { errorMessage, JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
 import { getJson, listAll } from "../../vault/s3";
-import { planGc, type BlobListing, type GcPlan } from "./plan";
+import { VersionIndex } from "../../vault/versions";
+import { planGc, type BlobListing } from "./plan";
+import { deleteBlobs } from "./delete";
 
 export interface GcOptions {
     config?: string;
@@ -40,13 +41,14 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
     const started = Date.now();
     try {
         const { runs, referenced } = await referencedBlobs(ctx);
-        const blobs = await listBlobs(ctx);
+        const versions = await VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageBlobs(env));
+        const blobs = await listBlobs(ctx, versions);
         const plan = planGc(blobs, referenced, new Date(), graceDays);
         log.info(
-            { runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, bytes: plan.bytesReclaimed },
+            { runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, unhide: plan.unhide.length, bytes: plan.bytesReclaimed },
             "gc plan",
         );
-        const { deleted, failures } = opts.dryRun ? { deleted: 0, failures: [] } : await deleteBlobs(ctx, plan);
+        const { deleted, locked, markersRemoved, failures } = opts.dryRun ? { deleted: 0, locked: 0, markersRemoved: 0, failures: [] } : await deleteBlobs(ctx, plan, versions);
         const summary = {
             env,
             runs,
@@ -55,6 +57,8 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
             keptTooYoung: plan.tooYoung,
             candidates: plan.delete.length,
             deleted,
+            keptLocked: locked,
+            markersRemoved,
             failed: failures.length,
             bytesReclaimed: plan.bytesReclaimed,
             dryRun: !!opts.dryRun,
@@ -63,7 +67,7 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
         else
             process.stdout.write(
                 `gc ${env}: ${blobs.length} blobs, ${plan.referenced} referenced by ${runs} runs, ${plan.tooYoung} unreferenced but younger than ${graceDays} d, ` +
-                    `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} deleted`} (${formatBytes(plan.bytesReclaimed)})\n`,
+                    `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})\n`,
             );
         for (const f of failures) log.error({ failure: f }, "delete failed");
         await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed }, log);
@@ -83,12 +87,18 @@ async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; ref
     const env = ctx.config.env;
     const referenced = new Set<string>();
     const runs = await listCompleteRuns(s3, bucket, env, "storage");
+    // Every version of every manifest: an overwrite with a stolen writer token can add references, never
+    // take away those of the version the job wrote.
+    const versions = await VersionIndex.load(s3, bucket, prefixes.storageRuns(env));
     for (const ref of runs) {
-        const { manifest } = await loadManifest<StorageManifest>(s3, bucket, ref);
-        if (manifest.kind !== "storage" || !Array.isArray(manifest.objects)) {
-            throw new JobFailure(`${ref.manifestKey} is not a storage manifest: refusing to collect on partial knowledge`);
+        const vs = versions.versions(ref.manifestKey);
+        for (const versionId of vs.length && versions.available ? vs.map((v) => v.versionId) : [undefined]) {
+            const { manifest } = await loadManifest<StorageManifest>(s3, bucket, ref, versionId);
+            if (manifest.kind !== "storage" || !Array.isArray(manifest.objects)) {
+                throw new JobFailure(`${ref.manifestKey} is not a storage manifest: refusing to collect on partial knowledge`);
+            }
+            for (const o of manifest.objects) referenced.add(o.sha256);
         }
-        for (const o of manifest.objects) referenced.add(o.sha256);
     }
     const shardKeys = (await listAll(s3, bucket, prefixes.storageRuns(env))).filter((o) => /\/shards\/[^/]+\.json$/.test(o.key));
     for (const o of shardKeys) {
@@ -98,45 +108,17 @@ async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; ref
     return { runs: runs.length, referenced };
 }
 
-/** The content-addressed blobs in the vault, with size and age. */
-async function listBlobs(ctx: CommandContext): Promise<BlobListing[]> {
+/** The content-addressed blobs in the vault, with size and age; also those an earlier gc hid under a delete marker. */
+async function listBlobs(ctx: CommandContext, versions: VersionIndex): Promise<BlobListing[]> {
     const blobs: BlobListing[] = [];
     for (const o of await listAll(ctx.s3, ctx.bucket, prefixes.storageBlobs(ctx.config.env))) {
         const p = parseVaultKey(o.key);
         if (p?.kind === "storage-blob") blobs.push({ key: o.key, sha256: p.sha256, size: o.size, lastModified: o.lastModified });
     }
+    for (const key of versions.hiddenKeys()) {
+        const p = parseVaultKey(key);
+        const newest = versions.versions(key).at(-1)!;
+        if (p?.kind === "storage-blob") blobs.push({ key, sha256: p.sha256, size: newest.size ?? 0, lastModified: newest.lastModified, hidden: true });
+    }
     return blobs;
-}
-
-/** Delete the plan's blobs, 1 000 a request; failures per key. */
-async function deleteBlobs(ctx: CommandContext, plan: GcPlan): Promise<{ deleted: number; failures: string[] }> {
-    let deleted = 0;
-    const failures: string[] = [];
-    for (let i = 0; i < plan.delete.length; i += 1000) {
-        const batch = plan.delete.slice(i, i + 1000);
-        const errors = await deleteBatch(ctx, batch.map((b) => b.key));
-        failures.push(...errors);
-        deleted += batch.length - errors.length;
-    }
-    return { deleted, failures };
-}
-
-/**
- * One DeleteObjects call; where the store refuses the batch as a whole (Ceph RGW checks it against the
- * bucket, which gc's policy does not name), one DeleteObject per key — the same deletes, each judged
- * against its own key. Returns one line per key that was not deleted.
- */
-async function deleteBatch(ctx: CommandContext, keys: string[]): Promise<string[]> {
-    try {
-        const r = await ctx.s3.send(new DeleteObjectsCommand({ Bucket: ctx.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
-        return (r.Errors ?? []).map((e) => `${e.Key}: ${e.Code ?? ""} ${e.Message ?? ""}`.trim());
-    } catch (e) {
-        if (httpStatusOf(e) !== 403) throw e;
-        ctx.log.info({ keys: keys.length }, "the batch delete was refused as a whole: deleting one key at a time");
-        const failures: string[] = [];
-        for (const Key of keys) {
-            await ctx.s3.send(new DeleteObjectCommand({ Bucket: ctx.bucket, Key })).catch((err) => failures.push(`${Key}: ${errorMessage(err)}`));
-        }
-        return failures;
-    }
 }

@@ -8,6 +8,8 @@ export interface BlobListing {
     sha256: string;
     size: number;
     lastModified?: Date;
+    /** only data versions under a delete marker (an earlier gc's plain DELETE): the key lists as absent */
+    hidden?: boolean;
 }
 
 export interface GcPlan {
@@ -17,14 +19,17 @@ export interface GcPlan {
     tooYoung: number;
     referenced: number;
     bytesReclaimed: number;
+    /** referenced blobs hidden by a delete marker: the marker goes, so readers find them again */
+    unhide: BlobListing[];
 }
 
 export function planGc(blobs: BlobListing[], referenced: Set<string>, now: Date, graceDays: number): GcPlan {
     const cutoff = now.getTime() - graceDays * 86_400_000;
-    const plan: GcPlan = { delete: [], tooYoung: 0, referenced: 0, bytesReclaimed: 0 };
+    const plan: GcPlan = { delete: [], tooYoung: 0, referenced: 0, bytesReclaimed: 0, unhide: [] };
     for (const b of blobs) {
         if (referenced.has(b.sha256)) {
             plan.referenced++;
+            if (b.hidden) plan.unhide.push(b);
         } else if (!b.lastModified || b.lastModified.getTime() > cutoff) {
             // Unknown age counts as young: never delete what we cannot prove is old.
             plan.tooYoung++;

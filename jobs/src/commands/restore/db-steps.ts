@@ -1,12 +1,12 @@
 // The steps of `restore db` that talk to the vault, the target or a client tool: connect and refuse
 // surprises, download and verify the dump, create the roles it names, pg_restore it, count the rows.
 import { spawn } from "node:child_process";
-import { Transform, type Readable } from "node:stream";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { Transform } from "node:stream";
 import type { Client } from "pg";
 import { redactUrl, type DbManifest } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
 import { Refusal, type AuditTrail } from "../../vault/audit";
+import { openVersion, type ObjectPin } from "../../vault/versions";
 import { connect, ensureRoles, rolesFromScript, SUPABASE_DEFAULT_ROLES } from "../../postgres/canary";
 import { pgChildEnv } from "../../postgres/connection";
 import { quoteTable } from "../../postgres/ident";
@@ -97,15 +97,17 @@ export async function refuseNonEmptyTarget(c: Client, clean: boolean, ignore: (s
 
 type ManifestObject = DbManifest["objects"][number];
 
-/** The dump, streamed once into `spool`: sha256 and size of the stored bytes checked, then decoded. */
-export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: DbManifest, dumpObj: ManifestObject, spool: string): Promise<{ bytes: number; decodedBytes?: number }> {
+/**
+ * The dump, streamed once into `spool` at its pinned version (the one the manifest records, else the one
+ * the job wrote): sha256 and size of the stored bytes checked, then decoded.
+ */
+export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: DbManifest, dumpObj: ManifestObject, pin: ObjectPin, spool: string): Promise<{ bytes: number; decodedBytes?: number }> {
     const spec = decodeSpecFor(m, "dump", ctx.secrets.ageIdentity);
     const got = await trail.time("download", async () => {
         // Progress on a terminal (a line every few seconds in a pod) while the dump streams in.
         const progress = new Progress(`download ${m.runId}`, ctx.log).start();
         try {
-            const r = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: dumpObj.key }));
-            const src = r.Body as Readable;
+            const src = (await openVersion(ctx.s3, ctx.bucket, pin)).body;
             const counter = new Transform({
                 transform(chunk: Buffer, _e, cb) {
                     progress.add(chunk.length);
@@ -127,11 +129,12 @@ export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: Db
 }
 
 /** Roles the dump's grants and policies name (best effort: needs CREATEROLE on the target). */
-export async function ensureDumpRoles(ctx: CommandContext, m: DbManifest, targetUrl: string): Promise<void> {
+export async function ensureDumpRoles(ctx: CommandContext, m: DbManifest, targetUrl: string, pin: (o: ManifestObject) => ObjectPin): Promise<void> {
     let roles = SUPABASE_DEFAULT_ROLES;
     const rolesObj = m.objects.find((o) => o.name === "roles.sql");
     if (rolesObj) {
-        const r = await fetchVaultObject(ctx.s3, ctx.bucket, rolesObj.key, decodeSpecFor(m, "roles.sql", ctx.secrets.ageIdentity), "memory").catch(() => undefined);
+        const open = () => openVersion(ctx.s3, ctx.bucket, pin(rolesObj));
+        const r = await fetchVaultObject(open, decodeSpecFor(m, "roles.sql", ctx.secrets.ageIdentity), "memory").catch(() => undefined);
         if (r?.data && r.sha256 === rolesObj.sha256) roles = [...new Set([...roles, ...rolesFromScript(r.data.toString("utf8"))])];
     }
     const createdRoles = await ensureRoles(targetUrl, roles).catch((e) => {

@@ -21,6 +21,7 @@ import { checkAtFlag, startAudit, type OperatorOptions } from "../../cli/operato
 import { out, outJson, renderPairs, renderTable } from "../../cli/output";
 import { audited, isProdEnv, Refusal, type AuditTrail } from "../../vault/audit";
 import { chooseRun, type Chosen } from "../../vault/run-choice";
+import { recordTrust } from "../../vault/record-signing";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
@@ -116,8 +117,8 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
     const dir = await mkdtemp(join(tmpdir(), "sb-restore-"));
     const r: DbRestore = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump"), supabase };
     try {
-        const got = await downloadDump(ctx, trail, m, dumpObj, r.spool);
-        await ensureDumpRoles(ctx, m, opts.targetUrl);
+        const got = await downloadDump(ctx, trail, m, dumpObj, chosen.versions.pin(dumpObj.key, dumpObj.versionId), r.spool);
+        await ensureDumpRoles(ctx, m, opts.targetUrl, (o) => chosen.versions.pin(o.key, o.versionId));
         const restoreErrors = await pgRestore(r);
         const restored = restoredPairs(r);
         if (restoreErrors.errorCount) ctx.log.warn({ errors: restoreErrors.errors, count: restoreErrors.errorCount }, "pg_restore reported errors");
@@ -132,10 +133,13 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
 }
 
 async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: AuditTrail): Promise<Chosen<DbManifest>> {
-    const chosen = await trail.time("choose", () => chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at }));
+    const trust = recordTrust(ctx.config.vault);
+    const chosen = await trail.time("choose", () => chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at, trust }));
     trail.setRun(chosen.loaded.manifest.runId);
-    ctx.log.info({ runId: chosen.loaded.manifest.runId }, chosen.note);
+    ctx.log.info({ runId: chosen.loaded.manifest.runId, manifestVersionId: chosen.loaded.versionId ?? null }, chosen.note);
     if (!opts.json) out(`run: ${chosen.note}\n`);
+    // Tampering does not stop the restore: it reads the recorded versions, and says so.
+    for (const t of chosen.tampering) ctx.log.error({ runId: chosen.loaded.manifest.runId, tampering: t }, "tampering");
     return chosen;
 }
 
@@ -218,6 +222,7 @@ function report(r: DbRestore, x: Restored): ExitCode {
         pgRestoreErrors: restoreErrors.errors,
         pgRestoreErrorCount: restoreErrors.errorCount,
         masking: masked ?? null,
+        tampering: r.chosen.tampering,
         auditEventId: r.trail.eventId,
     };
     if (opts.json) outJson(result);
@@ -237,5 +242,16 @@ function report(r: DbRestore, x: Restored): ExitCode {
     const bad = checks.filter((c) => !c.ok);
     if (leaks.length) throw new JobFailure(`masking proof failed: unmasked values remain in ${leaks.map((c) => `${c.table}.${c.column} (${c.unmasked})`).join(", ")}`);
     if (bad.length) throw new JobFailure(`row counts differ from the manifest: ${bad.map((c) => `${c.table} ${c.restored} ≠ ${c.expected}`).join(", ")}`);
-    return EXIT.ok;
+    return tamperingExit(r.chosen);
+}
+
+/** After a restore of a tampered run: the one line, and EXIT.tampered (the data restored is the recorded version). */
+function tamperingExit(chosen: Chosen<DbManifest>): ExitCode {
+    const t = chosen.tampering;
+    if (!t.length) return EXIT.ok;
+    const runId = chosen.loaded.manifest.runId;
+    process.stderr.write(
+        `supabase-backups restore: TAMPERING in run ${runId}: ${t[0]}${t.length > 1 ? ` (and ${t.length - 1} more)` : ""}; restored the version the job wrote${chosen.verification?.result === "passed" ? " and verify proved" : ""}, not the current one\n`,
+    );
+    return EXIT.tampered;
 }

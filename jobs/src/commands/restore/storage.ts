@@ -232,7 +232,7 @@ interface StorageRestore {
 }
 
 async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail): Promise<ExitCode> {
-    const chosen = await trail.time("choose", () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at }));
+    const chosen = await trail.time("choose", () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at, trust: {} }));
     const m = chosen.loaded.manifest;
     trail.setRun(m.runId);
     const into = opts.into ?? defaultRestoreBucket(opts.bucket, m.runId);

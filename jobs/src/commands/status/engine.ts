@@ -3,7 +3,7 @@
 // complete run) against alerts.rpoHours; whether the hash chains hold or where they break; storage runs;
 // Supabase's own backups and PITR. Exit 6 (unhealthy) when the RPO is missed or a chain is broken, so it
 // can gate deploys and alert.
-import { EXIT, runIdTime, TIERS, type ChainBreak, type DbManifest, type ExitCode, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
+import { EXIT, prefixes, runIdTime, TIERS, type ChainBreak, type DbManifest, type ExitCode, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
 import { managementApi, type OperatorOptions } from "../../cli/operator";
 import { formatAge, out, outJson, renderPairs, renderTable } from "../../cli/output";
@@ -12,6 +12,8 @@ import { redact } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
 import { loadVerifications, type Verification } from "../../vault/verifications";
 import { loadChain, type LoadedManifest } from "../../vault/runs";
+import { recordTrust } from "../../vault/record-signing";
+import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
 
 export interface StatusOptions extends OperatorOptions {
@@ -26,6 +28,8 @@ export interface StatusReport {
     vault: string;
     healthy: boolean;
     problems: string[];
+    /** one line each: vault keys overwritten after the jobs wrote them, records with an invalid signature */
+    tampering: string[];
     rpo: { targetHours: number; newestCompleteRunId: string | null; ageHours: number | null; met: boolean };
     newestVerified: { runId: string; verifiedAt: string; restoreSeconds: number | null } | null;
     db: {
@@ -48,12 +52,19 @@ function dbBytes(m: DbManifest): number {
     return m.objects.reduce((n, o) => n + o.bytes, 0);
 }
 
-/** The report, printed (JSON or human), and the exit code: 0 healthy, 6 unhealthy. */
+/** The report, printed (JSON or human), and the exit code: 0 healthy, 7 tampering, 6 otherwise unhealthy. */
 export async function runStatus(ctx: CommandContext, opts: StatusOptions): Promise<ExitCode> {
     const r = await buildStatus(ctx, opts);
     if (opts.json) outJson(r);
     else printHuman(r, !!opts.all, opts.runs);
-    return r.healthy ? EXIT.ok : EXIT.unhealthy;
+    return r.tampering.length ? EXIT.tampered : r.healthy ? EXIT.ok : EXIT.unhealthy;
+}
+
+/** Every version of the env's runs, listed once per prefix; what was overwritten, and the forged records. */
+async function vaultVersions(ctx: CommandContext): Promise<{ db: VersionIndex; storage: VersionIndex }> {
+    const env = ctx.config.env;
+    const [db, storage] = await Promise.all([VersionIndex.load(ctx.s3, ctx.bucket, prefixes.db(env)), VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageRuns(env))]);
+    return { db, storage };
 }
 
 type DbRun = StatusReport["db"]["list"][number];
@@ -62,14 +73,23 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
     const { config } = ctx;
     const env = config.env;
     const now = new Date();
-    const [db, storage, verifications] = await Promise.all([
-        loadChain<DbManifest>(ctx.s3, ctx.bucket, env, "db"),
-        loadChain<StorageManifest>(ctx.s3, ctx.bucket, env, "storage"),
-        loadVerifications(ctx.s3, ctx.bucket, env),
+    const versions = await vaultVersions(ctx);
+    // Manifests at the versions the jobs wrote: the chain and the list show what was backed up, not an overwrite.
+    const [db, storage, { byRun: verifications, forged }] = await Promise.all([
+        loadChain<DbManifest>(ctx.s3, ctx.bucket, env, "db", { versions: versions.db }),
+        loadChain<StorageManifest>(ctx.s3, ctx.bucket, env, "storage", { versions: versions.storage }),
+        loadVerifications(ctx.s3, ctx.bucket, env, recordTrust(config.vault)),
     ]);
+    const tampering = [...versions.db.overwritten(), ...versions.storage.overwritten()].map(describeTampering);
+    tampering.push(...forged.map((k) => `${k}: verification record with an invalid signature (forged or altered): not trusted`));
     const list = db.manifests.map((l) => dbRun(l, verifications.get(l.ref.runId)));
     const rpo = rpoOf(list, config, now);
-    const problems = [...rpoProblems(rpo, env), ...db.breaks.map((b) => `database hash chain broken at ${b.runId}: ${b.reason}`), ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`)];
+    const problems = [
+        ...tampering.map((t) => `TAMPERING: ${t}`),
+        ...rpoProblems(rpo, env),
+        ...db.breaks.map((b) => `database hash chain broken at ${b.runId}: ${b.reason}`),
+        ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`),
+    ];
     const verified = [...list].reverse().find((r) => r.verification === "passed");
     return {
         env,
@@ -77,6 +97,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         vault: `s3://${ctx.bucket}`,
         healthy: problems.length === 0,
         problems,
+        tampering,
         rpo,
         newestVerified: verified ? { runId: verified.runId, verifiedAt: verified.verifiedAt!, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null,
         db: {

@@ -12,7 +12,8 @@ export async function checkChain(s: VerifySession, target: RunRef): Promise<{ ch
     let chain;
     try {
         // With no anchor the whole listing is checked, open at its start (older runs expire by retention).
-        chain = await loadChain<DbManifest>(s.s3, s.bucket, s.ctx.config.env, "db", { sinceRunId: anchor?.runId ?? "0" });
+        // Each manifest at the version the job wrote: an overwrite (with a recomputed chain) cannot re-link it.
+        chain = await loadChain<DbManifest>(s.s3, s.bucket, s.ctx.config.env, "db", { sinceRunId: anchor?.runId ?? "0", versions: s.versions });
     } catch (err) {
         if (err instanceof SyntaxError) return { check: check("chain", false, `a manifest in the chain is not valid JSON (${err.message})`, (Date.now() - t) / 1000) };
         throw err;
@@ -21,8 +22,9 @@ export async function checkChain(s: VerifySession, target: RunRef): Promise<{ ch
     const problems = chain.breaks.filter((b) => b.runId <= target.runId).map((b) => `run ${b.runId} ${b.reason}`);
     if (anchor) {
         const a = chain.manifests.find((m) => m.ref.runId === anchor.runId);
-        if (a && anchor.record.manifestSha256 && a.sha256 !== anchor.record.manifestSha256) {
-            problems.unshift(`manifest of ${anchor.runId} changed since it was verified at ${anchor.record.verifiedAt} (sha256 ${short(a.sha256)} ≠ ${short(anchor.record.manifestSha256)})`);
+        const proven = anchor.record.manifest?.sha256 ?? anchor.record.manifestSha256;
+        if (a && proven && a.sha256 !== proven) {
+            problems.unshift(`manifest of ${anchor.runId} changed since it was verified at ${anchor.record.verifiedAt} (sha256 ${short(a.sha256)} ≠ ${short(proven)})`);
         }
     }
     const span = chain.manifests.filter((m) => m.ref.runId <= target.runId).length;

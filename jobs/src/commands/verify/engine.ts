@@ -10,6 +10,8 @@ import { formatBytes } from "../../runtime/progress";
 import type { CommandContext } from "../../cli/command";
 import { listCompleteRuns, type RunRef } from "../../vault/runs";
 import { VerificationIndex } from "../../vault/verifications";
+import { recordSigner, recordTrust } from "../../vault/record-signing";
+import { describeTampering, VersionIndex } from "../../vault/versions";
 import { dropCanary, type CanaryDatabase } from "../../postgres/canary";
 import { verifyRun, type RunOutcome } from "./run";
 import { verifyNewestStorage } from "./storage-sample";
@@ -67,9 +69,10 @@ export async function runVerify(ctx: CommandContext, opts: VerifyOptions): Promi
     const s3 = ctx.s3;
     const interrupt = trapSignals(ctx, opts.canaryUrl);
     const outcomes: RunOutcome[] = [];
+    const tampering: string[] = [];
     let failure: unknown;
     try {
-        await verifyTargets(ctx, s3, opts, interrupt, outcomes);
+        await verifyTargets(ctx, s3, opts, interrupt, outcomes, tampering);
     } catch (err) {
         const { signal } = interrupt;
         failure = signal.aborted && signal.reason instanceof JobFailure ? signal.reason : err;
@@ -78,16 +81,24 @@ export async function runVerify(ctx: CommandContext, opts: VerifyOptions): Promi
         // Belt and braces: anything still live (an exception between create and drop) goes now.
         for (const c of interrupt.liveCanary) await dropCanary(opts.canaryUrl, c, ctx.log);
     }
-    await pushVerifyMetrics(ctx, s3, started, outcomes, failure);
+    await pushVerifyMetrics(ctx, s3, started, outcomes, failure, failure ? undefined : tampering.length);
     s3.destroy();
-    return report(opts, outcomes, failure);
+    return report(opts, outcomes, failure, tampering);
 }
 
-/** Verify each target in turn, appending to `outcomes` (kept when a later run throws). */
-async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions, interrupt: Interrupt, outcomes: RunOutcome[]): Promise<void> {
+/**
+ * Verify each target in turn, appending to `outcomes` (kept when a later run throws); then every key of
+ * the env overwritten since the jobs wrote it, and every record with an invalid signature, to `tampering`.
+ */
+async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions, interrupt: Interrupt, outcomes: RunOutcome[], tampering: string[]): Promise<void> {
     const bucket = ctx.config.vault.bucket;
-    const complete = await listCompleteRuns(s3, bucket, ctx.config.env, "db");
-    const records = await VerificationIndex.load(s3, bucket, ctx.config.env);
+    const env = ctx.config.env;
+    // The signer first: a key that does not match the configured public key is found before any work.
+    const signer = await recordSigner(ctx.config.vault, ctx.env);
+    const complete = await listCompleteRuns(s3, bucket, env, "db");
+    const records = await VerificationIndex.load(s3, bucket, env, recordTrust(ctx.config.vault));
+    const versions = await VersionIndex.load(s3, bucket, prefixes.db(env));
+    if (!versions.available) ctx.log.warn("the vault lists no object versions: reads cannot be pinned to the versions the jobs wrote, and overwrites cannot be detected");
     const targets = await chooseTargets(ctx, opts, complete, records);
     const session: VerifySession = {
         ctx,
@@ -98,6 +109,8 @@ async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions,
         scratch: opts.scratch,
         signal: interrupt.signal,
         records,
+        versions,
+        signer,
         complete,
         statementTimeoutMs: opts.statementTimeoutMs,
         liveCanary: interrupt.liveCanary,
@@ -112,6 +125,9 @@ async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions,
         outcomes.push(o);
         if (!opts.json) printHuman(o);
     }
+    for (const t of versions.overwritten()) tampering.push(describeTampering(t));
+    for (const k of await records.forged(true)) tampering.push(`${k}: verification record with an invalid signature (forged or altered)`);
+    for (const t of tampering) ctx.log.error({ tampering: t }, "tampering");
 }
 
 /** --run: that run (even when not complete: verify says why); --unverified: each without a passed record; else the newest. */
@@ -129,10 +145,10 @@ async function chooseTargets(ctx: JobContext, opts: VerifyOptions, complete: Run
 }
 
 /** Metrics: result, duration, measured restore time, and the age of the newest verified run. */
-async function pushVerifyMetrics(ctx: JobContext, s3: S3Client, started: number, outcomes: RunOutcome[], failure: unknown): Promise<void> {
+async function pushVerifyMetrics(ctx: JobContext, s3: S3Client, started: number, outcomes: RunOutcome[], failure: unknown, tampered: number | undefined): Promise<void> {
     const passed = outcomes.filter((o) => o.record.result === "passed");
     const failed = outcomes.some((o) => o.record.result === "failed");
-    const newestPassed = passed.map((o) => o.record.runId).sort().pop() ?? (await newestVerifiedRun(s3, ctx.config.vault.bucket, ctx.config.env).catch(() => undefined));
+    const newestPassed = passed.map((o) => o.record.runId).sort().pop() ?? (await newestVerifiedRun(s3, ctx).catch(() => undefined));
     const restore = passed.length ? passed[passed.length - 1].restoreSeconds : undefined;
     await pushRunMetrics(
         ctx.config.alerts.pushgatewayUrl,
@@ -143,27 +159,34 @@ async function pushVerifyMetrics(ctx: JobContext, s3: S3Client, started: number,
             durationSeconds: (Date.now() - started) / 1000,
             bytes: outcomes.reduce((s, o) => s + o.record.dumpBytes, 0) || undefined,
             restoreSeconds: restore,
-            extra: newestPassed
-                ? [{ name: METRICS.verifiedRunAgeSeconds, help: "seconds since the newest run that passed verification started", value: Math.round((Date.now() - runIdTime(newestPassed).getTime()) / 1000) }]
-                : [],
+            extra: [
+                ...(newestPassed
+                    ? [{ name: METRICS.verifiedRunAgeSeconds, help: "seconds since the newest run that passed verification started", value: Math.round((Date.now() - runIdTime(newestPassed).getTime()) / 1000) }]
+                    : []),
+                // Only when the scan ran: an interrupted verify must not report "no tampering".
+                ...(tampered !== undefined ? [{ name: METRICS.tamperedObjects, help: "vault objects overwritten after the jobs wrote them, and verification records with an invalid signature", value: tampered }] : []),
+            ],
         },
         ctx.log,
     );
 }
 
 /** Newest run with a passed record (for the age metric when this invocation verified nothing new). */
-async function newestVerifiedRun(s3: S3Client, bucket: string, env: string): Promise<string | undefined> {
-    const idx = await VerificationIndex.load(s3, bucket, env);
+async function newestVerifiedRun(s3: S3Client, ctx: JobContext): Promise<string | undefined> {
+    const idx = await VerificationIndex.load(s3, ctx.config.vault.bucket, ctx.config.env, recordTrust(ctx.config.vault));
     for (const runId of idx.runIds().sort().reverse()) if (await idx.passed(runId)) return runId;
     return undefined;
 }
 
-/** --json output, then the exit: 1 when the verifier could not judge, 5 when a run failed verification. */
-function report(opts: VerifyOptions, outcomes: RunOutcome[], failure: unknown): ExitCode {
+/** --json output, then the exit: 1 when the verifier could not judge, 7 on tampering, 5 when a run failed verification. */
+function report(opts: VerifyOptions, outcomes: RunOutcome[], failure: unknown, tampering: string[]): ExitCode {
     if (opts.json) process.stdout.write(JSON.stringify({ records: outcomes.map((o) => ({ key: o.key, ...o.record })) }, null, 2) + "\n");
     if (failure) {
         if (failure instanceof JobFailure) throw failure;
         throw new JobFailure(`could not verify: ${errorMessage(failure)}`, EXIT.failed, failure);
+    }
+    if (tampering.length) {
+        throw new JobFailure(`TAMPERING: ${tampering[0]}${tampering.length > 1 ? ` (and ${tampering.length - 1} more)` : ""}; verified the versions the jobs wrote`, EXIT.tampered);
     }
     const failed = outcomes.filter((o) => o.record.result === "failed");
     if (failed.length) {

@@ -12,6 +12,7 @@ import type { Logger } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
 import { listAll } from "../../vault/s3";
 import { loadManifest, type LoadedManifest, type RunRef } from "../../vault/runs";
+import { openVersion, type Tampering } from "../../vault/versions";
 import {
     CanaryUnavailable,
     connect,
@@ -40,6 +41,8 @@ export interface RunOutcome {
     key: string;
     /** measured pg_restore time, when the restore ran */
     restoreSeconds?: number;
+    /** the run's keys overwritten after the job wrote them (the record proves the original) */
+    tampered: Tampering[];
 }
 
 type DbObject = DbManifest["objects"][number];
@@ -89,6 +92,10 @@ class RunVerification {
     private manifestSha256: string | null = null;
     /** the manifest, once read and valid */
     private manifest?: DbManifest;
+    /** the exact manifest verified: key, version, sha256 (what the signed record pins) */
+    private manifestPin?: NonNullable<VerifyRecord["manifest"]>;
+    /** the run's keys whose current version is not the one the job wrote */
+    private tampered: Tampering[] = [];
     private identity?: string;
     private identityRecipient?: string;
     private downloadStarted = 0;
@@ -156,18 +163,25 @@ class RunVerification {
     /** 2. Hash chain back to the last verified run (it also loads this run's manifest bytes), then the manifest. */
     private async readManifest(ref: RunRef): Promise<LoadedManifest<DbManifest> | undefined> {
         const chain = await checkChain(this.s, this.target);
-        const loaded = chain.loaded ?? (await loadManifest<DbManifest>(this.s.s3, this.s.bucket, ref).catch(() => undefined));
+        const pinned = this.s.versions.pin(ref.manifestKey).versionId;
+        const loaded = chain.loaded ?? (await loadManifest<DbManifest>(this.s.s3, this.s.bucket, ref, pinned).catch(() => undefined));
         if (!loaded) {
             this.checks.push(check("manifest", false, `manifest of ${this.target.runId} cannot be read`), chain.check);
             return undefined;
         }
         this.manifestSha256 = loaded.sha256;
+        this.manifestPin = { key: loaded.ref.manifestKey, versionId: loaded.versionId ?? null, sha256: loaded.sha256 };
         const env = this.s.ctx.config.env;
         try {
             const m = assertSchema<DbManifest>(DbManifestSchema, loaded.manifest, loaded.ref.manifestKey);
             if (m.runId !== this.target.runId || m.env !== env) throw new Error(`manifest claims run ${m.runId} of env ${m.env}`);
             this.manifest = m;
-            this.checks.push(check("manifest", true, `${loaded.ref.manifestKey}, sha256 ${short(loaded.sha256)}`));
+            this.tampered = [loaded.ref.manifestKey, ...m.objects.map((o) => o.key)]
+                .map((k, i) => this.s.versions.tampering(k, i === 0 ? loaded.versionId : m.objects[i - 1].versionId))
+                .filter((t): t is Tampering => !!t);
+            for (const t of this.tampered) this.log.error({ key: t.key, pinned: t.pinned, current: t.current }, "tampering: a newer version was written over this object; verifying the version the job wrote");
+            const version = loaded.versionId ? `, version ${loaded.versionId}` : "";
+            this.checks.push(check("manifest", true, `${loaded.ref.manifestKey}${version}, sha256 ${short(loaded.sha256)}`));
         } catch (err) {
             const detail = err instanceof ConfigError ? `invalid: ${formatIssue(err.issues[0])}` : errorMessage(err);
             this.checks.push(check("manifest", false, detail));
@@ -205,7 +219,9 @@ class RunVerification {
         const t = Date.now();
         const spec = decodeSpecFor(m, o.name, this.identity);
         try {
-            const r = await fetchVaultObject(this.s.s3, this.s.bucket, o.key, spec, o.name === "dump" ? this.spool : "memory", this.s.signal, tee);
+            const pin = this.s.versions.pin(o.key, o.versionId);
+            const open = () => openVersion(this.s.s3, this.s.bucket, pin, { signal: this.s.signal });
+            const r = await fetchVaultObject(open, spec, o.name === "dump" ? this.spool : "memory", this.s.signal, tee);
             return { o, r, c: objectCheck(o.name, o, r, (Date.now() - t) / 1000) };
         } catch (err: any) {
             tee?.destroy();
@@ -339,19 +355,21 @@ class RunVerification {
         const storage = this.storage ? await this.storage : undefined;
         if (storage) this.checks.push(check("storage", storage.ok, storage.detail, storage.seconds));
         this.durations.totalSeconds = seconds2(Date.now() - this.started);
-        const record = buildRecord({
+        const built = buildRecord({
             env: this.s.ctx.config.env,
             runId: this.target.runId,
             verifiedAt: this.verifiedAt,
             checks: this.checks,
             manifestSha256: this.manifestSha256,
+            manifest: this.manifestPin,
+            tampered: this.tampered,
             dumpBytes: this.dumpBytes,
             durations: this.durations,
             storage,
         });
-        const key = await writeRecord(this.s, record, this.verifiedAt, this.manifest);
+        const { key, record } = await writeRecord(this.s, built, this.verifiedAt, this.manifest);
         this.log.info({ key, result: record.result, reason: record.reason }, "verification record written");
-        return { record, key, restoreSeconds: this.restoreSeconds };
+        return { record, key, restoreSeconds: this.restoreSeconds, tampered: this.tampered };
     }
 
     /** Drop the canary database if it exists; both the normal path and `finally` call it. */

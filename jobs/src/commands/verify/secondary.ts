@@ -8,10 +8,12 @@ import { hashStream } from "../../codec/verified-read";
 import { check, short, type CheckResult } from "./checks";
 import type { VerifySession } from "./session";
 
-async function hashAzure(s: VerifySession, key: string): Promise<{ sha256: string; bytes: number } | "missing"> {
+/** One Azure blob's sha256, at the version the dump recorded when the account keeps versions. */
+async function hashAzure(s: VerifySession, key: string, versionId?: string): Promise<{ sha256: string; bytes: number } | "missing"> {
     const container = await createArchiveClient(s.ctx.config.archive!, s.ctx.env);
     try {
-        const r = await container.getBlobClient(key).download(0, undefined, { abortSignal: s.signal });
+        const blob = container.getBlobClient(key);
+        const r = await (versionId ? blob.withVersion(versionId) : blob).download(0, undefined, { abortSignal: s.signal });
         return await hashStream(r.readableStreamBody as Readable, s.signal);
     } catch (err: any) {
         if (err?.statusCode === 404 || err?.code === "BlobNotFound" || err?.details?.errorCode === "BlobNotFound") return "missing";
@@ -36,7 +38,7 @@ export async function checkSecondary(s: VerifySession, m: DbManifest, manifest: 
     const results = await Promise.all(
         sec.objects.map(async (o) => {
             const primary = m.objects.find((p) => p.name === o.name);
-            const got = await hashAzure(s, o.key);
+            const got = await hashAzure(s, o.key, o.versionId);
             if (got === "missing") return `${o.name} is missing from Azure (${o.key})`;
             if (primary && got.sha256 !== primary.sha256) return `${o.name}: Azure sha256 ${short(got.sha256)} ≠ primary ${short(primary.sha256)}`;
             if (got.sha256 !== o.sha256) return `${o.name}: Azure sha256 ${short(got.sha256)} ≠ recorded ${short(o.sha256)}`;

@@ -5,6 +5,8 @@ import type { JobContext } from "../../runtime/context";
 import type { RunRef } from "../../vault/runs";
 import type { CanaryDatabase } from "../../postgres/canary";
 import type { VerificationIndex } from "../../vault/verifications";
+import type { VersionIndex } from "../../vault/versions";
+import type { RecordSigner } from "../../vault/record-signing";
 
 export interface VerifySession {
     ctx: JobContext;
@@ -15,6 +17,10 @@ export interface VerifySession {
     scratch: string;
     signal: AbortSignal;
     records: VerificationIndex;
+    /** every version under the env's db prefix, listed once: what each run's objects are read at */
+    versions: VersionIndex;
+    /** signs each record (undefined: the stack does not sign records) */
+    signer?: RecordSigner;
     /** the env's complete database runs, oldest first */
     complete: RunRef[];
     statementTimeoutMs: number;

@@ -1,11 +1,11 @@
 // Storage side of verify: for the newest complete storage run, every blob its manifest references
 // exists in the vault, and a random sample (ratio, at least a minimum) is downloaded and re-hashed.
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomInt } from "node:crypto";
-import type { Readable } from "node:stream";
 import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { listAll } from "../../vault/s3";
+import { openVersion, VaultReadError, type ObjectPin } from "../../vault/versions";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
 
 /** How many of `n` blobs to re-hash: ceil(ratio × n), at least `min`, at most n. */
@@ -35,14 +35,14 @@ export interface StorageVerifyResult {
     seconds: number;
 }
 
-async function hashObject(s3: S3Client, bucket: string, key: string, signal?: AbortSignal): Promise<string | undefined> {
+async function hashObject(s3: S3Client, bucket: string, pin: ObjectPin, signal?: AbortSignal): Promise<string | undefined> {
     try {
-        const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal: signal });
+        const r = await openVersion(s3, bucket, pin, { signal });
         const h = createHash("sha256");
-        for await (const c of r.Body as Readable) h.update(c);
+        for await (const c of r.body) h.update(c);
         return h.digest("hex");
-    } catch (e: any) {
-        if (e?.$metadata?.httpStatusCode === 404 || e?.name === "NoSuchKey") return undefined;
+    } catch (e) {
+        if (e instanceof VaultReadError && e.missing) return undefined;
         throw e;
     }
 }
@@ -61,7 +61,11 @@ export async function verifyStorageRun(opts: {
     const { manifest } = opts;
     // One blob per distinct content; several objects may share it.
     const bySha = new Map<string, string>();
-    for (const o of manifest.objects) bySha.set(o.sha256, o.blobKey);
+    const versionOf = new Map<string, string | undefined>();
+    for (const o of manifest.objects) {
+        bySha.set(o.sha256, o.blobKey);
+        if (o.versionId || !versionOf.has(o.blobKey)) versionOf.set(o.blobKey, o.versionId);
+    }
     const listed = new Set((await listAll(opts.s3, opts.bucket, prefixes.storageBlobs(opts.env))).map((o) => o.key));
     const missing = [...bySha.values()].filter((k) => !listed.has(k));
     const present = [...bySha.entries()].filter(([, k]) => listed.has(k));
@@ -72,7 +76,7 @@ export async function verifyStorageRun(opts: {
         Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, picked.length)) }, async () => {
             while (next < picked.length) {
                 const [sha, key] = picked[next++];
-                const got = await hashObject(opts.s3, opts.bucket, key, opts.signal);
+                const got = await hashObject(opts.s3, opts.bucket, { key, versionId: versionOf.get(key) }, opts.signal);
                 if (got !== sha) mismatches.push(key);
             }
         }),
