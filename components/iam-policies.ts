@@ -192,7 +192,8 @@ function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: strin
             {
                 Sid: "ListEnv",
                 Effect: "Allow",
-                Action: ["s3:ListBucket"],
+                // ListBucketVersions: reads are pinned to the versions the jobs wrote, and newer ones are tampering.
+                Action: ["s3:ListBucket", "s3:ListBucketVersions"],
                 Resource: bucketArn(bucket),
                 Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },
             },
@@ -231,7 +232,8 @@ export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
                 // Which blobs are still referenced: every retained run manifest.
                 Sid: "ReadRunManifests",
                 Effect: "Allow",
-                Action: ["s3:GetObject"],
+                // GetObjectVersion: every version of a manifest counts (an overwrite may only add references).
+                Action: ["s3:GetObject", "s3:GetObjectVersion"],
                 Resource: objects(bucket, `${prefixes.storageRuns(env)}*`),
             },
             {
