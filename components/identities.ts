@@ -15,6 +15,7 @@ import {
     type PolicyDocument,
     type VaultPolicyContext,
 } from "./iam-policies";
+import { recordSigningPolicy } from "./record-signing";
 import { CLOUD_IDENTITIES, roleName, serviceAccountName, stableGuid, type CloudIdentity } from "./names";
 
 const BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
@@ -55,6 +56,8 @@ export interface BackupIdentitiesArgs {
     oidcProviderArn: string;
     namespace: string;
     restoreOperatorArns: string[];
+    /** the key that signs verification records: the verifier alone gets kms:Sign on it */
+    recordSigningKeyArn?: pulumi.Input<string>;
     azure?: AzureIdentityArgs;
     tags?: Record<string, string>;
 }
@@ -105,6 +108,7 @@ export class BackupIdentities extends pulumi.ComponentResource {
             roles[id] = role;
         }
         this.roles = roles;
+        if (args.recordSigningKeyArn) this.recordSigning(name, args.recordSigningKeyArn);
         this.roleArns = Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, roles[id].arn])) as Record<CloudIdentity, pulumi.Output<string>>;
 
         if (args.restoreOperatorArns.length > 0) {
@@ -185,5 +189,14 @@ export class BackupIdentities extends pulumi.ComponentResource {
             restoreOperatorRoleArn: this.restoreOperatorRole?.arn,
             azureClientIds: this.azure ? Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, this.azure![id].clientId])) : undefined,
         });
+    }
+
+    /** The verifier's second inline policy: kms:Sign on the record-signing key (components/record-signing.ts). */
+    private recordSigning(name: string, keyArn: pulumi.Input<string>): void {
+        new iam.RolePolicy(
+            `${name}-verifier-record-signing`,
+            { name: "record-signing", role: this.roles.verifier.id, policy: pulumi.output(keyArn).apply((arn) => JSON.stringify(recordSigningPolicy(arn))) },
+            { parent: this },
+        );
     }
 }

@@ -201,6 +201,7 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
                 "Exit 1: the verifier could not judge (canary, vault or identity problem; no record). Either way the newest backup is not proven to restore.",
         },
     });
+    rules.push(tamperingRule(env, sel("verify"), labels("critical", verify)));
     rules.push({
         alert: "SupabaseBackupSizeAnomaly",
         expr:
@@ -258,4 +259,24 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         });
     }
     return rules;
+}
+
+/**
+ * Tampering (docs/security.md "Tampering with the vault"): verify found vault objects overwritten after
+ * the jobs wrote them, or verification records whose signature is invalid. No `for`: one is enough.
+ */
+function tamperingRule(env: string, verifySelector: string, labels: Record<string, string>): AlertRule {
+    return {
+        alert: "SupabaseBackupTampering",
+        expr: `max by (${METRIC_LABELS.env}) (${METRICS.tamperedObjects}{${verifySelector}}) > 0`,
+        for: "0m",
+        labels,
+        annotations: {
+            summary: `${env}: backup objects were overwritten after they were written, or a verification record is forged`,
+            description:
+                "Exit 7 of verify: someone with write access to the vault (a stolen writer or verifier credential) wrote a new version over a " +
+                "manifest, dump or blob, or a record under verify/ whose signature does not verify. Restores still read the versions the jobs " +
+                "wrote; run `supabase-backups status` for the list, rotate the writer's and verifier's credentials, and follow docs/security.md.",
+        },
+    };
 }

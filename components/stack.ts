@@ -6,7 +6,8 @@ import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import type { JobConfig, SecretName, StackConfig } from "@supabase-backups/contracts";
 import { ArchiveVault } from "./archive";
 import { BackupIdentities } from "./identities";
-import { CLOUD_IDENTITIES, type CloudIdentity } from "./names";
+import { CLOUD_IDENTITIES, roleArn, type CloudIdentity } from "./names";
+import { RecordSigningKey } from "./record-signing";
 import { BackupSchedule } from "./schedule";
 import { BackupVault } from "./vault";
 
@@ -81,6 +82,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
               )
             : undefined;
 
+        const signing = this.recordSigningKey(name, cfg, withAws);
         const identities = new BackupIdentities(
             `${name}-identities`,
             {
@@ -92,6 +94,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                 oidcProviderArn: cfg.aws.oidcProviderArn,
                 namespace: cfg.kubernetes.namespace,
                 restoreOperatorArns: cfg.aws.restoreOperatorArns,
+                recordSigningKeyArn: signing.keyArn,
                 azure:
                     archive && cfg.azure
                         ? {
@@ -107,8 +110,10 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         );
 
         const jobConfig = pulumi
-            .all([vault.keyArn, archive?.accountUrl])
-            .apply(([kmsKeyArn, accountUrl]) => JSON.stringify(jobConfigOf(cfg, kmsKeyArn, accountUrl), null, 2));
+            .all([vault.keyArn, archive?.accountUrl, signing.keyArn, signing.publicKeyPem])
+            .apply(([kmsKeyArn, accountUrl, signingKeyArn, publicKeyPem]) =>
+                JSON.stringify(jobConfigOf(cfg, kmsKeyArn, accountUrl, { kmsKeyArn: signingKeyArn, publicKeyPem }), null, 2),
+            );
 
         const azureClientIds = identities.azure
             ? (Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, identities.azure![id].clientId])) as Record<CloudIdentity, pulumi.Output<string>>)
@@ -153,13 +158,32 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         };
         this.registerOutputs({ ...this.outputs });
     }
+
+    /** The key that signs verification records (components/record-signing.ts): kms:Sign for the verifier alone. */
+    private recordSigningKey(name: string, cfg: StackConfig, opts: pulumi.ComponentResourceOptions): RecordSigningKey {
+        return new RecordSigningKey(
+            `${name}-record-signing`,
+            {
+                env: cfg.env,
+                accountId: cfg.aws.accountId,
+                deployerArns: cfg.aws.deployerArns,
+                verifierRoleArn: roleArn(cfg.aws.accountId, cfg.env, "verifier"),
+                deletionWindowDays: cfg.aws.kms.deletionWindowDays,
+                protect: cfg.aws.protect,
+            },
+            opts,
+        );
+    }
 }
 
-/** The ConfigMap the CronJobs mount: the validated stack config plus the resolved vault targets. */
-export function jobConfigOf(cfg: StackConfig, kmsKeyArn: string, archiveAccountUrl?: string): JobConfig {
+/**
+ * The ConfigMap the CronJobs mount: the validated stack config plus the resolved vault targets (and the
+ * record-signing key: its public key checks records, verify signs with the KMS key).
+ */
+export function jobConfigOf(cfg: StackConfig, kmsKeyArn: string, archiveAccountUrl?: string, recordSigning?: { kmsKeyArn: string; publicKeyPem: string }): JobConfig {
     return {
         ...cfg,
-        vault: { bucket: cfg.aws.bucketName, region: cfg.aws.region, kmsKeyArn, forcePathStyle: false },
+        vault: { bucket: cfg.aws.bucketName, region: cfg.aws.region, kmsKeyArn, forcePathStyle: false, ...(recordSigning ? { recordSigning } : {}) },
         ...(cfg.azure?.enabled && archiveAccountUrl ? { archive: { accountUrl: archiveAccountUrl, container: cfg.azure.container } } : {}),
     };
 }

@@ -11,7 +11,7 @@ export interface KmsConfig {
 
 export const kmsPolicy: BackupPolicy = {
     name: "kms-key-rotation-and-deletion-window",
-    description: "KMS keys have automatic rotation on and a deletion window of at least 30 days, and are symmetric encryption keys that stay enabled.",
+    description: "KMS keys have automatic rotation on and a deletion window of at least 30 days, and are symmetric encryption keys that stay enabled (the record-signing key: Ed25519 SIGN_VERIFY, which KMS cannot rotate).",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:
@@ -27,7 +27,11 @@ export const kmsPolicy: BackupPolicy = {
         if (args.type !== T.kmsKey) return;
         const cfg = readPolicyConfig<KmsConfig>(kmsPolicy, args);
         const k = args.props as Unwrap<KeyArgs>;
-        if (k.enableKeyRotation !== true) report(`enableKeyRotation is ${show(k.enableKeyRotation)}, expected true`);
+        // The record-signing key (components/record-signing.ts) is asymmetric: KMS cannot rotate it, and
+        // its spec is fixed; the deletion window, enabled and lockout checks below still apply.
+        const signing = k.keyUsage === "SIGN_VERIFY";
+        if (signing && k.customerMasterKeySpec !== "ECC_NIST_EDWARDS25519") report(`a SIGN_VERIFY key must be ECC_NIST_EDWARDS25519 (Ed25519, what verify signs records with), not ${show(k.customerMasterKeySpec)}`);
+        if (!signing && k.enableKeyRotation !== true) report(`enableKeyRotation is ${show(k.enableKeyRotation)}, expected true`);
         if (isSet(k.rotationPeriodInDays) && k.rotationPeriodInDays > cfg.maxRotationPeriodDays) {
             report(`rotationPeriodInDays is ${k.rotationPeriodInDays}, at most ${cfg.maxRotationPeriodDays}`);
         }
@@ -37,8 +41,8 @@ export const kmsPolicy: BackupPolicy = {
             report(`deletionWindowInDays is ${window}, at least ${cfg.minDeletionWindowDays} required: a key scheduled for deletion makes every backup unreadable when the window ends`);
         }
         if (k.isEnabled === false) report("the key is disabled: nothing can be written or restored");
-        if (isSet(k.keyUsage) && k.keyUsage !== "ENCRYPT_DECRYPT") report(`keyUsage is ${show(k.keyUsage)}, expected "ENCRYPT_DECRYPT"`);
-        if (isSet(k.customerMasterKeySpec) && k.customerMasterKeySpec !== "SYMMETRIC_DEFAULT") report(`key spec is ${show(k.customerMasterKeySpec)}, expected "SYMMETRIC_DEFAULT" (rotation needs it)`);
+        if (isSet(k.keyUsage) && k.keyUsage !== "ENCRYPT_DECRYPT" && !signing) report(`keyUsage is ${show(k.keyUsage)}, expected "ENCRYPT_DECRYPT"`);
+        if (!signing && isSet(k.customerMasterKeySpec) && k.customerMasterKeySpec !== "SYMMETRIC_DEFAULT") report(`key spec is ${show(k.customerMasterKeySpec)}, expected "SYMMETRIC_DEFAULT" (rotation needs it)`);
         if (k.bypassPolicyLockoutSafetyCheck === true) report("bypassPolicyLockoutSafetyCheck is true: a key policy mistake could lock everyone out of the backups");
     },
 };

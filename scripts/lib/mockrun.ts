@@ -152,6 +152,9 @@ export function runProgramUnderMocks(stack: string, overrides: MockRunOverrides 
     return run;
 }
 
+/** The public key the mocked aws:kms/getPublicKey returns (an Ed25519 SPKI PEM; nobody holds its private key). */
+export const MOCK_SIGNING_PUBLIC_KEY = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA/gV+wA2VzyG3+Ub3kPHhreQkTUA9wUGslHUBlA/mUYw=\n-----END PUBLIC KEY-----\n";
+
 async function runOnce(stack: string, overrides: MockRunOverrides): Promise<MockRunResult> {
     const file = loadStackFileForMocks(stack, overrides);
     const aws = (file.values.aws ?? {}) as { accountId?: string; region?: string };
@@ -165,6 +168,8 @@ async function runOnce(stack: string, overrides: MockRunOverrides): Promise<Mock
             newResource: (args) => mockState(args, accountId, region),
             call: (args) => {
                 if (args.token === "aws:index/getCallerIdentity:getCallerIdentity") return { accountId, arn: `arn:aws:iam::${accountId}:root`, userId: "mock" };
+                // the record-signing key's public key (components/record-signing.ts): a fixed Ed25519 key
+                if (args.token === "aws:kms/getPublicKey:getPublicKey") return { keyId: args.inputs.keyId, publicKeyPem: MOCK_SIGNING_PUBLIC_KEY, keyUsage: "SIGN_VERIFY", customerMasterKeySpec: "ECC_NIST_EDWARDS25519" };
                 return {};
             },
         },

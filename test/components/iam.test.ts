@@ -48,7 +48,7 @@ for (const stack of ["staging", "prod"] as const) {
             keyArn = r.outputs.kmsKeyArn;
             region = keyArn.split(":")[3];
             bucketPolicy = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
-            keyPolicy = JSON.parse(one(r, "aws:kms/key:Key").inputs.policy);
+            keyPolicy = JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy);
         });
 
         async function check(role: string, cases: Case[]) {
@@ -76,9 +76,11 @@ for (const stack of ["staging", "prod"] as const) {
                 ...ofType(r, "aws:iam/rolePolicy:RolePolicy").map((x) => JSON.parse(x.inputs.policy)),
                 ...ofType(r, "aws:iam/role:Role").map((x) => JSON.parse(x.inputs.assumeRolePolicy)),
                 bucketPolicy,
-                JSON.parse(one(r, "aws:kms/key:Key").inputs.policy),
+                JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy),
+                JSON.parse(one(r, "aws:kms/key:Key", "-record-signing-key").inputs.policy),
             ];
-            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 4);
+            // the four vault policies, plus the verifier's kms:Sign on the record-signing key
+            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 5);
             const unknown: string[] = [];
             for (const d of docs)
                 for (const s of d.Statement)
@@ -232,7 +234,7 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("KMS key policy: IAM decides use, only deployers can destroy the key", async () => {
-            const keyPolicy = JSON.parse(one(r, "aws:kms/key:Key").inputs.policy);
+            const keyPolicy = JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy);
             const deployer = keyPolicy.Statement[1].Condition.ArnNotLike["aws:PrincipalArn"][0];
             const admin = `arn:aws:iam::${account}:role/AdministratorAccess`;
             const kmsAll = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["kms:*"], Resource: "*" }] };

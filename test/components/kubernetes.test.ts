@@ -275,6 +275,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.doesNotMatch(byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === "dump").expr, /cronjob=/);
             assert.equal(byAlert("SupabaseBackupVerificationFailed").length, 1);
             assert.match(byAlert("SupabaseBackupVerificationFailed")[0].expr, new RegExp(`${METRICS.lastRunStatus}\\{env="${stack}",kind="verify"\\}`));
+            assert.equal(byAlert("SupabaseBackupTampering")[0].expr, `max by (env) (${METRICS.tamperedObjects}{env="${stack}",kind="verify"}) > 0`);
             assert.match(byAlert("SupabaseBackupSizeAnomaly")[0].expr, /< 0\.5 \* quantile_over_time\(0\.5, supabase_backups_bytes\{env="[a-z]+",kind="dump"\}\[7d\]\)/);
             assert.equal(byAlert("SupabasePitrOff").length, stack === "prod" ? 1 : 0);
             // the RPO alert: 26 h in both stack files (the runbooks' 24 h schedule + 2 h for the dump to land; Pulumi.<stack>.yaml says why)

@@ -21,7 +21,7 @@ function configOf(stack: string): StackConfig {
     return r.config.config;
 }
 
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule"];
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {
@@ -48,7 +48,7 @@ for (const stack of ["staging", "prod"] as const) {
             }
             // children of each component are the right clouds
             const parentType = (x: { parent?: string }) => byUrn.get(x.parent!)!.type.split(":")[2];
-            for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/"))) assert.equal(parentType(x), "BackupVault");
+            for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/"))) assert.equal(parentType(x), /record-signing/.test(x.name) ? "RecordSigningKey" : "BackupVault");
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:iam/"))) assert.equal(parentType(x), "BackupIdentities");
             for (const x of r.resources.filter((y) => y.type.startsWith("kubernetes:"))) assert.equal(parentType(x), "BackupSchedule");
         });
@@ -64,7 +64,7 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("BackupVault: KMS key with rotation and alias, Object Lock COMPLIANCE, SSE-KMS with bucket key, all four public blocks", () => {
-            const key = one(r, "aws:kms/key:Key").inputs;
+            const key = one(r, "aws:kms/key:Key", "-vault-key").inputs;
             assert.equal(key.enableKeyRotation, true);
             assert.equal(key.deletionWindowInDays, cfg.aws.kms.deletionWindowDays);
             assert.equal(one(r, "aws:kms/alias:Alias").inputs.name, cfg.aws.kms.alias);
@@ -72,7 +72,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.equal(bucket.inputs.bucket, cfg.aws.bucketName);
             assert.equal(bucket.inputs.objectLockEnabled, true);
             assert.equal(bucket.protect, cfg.aws.protect);
-            assert.equal(one(r, "aws:kms/key:Key").protect, cfg.aws.protect);
+            assert.equal(one(r, "aws:kms/key:Key", "-vault-key").protect, cfg.aws.protect);
             const lock = one(r, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration");
             assert.deepEqual(lock.inputs.rule.defaultRetention, { mode: "COMPLIANCE", days: cfg.retention.objectLockMinDays });
             assert.ok(lock.dependencies.includes(one(r, "aws:s3/bucketVersioning:BucketVersioning").urn), "lock after versioning");
