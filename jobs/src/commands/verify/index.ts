@@ -6,7 +6,8 @@
 // and always drops the canary database (also on failure, SIGINT and SIGTERM).
 // Flags → VerifyOptions → engine.ts (targets, metrics, exit code) → run.ts (one run's steps).
 //
-// Exit codes: 0 passed; 5 (EXIT.verifyFailed) the backup is wrong — a failed record is written with a
+// Exit codes: 0 passed; 7 (EXIT.tampered) objects overwritten after the jobs wrote them, or a forged
+// record; 5 (EXIT.verifyFailed) the backup is wrong — a failed record is written with a
 // one-line reason; 1 (EXIT.failed) the verifier could not judge — canary server down, vault
 // unreachable, AGE_IDENTITY not set, interrupted — no record is written (nothing was judged); 2 usage.
 import { availableParallelism, tmpdir } from "node:os";
@@ -63,12 +64,15 @@ Environment:
                         restored into a new database there, dropped afterwards. In Kubernetes: the sidecar.
   ${SECRETS.ageIdentity.env}          age identity (AGE-SECRET-KEY-1…) when dumps are encrypted
   ${JOB_ENV.azureConnectionString}   Azure connection string (else workload identity) for the secondary copy
+  ${JOB_ENV.recordSigningKey}    Ed25519 key (PKCS#8 PEM) that signs records when vault.recordSigning has no kmsKeyArn
   ${SECRETS.databaseUrl.env} is never read: verify does not connect to the source database.
 
 Exit codes:
   ${EXIT.ok}  verification passed (record written)
   ${EXIT.verifyFailed}  the backup is wrong: corrupt/truncated/altered object, broken hash chain, missing manifest,
      undecryptable with AGE_IDENTITY, Azure copy differs, restore or a check failed (failed record written)
+  ${EXIT.tampered}  tampering: a vault object has a newer version than the one the job wrote, or a
+     verification record's signature is invalid (the runs are judged on the versions the jobs wrote)
   ${EXIT.failed}  could not verify: canary server down, vault unreachable, AGE_IDENTITY unset, interrupted
      (no record written)
   ${EXIT.usage}  bad flags or config`,
