@@ -89,7 +89,7 @@ for (const stack of ["staging", "prod"]) {
                 "vault-lifecycle-respects-retention",
                 /expires objects after 2 day\(s\), shorter than/,
             );
-            await expectFails(await mutated(stack, "aws:kms/key:Key", (p) => (p.enableKeyRotation = false)), stack, "kms-key-rotation-and-deletion-window", /enableKeyRotation is false/);
+            await expectFails(await mutated(stack, "aws:kms/key:Key", (p) => (p.enableKeyRotation = false), "-vault-key"), stack, "kms-key-rotation-and-deletion-window", /enableKeyRotation is false/);
         });
 
         it("writer with s3:* fails iam-backup-identities-least-privilege", async () => {

@@ -96,7 +96,7 @@ for (const stack of ["staging", "prod"]) {
                 const id = IDENTITIES.find(([suffix]) => r.name.endsWith(`-${suffix}-vault`));
                 if (id) docs[id[0]] = r.inputs.policy;
             }
-            keyArn = run.resources.find((x) => x.type === "aws:kms/key:Key")!.state.arn;
+            keyArn = run.resources.find((x) => x.type === "aws:kms/key:Key" && x.name.endsWith("-vault-key"))!.state.arn;
             assert.deepEqual(Object.keys(docs).sort(), IDENTITIES.map(([s]) => s).sort(), "one vault policy per identity");
         });
 
