@@ -8,6 +8,7 @@ import type { CommandContext, CommandOptions } from "../../cli/command";
 import { out, outJson } from "../../cli/output";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { chooseRun } from "../../vault/run-choice";
+import { recordTrust } from "../../vault/record-signing";
 
 export interface RestoreConfigOptions extends CommandOptions {
     run?: string;
@@ -16,7 +17,7 @@ export interface RestoreConfigOptions extends CommandOptions {
 }
 
 export async function restoreConfig(ctx: CommandContext, opts: RestoreConfigOptions): Promise<void> {
-    const chosen = await chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at });
+    const chosen = await chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at, trust: recordTrust(ctx.config.vault) });
     const manifest = chosen.loaded.manifest;
     if (!manifest.config) throw new JobFailure(`run ${manifest.runId} has no config snapshot (it was written by a version before 0.2); pick a newer run`);
     ctx.log.info({ run: manifest.runId, note: chosen.note }, "config snapshot found");
