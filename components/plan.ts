@@ -202,18 +202,22 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         },
     });
     rules.push(tamperingRule(env, sel("verify"), labels("critical", verify)));
+    // Both directions: a drop (wrong database, dropped table, truncated dump) and a jump (runaway
+    // inserts, a bulk import, an attacker's junk) are worth a look.
+    const ratio = cfg.alerts.sizeAnomalyRatio;
+    const dumpBytes = `${METRICS.bytes}{${sel("dump")}}`;
+    const median = `quantile_over_time(0.5, ${dumpBytes}[7d])`;
     rules.push({
         alert: "SupabaseBackupSizeAnomaly",
-        expr:
-            `${METRICS.bytes}{${sel("dump")}} < ${cfg.alerts.sizeAnomalyRatio} * ` +
-            `quantile_over_time(0.5, ${METRICS.bytes}{${sel("dump")}}[7d])`,
+        expr: `(${dumpBytes} < ${ratio} * ${median}) or (${dumpBytes} > ${+(1 / ratio).toFixed(4)} * ${median})`,
         for: "5m",
         labels: labels("warning", jobs.find((j) => j.kind === "dump")),
         annotations: {
-            summary: `${env}: the newest dump is smaller than ${cfg.alerts.sizeAnomalyRatio} × last week's median`,
-            description: "A sudden drop in dump size often means a wrong database, a dropped table or a truncated dump.",
+            summary: `${env}: the newest dump is under ${ratio} × or over ${+(1 / ratio).toFixed(2)} × last week's median`,
+            description: "A sudden drop in dump size often means a wrong database, a dropped table or a truncated dump; a sudden jump, runaway writes or a bulk load.",
         },
     });
+    rules.push(...capacityRules(cfg, jobs, labels));
     rules.push({
         alert: "SupabaseBackupRpoMissed",
         expr: `time() - max by (${METRIC_LABELS.env}) (${METRICS.lastSuccessTimestamp}{${sel("dump")}}) > ${Math.round(cfg.alerts.rpoHours * 3600)}`,
@@ -279,4 +283,48 @@ function tamperingRule(env: string, verifySelector: string, labels: Record<strin
                 "wrote; run `supabase-backups status` for the list, rotate the writer's and verifier's credentials, and follow docs/security.md.",
         },
     };
+}
+
+/**
+ * Capacity (runbooks: "alert before the disk or the Storage quota fills"): growth within 7 days for the
+ * database and Storage, and near-quota alerts where the stack file gives the quotas.
+ */
+function capacityRules(cfg: StackConfig, jobs: PlannedJob[], labels: (severity: string, j?: PlannedJob) => Record<string, string>): AlertRule[] {
+    const cap = cfg.alerts.capacity;
+    const growth = cap?.weeklyGrowthRatio ?? 0.5;
+    const near = cap?.nearRatio ?? 0.8;
+    const env = cfg.env;
+    const series = [
+        { what: "database", metric: METRICS.sourceDatabaseBytes, kind: "dump" as const, quota: cap?.databaseBytes },
+        { what: "Storage", metric: METRICS.sourceStorageBytes, kind: "sync-storage" as const, quota: cap?.storageBytes },
+    ];
+    const rules: AlertRule[] = [];
+    for (const s of series) {
+        const now = `max by (${METRIC_LABELS.env}) (${s.metric}{${METRIC_LABELS.env}="${env}"})`;
+        const weekAgo = `max by (${METRIC_LABELS.env}) (max_over_time(${s.metric}{${METRIC_LABELS.env}="${env}"}[1d] offset 7d))`;
+        const job = jobs.find((j) => j.kind === s.kind);
+        const name = s.what === "database" ? "Database" : "Storage";
+        rules.push({
+            alert: `SupabaseBackup${name}GrowthFast`,
+            expr: `${now} > ${+(1 + growth).toFixed(4)} * ${weekAgo}`,
+            for: "1h",
+            labels: labels("warning", job),
+            annotations: {
+                summary: `${env}: the ${s.what} grew by more than ${Math.round(growth * 100)} % in 7 days`,
+                description: `Now {{ $value | humanize1024 }}B. Backups, the vault and restore times grow with it: check the cause and the quotas.`,
+            },
+        });
+        if (s.quota === undefined) continue;
+        rules.push({
+            alert: `SupabaseBackup${name}NearQuota`,
+            expr: `${now} > ${Math.floor(near * s.quota)}`,
+            for: "1h",
+            labels: labels("warning", job),
+            annotations: {
+                summary: `${env}: the ${s.what} is above ${Math.round(near * 100)} % of its quota (${s.quota} bytes)`,
+                description: `Now {{ $value | humanize1024 }}B. Raise the quota (or the disk) before it fills: a full disk stops writes and backups.`,
+            },
+        });
+    }
+    return rules;
 }

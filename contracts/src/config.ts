@@ -186,6 +186,16 @@ export const KubernetesSchema = Type.Object(
     strict,
 );
 
+export const CapacitySchema = Type.Object(
+    {
+        databaseBytes: Type.Optional(Type.Integer({ minimum: 1, description: "the project's database disk (bytes): alert when pg_database_size passes nearRatio of it" })),
+        storageBytes: Type.Optional(Type.Integer({ minimum: 1, description: "the plan's Storage quota (bytes): alert when the buckets' objects pass nearRatio of it" })),
+        nearRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.8, description: "share of a quota that raises the near-quota alerts" }),
+        weeklyGrowthRatio: Type.Number({ exclusiveMinimum: 0, default: 0.5, description: "alert when the database or Storage grew by more than this share within 7 days (0.5: +50 %)" }),
+    },
+    strict,
+);
+
 export const AlertsSchema = Type.Object(
     {
         rpoHours: Type.Number({
@@ -193,7 +203,13 @@ export const AlertsSchema = Type.Object(
             description: "recovery point objective in hours: the newest complete dump must be younger (status, SupabaseBackupRpoMissed); in a stack file more than the dump schedule's longest gap, which the dump's run time adds to",
         }),
         graceMinutes: Type.Integer({ minimum: 0, default: 60, description: "slack added to a schedule's period before a run counts as missed" }),
-        sizeAnomalyRatio: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5, description: "alert when a dump is smaller than this share of the last week's median" }),
+        sizeAnomalyRatio: Type.Number({
+            exclusiveMinimum: 0,
+            maximum: 1,
+            default: 0.5,
+            description: "alert when a dump is smaller than this share of the last week's median, or larger than its inverse (0.5: under half or over twice)",
+        }),
+        capacity: Type.Optional(CapacitySchema),
         pushgatewayUrl: Type.Optional(Url),
         labels: Type.Optional(Labels),
     },

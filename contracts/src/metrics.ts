@@ -31,6 +31,10 @@ export const METRICS = {
     tamperedObjects: `${METRIC_PREFIX}_tampered_objects`,
     /** gauge {env}: 1 when PITR is on as config requires */
     supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
+    /** gauge {env, kind=dump}: pg_database_size of the source at the newest complete dump (capacity) */
+    sourceDatabaseBytes: `${METRIC_PREFIX}_source_database_bytes`,
+    /** gauge {env, kind=sync-storage}: bytes of every object the newest complete storage run holds (capacity) */
+    sourceStorageBytes: `${METRIC_PREFIX}_source_storage_bytes`,
 } as const;
 
 /**

@@ -181,7 +181,8 @@ for (const stack of ["staging", "prod"] as const) {
             assert.ok(canary.args.includes("listen_addresses=127.0.0.1"));
             // Supabase's own image at the project's exact version: same major, same extensions
             const version = stack === "prod" ? "17.6.1.011" : "15.8.1.085";
-            assert.equal(canary.image, `public.ecr.aws/supabase/postgres:${version}`);
+            assert.match(canary.image, new RegExp(`^public\\.ecr\\.aws/supabase/postgres:${version.replace(/\./g, "\\.")}(@sha256:[0-9a-f]{64})?$`));
+            if (stack === "prod") assert.match(canary.image, /@sha256:/, "prod pins the canary by digest (kubernetes.canaryImage)");
             assert.equal(decodeURIComponent(new URL(url).username), "supabase_admin", "Supabase's images make supabase_admin the superuser");
             assert.deepEqual(canary.startupProbe.exec.command.slice(-2), ["-U", "supabase_admin"]);
         });
@@ -277,6 +278,14 @@ for (const stack of ["staging", "prod"] as const) {
             assert.match(byAlert("SupabaseBackupVerificationFailed")[0].expr, new RegExp(`${METRICS.lastRunStatus}\\{env="${stack}",kind="verify"\\}`));
             assert.equal(byAlert("SupabaseBackupTampering")[0].expr, `max by (env) (${METRICS.tamperedObjects}{env="${stack}",kind="verify"}) > 0`);
             assert.match(byAlert("SupabaseBackupSizeAnomaly")[0].expr, /< 0\.5 \* quantile_over_time\(0\.5, supabase_backups_bytes\{env="[a-z]+",kind="dump"\}\[7d\]\)/);
+            assert.match(byAlert("SupabaseBackupSizeAnomaly")[0].expr, /\) or \(supabase_backups_bytes\{[^}]*\} > 2 \* quantile_over_time/, "a jump trips it too");
+            // capacity: growth in 7 days always; near-quota where the stack file gives the quota (prod does)
+            assert.match(byAlert("SupabaseBackupDatabaseGrowthFast")[0].expr, new RegExp(`${METRICS.sourceDatabaseBytes}\\{env="${stack}"\\}\\) > 1\\.5 \\* .*\\[1d\\] offset 7d`));
+            assert.match(byAlert("SupabaseBackupStorageGrowthFast")[0].expr, new RegExp(`${METRICS.sourceStorageBytes}\\{env="${stack}"\\}`));
+            const quota = stack === "prod" ? 1 : 0;
+            assert.equal(byAlert("SupabaseBackupDatabaseNearQuota").length, quota);
+            assert.equal(byAlert("SupabaseBackupStorageNearQuota").length, quota);
+            if (quota) assert.match(byAlert("SupabaseBackupDatabaseNearQuota")[0].expr, new RegExp(`> ${Math.floor(0.8 * 107374182400)}$`));
             assert.equal(byAlert("SupabasePitrOff").length, stack === "prod" ? 1 : 0);
             // the RPO alert: 26 h in both stack files (the runbooks' 24 h schedule + 2 h for the dump to land; Pulumi.<stack>.yaml says why)
             assert.match(byAlert("SupabaseBackupRpoMissed")[0].expr, new RegExp(`${METRICS.lastSuccessTimestamp}\\{env="${stack}",kind="dump"\\}\\) > ${26 * 3600}$`));

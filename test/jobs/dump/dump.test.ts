@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { zstdDecompressSync } from "node:zlib";
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, GetObjectRetentionCommand, GetObjectTaggingCommand, ListObjectsV2Command, ListObjectVersionsCommand, PutObjectRetentionCommand } from "@aws-sdk/client-s3";
+import { Client } from "pg";
 import { assertSchema, DbManifestSchema, EXIT, type DbManifest } from "@supabase-backups/contracts";
 import { startAzurite, type AzuriteServer, AZURITE_ACCOUNT, AZURITE_KEY } from "../../support/azurite";
 import { runCli, startCli, type CliResult } from "../../support/cli";
@@ -260,7 +261,15 @@ describe("dump", function () {
             assert.equal(commit.headers["x-ms-tags"], "tier=monthly&env=test&kind=dump");
             assert.equal(commit.headers["if-none-match"], "*");
         }
-        assert.ok(pushes.some((p) => /supabase_backups_runs_total\{.*result="success"/.test(p)), "success metric pushed");
+        const success = pushes.find((p) => /supabase_backups_runs_total\{.*result="success"/.test(p));
+        assert.ok(success, "success metric pushed");
+        // Capacity: the source's size as the snapshot saw it, within a page of what the server says now.
+        const pushed = Number(/supabase_backups_source_database_bytes\{[^}]*\} (\d+)/.exec(success)?.[1]);
+        const c = new Client({ connectionString: dbUrl });
+        await c.connect();
+        const actual = Number((await c.query("select pg_database_size(current_database()) n")).rows[0].n);
+        await c.end();
+        assert.ok(pushed > 0 && Math.abs(pushed - actual) <= 64 * 1024, `source_database_bytes ${pushed} vs pg_database_size ${actual}`);
     });
 
     it("chains to the previous run, takes the next tier, encrypts to an age recipient (decrypts with the age CLI), honours --tables/--no-archive", async () => {

@@ -146,6 +146,11 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
             assert.match(pushes[0].body, /supabase_backups_runs_total\{[^}]*result="partial"[^}]*\} 1/);
             assert.match(pushes[0].body, /supabase_backups_objects\{[^}]*state="failed"[^}]*\} 1/);
             assert.match(pushes[0].body, /supabase_backups_objects\{[^}]*state="copied"[^}]*\} 5/);
+            // Capacity: every object the run holds, from the run manifest's bucket totals.
+            const [{ manifest }] = await h.manifests("t-metrics");
+            const held = manifest.buckets.reduce((n, b) => n + b.bytes, 0);
+            assert.ok(held > 0);
+            assert.match(pushes[0].body, new RegExp(`supabase_backups_source_storage_bytes\\{[^}]*\\} ${held}\\b`));
             // A shard that does not merge pushes nothing; the merging shard pushes the run's totals.
             const sharded = h.config("t-metrics-sharded", (c) => {
                 c.storage.buckets = [{ name: "faults" }];

@@ -13,6 +13,7 @@ import {
     dbObjectKey,
     DbManifestSchema,
     EXIT,
+    METRICS,
     newRunId,
     retainUntil as computeRetainUntil,
     runIdTime,
@@ -85,6 +86,8 @@ interface DumpRun {
     readonly recipient: string | undefined;
     readonly stallMs: number;
     bytesTotal: number;
+    /** pg_database_size at the snapshot, for the capacity gauge */
+    databaseBytes?: number;
 }
 
 /** Where the run's objects go and how long they are locked, from the prior runs. */
@@ -119,6 +122,7 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
     );
     // The snapshot, held open until every pg_dump that imports it has finished.
     const snap = await step(run, "cannot open the database snapshot", () => openSnapshot(run.databaseUrl, run.tables));
+    run.databaseBytes = snap.databaseBytes;
     const t = transferSettings(run, placement, archive, snap);
     const objects = await dumpInSnapshot(run, t, tools, snap);
     const roles = await dumpRoles(run, t);
@@ -358,7 +362,8 @@ async function finish(run: DumpRun, r: Outcome): Promise<ExitCode> {
     const { config } = run.ctx;
     const seconds = (Date.now() - run.started.getTime()) / 1000;
     const result = r.degraded ? "degraded" : "success";
-    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result, bytes: run.bytesTotal, durationSeconds: seconds }, run.log);
+    const capacity = run.databaseBytes === undefined ? [] : [{ name: METRICS.sourceDatabaseBytes, help: "pg_database_size of the source at the newest complete dump", value: run.databaseBytes }];
+    await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result, bytes: run.bytesTotal, durationSeconds: seconds, extra: capacity }, run.log);
     const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
     const dump = r.manifest.objects[0];
     run.log.info(

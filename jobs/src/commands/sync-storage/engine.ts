@@ -7,7 +7,7 @@
 // the writer identity does not have (and Object Lock would keep every temp object for the lock period),
 // so nothing but final content-addressed blobs is ever written to the vault.
 import type { S3Client } from "@aws-sdk/client-s3";
-import { EXIT, retainUntil, runIdTime, storageShardManifestKey, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
+import { EXIT, METRICS, retainUntil, runIdTime, storageShardManifestKey, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
 import type { JobContext } from "../../runtime/context";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
@@ -127,6 +127,7 @@ async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncR
                 bytes: st.bytesUploaded,
                 durationSeconds: (Date.now() - Math.min(started.getTime(), Date.parse(o.manifest.startedAt))) / 1000,
                 objects: { copied: st.copied + st.deduplicated, skipped: st.skipped, failed: st.failed },
+                extra: [{ name: METRICS.sourceStorageBytes, help: "bytes of every object the newest complete storage run holds", value: o.manifest.buckets.reduce((n, b) => n + b.bytes, 0) }],
             },
             ctx.log,
         );
