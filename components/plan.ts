@@ -218,6 +218,7 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         },
     });
     rules.push(...capacityRules(cfg, jobs, labels));
+    rules.push(unsafeNamesRule(env, sel("sync-storage"), labels("warning", jobs.find((j) => j.kind === "sync-storage"))));
     rules.push({
         alert: "SupabaseBackupRpoMissed",
         expr: `time() - max by (${METRIC_LABELS.env}) (${METRICS.lastSuccessTimestamp}{${sel("dump")}}) > ${Math.round(cfg.alerts.rpoHours * 3600)}`,
@@ -327,4 +328,23 @@ function capacityRules(cfg: StackConfig, jobs: PlannedJob[], labels: (severity: 
         });
     }
     return rules;
+}
+
+/**
+ * sync-storage left objects out because their names could address another object or path
+ * (docs/security.md "Hostile object names"): those objects are not in any backup until renamed.
+ */
+function unsafeNamesRule(env: string, selector: string, labels: Record<string, string>): AlertRule {
+    return {
+        alert: "SupabaseStorageUnsafeObjectNames",
+        expr: `max by (${METRIC_LABELS.env}) (${METRICS.unsafeObjectNames}{${selector}}) > 0`,
+        for: "1m",
+        labels,
+        annotations: {
+            summary: `${env}: {{ $value }} Storage object(s) not backed up: their names could address another object or path`,
+            description:
+                "The newest sync-storage run found object names with '.'/'..' segments, a leading slash, control characters or more than 1024 bytes. " +
+                "They are listed under `unsafe` in the run manifest and are not in the backup. Someone who can upload chose them: investigate, then rename or delete the objects.",
+        },
+    };
 }

@@ -136,7 +136,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
 
         const configMap = new corev1.ConfigMap(
             `${name}-config`,
-            { metadata: { name: "supabase-backups-config", namespace: ns, labels }, data: { [JOB_CONFIG_FILE]: args.jobConfig } },
+            { metadata: { name: "supabase-backups-config", namespace: ns, labels }, data: { [JOB_CONFIG_FILE]: args.jobConfig, ...postgresCaData(cfg) } },
             inNs,
         );
 
@@ -157,6 +157,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 // The image writes only under TMPDIR=/tmp (spools, tsx cache): that is the scratch emptyDir.
                 { name: "HOME", value: SCRATCH_DIR },
                 { name: "TMPDIR", value: SCRATCH_DIR },
+                ...postgresCaEnv(cfg),
                 ...IDENTITY_SECRETS[identity]
                     .filter((k) => args.secrets[k] !== undefined)
                     .map((k) => ({ name: SECRETS[k].env, valueFrom: { secretKeyRef: { name: secretName!, key: SECRETS[k].env } } })),
@@ -327,4 +328,16 @@ export function egressRules(cfg: StackConfig): k8s.networking.v1.NetworkPolicyEg
         rules.push({ to: [{ namespaceSelector: {} }], ports: [{ protocol: "TCP", port }] });
     }
     return rules;
+}
+
+/** The CA bundle that signs the database's certificate (postgres.caBundle): a file in the config volume. */
+const POSTGRES_CA_FILE = "postgres-ca.pem";
+
+function postgresCaData(cfg: StackConfig): Record<string, string> {
+    return cfg.postgres?.caBundle ? { [POSTGRES_CA_FILE]: cfg.postgres.caBundle } : {};
+}
+
+/** libpq's own variable: the jobs verify Postgres servers (verify-full) against the mounted bundle. */
+function postgresCaEnv(cfg: StackConfig): k8s.core.v1.EnvVar[] {
+    return cfg.postgres?.caBundle ? [{ name: "PGSSLROOTCERT", value: `${JOB_CONFIG_DIR}/${POSTGRES_CA_FILE}` }] : [];
 }

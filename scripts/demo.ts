@@ -19,6 +19,7 @@ import { startPostgres, type PgServer } from "../test/support/postgres";
 import { S3_TEST_CREDENTIALS, startS3rver, type S3Server } from "../test/support/s3rver";
 import { seedSupabase } from "../test/support/seed";
 import { startStorageRest, type StorageRestServer } from "../test/support/storage-rest";
+import { passwordOutOfArgv } from "../test/support/target-url";
 
 const SERVICE_ROLE_KEY = "demo-service-role-" + createHash("sha256").update(String(Date.now())).digest("hex").slice(0, 24);
 const VAULT = "vault";
@@ -292,12 +293,12 @@ async function main(): Promise<void> {
 
         step(7, total, "restore drill: newest run into a new database, with masking, row counts checked");
         const drillUrl = await stack.canary.createDatabase("restore_drill");
-        const drill = await runStep(
-            stack,
+        // the target's password goes in SUPABASE_BACKUPS_TARGET_PASSWORD, never on the command line
+        const [drillArgs, drillEnv] = passwordOutOfArgv(
             ["restore", "db", "--config", config, "--at", "now", "--target-url", drillUrl, "--mask", "--target-env", "staging", "--reason", "demo: nightly restore drill", "--json"],
             verifier,
-            opts.quiet,
         );
+        const drill = await runStep(stack, drillArgs, drillEnv, opts.quiet);
         if (drill.code !== 0) fail("restore db", drill);
         const [{ n: unmasked }] = await stack.canary.query(`select count(*)::int as n from auth.users where email not like '%@example.com'`, "restore_drill");
         if (unmasked !== 0) throw new Error(`restore drill: ${unmasked} unmasked emails remain`);

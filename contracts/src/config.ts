@@ -239,6 +239,23 @@ export const MaskingSchema = Type.Object(
     strict,
 );
 
+export const PostgresSchema = Type.Object(
+    {
+        caBundle: Type.Optional(
+            Type.String({
+                pattern: "-----BEGIN CERTIFICATE-----",
+                description:
+                    "PEM of the CA(s) that sign the database's server certificate (Supabase: Database Settings → SSL Configuration → Download certificate). Mounted into the jobs; connections to non-loopback hosts are sslmode=verify-full against it",
+            }),
+        ),
+        allowPlaintext: Type.Boolean({
+            default: false,
+            description: "allow plain-text connections to non-loopback Postgres hosts (the password and data unencrypted on the network); logged as a warning at every connection",
+        }),
+    },
+    { ...strict, description: "how the jobs reach Postgres (docs/security.md, Network to Postgres)" },
+);
+
 export const StackConfigSchema = Type.Object(
     {
         env: Type.String({ pattern: "^[a-z][a-z0-9-]{1,19}$", description: "environment name: staging, prod, …" }),
@@ -254,6 +271,7 @@ export const StackConfigSchema = Type.Object(
         alerts: AlertsSchema,
         encryption: Type.Optional(EncryptionSchema),
         masking: Type.Optional(MaskingSchema),
+        postgres: Type.Optional(PostgresSchema),
     },
     strict,
 );
@@ -298,6 +316,10 @@ export const JOB_ENV = {
      * S3-compatible vaults); a secret only the verifier gets, never logged
      */
     recordSigningKey: "VERIFY_SIGNING_KEY",
+    /** "true": plain text to non-loopback Postgres hosts for this process (an operator's one-off; logged loudly) */
+    pgAllowPlaintext: "SUPABASE_BACKUPS_PG_ALLOW_PLAINTEXT",
+    /** restore db: the target's password (never on the command line) */
+    targetPassword: "SUPABASE_BACKUPS_TARGET_PASSWORD",
 } as const;
 
 export const VaultTargetSchema = Type.Object(

@@ -11,3 +11,4 @@ export * from "./redact";
 export * from "./stackfile";
 export * from "./chain";
 export * from "./postgres";
+export * from "./object-names";

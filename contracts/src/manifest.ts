@@ -149,6 +149,12 @@ export const FailedObjectSchema = Type.Object({ bucket: Type.String(), name: Typ
 /** A source object listed by the run but deleted before it could be read: not a failure, recorded. */
 export const VanishedObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String() }, strict);
 
+/**
+ * A source object not synced because its name could address another object or path (object-names.ts):
+ * recorded with its name made printable (escaped, cut at 200 characters), never copied.
+ */
+export const UnsafeObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String(), reason: Type.String() }, strict);
+
 export const StorageStatsSchema = Type.Object(
     {
         listed: Type.Integer({ minimum: 0 }),
@@ -173,6 +179,7 @@ export const StorageShardManifestSchema = Type.Object(
         objects: Type.Array(StorageObjectSchema),
         failed: Type.Array(FailedObjectSchema),
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
+        unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
         stats: StorageStatsSchema,
     },
     strict,
@@ -195,6 +202,7 @@ export const StorageManifestSchema = Type.Object(
         objects: Type.Array(StorageObjectSchema),
         failed: Type.Array(FailedObjectSchema),
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
+        unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
         stats: StorageStatsSchema,
         previous: Type.Union([ChainLinkSchema, Type.Null()]),
     },

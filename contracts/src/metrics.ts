@@ -22,6 +22,11 @@ export const METRICS = {
     verifiedRunAgeSeconds: `${METRIC_PREFIX}_verified_run_age_seconds`,
     /** gauge {env, kind}: objects copied / skipped / failed by sync-storage */
     objects: `${METRIC_PREFIX}_objects`,
+    /**
+     * gauge {env, kind}: objects the newest sync-storage run did not copy because their names could
+     * address another object or path (contracts/src/object-names.ts); the manifest lists them under `unsafe`
+     */
+    unsafeObjectNames: `${METRIC_PREFIX}_unsafe_object_names`,
     /** gauge {env}: age in seconds of Supabase's own newest backup (check-supabase) */
     supabaseBackupAgeSeconds: `${METRIC_PREFIX}_supabase_backup_age_seconds`,
     /**

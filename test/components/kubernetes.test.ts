@@ -289,6 +289,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.equal(byAlert("SupabasePitrOff").length, stack === "prod" ? 1 : 0);
             // the RPO alert: 26 h in both stack files (the runbooks' 24 h schedule + 2 h for the dump to land; Pulumi.<stack>.yaml says why)
             assert.match(byAlert("SupabaseBackupRpoMissed")[0].expr, new RegExp(`${METRICS.lastSuccessTimestamp}\\{env="${stack}",kind="dump"\\}\\) > ${26 * 3600}$`));
+            assert.match(byAlert("SupabaseStorageUnsafeObjectNames")[0].expr, new RegExp(`^max by \\(env\\) \\(${METRICS.unsafeObjectNames}\\{env="${stack}",kind="sync-storage"\\}\\) > 0$`));
             for (const rule of rules) assert.equal(rule.labels.team, "platform", "alert labels from config");
         });
 

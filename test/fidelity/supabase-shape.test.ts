@@ -23,6 +23,7 @@ import { RestoreErrorScanner, restoreSucceeded } from "../../jobs/src/postgres/r
 import { StorageCatalog } from "../../jobs/src/supabase/storage-source";
 import { extensionDir, serverWithExtensions, type PgServer } from "../support/postgres";
 import { MAJORS, ensurePg17, okRun as ok, runClientTool as tool, type Major } from "../support/pg-versions";
+import { pgClientConfig } from "../../jobs/src/postgres/connection";
 import {
     PGSODIUM_ROLES,
     REAL_EXTENSIONS,
@@ -216,7 +217,7 @@ describe("Supabase-shaped source database (supabase-shape) through pg_dump and p
                     { users: 20, buckets: 2, objects: 22, jobs: 1, secrets: 1, migrations: 4, profiles: 20, objects_owner: "supabase_storage_admin", users_owner: "supabase_auth_admin", policies: true, event_triggers: 8 },
                 );
                 // storage.objects as sync-storage lists it
-                const catalog = await StorageCatalog.connect(source.url);
+                const catalog = await StorageCatalog.connect(pgClientConfig(source.url));
                 try {
                     assert.deepEqual(await catalog.bucketNames(), ["avatars", "public-assets"]);
                     const pages = [];

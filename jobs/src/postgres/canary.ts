@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { Client } from "pg";
 import type { Logger } from "../runtime/log";
 import { quoteIdent } from "./ident";
-import { pgChildEnv } from "./connection";
+import { pgChildEnv, pgClientConfig, toolEnv } from "./connection";
 import { RestoreErrorScanner, restoreSucceeded } from "./restore-errors";
 
 /** Name prefix of canary databases: `sbv_<env>_<yyyymmddhhmmss>_<rand>`. */
@@ -32,9 +32,8 @@ export function withDatabase(url: string, database: string): string {
 }
 
 function pgConfig(url: string) {
-    // node-postgres treats sslmode=require as verify-full; the canary is a sidecar on loopback or a
-    // private server, so honour only "disable" and leave the rest to libpq-compatible defaults.
-    return { connectionString: url, connectionTimeoutMillis: 10_000, application_name: "supabase-backups-verify" };
+    // TLS as libpq would do it for the URL (connection.ts; the URL was secured by the command)
+    return pgClientConfig(url, { connectionTimeoutMillis: 10_000, application_name: "supabase-backups-verify" });
 }
 
 export async function connect(url: string): Promise<Client> {
@@ -163,7 +162,7 @@ export function majorOf(version: string): number | undefined {
 
 export async function pgRestoreVersion(bin = "pg_restore"): Promise<string> {
     return new Promise((resolve, reject) => {
-        const p = spawn(bin, ["--version"], { stdio: ["ignore", "pipe", "pipe"] });
+        const p = spawn(bin, ["--version"], { env: toolEnv(), stdio: ["ignore", "pipe", "pipe"] });
         let out = "";
         p.stdout.on("data", (d) => (out += d));
         p.on("error", (e) => reject(new Error(`${bin} not found: ${e.message}`)));

@@ -6,6 +6,7 @@ import type { Readable } from "node:stream";
 import { Transform as NodeTransform, type Transform } from "node:stream";
 import { constants as zc, createZstdCompress } from "node:zlib";
 import type { Logger } from "../runtime/log";
+import { toolEnv } from "./connection";
 
 export type Algorithm = "zstd" | "lz4" | "gzip" | "none";
 
@@ -18,7 +19,7 @@ export function parsePgDumpVersion(out: string): { version: string; major: numbe
 
 export function pgDumpVersion(bin: string): Promise<{ version: string; major: number }> {
     return new Promise((resolve, reject) => {
-        execFile(bin, ["--version"], { timeout: 10_000 }, (err, stdout) => {
+        execFile(bin, ["--version"], { timeout: 10_000, env: toolEnv() }, (err, stdout) => {
             if (err) return reject(new Error(`cannot run ${bin}: ${(err as NodeJS.ErrnoException).code === "ENOENT" ? "not found" : err.message}`));
             try {
                 resolve(parsePgDumpVersion(stdout));

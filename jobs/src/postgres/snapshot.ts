@@ -4,6 +4,7 @@
 // pg_dump that uses the snapshot has finished.
 import { Client } from "pg";
 import { quoteQualified } from "./ident";
+import { pgClientConfig } from "./connection";
 
 export interface SnapshotFacts {
     rowCounts: Record<string, number>;
@@ -25,7 +26,7 @@ export interface DbSnapshot {
 }
 
 export async function openSnapshot(connectionString: string, tables: string[], connectTimeoutMs = 15_000): Promise<DbSnapshot> {
-    const client = new Client({ connectionString, connectionTimeoutMillis: connectTimeoutMs, application_name: "supabase-backups-dump" });
+    const client = new Client(pgClientConfig(connectionString, { connectionTimeoutMillis: connectTimeoutMs, application_name: "supabase-backups-dump" }));
     let closed = false;
     let rejectLost!: (e: Error) => void;
     const lost = new Promise<never>((_, reject) => (rejectLost = reject));

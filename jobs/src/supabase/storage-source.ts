@@ -3,7 +3,8 @@
 // (`GET /storage/v1/object/authenticated/{bucket}/{name}` with the service-role key) and the Storage S3
 // protocol (`{url}/storage/v1/s3`, S3 access keys). Downloads are streams: callers hash on the way.
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { Client } from "pg";
+import { printableName, unsafeObjectName } from "@supabase-backups/contracts";
+import { Client, type ClientConfig } from "pg";
 import { Readable } from "node:stream";
 
 export interface SourceObject {
@@ -45,8 +46,9 @@ const COLUMNS =
 export class StorageCatalog {
     private constructor(private readonly client: Client) {}
 
-    static async connect(databaseUrl: string): Promise<StorageCatalog> {
-        const client = new Client({ connectionString: databaseUrl, application_name: "supabase-backups sync-storage" });
+    /** `config`: postgres/connection.ts pgClientConfig (TLS per the policy) */
+    static async connect(config: ClientConfig): Promise<StorageCatalog> {
+        const client = new Client(config);
         await client.connect();
         return new StorageCatalog(client);
     }
@@ -143,6 +145,16 @@ export interface StorageSource {
     close(): void;
 }
 
+/**
+ * The last guard before a download: a name that could address another object (`a/../b` collapses to
+ * `b` in `fetch` and on the server) is never requested, so no other object's bytes get recorded under it.
+ * sync-storage leaves such names out before this (object-names.ts); this holds for any other caller.
+ */
+function refuseUnsafe(bucket: string, name: string): void {
+    const bad = unsafeObjectName(name);
+    if (bad) throw new SourceError(`GET ${bucket}/${printableName(name)}: refused: ${bad.detail}`, "fatal");
+}
+
 /** `a/b c.png` → `a/b%20c.png`: each path segment encoded once, slashes kept. */
 export function encodeObjectPath(name: string): string {
     return name.split("/").map(encodeURIComponent).join("/");
@@ -158,6 +170,7 @@ export function restSource(projectUrl: string, serviceRoleKey: string): StorageS
     return {
         mode: "rest",
         async get(bucket, name, signal) {
+            refuseUnsafe(bucket, name);
             const url = `${base}/storage/v1/object/authenticated/${encodeURIComponent(bucket)}/${encodeObjectPath(name)}`;
             let res: Response;
             try {
@@ -212,6 +225,7 @@ export function s3Source(o: S3SourceOptions, concurrency: number): StorageSource
     return {
         mode: "s3",
         async get(bucket, name, signal) {
+            refuseUnsafe(bucket, name);
             try {
                 const r = await client.send(new GetObjectCommand({ Bucket: bucket, Key: name }), { abortSignal: signal });
                 return { body: r.Body as Readable, eTag: r.ETag, contentLength: r.ContentLength };

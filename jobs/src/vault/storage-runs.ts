@@ -9,6 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
+    assertSafeObjectName,
     storageRunPrefix,
     TIERS,
     type StorageManifest,
@@ -81,18 +82,20 @@ export async function listShardManifests(s3: S3Client, bucket: string, env: stri
 }
 
 /** Combine shard manifests: objects and failures sorted, stats summed. Throws when one is missing. */
-export function mergeShards(shards: StorageShardManifest[], count: number): Pick<StorageManifest, "objects" | "failed" | "vanished" | "stats" | "buckets"> & { startedAt: string; finishedAt: string } {
+export function mergeShards(shards: StorageShardManifest[], count: number): Pick<StorageManifest, "objects" | "failed" | "vanished" | "unsafe" | "stats" | "buckets"> & { startedAt: string; finishedAt: string } {
     const seen = new Set(shards.map((s) => s.shard.index));
     for (let i = 0; i < count; i++) if (!seen.has(i)) throw new Error(`shard ${i}/${count} has no shard manifest yet`);
     const objects = shards.flatMap((s) => s.objects).sort(compareObjects);
     const failed = shards.flatMap((s) => s.failed).sort(compareObjects);
     const vanished = shards.flatMap((s) => s.vanished ?? []).sort(compareObjects);
+    const unsafe = shards.flatMap((s) => s.unsafe ?? []).sort(compareObjects);
     const stats = { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 };
     for (const s of shards) for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += s.stats[k];
     return {
         objects,
         failed,
         vanished,
+        ...(unsafe.length ? { unsafe } : {}),
         stats,
         buckets: bucketSummary(objects, []),
         startedAt: shards.map((s) => s.startedAt).sort()[0],
@@ -192,6 +195,7 @@ export async function materializeToDirectory(
         vaultBucket,
         manifest,
         async (o, body) => {
+            assertSafeObjectName(o.bucket, o.name);
             const path = resolve(join(root, o.bucket, o.name));
             if (!path.startsWith(root + sep)) throw new Error(`refusing to write ${o.bucket}/${o.name} outside ${root}`);
             await mkdir(dirname(path), { recursive: true });

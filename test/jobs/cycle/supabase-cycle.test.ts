@@ -15,6 +15,7 @@ import { startRgw, type RgwServer } from "../../support/rgw";
 import { S3_TEST_CREDENTIALS, startS3rver, type S3Server } from "../../support/s3rver";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
 import { startPlainCanary, startSupabaseCanary, startSupabasePostgres, SUPABASE_EXTENSIONS } from "../../support/supabase-shape";
+import { passwordOutOfArgv } from "../../support/target-url";
 
 const VAULT = "vault";
 const SERVICE_ROLE_KEY = "service-role-" + "c".repeat(24);
@@ -141,7 +142,7 @@ for (const major of MAJORS) {
             try {
                 const before = await target.query("select count(*)::int as n from pg_namespace where nspname in ('auth', 'storage', 'vault', 'graphql', 'extensions')");
                 assert.equal(before[0].n, 5, "the project's managed schemas exist before the restore");
-                const r = await runCli(["restore", "db", "--config", config, "--run", runId, "--target-url", target.url, "--json"], env);
+                const r = await runCli(...passwordOutOfArgv(["restore", "db", "--config", config, "--run", runId, "--target-url", target.url, "--json"], env));
                 assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
                 const out = JSON.parse(r.stdout);
                 assert.match(out.mode, /into a Supabase project/);

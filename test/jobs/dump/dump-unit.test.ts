@@ -97,9 +97,9 @@ describe("dump (unit)", () => {
     });
 
     it("keeps the password out of pg_dump's argv and the manifest's host", () => {
-        const t = pgTarget("postgresql://postgres.abcdefghijklmnopqrst:s%40cr%3At@aws-0-ap-southeast-1.pooler.supabase.com:5432/postgres?sslmode=require");
+        const t = pgTarget("postgresql://postgres.abcdefghijklmnopqrst:s%40cr%3At@aws-0-ap-southeast-1.pooler.supabase.com:5432/postgres?sslmode=verify-full&sslrootcert=/etc/supabase-backups/postgres-ca.pem");
         assert.ok(!t.dbnameArg.includes("s%40cr") && !t.dbnameArg.includes("s@cr"));
-        assert.match(t.dbnameArg, /sslmode=require/);
+        assert.equal(t.dbnameArg, "dbname='postgres'", "only the database name on the command line; the rest goes in env");
         assert.equal(t.password, "s@cr:t");
         assert.equal(t.host, "aws-0-ap-southeast-1.pooler.supabase.com");
         assert.equal(t.database, "postgres");

@@ -15,6 +15,7 @@ import { startPostgres, type PgServer } from "../../support/postgres";
 import { addSeedData } from "../../support/seed";
 import { startFakeSupabaseApi, type FakeSupabaseApi } from "../../support/supabase-api";
 import { SERVICE_ROLE_KEY, StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine } from "../../support/sync-storage-harness";
+import { passwordOutOfArgv } from "../../support/target-url";
 
 const ENV = "opdb";
 const PROD = "prod";
@@ -34,7 +35,7 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
     let sourceSums: Map<string, { count: number; md5: string }>;
 
     const env = (extra: Record<string, string | undefined> = {}) => h.env({ USER: "oncall-ana", AGE_IDENTITY: identity, SUPABASE_ACCESS_TOKEN: undefined, ...extra });
-    const restore = (args: string[], extra: Record<string, string | undefined> = {}, config = cfg) => runCli(["restore", "db", "--config", config, ...args], env(extra));
+    const restore = (args: string[], extra: Record<string, string | undefined> = {}, config = cfg) => runCli(...(passwordOutOfArgv(["restore", "db", "--config", config, ...args], env(extra))));
     const status = (args: string[] = [], extra: Record<string, string | undefined> = {}, config = cfg) => runCli(["status", "--config", config, ...args], env(extra));
     const json = (r: CliResult) => JSON.parse(r.stdout);
     const audits = async (e = ENV): Promise<AuditRecord[]> => {

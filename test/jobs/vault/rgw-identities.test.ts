@@ -88,6 +88,7 @@ import { startRgw, type RgwServer, type RgwUser } from "../../support/rgw";
 import { awsEnv, backdateListing, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUserPolicy, refused, rgwUserArn, sleep } from "../../support/rgw-vault";
 import { seedSupabase } from "../../support/seed";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
+import { passwordOutOfArgv } from "../../support/target-url";
 
 const ENV = "test";
 const BUCKET = "vault";
@@ -160,7 +161,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
 
     /** the job config, with the given identity's credentials */
     function run(who: RgwUser, args: string[], extra: Record<string, string | undefined> = {}): Promise<CliResult> {
-        return runCli([...args, "--config", config.path], { ...awsEnv(who), LOG_LEVEL: "warn", SUPABASE_BACKUPS_RUN_ID: undefined, JOB_COMPLETION_INDEX: undefined, JOB_COMPLETIONS: undefined, JOB_NAME: undefined, ...extra });
+        return runCli(...passwordOutOfArgv([...args, "--config", config.path], { ...awsEnv(who), LOG_LEVEL: "warn", SUPABASE_BACKUPS_RUN_ID: undefined, JOB_COMPLETION_INDEX: undefined, JOB_COMPLETIONS: undefined, JOB_NAME: undefined, ...extra }));
     }
     const dumpEnv = () => ({ DATABASE_URL: dbUrl, AZURE_STORAGE_CONNECTION_STRING: undefined });
 

@@ -217,8 +217,8 @@ describe("verify: canary and storage helpers", () => {
         assert.equal(canaryDatabaseName("prod-eu", new Date("2026-11-22T06:00:01Z"), "abc123"), "sbv_prod_eu_20261122060001_abc123");
         assert.ok(canaryDatabaseName("a".repeat(20)).length <= 63);
         assert.equal(quoteQualified('public.we"ird'), '"public"."we""ird"');
-        const env = libpqEnv("postgresql://post%40gres:p%40ss@10.0.0.1:5433/postgres?sslmode=require");
-        assert.deepEqual(env, { PGHOST: "10.0.0.1", PGPORT: "5433", PGUSER: "post@gres", PGPASSWORD: "p@ss", PGDATABASE: "postgres", PGSSLMODE: "require" });
+        const env = libpqEnv("postgresql://post%40gres:p%40ss@10.0.0.1:5433/postgres?sslmode=verify-full");
+        assert.deepEqual(env, { PGHOST: "10.0.0.1", PGPORT: "5433", PGUSER: "post@gres", PGPASSWORD: "p@ss", PGDATABASE: "postgres", PGSSLMODE: "verify-full" });
         assert.equal(withDatabase("postgresql://u:p@h:1/postgres?sslmode=disable", "sbv_x"), "postgresql://u:p@h:1/sbv_x?sslmode=disable");
         assert.equal(majorOf("pg_restore (PostgreSQL) 15.20 (Debian 15.20-0+deb12u1)"), 15);
         assert.equal(majorOf("17.2"), 17);

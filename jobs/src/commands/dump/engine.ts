@@ -35,6 +35,7 @@ import { readVersion } from "../../vault/versions";
 import { vaultTags, type VaultTags } from "../../vault/write-params";
 import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan } from "../../postgres/client-tools";
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
+import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 import { openSnapshot, type DbSnapshot } from "../../postgres/snapshot";
 import { buildManifest, isRolesRefusal, lockUntil, MIN_PART_SIZE_MIB, partSizeBytes, pgDumpArgs, rolesArgs, summaryLine } from "./plan";
 import { CONTENT_TYPES, transfer, type ObjectResult, type Secondary, type TransferSettings } from "./transfer";
@@ -158,8 +159,9 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
 function startRun(ctx: CommandContext, o: DumpOptions): DumpRun {
     const started = new Date();
     const runId = newRunId(started);
-    const databaseUrl = ctx.secrets.databaseUrl;
-    if (!databaseUrl) throw new JobFailure("missing secret: set DATABASE_URL (Postgres URL of the Supabase database)", EXIT.usage);
+    const secret = ctx.secrets.databaseUrl;
+    if (!secret) throw new JobFailure("missing secret: set DATABASE_URL (Postgres URL of the Supabase database)", EXIT.usage);
+    const databaseUrl = securePgUrl(secret, pgTlsPolicy(ctx.config, ctx.env), ctx.log, "DATABASE_URL");
     const target = pgTarget(databaseUrl);
     return {
         ctx,

@@ -23,12 +23,12 @@ import { audited, isProdEnv, Refusal, type AuditTrail } from "../../vault/audit"
 import { chooseRun, type Chosen } from "../../vault/run-choice";
 import { recordTrust } from "../../vault/record-signing";
 import { JobFailure, UsageError } from "../../runtime/errors";
-import { registerSecret } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
 import { applyMasking, type MaskResult, type MaskTarget } from "./masking";
 import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseExistingTables, restoredTables, schemaMapFor, type TableRef } from "./db-tables";
 import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
 import { isManagedSchema } from "../../supabase/managed";
+import { securedTargetUrl, targetUrlWithPassword } from "./db-target";
 import { connectTarget, countRows, downloadDump, ensureDumpRoles, isSourceDatabase, refuseNonEmptyTarget, restoreFull, targetEnv, type CountCheck, type ProcResult } from "./db-steps";
 
 
@@ -36,6 +36,8 @@ export interface RestoreDbOptions extends OperatorOptions {
     run?: string;
     at?: string;
     targetUrl: string;
+    /** a file holding the target's password (else SUPABASE_BACKUPS_TARGET_PASSWORD, PGPASSFILE) */
+    targetPasswordFile?: string;
     tables?: string;
     intoSchema?: string;
     mask?: boolean;
@@ -50,13 +52,8 @@ export interface RestoreDbOptions extends OperatorOptions {
  * registered for scrubbing), --tables, --into-schema, --clean --yes, --at. Returns the tables.
  */
 export function checkRestoreDbFlags(opts: RestoreDbOptions): TableRef[] | undefined {
-    registerSecret(opts.targetUrl);
-    try {
-        const p = new URL(opts.targetUrl).password;
-        if (p) registerSecret(decodeURIComponent(p));
-    } catch {
-        throw new UsageError(`--target-url is not a URL: ${redactUrl(opts.targetUrl)}`);
-    }
+    // from here on targetUrl carries the password from the env or file (never from argv)
+    opts.targetUrl = targetUrlWithPassword(opts.targetUrl, opts.targetPasswordFile);
     const tables = parseTables(opts.tables);
     checkIntoSchema(opts.intoSchema, tables);
     if (opts.clean && !opts.yes) throw new UsageError("--clean drops objects in the target: add --yes to confirm");
@@ -75,7 +72,7 @@ export async function restoreDb(ctx: CommandContext, opts: RestoreDbOptions, tab
         clean: !!opts.clean,
         jobs: opts.jobs,
     });
-    return audited(trail, (t) => runRestore(ctx, opts, tables, t), ctx.log);
+    return audited(trail, (t) => runRestore(ctx, { ...opts, targetUrl: securedTargetUrl(ctx, opts.targetUrl) }, tables, t), ctx.log);
 }
 
 /** A restore's state, passed from step to step. */

@@ -37,7 +37,8 @@ function registerDb(restore: Command): void {
     )
         .option("--run <id>", "restore this run")
         .option("--at <time>", "newest complete run at or before this time (ISO 8601 or unix seconds)")
-        .requiredOption("--target-url <url>", "Postgres URL to restore into (its password never appears in logs or records)")
+        .requiredOption("--target-url <url>", "Postgres URL to restore into, without a password (the password: $SUPABASE_BACKUPS_TARGET_PASSWORD, --target-password-file or PGPASSFILE)")
+        .option("--target-password-file <file>", "a file holding the target's password (never put it in --target-url: argv is visible to every user of the machine)")
         .option("--tables <list>", "only these tables, comma-separated schema.table (data and definition; no indexes or constraints)")
         .option("--into-schema <schema>", "restore --tables into this schema instead of their own (side-by-side, e.g. to copy deleted rows back)")
         .option("--mask", "apply the config's masking rules after the restore and prove no unmasked value remains")
@@ -78,6 +79,7 @@ function registerStorage(restore: Command): void {
         .option("--prefix <p>", "only objects whose name starts with this")
         .option("--concurrency <n>", "parallel transfers (1-128)", intFlag(1, 128), 8)
         .option("--overwrite", "allow restoring into the source bucket itself (replaces objects with the run's version)")
+        .option("--skip-unsafe-names", "restore the other objects when the run lists names that could address another object or path (refused by default)")
         .option("--via <rest|s3>", "Storage REST API (SUPABASE_SERVICE_ROLE_KEY) or S3 protocol (SUPABASE_S3_ACCESS_KEY_ID/SECRET); default storage.mode")
         .addHelpText(
             "after",

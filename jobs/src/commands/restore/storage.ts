@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { EXIT, runIdTime, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { assertSafeObjectName, EXIT, printableName, runIdTime, unsafeObjectName, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import { S3_SOURCE_ENV } from "../../supabase/storage-source";
 import { audited, Refusal, type AuditTrail } from "../../vault/audit";
 import { JobFailure, UsageError, errorMessage, httpStatusOf } from "../../runtime/errors";
@@ -34,6 +34,8 @@ export interface RestoreStorageOptions extends OperatorOptions {
     overwrite?: boolean;
     /** rest (service-role key) or s3 (Storage S3 keys); default storage.mode */
     via?: string;
+    /** restore the other objects when the run lists names that could address another object */
+    skipUnsafeNames?: boolean;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9._-]{0,99}$/;
@@ -106,6 +108,7 @@ function s3Target(ctx: CommandContext): StorageTarget {
             }
         },
         async head(bucket, name) {
+            assertSafeObjectName(bucket, name);
             try {
                 const h = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: name }));
                 return { size: h.ContentLength ?? -1, eTag: h.ETag, contentType: h.ContentType, cacheControl: h.CacheControl, metadata: h.Metadata ?? {} };
@@ -115,6 +118,7 @@ function s3Target(ctx: CommandContext): StorageTarget {
             }
         },
         async put(bucket, o, body, meta) {
+            assertSafeObjectName(bucket, o.name);
             await client.send(
                 new PutObjectCommand({
                     Bucket: bucket,
@@ -135,7 +139,8 @@ function restTarget(ctx: CommandContext): StorageTarget {
     const key = requireSecret(ctx, "serviceRoleKey");
     const base = `${projectUrl(ctx)}/storage/v1`;
     const auth = { apikey: key, authorization: `Bearer ${key}` };
-    const path = (name: string) => name.split("/").map(encodeURIComponent).join("/");
+    // The last guard: `fetch` collapses `.`/`..` segments, so an unsafe name would address another route.
+    const path = (bucket: string, name: string) => (assertSafeObjectName(bucket, name), name.split("/").map(encodeURIComponent).join("/"));
     const fail = async (what: string, r: Response) => {
         const text = await r.text().catch(() => "");
         let msg = text.slice(0, 300);
@@ -159,7 +164,7 @@ function restTarget(ctx: CommandContext): StorageTarget {
             throw await fail(`create bucket ${bucket}`, c);
         },
         async head(bucket, name) {
-            const r = await fetch(`${base}/object/info/authenticated/${encodeURIComponent(bucket)}/${path(name)}`, { headers: auth });
+            const r = await fetch(`${base}/object/info/authenticated/${encodeURIComponent(bucket)}/${path(bucket, name)}`, { headers: auth });
             if (r.status === 404 || r.status === 400) return undefined;
             if (!r.ok) throw await fail(`info ${bucket}/${name}`, r);
             const j = (await r.json()) as any;
@@ -175,7 +180,7 @@ function restTarget(ctx: CommandContext): StorageTarget {
             };
             if (o.cacheControl) headers["cache-control"] = o.cacheControl;
             if (o.metadata && Object.keys(o.metadata).length) headers["x-metadata"] = Buffer.from(JSON.stringify(o.metadata)).toString("base64");
-            const r = await fetch(`${base}/object/${encodeURIComponent(bucket)}/${path(o.name)}`, {
+            const r = await fetch(`${base}/object/${encodeURIComponent(bucket)}/${path(bucket, o.name)}`, {
                 method: "POST",
                 headers,
                 body: Buffer.isBuffer(body) ? body : (Readable.toWeb(body()) as any),
@@ -192,7 +197,6 @@ export function storageTarget(ctx: CommandContext, via: string | undefined): Sto
     if (v === "rest") return restTarget(ctx);
     throw new UsageError(`--via must be rest or s3, got "${via}"`);
 }
-
 
 interface Counters {
     restored: number;
@@ -216,6 +220,7 @@ export async function restoreStorage(ctx: CommandContext, opts: RestoreStorageOp
         into: opts.into,
         prefix: opts.prefix,
         overwrite: !!opts.overwrite,
+        skipUnsafeNames: !!opts.skipUnsafeNames,
     });
     return audited(trail, () => runStorageRestore(ctx, opts, dest, trail), ctx.log);
 }
@@ -229,6 +234,33 @@ interface StorageRestore {
     readonly chosen: Chosen<StorageManifest>;
     readonly into: string;
     readonly selected: StorageObject[];
+    /** names left out (--skip-unsafe-names), printable */
+    readonly unsafe: string[];
+}
+
+/**
+ * The run's objects of --bucket (and --prefix), with every name checked before any request reaches the
+ * target: a name that could address another object or route (`uid/../../user-media/…`) is refused —
+ * sync-storage never records one, so the manifest is forged or from before the check — unless
+ * --skip-unsafe-names restores the others (docs/security.md "Hostile object names").
+ */
+function screenNames(ctx: CommandContext, opts: RestoreStorageOptions, m: StorageManifest): { selected: StorageObject[]; unsafe: string[] } {
+    const selected: StorageObject[] = [];
+    const unsafe: string[] = [];
+    for (const o of m.objects) {
+        if (o.bucket !== opts.bucket || (opts.prefix && !o.name.startsWith(opts.prefix))) continue;
+        const bad = unsafeObjectName(o.name);
+        if (bad) unsafe.push(`${printableName(o.name)} (${bad.reason})`);
+        else selected.push(o);
+    }
+    if (unsafe.length && !opts.skipUnsafeNames) {
+        throw new Refusal(
+            `storage run ${m.runId} lists ${unsafe.length} object name(s) in ${opts.bucket} that could address another object or path, e.g. ${unsafe.slice(0, 3).join(", ")}: ` +
+                "refusing to restore (the manifest may be forged; sync-storage never records such names). --skip-unsafe-names restores the others",
+        );
+    }
+    if (unsafe.length) ctx.log.warn({ count: unsafe.length, names: unsafe.slice(0, 20) }, "leaving out names that could address another object or path (--skip-unsafe-names)");
+    return { selected, unsafe };
 }
 
 async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail): Promise<ExitCode> {
@@ -239,11 +271,11 @@ async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOption
     trail.setTarget(`storage:${into}`);
     if (into === opts.bucket && !opts.overwrite) throw new Refusal(`--into ${into} is the source bucket itself: refusing to overwrite live objects (add --overwrite if that is really what you want)`);
     if (!m.buckets.some((b) => b.name === opts.bucket) && !m.objects.some((o) => o.bucket === opts.bucket)) {
-        throw new JobFailure(`bucket ${opts.bucket} is not in storage run ${m.runId} (it has: ${m.buckets.map((b) => b.name).join(", ") || "none"})`);
+        throw new JobFailure(`bucket ${opts.bucket} is not in storage run ${m.runId} (it has: ${m.buckets.map((b) => printableName(b.name)).join(", ") || "none"})`);
     }
-    const selected = m.objects.filter((o) => o.bucket === opts.bucket && (!opts.prefix || o.name.startsWith(opts.prefix)));
+    const { selected, unsafe } = screenNames(ctx, opts, m);
     if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
-    const r: StorageRestore = { ctx, opts, dest, trail, chosen, into, selected };
+    const r: StorageRestore = { ctx, opts, dest, trail, chosen, into, selected, unsafe };
     // The target bucket: created when missing (private), reused when there (resume).
     const created = await dest.ensureBucket(into);
     const counters = await transferObjects(r);
@@ -292,6 +324,7 @@ function reportStorage(r: StorageRestore, created: boolean, counters: Counters):
         objects: selected.length,
         restored: counters.restored,
         skippedIdentical: counters.skipped,
+        skippedUnsafeNames: r.unsafe,
         bytesUploaded: counters.bytes,
         auditEventId: r.trail.eventId,
     };
@@ -303,6 +336,7 @@ function reportStorage(r: StorageRestore, created: boolean, counters: Counters):
                 ["objects", selected.length],
                 ["uploaded", `${counters.restored} (${formatBytes(counters.bytes)})`],
                 ["skipped (identical)", counters.skipped],
+                ...(r.unsafe.length ? [["LEFT OUT (unsafe names)", `${r.unsafe.length}: ${r.unsafe.slice(0, 5).join(", ")}${r.unsafe.length > 5 ? ", …" : ""}`] as [string, string]] : []),
                 ["checks", "sha256 of every blob, MD5/ETag of every upload"],
             ]),
         );

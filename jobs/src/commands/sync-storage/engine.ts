@@ -112,7 +112,9 @@ async function writeShardAndMerge(run: RunScope, shard: ShardOutcome, key: strin
 async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncResult> {
     // Exit code: this process's own objects (a shard's pod succeeds or is partial on its own share).
     const src = o.shard ?? o.manifest!;
-    const exitCode = src.failed.length > 0 ? EXIT.partial : EXIT.ok;
+    // Objects left out for unsafe names make the run partial like failed ones (not every object of the
+    // bucket is in the backup), but they are not retried: their own gauge and alert name the cause.
+    const exitCode = src.failed.length > 0 || (src.unsafe?.length ?? 0) > 0 ? EXIT.partial : EXIT.ok;
     // Metrics describe runs, so they are pushed when the run manifest exists (unsharded, or the shard
     // that merged), with the whole run's numbers; a shard that did not merge pushes nothing (a
     // "success" from it would feed the dead man's switch before the run is complete).
@@ -123,11 +125,14 @@ async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncR
             ctx.config.env,
             "sync-storage",
             {
-                result: o.manifest.failed.length > 0 ? "partial" : "success",
+                result: o.manifest.failed.length > 0 || (o.manifest.unsafe?.length ?? 0) > 0 ? "partial" : "success",
                 bytes: st.bytesUploaded,
                 durationSeconds: (Date.now() - Math.min(started.getTime(), Date.parse(o.manifest.startedAt))) / 1000,
                 objects: { copied: st.copied + st.deduplicated, skipped: st.skipped, failed: st.failed },
-                extra: [{ name: METRICS.sourceStorageBytes, help: "bytes of every object the newest complete storage run holds", value: o.manifest.buckets.reduce((n, b) => n + b.bytes, 0) }],
+                extra: [
+                    { name: METRICS.sourceStorageBytes, help: "bytes of every object the newest complete storage run holds", value: o.manifest.buckets.reduce((n, b) => n + b.bytes, 0) },
+                    { name: METRICS.unsafeObjectNames, help: "objects not synced because their names could address another object or path", value: o.manifest.unsafe?.length ?? 0 },
+                ],
             },
             ctx.log,
         );
@@ -142,5 +147,6 @@ async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncR
         stats: src.stats,
         failed: src.failed,
         vanished: src.vanished ?? [],
+        unsafe: src.unsafe ?? [],
     };
 }

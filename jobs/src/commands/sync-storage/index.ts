@@ -39,7 +39,8 @@ export function register(program: Command): void {
                     `protocol with $${S3_SOURCE_ENV.accessKeyId}/$${S3_SOURCE_ENV.secretAccessKey}, region $${S3_SOURCE_ENV.region}),\n` +
                     "hashed and stored once per content under storage/<env>/blobs/, locked per the run's tier. The run\n" +
                     "manifest is written last.\n\n" +
-                    `Exit codes: 0 ok, ${EXIT.partial} partial (some objects failed; listed in the manifest, retried next run),\n` +
+                    `Exit codes: 0 ok, ${EXIT.partial} partial (some objects failed, retried next run; or names that could address another\n` +
+                    `object or path were left out, never retried; both listed in the manifest),\n` +
                     `1 failed (no manifest), 2 usage or config error.`,
             )
             .addOption(new Option("-b, --bucket <name>", "only this bucket (repeatable); other configured buckets are carried over from the previous run").argParser(collect))
@@ -89,6 +90,7 @@ function summary(r: SyncResult) {
         stats: r.stats,
         failed: r.failed,
         vanished: r.vanished,
+        unsafe: r.unsafe,
     };
 }
 
@@ -96,8 +98,9 @@ function report(r: SyncResult): string {
     const s = r.stats;
     return (
         `sync-storage ${r.runId}: ${s.listed} listed, ${s.copied} copied (${formatBytes(s.bytesUploaded)}), ${s.deduplicated} deduplicated, ` +
-        `${s.skipped} unchanged, ${s.failed} failed${r.vanished.length ? `, ${r.vanished.length} vanished` : ""}\n` +
+        `${s.skipped} unchanged, ${s.failed} failed${r.vanished.length ? `, ${r.vanished.length} vanished` : ""}${r.unsafe.length ? `, ${r.unsafe.length} NOT SYNCED (unsafe names)` : ""}\n` +
         (r.manifestKey ? `manifest: ${r.manifestKey}\n` : `shard manifest: ${r.shardManifestKey} (the last shard merges)\n`) +
-        r.failed.map((f) => `failed: ${f.bucket}/${f.name}: ${f.error}\n`).join("")
+        r.failed.map((f) => `failed: ${f.bucket}/${f.name}: ${f.error}\n`).join("") +
+        r.unsafe.map((u) => `not synced (unsafe name, ${u.reason}): ${u.bucket}/${u.name}\n`).join("")
     );
 }

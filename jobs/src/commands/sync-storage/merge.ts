@@ -19,7 +19,7 @@ export interface WrittenManifest {
     key: string;
 }
 
-type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "stats">;
+type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "unsafe" | "stats">;
 
 /** The run manifest of `c` (fields in the order every writer uses: the record is serialized as built). */
 function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<StorageManifest> | undefined): StorageManifest {
@@ -38,6 +38,7 @@ function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<Stor
         objects: b.objects,
         failed: b.failed,
         vanished: b.vanished,
+        ...(b.unsafe?.length ? { unsafe: b.unsafe } : {}),
         stats: b.stats,
         previous: previous ? { runId: previous.ref.runId, sha256: previous.sha256 } : null,
     };
@@ -77,6 +78,7 @@ export async function writeLinkedManifest(c: RunScope, shard: ShardOutcome, prev
         objects,
         failed: shard.failed,
         vanished: shard.vanished,
+        unsafe: shard.unsafe,
         stats: shard.stats,
     };
     return putManifest(c, runManifest(c, body, previous));
@@ -102,6 +104,7 @@ export async function mergeRun(c: RunScope, bucketNames: () => Promise<string[]>
         objects: m.objects,
         failed: m.failed,
         vanished: m.vanished,
+        unsafe: m.unsafe,
         stats: m.stats,
     };
     const written = await putManifest(c, runManifest(c, body, prev));

@@ -57,6 +57,7 @@ export interface SyncResult {
     stats: StorageManifest["stats"];
     failed: StorageManifest["failed"];
     vanished: NonNullable<StorageManifest["vanished"]>;
+    unsafe: NonNullable<StorageManifest["unsafe"]>;
 }
 
 /** One run as every step sees it, fixed once the tier is chosen. */
@@ -101,12 +102,14 @@ export interface Tally {
     objects: StorageObject[];
     failed: StorageShardManifest["failed"];
     vanished: NonNullable<StorageShardManifest["vanished"]>;
+    /** listed but not synced: names that could address another object or path */
+    unsafe: NonNullable<StorageShardManifest["unsafe"]>;
     stats: StorageShardManifest["stats"];
 }
 
 export function newTally(): Tally {
     // Key order is the manifest's (records are serialized as built).
-    return { objects: [], failed: [], vanished: [], stats: { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 } };
+    return { objects: [], failed: [], vanished: [], unsafe: [], stats: { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 } };
 }
 
 /** Summed wall time per operation kind (ms), logged at the end: where a slow run spends it. */

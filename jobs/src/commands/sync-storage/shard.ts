@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { StorageManifest, StorageShardManifest } from "@supabase-backups/contracts";
+import { printableName, unsafeObjectName, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
 import { TaskGroup } from "../../runtime/concurrency";
 import type { JobContext } from "../../runtime/context";
 import { formatBytes, Progress } from "../../runtime/progress";
@@ -127,6 +127,7 @@ class ShardSync {
     private async visit(o: SourceObject): Promise<void> {
         if (!this.inShard(o.bucket, o.name)) return;
         this.tally.stats.listed++;
+        if (this.isUnsafe(o)) return;
         const p = this.prev.entries.get(objectKey(o.bucket, o.name));
         if (isUnchanged(p, o)) {
             this.tally.objects.push(refreshedEntry(p, o));
@@ -136,6 +137,20 @@ class ShardSync {
         }
         await this.tasks.room();
         this.tasks.launch(this.transfers.sync(o));
+    }
+
+    /**
+     * A name that could address another object or path is never downloaded or recorded as an object:
+     * it is listed under `unsafe` (printable) and counted, and the run ends partial (docs/security.md
+     * "Hostile object names").
+     */
+    private isUnsafe(o: SourceObject): boolean {
+        const bad = unsafeObjectName(o.name);
+        if (!bad) return false;
+        const name = printableName(o.name);
+        this.tally.unsafe.push({ bucket: o.bucket, name, reason: bad.reason });
+        this.c.log.warn({ bucket: o.bucket, name, reason: bad.reason }, `not syncing ${o.bucket}/${name}: ${bad.detail}`);
+        return true;
     }
 
     /** Carried buckets' blobs are referenced by this run too: their locks must reach its retain-until. */
@@ -158,9 +173,10 @@ class ShardSync {
         const objects = withLockEnds(tally.objects, (key) => this.blobs.lockEnd(key)).sort(compareObjects);
         tally.failed.sort(compareObjects);
         tally.vanished.sort(compareObjects);
+        tally.unsafe.sort(compareObjects);
         this.io.progress.stop();
         c.log.info(
-            { ...tally.stats, bytes: formatBytes(tally.stats.bytesUploaded), timingMs: this.timing.rounded(), tier: c.tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: tally.vanished.length },
+            { ...tally.stats, bytes: formatBytes(tally.stats.bytesUploaded), timingMs: this.timing.rounded(), tier: c.tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: tally.vanished.length, unsafe: tally.unsafe.length },
             `sync-storage: ${tally.stats.copied} copied, ${tally.stats.deduplicated} deduplicated, ${tally.stats.skipped} unchanged, ${tally.stats.failed} failed`,
         );
         return {
@@ -174,6 +190,7 @@ class ShardSync {
             objects,
             failed: tally.failed,
             vanished: tally.vanished,
+            ...(tally.unsafe.length ? { unsafe: tally.unsafe } : {}),
             stats: tally.stats,
             bucketNames: this.buckets.configured.map((b) => b.name),
             carriedBuckets: this.buckets.carried,

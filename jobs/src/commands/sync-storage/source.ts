@@ -4,13 +4,21 @@ import { requireSecret, type JobContext } from "../../runtime/context";
 import { errorMessage, JobFailure, UsageError } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
 import { restSource, s3Source, S3_SOURCE_ENV, StorageCatalog, type StorageSource } from "../../supabase/storage-source";
+import { pgClientConfig } from "../../postgres/connection";
+import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 
 function projectUrl(cfg: JobConfig): string {
     return cfg.supabase.url ?? `https://${cfg.supabase.projectRef}.supabase.co`;
 }
 
+/** DATABASE_URL with TLS as the policy says (verify-full to any non-loopback host). */
+function databaseUrl(ctx: JobContext) {
+    const url = securePgUrl(requireSecret(ctx, "databaseUrl"), pgTlsPolicy(ctx.config, ctx.env), ctx.log, "DATABASE_URL");
+    return pgClientConfig(url, { application_name: "supabase-backups sync-storage" });
+}
+
 export async function connectCatalog(ctx: JobContext): Promise<StorageCatalog> {
-    return StorageCatalog.connect(requireSecret(ctx, "databaseUrl")).catch((e) => {
+    return StorageCatalog.connect(databaseUrl(ctx)).catch((e) => {
         throw new JobFailure(`cannot connect to the Supabase database: ${errorMessage(e)}`);
     });
 }
@@ -41,7 +49,7 @@ export function openSource(ctx: JobContext, concurrency: number): StorageSource 
 /** Configured buckets (default: every bucket of the project), for the merge's per-bucket totals. */
 export async function configuredBucketNames(ctx: JobContext): Promise<string[]> {
     if (ctx.config.storage.buckets) return ctx.config.storage.buckets.map((b) => b.name);
-    const catalog = await StorageCatalog.connect(requireSecret(ctx, "databaseUrl"));
+    const catalog = await StorageCatalog.connect(databaseUrl(ctx));
     try {
         return await catalog.bucketNames();
     } finally {

@@ -17,6 +17,7 @@ import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { intFlag } from "../../cli/flags";
 import { UsageError } from "../../runtime/errors";
 import { runVerify } from "./engine";
+import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 
 interface Flags {
     config?: string;
@@ -86,8 +87,10 @@ const run = action("verify", async (flags: Flags) => {
     const jobs = flags.jobs ?? Math.min(64, availableParallelism());
     const env = withoutSourceSecrets(process.env);
     const ctx = commandContext(flags, "verify", {}, env);
-    const canaryUrl = env[JOB_ENV.canaryDatabaseUrl];
-    if (!canaryUrl) throw new UsageError(`no canary server: set ${JOB_ENV.canaryDatabaseUrl} (a Postgres URL of a superuser on a throw-away server)`);
+    const rawCanaryUrl = env[JOB_ENV.canaryDatabaseUrl];
+    if (!rawCanaryUrl) throw new UsageError(`no canary server: set ${JOB_ENV.canaryDatabaseUrl} (a Postgres URL of a superuser on a throw-away server)`);
+    // the sidecar is loopback (no TLS needed); a canary elsewhere gets verify-full like any server
+    const canaryUrl = securePgUrl(rawCanaryUrl, pgTlsPolicy(ctx.config, env), ctx.log, JOB_ENV.canaryDatabaseUrl);
     return runVerify(ctx, {
         run: flags.run,
         unverified: !!flags.unverified,
