@@ -48,16 +48,17 @@ export interface RestoreDbOptions extends OperatorOptions {
 }
 
 /**
- * The flags, checked before anything runs (usage errors, nothing written): the target URL (its password
- * registered for scrubbing), --tables, --into-schema, --clean --yes, --at. Returns the tables.
+ * The flags, checked before anything runs (usage errors, nothing written): --tables, --into-schema,
+ * --clean --yes, --at, and the target URL (refused with a password; the password from the env or a
+ * file, registered for scrubbing: db-target.ts). Returns the tables.
  */
 export function checkRestoreDbFlags(opts: RestoreDbOptions): TableRef[] | undefined {
-    // from here on targetUrl carries the password from the env or file (never from argv)
-    opts.targetUrl = targetUrlWithPassword(opts.targetUrl, opts.targetPasswordFile);
     const tables = parseTables(opts.tables);
     checkIntoSchema(opts.intoSchema, tables);
     if (opts.clean && !opts.yes) throw new UsageError("--clean drops objects in the target: add --yes to confirm");
     checkAtFlag(opts.at);
+    // from here on targetUrl carries the password from the env or file (never from argv)
+    opts.targetUrl = targetUrlWithPassword(opts.targetUrl, opts.targetPasswordFile);
     return tables;
 }
 
