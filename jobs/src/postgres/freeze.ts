@@ -4,6 +4,7 @@
 // explicit `BEGIN … READ WRITE`, which overrides that default, so it would freeze nothing that matters.
 import { Client } from "pg";
 import { quoteIdent } from "./ident";
+import { pgClientConfig } from "./connection";
 
 /** PostgREST (Data API, GraphQL), GoTrue (Auth) and Storage log in as these. */
 export const DEFAULT_FREEZE_ROLES = ["authenticator", "supabase_auth_admin", "supabase_storage_admin"] as const;
@@ -25,7 +26,7 @@ export interface FreezeResult {
 }
 
 async function open(url: string): Promise<Client> {
-    const c = new Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: "supabase-backups-incident" });
+    const c = new Client(pgClientConfig(url, { connectionTimeoutMillis: 10_000, application_name: "supabase-backups-incident" }));
     c.on("error", () => undefined);
     await c.connect();
     return c;

@@ -12,6 +12,7 @@ import { errorMessage } from "../../runtime/errors";
 import { freezeRoles, thawRoles, type FreezeResult } from "../../postgres/freeze";
 import { audited, Refusal } from "../../vault/audit";
 import { INCIDENT_END, INCIDENT_START, loadOpenIncident, type Incident } from "../../vault/incidents";
+import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 
 export interface StartOptions extends OperatorOptions {
     at?: string;
@@ -51,7 +52,7 @@ export async function startIncident(ctx: CommandContext, opts: StartOptions, pla
 }
 
 async function freeze(ctx: CommandContext, roles: string[]): Promise<FreezeResult> {
-    const r = await freezeRoles(requireSecret(ctx, "databaseUrl"), roles);
+    const r = await freezeRoles(sourceUrl(ctx), roles);
     if (r.roles.length === 0) throw new Refusal(`none of ${roles.join(", ")} exists in the database: nothing frozen (name the roles your services log in as with --roles)`);
     ctx.log.warn({ roles: r.roles.map((f) => f.role), missing: r.missing, terminated: r.terminated, survivors: r.survivors }, "roles frozen (NOLOGIN)");
     return r;
@@ -100,7 +101,7 @@ export async function endIncident(ctx: CommandContext, opts: OperatorOptions): P
             const open = await loadOpenIncident(ctx.s3, ctx.bucket, ctx.config.env);
             if (!open) throw new Refusal(`no open incident for env ${ctx.config.env}`);
             trail.addOptions({ incident: open.eventId, incidentTime: open.incidentTime });
-            const thawed = open.frozen.length ? await trail.time("thaw", () => thawRoles(requireSecret(ctx, "databaseUrl"), open.frozen)) : [];
+            const thawed = open.frozen.length ? await trail.time("thaw", () => thawRoles(sourceUrl(ctx), open.frozen)) : [];
             trail.addOptions({ thawed });
             if (opts.json) outJson({ eventId: trail.eventId, incident: open.eventId, thawed });
             else out(renderPairs([["incident ended", open.eventId], ["LOGIN back", thawed.join(", ") || "-"]]));
@@ -125,4 +126,9 @@ export async function showIncident(ctx: CommandContext, opts: { json?: boolean }
             ]),
         );
     return EXIT.ok;
+}
+
+/** DATABASE_URL with TLS per the policy (verify-full to a non-loopback host: docs/security.md "Network to Postgres"). */
+function sourceUrl(ctx: CommandContext): string {
+    return securePgUrl(requireSecret(ctx, "databaseUrl"), pgTlsPolicy(ctx.config, ctx.env), ctx.log, "DATABASE_URL");
 }
