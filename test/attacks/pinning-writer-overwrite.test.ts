@@ -52,6 +52,7 @@ import { startPostgres, type PgServer } from "../support/postgres";
 import { startPushgateway, type Pushgateway } from "../support/pushgateway";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
 import { awsEnv, backdateListing, forPacific, putUserPolicy, rgwUserArn } from "../support/rgw-vault";
+import { passwordOutOfArgv } from "../support/target-url";
 
 const ENV = "test";
 const BUCKET = "vault";
@@ -74,17 +75,20 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
     const runs: Array<{ manifest: DbManifest; manifestKey: string; manifestVersionId: string; bytes: Buffer }> = [];
 
     function run(who: RgwUser, args: string[], extra: Record<string, string | undefined> = {}): Promise<CliResult> {
-        return runCli([...args, "--config", config.path], {
-            ...awsEnv(who),
-            LOG_LEVEL: "warn",
-            DATABASE_URL: undefined,
-            AGE_IDENTITY: undefined,
-            VERIFY_SIGNING_KEY: undefined,
-            AZURE_STORAGE_CONNECTION_STRING: undefined,
-            JOB_COMPLETION_INDEX: undefined,
-            JOB_COMPLETIONS: undefined,
-            ...extra,
-        });
+        // restore db's target password goes in SUPABASE_BACKUPS_TARGET_PASSWORD, never in argv
+        return runCli(
+            ...passwordOutOfArgv([...args, "--config", config.path], {
+                ...awsEnv(who),
+                LOG_LEVEL: "warn",
+                DATABASE_URL: undefined,
+                AGE_IDENTITY: undefined,
+                VERIFY_SIGNING_KEY: undefined,
+                AZURE_STORAGE_CONNECTION_STRING: undefined,
+                JOB_COMPLETION_INDEX: undefined,
+                JOB_COMPLETIONS: undefined,
+                ...extra,
+            }),
+        );
     }
     const verify = (extra: string[] = []) => run(users.verifier, ["verify", "--json", "--no-storage", ...extra], { CANARY_DATABASE_URL: canary.url, VERIFY_SIGNING_KEY: signingKey });
     const restore = (target: string, sel: string[]) =>
