@@ -102,3 +102,18 @@ export const SETTINGS = {
 export function bucketNameOf(type: string, props: any): unknown {
     return props?.bucket;
 }
+
+/**
+ * Is this resource about the vault bucket? The vault's own rules (lock, lifecycle floors, SSE-KMS, the
+ * protective bucket-policy denies) apply to it; another bucket of the stack (an access-log bucket) has
+ * its own needs (S3 log delivery takes SSE-S3 only, logs expire on their own schedule). A bucket that is
+ * not known yet (preview of a new stack) is judged as the vault.
+ */
+export function isVaultResource(type: string, props: any, vaultBucket: string | undefined): boolean {
+    if (vaultBucket === undefined) return true;
+    const b = props?.bucket;
+    return b === undefined || b === null || b === vaultBucket;
+}
+
+/** The config property every vault-scoped policy carries: aws.bucketName. */
+export const VAULT_BUCKET_SCHEMA = { type: "string", minLength: 3, description: "the vault bucket (aws.bucketName); other buckets of the stack are not held to the vault's rules" } as const;

@@ -64,3 +64,8 @@ export function exactIdentities(env: string): Record<IdentityName, string> {
 
 /** The action lists the program's denies are built from: judged against the same lists. */
 export { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS } from "../../components/iam-policies";
+
+/** The break-glass role's ARN (components/break-glass.ts names it with roleName like the others). */
+export function breakGlassRoleArn(accountId: string, env: string): string {
+    return roleArn(accountId, env, "break-glass" as Parameters<typeof roleArn>[2]);
+}

@@ -5,13 +5,15 @@
 // receive one, and only for encrypt/decrypt.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig, show } from "../lib/common";
 import { expandDocument } from "../lib/iam-catalog";
-import { KEY_DESTROY_ACTIONS, knownRoleArns } from "../lib/identities";
+import { breakGlassRoleArn, KEY_DESTROY_ACTIONS, knownRoleArns } from "../lib/identities";
 import { foreignAllows, requireDeny } from "../lib/resource-policy";
 
 export interface KeyPolicyConfig {
     env: string;
     accountId: string;
     deployerArns: string[];
+    /** the break-glass role, where the stack has one: it alone may destroy the key (aws.breakGlass) */
+    breakGlassRoleArn?: string;
 }
 
 const KEY_TYPE = "aws:kms/key:Key";
@@ -29,10 +31,10 @@ export async function keyPolicyProblems(doc: unknown, c: KeyPolicyConfig): Promi
         what: "no key deletion, disabling, rotation stop or policy change but by the deployers",
         actions: [...KEY_DESTROY_ACTIONS],
         arns: [`arn:aws:kms:*:${c.accountId}:key/*`],
-        exempt: c.deployerArns,
+        exempt: [...c.deployerArns, ...(c.breakGlassRoleArn ? [c.breakGlassRoleArn] : [])],
     });
     if (m) out.push(m);
-    const known = [`arn:aws:iam::${c.accountId}:root`, ...c.deployerArns, ...Object.values(knownRoleArns(c.accountId, c.env))];
+    const known = [`arn:aws:iam::${c.accountId}:root`, ...c.deployerArns, ...Object.values(knownRoleArns(c.accountId, c.env)), ...(c.breakGlassRoleArn ? [c.breakGlassRoleArn] : [])];
     for (const f of foreignAllows(statements, known)) out.push(`${f}; the key decides whether any backup can be read`);
     return out;
 }
@@ -61,10 +63,17 @@ export const keyPolicyPolicy: BackupPolicy = {
             env: { type: "string", minLength: 1 },
             accountId: { type: "string", pattern: "^\\d{12}$" },
             deployerArns: { type: "array", minItems: 1, items: { type: "string", pattern: "^arn:aws:(iam|sts)::\\d{12}:[^*?\\s]+$" } },
+            breakGlassRoleArn: { type: "string", pattern: "^arn:aws:iam::\\d{12}:role/[^*?\\s]+$" },
         },
         required: ["env", "accountId", "deployerArns"],
     },
-    configFromStack: (cfg) => ({ env: cfg.env, accountId: cfg.aws.accountId, deployerArns: [...cfg.aws.deployerArns] }),
+    configFromStack: (cfg) => ({
+        env: cfg.env,
+        accountId: cfg.aws.accountId,
+        deployerArns: [...cfg.aws.deployerArns],
+        // aws.breakGlass (issue 13) names a role that alone may destroy the key; absent: the deployers.
+        ...((cfg.aws as { breakGlass?: unknown }).breakGlass ? { breakGlassRoleArn: breakGlassRoleArn(cfg.aws.accountId, cfg.env) } : {}),
+    }),
     validateResource: async (args, report) => {
         if (![KEY_TYPE, KEY_POLICY_TYPE, GRANT_TYPE].includes(args.type)) return;
         const cfg = readPolicyConfig<KeyPolicyConfig>(keyPolicyPolicy, args);

@@ -11,6 +11,8 @@ import { bucketPolicyOf, isBucket, lifecycleRulesOf, lockOf, sseRulesOf, version
 
 export interface StackPolicyConfig {
     requireSecondaryArchive: boolean;
+    /** the vault bucket: the one that needs every companion */
+    bucketName?: string;
     /** job kind → identity (docs/architecture.md "Security model"); "check" needs no cloud identity */
     jobIdentities: Record<string, IdentityName | "check">;
     identities: Record<IdentityName, string>;
@@ -59,7 +61,7 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
     const of = (type: string) => rs.filter((r) => r.type === type);
 
     // Vault buckets and their companions.
-    const buckets = rs.filter((r) => isBucket(r.type));
+    const buckets = rs.filter((r) => isBucket(r.type) && (cfg.bucketName === undefined || [undefined, cfg.bucketName].includes(safe(() => r.props.bucket))));
     if (buckets.length === 0) out.push({ message: "the stack declares no S3 vault bucket (aws:s3/bucket:Bucket)" });
     const keyRefs = new Set<string>();
     for (const k of of(T.kmsKey)) for (const v of [safe(() => k.props.arn), safe(() => k.props.keyId), safe(() => k.props.id)]) if (typeof v === "string") keyRefs.add(v);
@@ -188,6 +190,7 @@ export const stackPolicy: BackupPolicy = {
     configSchema: {
         properties: {
             requireSecondaryArchive: { type: "boolean", default: false, description: "true in prod: a secondary archive in another cloud" },
+            bucketName: { type: "string", minLength: 3, description: "the vault bucket (aws.bucketName)" },
             jobIdentities: {
                 type: "object",
                 properties: Object.fromEntries(JOB_KINDS.map((k) => [k, { type: "string", enum: ["writer", "verifier", "gc", "restoreOperator", "check"] }])),
@@ -203,7 +206,7 @@ export const stackPolicy: BackupPolicy = {
         },
     },
     // prod, or any stack with the Azure archive on, must keep the archive
-    configFromStack: (cfg) => ({ requireSecondaryArchive: cfg.env === "prod" || cfg.azure?.enabled === true }),
+    configFromStack: (cfg) => ({ requireSecondaryArchive: cfg.env === "prod" || cfg.azure?.enabled === true, bucketName: cfg.aws.bucketName }),
     validateStack: (args, report) => {
         const cfg = readPolicyConfig<StackPolicyConfig>(stackPolicy, args);
         cfg.jobIdentities = { ...DEFAULT_JOB_IDENTITIES, ...cfg.jobIdentities } as StackPolicyConfig["jobIdentities"];

@@ -109,6 +109,7 @@ export const bucketPolicyPolicy: BackupPolicy = {
         // Another bucket's policy (an access-log bucket) is not the vault's: its Allows are still judged.
         const isVault = bucket === undefined || bucket === cfg.bucketName || asArray(bucket).length === 0;
         const problems = await bucketPolicyProblems(doc, cfg);
-        for (const m of isVault ? problems : problems.filter((p) => /not one of the stack's principals|allows everyone/.test(p))) report(m);
+        // Another bucket may let an AWS service in (S3 log delivery), never everyone or another account.
+        for (const m of isVault ? problems : problems.filter((p) => /not one of the stack's principals|allows everyone/.test(p) && !/ allows Service:/.test(p))) report(m);
     },
 };

@@ -6,11 +6,12 @@ import type { Unwrap } from "@pulumi/pulumi";
 import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
 import { type BackupPolicy, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
 import { sampleKeys } from "../lib/identities";
-import { isBucket, lifecycleRulesOf } from "../lib/bucket-state";
+import { isBucket, isVaultResource, lifecycleRulesOf, VAULT_BUCKET_SCHEMA } from "../lib/bucket-state";
 
 export interface LifecycleConfig {
     retention: RetentionPolicy;
     maxAbortIncompleteUploadDays: number;
+    bucketName?: string;
 }
 
 type Rule = NonNullable<Unwrap<BucketLifecycleConfigurationArgs>["rules"]>[number];
@@ -90,15 +91,17 @@ export const lifecyclePolicy: BackupPolicy = {
         properties: {
             retention: { ...(RetentionSchema as object), description: "the stack's retention (Pulumi.<stack>.yaml supabase-backups:retention)" } as any,
             maxAbortIncompleteUploadDays: { type: "integer", minimum: 1, maximum: 30, default: 7 },
+            bucketName: VAULT_BUCKET_SCHEMA,
         },
         required: ["retention"],
     },
-    configFromStack: (cfg) => ({ retention: retentionOf(cfg) }),
+    configFromStack: (cfg) => ({ retention: retentionOf(cfg), bucketName: cfg.aws.bucketName }),
     validateResource: (args, report) => {
         // Every spelling: BucketLifecycleConfiguration(V2) or lifecycleRules inline on the Bucket.
         const rules = lifecycleRulesOf(args.type, args.props);
         if (!rules) return;
         const cfg = readPolicyConfig<LifecycleConfig>(lifecyclePolicy, args);
+        if (!isVaultResource(args.type, args.props, cfg.bucketName)) return;
         for (const m of lifecycleProblems(rules as Rule[], cfg)) report(isBucket(args.type) ? `inline lifecycleRules: ${m}` : m);
     },
 };

@@ -1,11 +1,12 @@
 // Policy 1: vault buckets are write-once. Object Lock on, default retention COMPLIANCE (GOVERNANCE can be
 // bypassed by anyone holding s3:BypassGovernanceRetention), at least the stack's objectLockMinDays.
 import { type BackupPolicy, isSet, readPolicyConfig, show } from "../lib/common";
-import { isBucket, lockOf } from "../lib/bucket-state";
+import { isBucket, isVaultResource, lockOf, VAULT_BUCKET_SCHEMA } from "../lib/bucket-state";
 
 export interface ObjectLockConfig {
     /** retention.objectLockMinDays of the stack */
     minRetentionDays: number;
+    bucketName?: string;
 }
 
 function retentionDays(d: { days?: number | null; years?: number | null }): number | undefined {
@@ -26,19 +27,21 @@ export const objectLockPolicy: BackupPolicy = {
     configSchema: {
         properties: {
             minRetentionDays: { type: "integer", minimum: 1, maximum: 36500, description: "retention.objectLockMinDays of the stack" },
+            bucketName: VAULT_BUCKET_SCHEMA,
         },
         required: ["minRetentionDays"],
     },
-    configFromStack: (cfg) => ({ minRetentionDays: cfg.retention.objectLockMinDays }),
+    configFromStack: (cfg) => ({ minRetentionDays: cfg.retention.objectLockMinDays, bucketName: cfg.aws.bucketName }),
     validateResource: (args, report) => {
         // Every spelling: BucketObjectLockConfiguration(V2) or objectLockConfiguration inline on the Bucket.
         const b = args.props as any;
+        const cfg = readPolicyConfig<ObjectLockConfig>(objectLockPolicy, args);
+        if (!isVaultResource(args.type, b, cfg.bucketName)) return;
         if (isBucket(args.type) && b.objectLockEnabled !== true) {
             report(`bucket "${b.bucket ?? args.name}" does not enable Object Lock (objectLockEnabled is ${show(b.objectLockEnabled)}); vault objects could be deleted or overwritten`);
         }
         const c = lockOf(args.type, args.props);
         if (!c) return;
-        const cfg = readPolicyConfig<ObjectLockConfig>(objectLockPolicy, args);
         const at = isBucket(args.type) ? "inline objectLockConfiguration: " : "";
         const report0 = report;
         report = (m: string) => report0(at + m);

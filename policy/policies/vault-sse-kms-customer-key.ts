@@ -1,7 +1,7 @@
 // Policy 3: SSE-KMS with a customer-managed key and S3 bucket keys. AES256 (SSE-S3) and the AWS-managed
 // key `aws/s3` cannot be rotated, audited or revoked by the team, and their key policy cannot be narrowed.
-import { type BackupPolicy, isSet, show } from "../lib/common";
-import { isBucket, type SseRule, sseRulesOf } from "../lib/bucket-state";
+import { type BackupPolicy, isSet, readPolicyConfig, show } from "../lib/common";
+import { isBucket, isVaultResource, type SseRule, sseRulesOf, VAULT_BUCKET_SCHEMA } from "../lib/bucket-state";
 
 const KMS_ALGORITHMS = ["aws:kms", "aws:kms:dsse"];
 
@@ -43,10 +43,13 @@ export const encryptionPolicy: BackupPolicy = {
     remediationSteps:
         "Declare a BucketServerSideEncryptionConfiguration with one rule: applyServerSideEncryptionByDefault " +
         "{ sseAlgorithm: \"aws:kms\", kmsMasterKeyId: <the vault key's ARN> } and bucketKeyEnabled: true (BackupVault does).",
+    configSchema: { properties: { bucketName: VAULT_BUCKET_SCHEMA } },
+    configFromStack: (cfg) => ({ bucketName: cfg.aws.bucketName }),
     validateResource: (args, report) => {
         // Every spelling: BucketServerSideEncryptionConfiguration(V2) or the Bucket's inline block.
         const rules = sseRulesOf(args.type, args.props);
         if (!rules) return;
+        if (!isVaultResource(args.type, args.props, readPolicyConfig<{ bucketName?: string }>(encryptionPolicy, args).bucketName)) return;
         for (const p of sseRuleProblems(rules)) report(isBucket(args.type) ? `inline serverSideEncryptionConfiguration: ${p}` : p);
     },
 };

@@ -64,7 +64,7 @@ describe("policy pack config", () => {
     const good = () => structuredClone(derivePackConfig(stackConfig("staging"))) as Record<string, any>;
     const cases: [string, (c: Record<string, any>) => unknown, RegExp][] = [
         ["an unknown policy name", (c) => ((c["vault-object-lok"] = {}), c), /unknown policy "vault-object-lok" \(known: vault-object-lock-compliance, /],
-        ["an unknown key", (c) => ((c["vault-object-lock-compliance"].minDays = 7), c), /vault-object-lock-compliance: unknown key "minDays" \(known: minRetentionDays, enforcementLevel\)/],
+        ["an unknown key", (c) => ((c["vault-object-lock-compliance"].minDays = 7), c), /vault-object-lock-compliance: unknown key "minDays" \(known: minRetentionDays, bucketName, enforcementLevel\)/],
         ["a string for a number", (c) => ((c["vault-object-lock-compliance"].minRetentionDays = "seven"), c), /vault-object-lock-compliance.minRetentionDays: must be integer; found "seven"/],
         ["a floor below its minimum", (c) => ((c["vault-object-lock-compliance"].minRetentionDays = 0), c), /vault-object-lock-compliance.minRetentionDays: must be >= 1; found 0/],
         ["a typo in the retention", (c) => ((c["vault-lifecycle-respects-retention"].retention.dialy = 7), c), /vault-lifecycle-respects-retention.retention: unknown key "dialy"/],

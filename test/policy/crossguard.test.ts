@@ -11,6 +11,7 @@ import { runProgramUnderMocks } from "../../scripts/lib/mockrun";
 import { toPolicyResources } from "../../scripts/policy";
 import { evaluatePack } from "../../policy/evaluate";
 import { policies } from "../../policy/policies";
+import { MUTANTS } from "./mutations/corpus";
 
 const pulumiDir = dirname(require.resolve("@pulumi/pulumi/package.json"));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -107,12 +108,12 @@ describe("policy pack under the CrossGuard analyzer protocol", function () {
     it("Configure takes policy/config.prod.json; Analyze reports a 1-day GOVERNANCE lock and passes the real one", async () => {
         await configure(JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8")));
         const type = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration";
-        const bad = await analyze(type, "vault-lock", { bucket: "b", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } });
+        const bad = await analyze(type, "vault-lock", { bucket: "acme-supabase-backups-prod", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } });
         const lock = bad.filter((d) => d.policy === "vault-object-lock-compliance");
         assert.ok(lock.some((d) => /"GOVERNANCE", expected "COMPLIANCE"/.test(d.message)), JSON.stringify(bad));
         assert.ok(lock.some((d) => /1 day\(s\), below the stack's minimum of 30 days/.test(d.message)), JSON.stringify(bad));
         assert.ok(lock.every((d) => d.level === analyzerPb.EnforcementLevel.MANDATORY));
-        const good = await analyze(type, "vault-lock", { bucket: "b", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
+        const good = await analyze(type, "vault-lock", { bucket: "acme-supabase-backups-prod", objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "COMPLIANCE", days: 30 } } });
         assert.deepEqual(good, []);
     });
 
@@ -175,6 +176,21 @@ describe("policy pack under the CrossGuard analyzer protocol", function () {
             assert.deepEqual(viaServer.sort(), offline.sort(), label);
             if (label === "weakened") assert.ok(viaServer.length >= 4, viaServer.join("\n"));
         }
+    });
+
+    it("corpus mutants through the real server: a bucket policy without DenyDeleteExceptGc (Analyze), the namespace's pod-security label dropped (AnalyzeStack)", async () => {
+        await configure(JSON.parse(readFileSync(join(ROOT, "policy", "config.prod.json"), "utf8")));
+        const rs = structuredClone(toPolicyResources((await prodRun()).resources));
+        const [bp] = MUTANTS.filter((m) => m.name === "bucket policy without DenyDeleteExceptGc");
+        bp.apply(rs);
+        const policyRes = rs.find((r) => r.type === "aws:s3/bucketPolicy:BucketPolicy")!;
+        const ds = await analyze(policyRes.type, policyRes.name, JSON.parse(JSON.stringify(policyRes.props)));
+        assert.ok(ds.some((d) => d.policy === bp.policy && /no effective deny "DenyDeleteExceptGc"/.test(d.message)), JSON.stringify(ds));
+        const [ns] = MUTANTS.filter((m) => m.name === "namespace's pod-security label dropped");
+        const clean = structuredClone(toPolicyResources((await prodRun()).resources));
+        ns.apply(clean);
+        const st = await analyzeStack(clean);
+        assert.ok(st.some((d) => d.policy === ns.policy && /pod-security\.kubernetes\.io\/enforce is unset/.test(d.message)), JSON.stringify(st));
     });
 
     it("Analyze judges an IAM document with wildcards expanded (s3:Del*) inside the real server", async () => {

@@ -12,6 +12,13 @@ import { policies } from "../../policy/policies";
 import { MUTANTS } from "./mutations/corpus";
 import { ROOT } from "../support/policy-fixtures";
 
+function edit(rs: DeclaredResource[], type: string, f: (doc: any) => void): void {
+    const r = rs.find((x) => x.type === type)!;
+    const d = JSON.parse(r.props.policy);
+    f(d);
+    r.props.policy = JSON.stringify(d);
+}
+
 describe("mutation corpus: every weakening of the real prod program fails the gate", function () {
     this.timeout(300_000);
     let base: DeclaredResource[];
@@ -34,6 +41,32 @@ describe("mutation corpus: every weakening of the real prod program fails the ga
         assert.equal(new Set(MUTANTS.map((m) => m.name)).size, MUTANTS.length);
         for (const m of MUTANTS) assert.ok(policies.some((p) => p.name === m.policy), `${m.name}: unknown policy ${m.policy}`);
     });
+
+    // Not weakenings: the pack judges effect, so these must pass (no false alarms that teach people to ignore it).
+    const harmless: [string, (rs: DeclaredResource[]) => void][] = [
+        ["the bucket policy's statements reversed", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => d.Statement.reverse())],
+        ["an Allow for gc next to the denies (an Allow cannot undo an explicit Deny)", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::444455556666:role/supabase-backups-prod-gc" }, Action: "s3:DeleteObject", Resource: "arn:aws:s3:::acme-supabase-backups-prod/*" }))],
+        ["the delete deny widened to s3:Delete*", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => (d.Statement.find((x: any) => x.Sid === "DenyDeleteOutsideBlobs").Action = "s3:Delete*"))],
+        [
+            "a separate access-log bucket with SSE-S3, its own expiry and S3 log delivery allowed",
+            (rs) => {
+                const b = "acme-supabase-backups-prod-access-logs";
+                const add = (type: string, name: string, props: any) => rs.push({ type, name, props, urn: `urn:pulumi:prod::supabase-backups::${type}::${name}` });
+                add("aws:s3/bucket:Bucket", "logs", { bucket: b });
+                add("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "logs-sse", { bucket: b, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] });
+                add("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "logs-lc", { bucket: b, rules: [{ id: "expire", status: "Enabled", filter: { prefix: "" }, expiration: { days: 400 } }] });
+                add("aws:s3/bucketPolicy:BucketPolicy", "logs-policy", { bucket: b, policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "logging.s3.amazonaws.com" }, Action: "s3:PutObject", Resource: `arn:aws:s3:::${b}/*` }] }) });
+            },
+        ],
+    ];
+    for (const [name, apply] of harmless) {
+        it(`not a weakening, passes: ${name}`, async () => {
+            const rs = structuredClone(base);
+            apply(rs);
+            const vs = await evaluatePack(rs, config(), { stack: "prod" });
+            assert.deepEqual(vs.map((v) => `[${v.policy}] ${v.resourceName}: ${v.message}`), []);
+        });
+    }
 
     for (const m of MUTANTS) {
         it(`${m.name} → ${m.policy}`, async () => {
