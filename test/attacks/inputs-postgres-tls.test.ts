@@ -8,14 +8,14 @@
 // and whether any password arrived.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT, JOB_ENV } from "@supabase-backups/contracts";
 import { pgChildEnv } from "../../jobs/src/postgres/connection";
 import { securePgUrl } from "../../jobs/src/postgres/tls";
 import { runCli, writeJobConfig, type CliResult } from "../support/cli";
-import { issueServerCert, loggingSettings, makeCa, tlsSettings, type TestCa } from "../support/pg-tls";
+import { issueServerCert, loggingSettings, makeCa, removeTlsFiles, tlsSettings, type TestCa } from "../support/pg-tls";
 import { startPostgres, type PgServer } from "../support/postgres";
 import { startS3rver, type S3Server } from "../support/s3rver";
 import { seedSupabase } from "../support/seed";
@@ -81,7 +81,11 @@ describe("attack: a man in the middle between the jobs and Postgres (verify-full
         dumpFile = join(mkdtempSync(join(tmpdir(), "sb-tls-dump-")), "app.dump");
         execFileSync("pg_dump", ["-Fc", "-f", dumpFile], { env: pgChildEnv(good.urlFor("app"), { PATH: process.env.PATH }) });
     });
-    after(async () => Promise.allSettled([good?.stop(), mitm?.stop(), plain?.stop(), s3?.stop()]));
+    after(async () => {
+        await Promise.allSettled([good?.stop(), mitm?.stop(), plain?.stop(), s3?.stop()]);
+        removeTlsFiles();
+        if (dumpFile) rmSync(join(dumpFile, ".."), { recursive: true, force: true });
+    });
 
     it("dump over verify-full: the snapshot connection (node-pg), pg_dump and pg_dumpall all connect with TLS to the server the CA vouches for", async () => {
         const before = goodLog().length;

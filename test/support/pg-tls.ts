@@ -3,11 +3,23 @@
 // server settings that turn ssl on with it. As root the server runs as `postgres`, which must own its
 // key (0600), so the files go to a directory it owns.
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync as mkdtempRaw, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+const made: string[] = [];
+function mkdtempSync(prefix: string): string {
+    const d = mkdtempRaw(prefix);
+    made.push(d);
+    return d;
+}
+
+/** Remove every directory this module made (CAs, certificates, logs): call once the servers are stopped. */
+export function removeTlsFiles(): void {
+    for (const d of made.splice(0)) rmSync(d, { recursive: true, force: true });
+}
 
 export interface TestCa {
     name: string;
