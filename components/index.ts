@@ -5,6 +5,8 @@ export * from "./vault";
 export * from "./archive";
 export * from "./identities";
 export * from "./schedule";
+export * from "./dashboard";
+export * from "./grafana";
 export * from "./stack";
 export * from "./config";
 export * from "./program";

@@ -102,6 +102,21 @@ function human(seconds: number): string {
     return `${Math.round(seconds / 60)}m`;
 }
 
+// Expressions the alerts and the Grafana dashboard (components/dashboard.ts) share, so a panel draws
+// exactly the line an alert fires at. `selector` is the inside of a label matcher list.
+/** The size below which SupabaseBackupSizeAnomaly fires: `ratio` × the last 7 days' median dump size. */
+export function sizeAnomalyFloorExpr(selector: string, ratio: number): string {
+    return `${ratio} * quantile_over_time(0.5, ${METRICS.bytes}{${selector}}[7d])`;
+}
+/** The size above which it fires too: 1/`ratio` × the same median. */
+export function sizeAnomalyCeilingExpr(selector: string, ratio: number): string {
+    return `${+(1 / ratio).toFixed(4)} * quantile_over_time(0.5, ${METRICS.bytes}{${selector}}[7d])`;
+}
+/** The RPO now: seconds since the newest complete dump, per env (SupabaseBackupRpoMissed). */
+export function rpoAgeExpr(selector: string): string {
+    return `time() - max by (${METRIC_LABELS.env}) (${METRICS.lastSuccessTimestamp}{${selector}})`;
+}
+
 const CRITICAL_KINDS: JobKind[] = ["dump", "sync-storage", "verify"];
 
 /** Share of failed runs over the rate window above which SupabaseBackupFailureRateHigh fires. */
@@ -206,10 +221,9 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
     // inserts, a bulk import, an attacker's junk) are worth a look.
     const ratio = cfg.alerts.sizeAnomalyRatio;
     const dumpBytes = `${METRICS.bytes}{${sel("dump")}}`;
-    const median = `quantile_over_time(0.5, ${dumpBytes}[7d])`;
     rules.push({
         alert: "SupabaseBackupSizeAnomaly",
-        expr: `(${dumpBytes} < ${ratio} * ${median}) or (${dumpBytes} > ${+(1 / ratio).toFixed(4)} * ${median})`,
+        expr: `(${dumpBytes} < ${sizeAnomalyFloorExpr(sel("dump"), ratio)}) or (${dumpBytes} > ${sizeAnomalyCeilingExpr(sel("dump"), ratio)})`,
         for: "5m",
         labels: labels("warning", jobs.find((j) => j.kind === "dump")),
         annotations: {
@@ -221,7 +235,7 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
     rules.push(unsafeNamesRule(env, sel("sync-storage"), labels("warning", jobs.find((j) => j.kind === "sync-storage"))));
     rules.push({
         alert: "SupabaseBackupRpoMissed",
-        expr: `time() - max by (${METRIC_LABELS.env}) (${METRICS.lastSuccessTimestamp}{${sel("dump")}}) > ${Math.round(cfg.alerts.rpoHours * 3600)}`,
+        expr: `${rpoAgeExpr(sel("dump"))} > ${Math.round(cfg.alerts.rpoHours * 3600)}`,
         for: "5m",
         labels: labels("critical", jobs.find((j) => j.kind === "dump")),
         annotations: {

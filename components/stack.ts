@@ -6,9 +6,10 @@ import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import type { JobConfig, SecretName, StackConfig } from "@supabase-backups/contracts";
 import { ArchiveVault } from "./archive";
 import { BackupIdentities } from "./identities";
+import { dashboardEnabled, GrafanaDashboard } from "./grafana";
 import { CLOUD_IDENTITIES, roleArn, type CloudIdentity } from "./names";
 import { RecordSigningKey } from "./record-signing";
-import { BackupSchedule } from "./schedule";
+import { APP_LABEL, BackupSchedule } from "./schedule";
 import { BackupVault } from "./vault";
 
 export interface SupabaseBackupStackArgs {
@@ -123,6 +124,14 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             { config: cfg, secrets: args.secrets, jobConfig, roleArns: identities.roleArns, azureClientIds },
             { parent: this },
         );
+
+        if (dashboardEnabled(cfg)) {
+            new GrafanaDashboard(
+                `${name}-dashboard`,
+                { config: cfg, namespace: cfg.grafana?.namespace ?? schedule.namespace, labels: { ...APP_LABEL, "supabase-backups/env": env } },
+                { parent: this },
+            );
+        }
 
         // The Supabase PITR add-on through the Management API (a dynamic provider: no Supabase provider
         // is published). The token reaches the provider process from its config or the environment,

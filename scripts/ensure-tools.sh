@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Makes sure the Debian tools the tests, benchmarks and demo use are installed: PostgreSQL 15 (server and
-# client binaries), zstd, age, rclone, awscli v2, the Prometheus Pushgateway and Ceph's radosgw, ceph-mon and
+# client binaries), zstd, age, rclone, awscli v2, the Prometheus Pushgateway and server (the dashboard's
+# queries are evaluated by a real Prometheus: test/support/prometheus.ts), Ceph's radosgw, ceph-mon and
 # ceph-osd (the throwaway Object-Lock S3 of test/support/rgw.ts), then PostgreSQL 17 (ensure-pg17.sh).
 # Installs what is missing when run as root with apt-get; otherwise prints exactly what to install and fails.
 set -euo pipefail
 # `ensure-tools.sh demo` asks only for what the demo runs (PostgreSQL); no argument: everything.
-if [ "${1:-}" = demo ]; then pkgs=(postgresql-15 postgresql-client-15); else pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway radosgw ceph-mon ceph-osd); fi
+if [ "${1:-}" = demo ]; then pkgs=(postgresql-15 postgresql-client-15); else pkgs=(postgresql-15 postgresql-client-15 zstd age rclone awscli prometheus-pushgateway prometheus radosgw ceph-mon ceph-osd); fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

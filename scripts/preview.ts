@@ -106,8 +106,18 @@ export function describe(r: DeclaredResource): string[] {
             return [`${i.metadata?.name}${Object.entries(i.metadata?.annotations ?? {}).map(([k, v]) => ` ${k.split("/")[0]}=${v}`).join("")}`];
         case "kubernetes:core/v1:Secret":
             return [`${i.metadata?.name}: ${Object.keys(i.stringData ?? {}).join(", ")} (values secret)`];
-        case "kubernetes:core/v1:ConfigMap":
-            return [`${i.metadata?.name}: ${Object.keys(i.data ?? {}).join(", ")}`];
+        case "kubernetes:core/v1:ConfigMap": {
+            const head = `${i.metadata?.name}: ${Object.keys(i.data ?? {}).join(", ")}`;
+            if (i.metadata?.labels?.grafana_dashboard !== "1") return [head];
+            // The Grafana dashboard: what the sidecar will load, panel by panel.
+            const d = JSON.parse(Object.values<string>(i.data ?? {})[0] ?? "{}");
+            const panels = (d.panels ?? []).filter((p: any) => p.type !== "row");
+            const vars = (d.templating?.list ?? []).map((v: any) => `$${v.name}`).join(" ");
+            return [
+                `${head} (Grafana dashboard "${d.title}", uid ${d.uid}, sidecar label grafana_dashboard=1${i.metadata?.annotations?.grafana_folder ? `, folder ${i.metadata.annotations.grafana_folder}` : ""})`,
+                `${panels.length} panels, ${panels.reduce((n: number, p: any) => n + (p.targets?.length ?? 0), 0)} queries, variables ${vars}: ${panels.map((p: any) => p.title).join("; ")}`,
+            ];
+        }
         case "kubernetes:batch/v1:CronJob": {
             const job = spec.jobTemplate?.spec ?? {};
             const pod = job.template?.spec ?? {};

@@ -216,6 +216,23 @@ export const AlertsSchema = Type.Object(
     strict,
 );
 
+export const GrafanaSchema = Type.Object(
+    {
+        dashboard: Type.Boolean({
+            default: true,
+            description:
+                "declare the Grafana dashboard (generated from the metric contracts) as a ConfigMap labelled grafana_dashboard=\"1\" for Grafana's dashboard sidecar; on by default, like the PrometheusRule (the Prometheus Operator is a prerequisite)",
+        }),
+        namespace: Type.Optional(
+            Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63, description: "namespace of the dashboard ConfigMap (one the sidecar watches); default kubernetes.namespace" }),
+        ),
+        folder: Type.Optional(
+            Type.String({ minLength: 1, maxLength: 100, pattern: "^[^/]+$", description: "Grafana folder, as the annotation grafana_folder (read when the sidecar's folderAnnotation is set, as in kube-prometheus-stack)" }),
+        ),
+    },
+    { ...strict, default: {}, description: "the Grafana dashboard (docs/operations.md, Dashboard)" },
+);
+
 export const EncryptionSchema = Type.Object(
     {
         ageRecipient: Type.Optional(Type.String({ pattern: "^age1[02-9ac-hj-np-z]{58}$", description: "age public key; dumps are encrypted to it" })),
@@ -269,6 +286,7 @@ export const StackConfigSchema = Type.Object(
         dump: Type.Optional(DumpSchema),
         kubernetes: KubernetesSchema,
         alerts: AlertsSchema,
+        grafana: Type.Optional(GrafanaSchema),
         encryption: Type.Optional(EncryptionSchema),
         masking: Type.Optional(MaskingSchema),
         postgres: Type.Optional(PostgresSchema),

@@ -208,7 +208,7 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("the ConfigMap holds a job config that validates against JobConfigSchema", () => {
-            const cm = one(r, "kubernetes:core/v1:ConfigMap");
+            const cm = one(r, "kubernetes:core/v1:ConfigMap", "-schedule-config");
             const raw = JSON.parse(cm.inputs.data["job-config.json"]);
             const v = validateJobConfig(raw, "job-config.json");
             assert.ok(v.ok, JSON.stringify(!v.ok && v.issues));

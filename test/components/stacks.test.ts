@@ -21,7 +21,7 @@ function configOf(stack: string): StackConfig {
     return r.config.config;
 }
 
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey"];
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {
@@ -50,7 +50,7 @@ for (const stack of ["staging", "prod"] as const) {
             const parentType = (x: { parent?: string }) => byUrn.get(x.parent!)!.type.split(":")[2];
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/"))) assert.equal(parentType(x), /record-signing/.test(x.name) ? "RecordSigningKey" : "BackupVault");
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:iam/"))) assert.equal(parentType(x), "BackupIdentities");
-            for (const x of r.resources.filter((y) => y.type.startsWith("kubernetes:"))) assert.equal(parentType(x), "BackupSchedule");
+            for (const x of r.resources.filter((y) => y.type.startsWith("kubernetes:"))) assert.equal(parentType(x), x.inputs.metadata?.labels?.grafana_dashboard ? "GrafanaDashboard" : "BackupSchedule");
         });
 
         it("every AWS resource uses the explicit provider built from aws.region and the account", () => {

@@ -21,6 +21,10 @@ export async function startPushgateway(bin = "/usr/bin/prometheus-pushgateway"):
         if (child.exitCode !== null) throw new Error(`pushgateway exited: ${stderr}`);
         return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok ?? false;
     }, "pushgateway to be ready");
+    // A port taken between freePort() and the bind makes this gateway exit while another one answers
+    // the ready check: make sure ours is the one still running.
+    await new Promise((r) => setTimeout(r, 200));
+    if (child.exitCode !== null) throw new Error(`pushgateway exited: ${stderr}`);
     return {
         url,
         scrape: async () => (await fetch(`${url}/metrics`)).text(),

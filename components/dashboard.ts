@@ -1,0 +1,344 @@
+// The Grafana dashboard, generated from the metric contracts (contracts/src/metrics.ts) so a panel can
+// never watch a metric no job pushes: every query names METRICS, METRIC_LABELS and JOB_KINDS, and the
+// alert-shaped panels use the very expressions the PrometheusRule fires on (plan.ts). Pure: the stack
+// declares it as a ConfigMap (grafana.ts), scripts/grafana-dashboard.ts writes docs/grafana/ from it.
+import { JOB_KINDS, METRIC_LABELS, METRICS, type JobKind, type StackConfig } from "@supabase-backups/contracts";
+import { rpoAgeExpr, sizeAnomalyCeilingExpr, sizeAnomalyFloorExpr } from "./plan";
+
+/**
+ * Labels the queries name beyond METRIC_LABELS. `cluster` is not pushed by the jobs: it is the external
+ * label multi-cluster Prometheus setups add; `cluster=~".*"` (the variable's "All") also matches series
+ * without it. `result` and `state` are the per-series labels of runs_total and objects (runtime/metrics.ts).
+ */
+export const DASHBOARD_LABELS = { cluster: "cluster", result: "result", state: "state" } as const;
+/** The Pushgateway's own per-group metric (the alerts use it too): unix time of the group's last push. */
+export const PUSH_TIME_METRIC = "push_time_seconds";
+
+export interface DashboardOptions {
+    uid: string;
+    title: string;
+    /** the env variable's preselected value; undefined = All */
+    env?: string;
+    rpoHours: number;
+    sizeAnomalyRatio: number;
+}
+
+/** The committed docs/grafana JSON: every env, the example stacks' RPO and the schema's default ratio. */
+export const DOCS_DASHBOARD: DashboardOptions = { uid: "supabase-backups", title: "Supabase backups", rpoHours: 26, sizeAnomalyRatio: 0.5 };
+
+/** The dashboard a stack deploys: its own uid (two envs in one Grafana do not collide) and targets. */
+export function dashboardOptionsOf(cfg: StackConfig): DashboardOptions {
+    return { uid: `supabase-backups-${cfg.env}`, title: `Supabase backups (${cfg.env})`, env: cfg.env, rpoHours: cfg.alerts.rpoHours, sizeAnomalyRatio: cfg.alerts.sizeAnomalyRatio };
+}
+
+export interface Target {
+    refId: string;
+    expr: string;
+    legendFormat: string;
+    datasource: { type: "prometheus"; uid: string };
+    instant?: boolean;
+    range?: boolean;
+}
+export interface GridPos {
+    x: number;
+    y: number;
+    w: number;
+    h: number;
+}
+export interface Panel {
+    id: number;
+    type: string;
+    title: string;
+    description?: string;
+    gridPos: GridPos;
+    datasource?: { type: "prometheus"; uid: string };
+    targets?: Target[];
+    fieldConfig?: { defaults: Record<string, unknown>; overrides: unknown[] };
+    options?: Record<string, unknown>;
+    collapsed?: boolean;
+    panels?: Panel[];
+}
+
+const DS = { type: "prometheus", uid: "${datasource}" } as const;
+const L = METRIC_LABELS;
+
+/** The matcher list every query starts from: the env and cluster variables, plus the kind. */
+function sel(kind?: JobKind | JobKind[]): string {
+    const base = `${L.env}=~"$env",${DASHBOARD_LABELS.cluster}=~"$cluster"`;
+    if (!kind) return base;
+    return Array.isArray(kind) ? `${base},${L.kind}=~"${kind.join("|")}"` : `${base},${L.kind}="${kind}"`;
+}
+
+type PanelSpec = Omit<Panel, "id" | "gridPos" | "targets" | "datasource"> & { w: number; h: number; queries?: Array<[string, string] | [string, string, "instant"]> };
+
+const STATUS_MAPPINGS = [
+    {
+        type: "value",
+        options: {
+            "0": { text: "failed", color: "red", index: 0 },
+            "1": { text: "success", color: "green", index: 1 },
+            "2": { text: "degraded", color: "orange", index: 2 },
+            "3": { text: "partial", color: "yellow", index: 3 },
+        },
+    },
+];
+const thresholds = (...steps: Array<[number | null, string]>) => ({ mode: "absolute", steps: steps.map(([value, color]) => ({ value, color })) });
+const stat = (unit: string, extra: Record<string, unknown> = {}) => ({
+    fieldConfig: { defaults: { unit, ...extra }, overrides: [] },
+    options: { reduceOptions: { calcs: ["lastNotNull"], fields: "", values: false }, colorMode: "background", graphMode: "none", textMode: "value_and_name", orientation: "auto", justifyMode: "auto" },
+});
+const series = (unit: string, overrides: unknown[] = [], custom: Record<string, unknown> = {}) => ({
+    fieldConfig: { defaults: { unit, custom: { drawStyle: "line", lineWidth: 1, fillOpacity: 0, showPoints: "auto", spanNulls: true, ...custom } }, overrides },
+    options: { legend: { displayMode: "list", placement: "bottom", showLegend: true }, tooltip: { mode: "multi", sort: "none" } },
+});
+const row = (title: string): PanelSpec => ({ type: "row", title, collapsed: false, panels: [], w: 24, h: 1 });
+
+/** The panels, top to bottom, in rows. Sizes in grid units (24 columns). */
+function panelSpecs(o: DashboardOptions): PanelSpec[] {
+    const by = (...labels: string[]) => `max by (${labels.join(", ")})`;
+    const rpoTarget = Math.round(o.rpoHours * 3600);
+    return [
+        row("Now"),
+        {
+            type: "stat",
+            title: "Newest complete run per kind",
+            description: `${METRICS.lastSuccessTimestamp}: when each kind last finished without failing (degraded and partial runs count; the dead man's switch alerts watch the same series).`,
+            w: 12,
+            h: 6,
+            queries: JOB_KINDS.map((k) => [`${by(L.env)} (${METRICS.lastSuccessTimestamp}{${sel(k)}}) * 1000`, `{{${L.env}}} ${k}`] as [string, string]),
+            ...stat("dateTimeFromNow", { color: { mode: "fixed", fixedColor: "blue" } }),
+        },
+        {
+            type: "stat",
+            title: `RPO now (target ${o.rpoHours} h)`,
+            description: "Seconds since the newest complete dump: the expression of the SupabaseBackupRpoMissed alert; red from the target on.",
+            w: 6,
+            h: 6,
+            queries: [[rpoAgeExpr(sel("dump")), `{{${L.env}}}`]],
+            ...stat("s", { thresholds: thresholds([null, "green"], [rpoTarget, "red"]) }),
+        },
+        {
+            type: "stat",
+            title: "Consecutive failures",
+            description: `${METRICS.consecutiveFailures}: failed runs in a row per kind (SupabaseBackupFailedTwice fires at 2).`,
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env, L.kind)} (${METRICS.consecutiveFailures}{${sel()}})`, `{{${L.env}}} {{${L.kind}}}`]],
+            ...stat("none", { thresholds: thresholds([null, "green"], [1, "orange"], [2, "red"]) }),
+        },
+        row("Runs"),
+        {
+            type: "state-timeline",
+            title: "Result of the newest run, over time",
+            description: `${METRICS.lastRunStatus} per kind: failed, success, degraded (primary only), partial (some objects failed).`,
+            w: 24,
+            h: 8,
+            queries: [[`${by(L.env, L.kind)} (${METRICS.lastRunStatus}{${sel()}})`, `{{${L.env}}} {{${L.kind}}}`]],
+            fieldConfig: { defaults: { mappings: STATUS_MAPPINGS, color: { mode: "thresholds" }, thresholds: thresholds([null, "text"]) }, overrides: [] },
+            options: { mergeValues: true, showValue: "auto", alignValue: "left", rowHeight: 0.9, legend: { displayMode: "list", placement: "bottom", showLegend: false } },
+        },
+        { type: "timeseries", title: "Run duration", description: `${METRICS.durationSeconds} of the newest run per kind.`, w: 12, h: 8, queries: [[`${by(L.env, L.kind)} (${METRICS.durationSeconds}{${sel()}})`, `{{${L.env}}} {{${L.kind}}}`]], ...series("s") },
+        {
+            type: "timeseries",
+            title: "Vault growth: bytes added per run, reclaimed by gc",
+            description: `${METRICS.bytes} of the newest dump and sync-storage runs (what each added to the vault), and the bytes gc reclaimed (negative). There is no vault-size gauge: \`status\` sums what the vault holds.`,
+            w: 12,
+            h: 8,
+            queries: [
+                [`sum by (${L.env}, ${L.kind}) (${METRICS.bytes}{${sel(["dump", "sync-storage"])}})`, `{{${L.env}}} {{${L.kind}}} added`],
+                [`-${by(L.env)} (${METRICS.bytes}{${sel("gc")}})`, `{{${L.env}}} gc reclaimed`],
+            ],
+            ...series("bytes", [], { drawStyle: "bars", fillOpacity: 60 }),
+        },
+        row("Verification"),
+        {
+            type: "stat",
+            title: "Newest verification",
+            description: "The verify job's newest result: success = the newest run restored into the canary and passed every check (SupabaseBackupVerificationFailed fires on failed).",
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env)} (${METRICS.lastRunStatus}{${sel("verify")}})`, `{{${L.env}}}`]],
+            ...stat("none", { mappings: STATUS_MAPPINGS, color: { mode: "thresholds" }, thresholds: thresholds([null, "text"]) }),
+        },
+        {
+            type: "stat",
+            title: "Age of the newest verified run",
+            description: `${METRICS.verifiedRunAgeSeconds} as verify pushed it, plus the time since that push (${PUSH_TIME_METRIC}).`,
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env)} (${METRICS.verifiedRunAgeSeconds}{${sel()}}) + (time() - ${by(L.env)} (${PUSH_TIME_METRIC}{${sel("verify")}}))`, `{{${L.env}}}`]],
+            ...stat("s", { thresholds: thresholds([null, "green"], [rpoTarget, "orange"], [2 * rpoTarget, "red"]) }),
+        },
+        {
+            type: "timeseries",
+            title: "Measured restore time per GB",
+            description: `${METRICS.restoreSeconds} (canary restore of the newest verified run) per GB of the dumps that verify restored (${METRICS.bytes}{kind="verify"}): what a restore of today's size would take.`,
+            w: 12,
+            h: 6,
+            queries: [
+                [`${by(L.env)} (${METRICS.restoreSeconds}{${sel()}}) / (${by(L.env)} (${METRICS.bytes}{${sel("verify")}}) / 1e9)`, `{{${L.env}}} s/GB`],
+                [`${by(L.env)} (${METRICS.restoreSeconds}{${sel()}})`, `{{${L.env}}} restore s`],
+            ],
+            ...series("s"),
+        },
+        row("Sizes"),
+        {
+            type: "timeseries",
+            title: `Dump size and the size-anomaly band (${o.sizeAnomalyRatio} × to ${+(1 / o.sizeAnomalyRatio).toFixed(2)} × the 7-day median)`,
+            description: "The newest dump's size, the last 7 days' median, and the floor and ceiling SupabaseBackupSizeAnomaly fires outside of (the alert's own expressions); below the shaded floor or above the ceiling, the alert fires.",
+            w: 12,
+            h: 8,
+            queries: [
+                [`${by(L.env)} (${METRICS.bytes}{${sel("dump")}})`, `{{${L.env}}} dump`],
+                [`${by(L.env)} (quantile_over_time(0.5, ${METRICS.bytes}{${sel("dump")}}[7d]))`, `{{${L.env}}} 7-day median`],
+                [`${by(L.env)} (${sizeAnomalyFloorExpr(sel("dump"), o.sizeAnomalyRatio)})`, `{{${L.env}}} anomaly floor`],
+                [`${by(L.env)} (${sizeAnomalyCeilingExpr(sel("dump"), o.sizeAnomalyRatio)})`, `{{${L.env}}} anomaly ceiling`],
+            ],
+            ...series("bytes", [
+                { matcher: { id: "byFrameRefID", options: "B" }, properties: [{ id: "custom.lineStyle", value: { fill: "dash", dash: [10, 10] } }] },
+                {
+                    matcher: { id: "byFrameRefID", options: "C" },
+                    properties: [
+                        { id: "color", value: { mode: "fixed", fixedColor: "red" } },
+                        { id: "custom.fillOpacity", value: 15 },
+                    ],
+                },
+                {
+                    matcher: { id: "byFrameRefID", options: "D" },
+                    properties: [
+                        { id: "color", value: { mode: "fixed", fixedColor: "red" } },
+                        { id: "custom.lineStyle", value: { fill: "dash", dash: [10, 10] } },
+                    ],
+                },
+            ]),
+        },
+        {
+            type: "timeseries",
+            title: "Storage: bytes uploaded per sync",
+            description: `${METRICS.bytes}{kind="sync-storage"} per CronJob: new blobs only (content-addressed, unchanged objects are not uploaded again).`,
+            w: 12,
+            h: 8,
+            queries: [[`${by(L.env, L.cronJob)} (${METRICS.bytes}{${sel("sync-storage")}})`, `{{${L.env}}} {{${L.cronJob}}}`]],
+            ...series("bytes"),
+        },
+        {
+            type: "timeseries",
+            title: "Storage objects per sync",
+            description: `${METRICS.objects}: copied, skipped (already in the vault) and failed objects of the newest sync-storage run.`,
+            w: 12,
+            h: 8,
+            queries: [[`sum by (${L.env}, ${DASHBOARD_LABELS.state}) (${METRICS.objects}{${sel("sync-storage")}})`, `{{${L.env}}} {{${DASHBOARD_LABELS.state}}}`]],
+            ...series("none"),
+        },
+        {
+            type: "timeseries",
+            title: "Source sizes (capacity)",
+            description: `${METRICS.sourceDatabaseBytes} (pg_database_size at the newest dump) and ${METRICS.sourceStorageBytes} (every object of the newest storage run): what the growth and near-quota alerts watch.`,
+            w: 12,
+            h: 8,
+            queries: [
+                [`${by(L.env)} (${METRICS.sourceDatabaseBytes}{${sel("dump")}})`, `{{${L.env}}} database`],
+                [`${by(L.env)} (${METRICS.sourceStorageBytes}{${sel("sync-storage")}})`, `{{${L.env}}} Storage`],
+            ],
+            ...series("bytes"),
+        },
+        row("Supabase's own backups"),
+        {
+            type: "stat",
+            title: "Supabase's newest own backup",
+            description: `${METRICS.supabaseBackupAgeSeconds} (check-supabase): age of the platform's own newest backup.`,
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env)} (${METRICS.supabaseBackupAgeSeconds}{${sel()}})`, `{{${L.env}}}`]],
+            ...stat("s"),
+        },
+        {
+            type: "stat",
+            title: "Supabase PITR",
+            description: `${METRICS.supabasePitrOk} (check-supabase): 1 when point-in-time recovery is on as the config requires.`,
+            w: 6,
+            h: 6,
+            queries: [[`min by (${L.env}) (${METRICS.supabasePitrOk}{${sel()}})`, `{{${L.env}}}`]],
+            ...stat("none", { mappings: [{ type: "value", options: { "0": { text: "OFF", color: "red", index: 0 }, "1": { text: "on", color: "green", index: 1 } } }], color: { mode: "thresholds" }, thresholds: thresholds([null, "text"]) }),
+        },
+    ];
+}
+
+/** Lay the panels out left to right, wrapping at 24 columns; a row starts a new line. */
+function layout(specs: PanelSpec[]): Panel[] {
+    let x = 0;
+    let y = 0;
+    let lineH = 0;
+    return specs.map((s, i) => {
+        const { w, h, queries, ...rest } = s;
+        if (s.type === "row" || x + w > 24) {
+            y += lineH;
+            x = 0;
+            lineH = 0;
+        }
+        const gridPos = { x, y, w, h };
+        x = s.type === "row" ? 24 : x + w;
+        lineH = Math.max(lineH, h);
+        const panel: Panel = { id: i + 1, ...rest, gridPos };
+        if (queries) {
+            panel.datasource = DS;
+            panel.targets = queries.map(([expr, legendFormat], q) => ({ refId: String.fromCharCode(65 + q), expr, legendFormat, datasource: DS, range: true }));
+        }
+        return panel;
+    });
+}
+
+function variable(name: string, label: string, query: string, current?: string) {
+    return {
+        name,
+        label,
+        type: "query",
+        datasource: DS,
+        query: { query, refId: `${name}-values` },
+        definition: query,
+        refresh: 2,
+        includeAll: true,
+        multi: true,
+        allValue: ".*",
+        sort: 1,
+        current: current ? { text: [current], value: [current], selected: true } : { text: ["All"], value: ["$__all"], selected: true },
+        options: [],
+        hide: 0,
+    };
+}
+
+/** The whole dashboard model (Grafana's classic JSON, schemaVersion 39: Grafana 10.4 and later). */
+export function grafanaDashboard(o: DashboardOptions) {
+    return {
+        uid: o.uid,
+        title: o.title,
+        description: "Off-site backups of a Supabase project: runs, RPO, verification, sizes. Generated from contracts/src/metrics.ts by scripts/grafana-dashboard.ts; do not edit by hand.",
+        tags: ["supabase-backups", "backups"],
+        editable: true,
+        graphTooltip: 1,
+        schemaVersion: 39,
+        version: 1,
+        refresh: "5m",
+        time: { from: "now-30d", to: "now" },
+        timezone: "browser",
+        fiscalYearStartMonth: 0,
+        links: [],
+        annotations: {
+            list: [{ builtIn: 1, datasource: { type: "grafana", uid: "-- Grafana --" }, enable: true, hide: true, iconColor: "rgba(0, 211, 255, 1)", name: "Annotations & Alerts", type: "dashboard" }],
+        },
+        templating: {
+            list: [
+                { name: "datasource", label: "Prometheus", type: "datasource", query: "prometheus", current: {}, hide: 0, includeAll: false, multi: false, options: [], refresh: 1, regex: "" },
+                variable("cluster", "cluster", `label_values(${METRICS.lastRunStatus}, ${DASHBOARD_LABELS.cluster})`),
+                variable("env", "env", `label_values(${METRICS.lastRunStatus}{${DASHBOARD_LABELS.cluster}=~"$cluster"}, ${L.env})`, o.env),
+            ],
+        },
+        panels: layout(panelSpecs(o)),
+    };
+}
+export type DashboardModel = ReturnType<typeof grafanaDashboard>;
+
+/** The dashboard JSON as committed and as the ConfigMap carries it: two-space indent, newline-terminated. */
+export function dashboardJson(o: DashboardOptions): string {
+    return JSON.stringify(grafanaDashboard(o), null, 2) + "\n";
+}
