@@ -202,6 +202,9 @@ export const AlertsSchema = Type.Object(
             exclusiveMinimum: 0,
             description: "recovery point objective in hours: the newest complete dump must be younger (status, SupabaseBackupRpoMissed); in a stack file more than the dump schedule's longest gap, which the dump's run time adds to",
         }),
+        rtoMinutes: Type.Optional(
+            Type.Number({ exclusiveMinimum: 0, description: "recovery time objective: `status` compares the newest verified run's measured canary restore time with it" }),
+        ),
         graceMinutes: Type.Integer({ minimum: 0, default: 60, description: "slack added to a schedule's period before a run counts as missed" }),
         sizeAnomalyRatio: Type.Number({
             exclusiveMinimum: 0,

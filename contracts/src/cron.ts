@@ -35,3 +35,15 @@ export function maxIntervalSeconds(expr: string, timeZone = "Etc/UTC", from = ne
 export function previousFiring(expr: string, timeZone: string, at: Date): Date {
     return CronExpressionParser.parse(expr, { tz: timeZone, currentDate: new Date(at.getTime() + 1000) }).prev().toDate();
 }
+
+/** Every firing in [from, to), in order (status's timeline: which days a run was due). */
+export function firingsBetween(expr: string, timeZone: string, from: Date, to: Date): Date[] {
+    const it = CronExpressionParser.parse(expr, { tz: timeZone, currentDate: new Date(from.getTime() - 1) });
+    const out: Date[] = [];
+    for (let i = 0; i < 100_000; i++) {
+        const next = it.next().toDate();
+        if (next.getTime() >= to.getTime()) break;
+        if (next.getTime() >= from.getTime()) out.push(next);
+    }
+    return out;
+}

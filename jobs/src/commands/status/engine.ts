@@ -15,11 +15,15 @@ import { loadChain, type LoadedManifest } from "../../vault/runs";
 import { recordTrust } from "../../vault/record-signing";
 import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
+import { renderPicture, rtoOf, type Rto } from "./render-timeline";
+import { timelineOf, type Timeline } from "./timeline";
 
 export interface StatusOptions extends OperatorOptions {
     supabase: boolean;
     all?: boolean;
     runs: number;
+    /** days of the run timeline */
+    days?: number;
 }
 
 export interface StatusReport {
@@ -46,6 +50,9 @@ export interface StatusReport {
         tiers: Array<{ tier: string; runs: number }>;
     };
     supabase: (SupabaseHealth & { checked: true }) | { checked: false; reason: string };
+    /** runs per UTC day and kind (timeline.ts) */
+    timeline: Timeline;
+    rto: Rto;
 }
 
 function dbBytes(m: DbManifest): number {
@@ -56,7 +63,10 @@ function dbBytes(m: DbManifest): number {
 export async function runStatus(ctx: CommandContext, opts: StatusOptions): Promise<ExitCode> {
     const r = await buildStatus(ctx, opts);
     if (opts.json) outJson(r);
-    else printHuman(r, !!opts.all, opts.runs);
+    else {
+        out(renderPicture({ timeline: r.timeline, rpo: r.rpo, rto: r.rto, dbTiers: r.db.tiers, storageTiers: r.storage.tiers }) + "\n");
+        printHuman(r, !!opts.all, opts.runs);
+    }
     return r.tampering.length ? EXIT.tampered : r.healthy ? EXIT.ok : EXIT.unhealthy;
 }
 
@@ -109,6 +119,8 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         },
         storage: storageSummary(storage.manifests, storage.breaks),
         supabase: await supabaseStatus(ctx, opts, now),
+        timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, verifications),
+        rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, config.alerts.rtoMinutes),
     };
 }
 
