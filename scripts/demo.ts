@@ -317,6 +317,10 @@ async function main(): Promise<void> {
             say(`      refused: ${tamper}`);
         }
         report({ opts, dump, sync, verify, status, drill, srestore, into, restored, tamper, seconds: (Date.now() - t0) / 1000 });
+        // What an operator sees first: `status --timeline`, the run timeline with tiers, RPO and RTO.
+        const picture = await runStep(stack, ["status", "--config", config, "--timeline", "--days", "7", "--no-supabase"], verifier, true);
+        if (picture.code !== 0) fail("status --timeline", picture);
+        say(`\n$ supabase-backups status --timeline --days 7\n${picture.stdout.trimEnd()}\n`);
         say("demo: OK");
     } catch (e) {
         say(`\ndemo: FAILED: ${(e as Error).message}`);

@@ -24,6 +24,8 @@ export interface StatusOptions extends OperatorOptions {
     runs: number;
     /** days of the run timeline */
     days?: number;
+    /** print only the picture (timeline, tiers, RPO, RTO) and the verdict */
+    timeline?: boolean;
 }
 
 export interface StatusReport {
@@ -64,8 +66,9 @@ export async function runStatus(ctx: CommandContext, opts: StatusOptions): Promi
     const r = await buildStatus(ctx, opts);
     if (opts.json) outJson(r);
     else {
-        out(renderPicture({ timeline: r.timeline, rpo: r.rpo, rto: r.rto, dbTiers: r.db.tiers, storageTiers: r.storage.tiers }) + "\n");
-        printHuman(r, !!opts.all, opts.runs);
+        out(renderPicture({ timeline: r.timeline, rpo: r.rpo, rto: r.rto, dbTiers: r.db.tiers, storageTiers: r.storage.tiers }));
+        if (!opts.timeline) printHuman(r, !!opts.all, opts.runs);
+        else out(`\nSTATUS: ${r.healthy ? "HEALTHY" : "UNHEALTHY"}\n${r.problems.map((p) => `  ! ${p}\n`).join("")}`);
     }
     return r.tampering.length ? EXIT.tampered : r.healthy ? EXIT.ok : EXIT.unhealthy;
 }
@@ -200,6 +203,7 @@ async function supabaseStatus(ctx: CommandContext, opts: StatusOptions, now: Dat
 
 function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
     out(
+        "\n" +
         renderPairs([
             ["env", `${r.env}   vault ${r.vault}   at ${r.generatedAt}`],
             [

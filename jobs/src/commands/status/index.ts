@@ -18,6 +18,7 @@ export function register(program: Command): void {
         .option("--all", "list every database run (default: the newest --runs)")
         .option("--runs <n>", "how many database runs to list", intFlag(1), 10)
         .option("--days <n>", "days of the run timeline (UTC, newest last)", intFlag(1), 14)
+        .option("--timeline", "print only the run timeline, the tiers held, RPO and RTO (and the verdict)")
         .option("--no-supabase", "do not ask the Management API (SUPABASE_ACCESS_TOKEN) about Supabase's own backups")
         .action(action("status", (opts: StatusOptions) => runStatus(commandContext(opts, "status"), opts)));
 }
