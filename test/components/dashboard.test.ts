@@ -135,7 +135,8 @@ function layoutProblems(d: DashboardModel): string[] {
     return problems;
 }
 
-describe("Grafana dashboard (generated from the metric contracts)", () => {
+describe("Grafana dashboard (generated from the metric contracts)", function () {
+    this.timeout(180_000); // three program runs under mocks
     const docs = grafanaDashboard(DOCS_DASHBOARD);
 
     it("every query and variable parses with Prometheus' grammar and names only pushed metrics and known labels", () => {

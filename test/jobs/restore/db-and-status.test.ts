@@ -108,6 +108,32 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         await Promise.allSettled([target?.stop(), api?.stop(), h.stop()]);
     });
 
+    it("status draws the run timeline from the vault: one mark per run, the tiers, RPO and RTO, in 80 columns and in --json", async () => {
+        const j = await status(["--json", "--no-supabase", "--days", "3"]);
+        const t = json(j).timeline;
+        assert.equal(t.days.length, 3);
+        const runsOf = (kind: string) => t.rows.find((r: any) => r.kind === kind).cells.flat().filter((r: any) => r.mark !== "missing");
+        // run A verified by the real verify, B and C complete; the other env's run is not here
+        assert.deepEqual(runsOf("dump").map((r: any) => [r.runId, r.mark]), [[runs[0], "verified"], [runs[1], "complete"], [runs[2], "complete"]]);
+        assert.deepEqual(runsOf("sync-storage").map((r: any) => r.mark), ["complete"]);
+        assert.deepEqual(runsOf("verify").map((r: any) => [r.runId, r.mark]), [[runs[0], "verified"]]);
+        const rto = json(j).rto;
+        assert.equal(rto.runId, runs[0]);
+        assert.ok(rto.restoreSeconds > 0 && rto.bytes > 0 && rto.targetMinutes === null && rto.met === null, JSON.stringify(rto));
+        const r = await status(["--timeline", "--no-supabase", "--days", "3"]);
+        assert.equal(r.code, 0, r.stderr);
+        const lines = r.stdout.trimEnd().split("\n");
+        for (const line of lines) assert.ok([...line].length <= 80, line);
+        assert.ok(lines.some((l) => /^dump {10}.*✔●●/.test(l)), r.stdout);
+        const tiers = json(j).db.tiers.map((x: any) => `${x.tier} ${x.runs} until ${x.retainUntil.slice(0, 10)}`).join(", ");
+        assert.ok(r.stdout.replace(/\n {14}/g, " ").includes(`\ntiers held    ${tiers}\n`), r.stdout);
+        assert.ok(lines.some((l) => /^ +(Nov|Dec|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct)( |$)/.test(l)), "a month line");
+        assert.match(r.stdout, /^RPO {11}newest complete dump \d+ s ago; target \d+ h: met$/m);
+        assert.match(r.stdout, /^RTO {11}canary restore of [\d.]+ KiB: [\d.]+ s \([\d.]+ s\/GB\); no target set \(alerts\.rtoMinutes\)$/m);
+        assert.match(r.stdout, /STATUS: HEALTHY\n$/);
+        assert.doesNotMatch(r.stdout, /Database runs/, "--timeline prints only the picture");
+    });
+
     it("full restore equals the source: row counts and per-table content checksums; audit record", async () => {
         const url = await target.createDatabase("full1");
         const r = await restore(["--run", runs[1], "--target-url", url, "--json", "--reason", "drill"]);

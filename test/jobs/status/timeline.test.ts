@@ -56,6 +56,18 @@ describe("status: the run timeline (fixed inputs)", () => {
         assert.equal(marks(late, "dump").at(-1), "missing");
     });
 
+    it("nothing is missing before a kind's first run (a new stack), and nothing at all without runs", () => {
+        const fresh = buildTimeline({
+            ...INPUT,
+            dbRuns: [{ runId: "20261130T193000Z-aaaaaa", verification: "passed", secondary: "ok" }],
+            storageRuns: [],
+            verifications: [{ runId: "20261130T193000Z-aaaaaa", verifiedAt: "2026-11-30T22:10:00.000Z", result: "passed" }],
+        });
+        assert.deepEqual(marks(fresh, "dump"), ["-", "-", "-", "-", "verified", "missing", "-"]);
+        assert.deepEqual(marks(fresh, "sync-storage"), ["-", "-", "-", "-", "-", "-", "-"]);
+        assert.deepEqual(marks(fresh, "verify"), ["-", "-", "-", "-", "verified", "missing", "-"]);
+    });
+
     it("renders within 80 columns: legend, month and day lines, one line per kind, tiers, RPO and RTO", () => {
         const p: Picture = {
             timeline: buildTimeline(INPUT),
@@ -102,6 +114,10 @@ describe("status: the run timeline (fixed inputs)", () => {
         assert.match(text, /RPO {11}no complete dump; target 26 h: MISSED/);
         assert.match(text, /RTO {11}no measured restore yet \(no verified run\)/);
         assert.equal(Object.keys(MARKS).length, 5);
+        // a month shown for one day only gives way to the next month's name instead of running into it
+        const short = renderPicture({ timeline: buildTimeline({ ...INPUT, days: 3 }), rpo: { targetHours: 26, newestCompleteRunId: null, ageHours: null, met: false }, rto: rtoOf(null, () => undefined, undefined), dbTiers: [], storageTiers: [] });
+        assert.equal(short.split("\n")[2], "                 Dec");
+        assert.equal(short.split("\n")[3], "              30 01 02");
     });
 
     it("RTO against alerts.rtoMinutes: met, missed, unknown, or no target", () => {

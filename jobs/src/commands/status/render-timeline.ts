@@ -74,9 +74,15 @@ function grid(t: Timeline, width: number): string[] {
         let months = " ".repeat(LABEL);
         let dates = " ".repeat(LABEL);
         let lastMonth = "";
+        let lastLabelAt = -1;
         for (const d of block) {
             const month = new Date(`${t.days[d]}T00:00:00Z`).toLocaleString("en", { month: "short", timeZone: "UTC" });
-            months = months.padEnd(dates.length) + (month !== lastMonth ? month : "");
+            if (month !== lastMonth) {
+                // a month shown for too few days to hold its name gives way to the next one
+                if (months.trimEnd().length >= dates.length) months = months.slice(0, lastLabelAt);
+                lastLabelAt = dates.length;
+                months = months.padEnd(dates.length) + month;
+            }
             lastMonth = month;
             dates += t.days[d].slice(8, 10).padEnd(cellW[d]);
         }

@@ -50,7 +50,7 @@ function dbMark(r: TimelineInput["dbRuns"][number]): Mark {
     return r.verification === "passed" ? "verified" : "complete";
 }
 
-/** Every run of each kind in the window, by UTC day, plus one missing mark per unanswered due firing. */
+/** Every run of each kind in the window, by UTC day, plus one missing mark per unanswered due firing since the kind's first run. */
 export function buildTimeline(input: TimelineInput): Timeline {
     const days = Math.max(1, Math.floor(input.days));
     const todayStart = Date.UTC(input.now.getUTCFullYear(), input.now.getUTCMonth(), input.now.getUTCDate());
@@ -62,13 +62,22 @@ export function buildTimeline(input: TimelineInput): Timeline {
         verify: input.verifications.map((v) => ({ mark: v.result === "passed" ? "verified" : "failed", at: new Date(v.verifiedAt).toISOString(), runId: v.runId })),
     };
     const dueUntil = new Date(input.now.getTime() - input.graceMinutes * 60_000);
+    // Nothing is missing before the stack's first run: a firing counts from the kind's first run on
+    // (verify: from the first database run it could have verified).
+    const first = (xs: TimelineRun[]) => xs.map((r) => r.at).sort()[0];
+    const since: Record<TimelineKind, string | undefined> = {
+        dump: first(runs.dump),
+        "sync-storage": first(runs["sync-storage"]),
+        verify: [first(runs.verify), first(runs.dump)].filter((x): x is string => !!x).sort()[0],
+    };
     const rows = TIMELINE_KINDS.map((kind) => {
         const schedule = input.schedules[kind];
         const cells = dayList.map((day) => {
-            const from = new Date(`${day}T00:00:00.000Z`);
-            const to = new Date(Math.min(from.getTime() + DAY, dueUntil.getTime()));
+            const dayStart = Date.parse(`${day}T00:00:00.000Z`);
+            const from = new Date(Math.max(dayStart, since[kind] ? Date.parse(since[kind]) : Infinity));
+            const to = new Date(Math.min(dayStart + DAY, dueUntil.getTime()));
             const inDay = runs[kind].filter((r) => r.at.slice(0, 10) === day).sort((a, b) => a.at.localeCompare(b.at));
-            const due = to > from ? firingsBetween(schedule, input.timeZone, from, to) : [];
+            const due = Number.isFinite(from.getTime()) && to > from ? firingsBetween(schedule, input.timeZone, from, to) : [];
             const missing = due.slice(inDay.length).map((f): TimelineRun => ({ mark: "missing", at: f.toISOString() }));
             return [...inDay, ...missing].sort((a, b) => a.at.localeCompare(b.at));
         });
