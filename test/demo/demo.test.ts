@@ -54,6 +54,10 @@ describe("demo (smoke run)", function () {
         assert.match(out, /hash chains\s+database intact/);
         assert.match(out, /storage restore\s+\d+ objects into restored-user-media-\d{8}/);
         assert.match(out, /restore drill\s+masked restore/);
+        // it ends with status's run timeline: tonight's runs, verified
+        assert.match(out, /\$ supabase-backups status --timeline --days 7\nRuns per day \(UTC\)/);
+        assert.match(out, /^dump {10}(· {2}){6}✔$/m);
+        assert.match(out, /^verify {8}(· {2}){6}✔$/m);
         await assertNothingLeft(out);
     });
 
