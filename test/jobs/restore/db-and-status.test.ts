@@ -110,6 +110,7 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
 
     it("status draws the run timeline from the vault: one mark per run, the tiers, RPO and RTO, in 80 columns and in --json", async () => {
         const j = await status(["--json", "--no-supabase", "--days", "3"]);
+        assert.equal(j.code, 0, j.stderr.slice(-2000));
         const t = json(j).timeline;
         assert.equal(t.days.length, 3);
         const runsOf = (kind: string) => t.rows.find((r: any) => r.kind === kind).cells.flat().filter((r: any) => r.mark !== "missing");
