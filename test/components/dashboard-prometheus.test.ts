@@ -57,7 +57,10 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
             bytes: 500e6,
             durationSeconds: 90,
             restoreSeconds: 2,
-            extra: [{ name: METRICS.verifiedRunAgeSeconds, help: "age", value: 3600 }],
+            extra: [
+                { name: METRICS.verifiedRunAgeSeconds, help: "age", value: 3600 },
+                { name: METRICS.tamperedObjects, help: "tampered", value: 0 },
+            ],
         });
         await push("gc", { result: "success", bytes: 50e6, durationSeconds: 5 });
         await push("check-supabase", {
@@ -131,6 +134,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
         assert.equal(status.find((s) => s.metric.kind === "sync-storage")!.value, 3, "partial outranks success under max");
         const growth = await evalPanel("Vault growth", "B");
         assert.equal(growth[0].value, -50e6);
+        assert.equal((await evalPanel("Tampered objects"))[0].value, 0);
         const pitr = await evalPanel("Supabase PITR");
         assert.equal(pitr[0].value, 1);
     });
