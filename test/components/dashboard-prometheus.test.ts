@@ -50,7 +50,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
         prom = await startPrometheus([new URL(gw.url).host]);
         await push("dump", { result: "success", bytes: 1000e6, durationSeconds: 60, extra: [{ name: METRICS.sourceDatabaseBytes, help: "db", value: 4e9 }] });
         await push("dump", { result: "success", bytes: 1100e6, durationSeconds: 64 });
-        await push("sync-storage", { result: "success", bytes: 300e6, durationSeconds: 30, objects: { copied: 40, skipped: 900, failed: 0 }, extra: [{ name: METRICS.sourceStorageBytes, help: "storage", value: 9e9 }] });
+        await push("sync-storage", { result: "success", bytes: 300e6, durationSeconds: 30, objects: { copied: 40, skipped: 900, failed: 0 }, extra: [{ name: METRICS.sourceStorageBytes, help: "storage", value: 9e9 }, { name: METRICS.unsafeObjectNames, help: "unsafe", value: 1 }] });
         await push("sync-storage", { result: "partial", bytes: 20e6, durationSeconds: 12, objects: { copied: 3, skipped: 50, failed: 2 } }, "sync-storage-public-assets");
         await push("verify", {
             result: "success",
@@ -129,6 +129,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
         assert.deepEqual(storage.map((s) => [s.metric.cronjob ?? "", s.value]).sort(), [["", 300e6], ["sync-storage-public-assets", 20e6]]);
         const objects = await evalPanel("Storage objects per sync");
         assert.equal(objects.find((s) => s.metric.state === "failed")!.value, 2);
+        assert.equal((await evalPanel("Storage objects per sync", "B"))[0].value, 1);
         const status = await evalPanel("Result of the newest run");
         assert.equal(status.find((s) => s.metric.kind === "dump")!.value, 0);
         assert.equal(status.find((s) => s.metric.kind === "sync-storage")!.value, 3, "partial outranks success under max");
