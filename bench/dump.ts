@@ -11,33 +11,37 @@
 //   this job: the real CLI process (`supabase-backups dump`) to s3rver + Azurite at once.
 // Data: auth.users, profiles, entitlements, sessions with random (incompressible) payloads, messages
 // with text. Peak RSS: GNU time's maximum resident set size of the job process tree's largest process
-// (`/usr/bin/time -f %M`), cross-checked with the job's own getrusage figure from its last log line.
+// (GNU time's %M), cross-checked with the job's own getrusage figure from its last log line.
 // Then the database is grown to 2× and the job runs again: its peak RSS must not grow with the data.
-// Last line: dump/seed-pipeline=<ratio> size/seed=<ratio> peakRssMiB=<n>
+// CPU: user + sys seconds of each contender's whole process tree (GNU time's wait4 rusage: the job with
+// its pg_dump; the seed's bash with pg_dump, gzip, tee, sha256sum and aws), loopback servers excluded.
+// Flags: --client 17|15 (pg_dump of both contenders; default 17 as in the image, which compresses itself;
+// with 15 the job compresses), --level N (zstd level), --no-azure (S3 only), BENCH_PROFILE=<dir> (V8 CPU
+// profiles of the job).
+// Last line: dump/seed-pipeline=<ratio> cpu/seed-pipeline=<ratio> size/seed=<ratio> peakRssMiB=<n>
 import { mkdtempSync, rmSync, statSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "pg";
 import { CLI_BIN, writeJobConfig } from "../test/support/cli";
 import { startAzurite } from "../test/support/azurite";
-import { pgBinDir, startPostgres, type PgServer } from "../test/support/postgres";
+import { startPostgres, type PgServer } from "../test/support/postgres";
+import { clientBin, type Major } from "../test/support/pg-versions";
 import { startS3rver } from "../test/support/s3rver";
 import { seedSupabase } from "../test/support/seed";
-import { arg, flag, GiB, median, MiB, timed, type Timed } from "./lib";
+import { arg, flag, GiB, load, median, MiB, timedUsage } from "./lib";
 
 const SIZE_GB = arg("size-gb", 1);
 const RUNS = Math.max(1, arg("runs", 3));
 const DOUBLE = !flag("no-double");
 const ENCRYPT = flag("encrypt");
+const LEVEL = process.argv.includes("--level") ? arg("level", 3) : undefined;
+const NO_AZURE = flag("no-azure");
+// The pg_dump both contenders run: 17 by default, as the job image ships it (it then compresses itself),
+// 15 to measure the job's own zstd (pg_dump <= 15 writes -Z0 and the job compresses).
+const CLIENT = arg("client", 17) as Major;
 const AWS = "/usr/bin/aws"; // Debian's awscli, not whatever `aws` is first on PATH
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
-
-/** Run under GNU time; maxRssKiB = largest resident set of the process tree's processes. */
-async function timedRss(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd?: string): Promise<Timed & { maxRssKiB?: number }> {
-    const r = await timed("/usr/bin/time", ["-f", "@@maxrss=%M", cmd, ...args], env, { cwd, stderrTail: 50_000 });
-    const m = /@@maxrss=(\d+)/.exec(r.stderr);
-    return { ...r, maxRssKiB: m ? Number(m[1]) : undefined };
-}
 
 async function dbSize(pg: PgServer, db: string): Promise<number> {
     return Number((await pg.query(`select pg_database_size('${db}') as s`, db))[0].s);
@@ -75,7 +79,7 @@ async function growTo(pg: PgServer, db: string, target: number): Promise<void> {
 
 async function main() {
     const t0 = Date.now();
-    const bin = pgBinDir();
+    const bin = clientBin(CLIENT);
     const [pg, s3, az] = await Promise.all([startPostgres({ settings: { shared_buffers: "256MB", max_wal_size: "4GB" } }), startS3rver(), startAzurite()]);
     const scratch = mkdtempSync(join(tmpdir(), "sb-bench-dump-"));
     try {
@@ -100,8 +104,16 @@ async function main() {
                 delete c.alerts.pushgatewayUrl;
             },
         );
-        const jobEnv: NodeJS.ProcessEnv = { ...process.env, ...s3.env, DATABASE_URL: url, AZURE_STORAGE_CONNECTION_STRING: az.connectionString, LOG_LEVEL: "info" };
-        const jobArgs = ["dump", "--config", cfg.path, "--json"];
+        const jobEnv: NodeJS.ProcessEnv = {
+            ...process.env,
+            ...s3.env,
+            DATABASE_URL: url,
+            AZURE_STORAGE_CONNECTION_STRING: az.connectionString,
+            LOG_LEVEL: "info",
+            // BENCH_PROFILE=<dir>: V8 CPU profiles of the job's runs (where its CPU goes)
+            ...(process.env.BENCH_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` } : {}),
+        };
+        const jobArgs = ["dump", "--config", cfg.path, "--json", "--pg-dump", join(bin, "pg_dump"), "--pg-dumpall", join(bin, "pg_dumpall"), ...(LEVEL !== undefined ? ["--level", String(LEVEL)] : []), ...(NO_AZURE ? ["--no-archive"] : [])];
         if (ENCRYPT) {
             const age = await import("age-encryption");
             jobArgs.push("--age-recipient", await age.identityToRecipient(await age.generateIdentity()));
@@ -123,40 +135,47 @@ async function main() {
 
         const seedTimes: number[] = [];
         const seedSizes: number[] = [];
+        const seedCpu: number[] = [];
+        const jobCpu: number[] = [];
         const jobTimes: number[] = [];
         const jobSizes: number[] = [];
         const jobRss: number[] = [];
         const jobSelfRss: number[] = [];
         const runJob = async (label: string) => {
-            const r = await timedRss(CLI_BIN, jobArgs, jobEnv);
+            const r = await timedUsage(CLI_BIN, jobArgs, jobEnv, { stderrTail: 50_000 });
             if (r.code !== 0) throw new Error(`job run failed (${r.code}): ${r.stderr.slice(-3000)}`);
             const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
             const bytes = out.manifest.objects[0].bytes as number;
-            const rss = (r.maxRssKiB ?? 0) / 1024;
+            const rss = r.maxRssKiB / 1024;
             process.stdout.write(
                 `  ${label}: ${r.seconds.toFixed(1)} s, dump ${(bytes / MiB).toFixed(1)} MiB (${out.manifest.compression.algorithm} by ${out.manifest.compression.by}), ` +
-                    `peak RSS ${rss.toFixed(0)} MiB (job's own ${out.maxRssMiB} MiB), azure ${out.manifest.secondary.status}, load ${loadavg()[0].toFixed(2)}\n`,
+                    `CPU ${r.cpuSeconds.toFixed(1)} s (user ${r.userSeconds.toFixed(1)}, sys ${r.sysSeconds.toFixed(1)}), ` +
+                    `peak RSS ${rss.toFixed(0)} MiB (job's own ${out.maxRssMiB} MiB), azure ${out.manifest.secondary.status}, load ${load()}\n`,
             );
-            return { seconds: r.seconds, bytes, rss, self: out.maxRssMiB as number };
+            return { seconds: r.seconds, cpu: r.cpuSeconds, bytes, rss, self: out.maxRssMiB as number };
         };
-        process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${loadavg().map((x) => x.toFixed(2)).join(" ")})\n`);
+        process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${load()})\n`);
         for (let i = 0; i < RUNS; i++) {
             const dir = mkdtempSync(join(scratch, "seed-"));
-            const s = await timedRss("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, dir);
+            const s = await timedUsage("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, { cwd: dir, stderrTail: 50_000 });
             if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
             const bytes = statSync(join(dir, "dump.sql.gz")).size;
             seedTimes.push(s.seconds);
+            seedCpu.push(s.cpuSeconds);
             seedSizes.push(bytes);
-            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${loadavg()[0].toFixed(2)}\n`);
+            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
             rmSync(dir, { recursive: true, force: true });
             const j = await runJob(`job #${i + 1}`);
             jobTimes.push(j.seconds);
+            jobCpu.push(j.cpu);
             jobSizes.push(j.bytes);
             jobRss.push(j.rss);
             jobSelfRss.push(j.self);
         }
         const seedMed = median(seedTimes);
         const jobMed = median(jobTimes);
+        const seedCpuMed = median(seedCpu);
+        const jobCpuMed = median(jobCpu);
         const seedSize = median(seedSizes);
         const jobSize = median(jobSizes);
         const rss1 = Math.max(...jobRss);
@@ -169,19 +188,21 @@ async function main() {
             const j = await runJob(`job at ${(size2 / GiB).toFixed(2)} GiB`);
             rss2 = j.rss;
         }
-        process.stdout.write(`\nresults (${(size1 / GiB).toFixed(2)} GiB database${ENCRYPT ? ", job encrypting to age" : ""}):\n`);
+        process.stdout.write(`\nresults (${(size1 / GiB).toFixed(2)} GiB database, pg_dump ${CLIENT}${LEVEL !== undefined ? `, level ${LEVEL}` : ""}${NO_AZURE ? ", S3 only" : ""}${ENCRYPT ? ", job encrypting to age" : ""}):\n`);
         process.stdout.write(`  seed pipeline: median ${seedMed.toFixed(1)} s [${seedTimes.map((x) => x.toFixed(1)).join(", ")}], dump.sql.gz ${(seedSize / MiB).toFixed(1)} MiB\n`);
         process.stdout.write(`  dump job:      median ${jobMed.toFixed(1)} s [${jobTimes.map((x) => x.toFixed(1)).join(", ")}], dump ${(jobSize / MiB).toFixed(1)} MiB\n`);
+        process.stdout.write(`  CPU (user+sys of each process tree, loopback servers excluded): seed median ${seedCpuMed.toFixed(1)} s [${seedCpu.map((x) => x.toFixed(1)).join(", ")}], job median ${jobCpuMed.toFixed(1)} s [${jobCpu.map((x) => x.toFixed(1)).join(", ")}]\n`);
         process.stdout.write(`  job peak RSS:  ${rss1.toFixed(0)} MiB at ${(size1 / GiB).toFixed(2)} GiB (job's own getrusage: max ${Math.max(...jobSelfRss)} MiB)`);
         if (rss2 !== undefined) process.stdout.write(`, ${rss2.toFixed(0)} MiB at ${(size2! / GiB).toFixed(2)} GiB`);
         process.stdout.write("\n");
         const peak = Math.round(Math.max(rss1, rss2 ?? 0));
         const ratio = jobMed / seedMed;
         const sizeRatio = jobSize / seedSize;
-        const verdicts = [`time ${ratio <= 0.4 ? "≤" : ">"} 0.4`, `size ${sizeRatio <= 1 ? "≤" : ">"} 1.0`, `RSS ${peak <= 200 ? "≤" : ">"} 200 MiB`];
+        const cpuRatio = jobCpuMed / seedCpuMed;
+        const verdicts = [`time ${ratio <= 0.4 ? "≤" : ">"} 0.4`, `CPU ${cpuRatio <= 0.3 ? "≤" : ">"} 0.3`, `size ${sizeRatio <= 1 ? "≤" : ">"} 1.0`, `RSS ${peak <= 200 ? "≤" : ">"} 200 MiB`];
         if (rss2 !== undefined) verdicts.push(`RSS growth at 2×: ${(rss2 - rss1).toFixed(0)} MiB`);
-        process.stdout.write(`  targets: ${verdicts.join(", ")}; total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-        process.stdout.write(`dump/seed-pipeline=${ratio.toFixed(3)} size/seed=${sizeRatio.toFixed(3)} peakRssMiB=${peak}\n`);
+        process.stdout.write(`  targets: ${verdicts.join(", ")}; total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s; load ${load()}\n`);
+        process.stdout.write(`dump/seed-pipeline=${ratio.toFixed(3)} cpu/seed-pipeline=${cpuRatio.toFixed(3)} size/seed=${sizeRatio.toFixed(3)} peakRssMiB=${peak}\n`);
     } finally {
         rmSync(scratch, { recursive: true, force: true });
         await Promise.all([pg.stop(), s3.stop(), az.stop()]);

@@ -1,5 +1,8 @@
 // What every benchmark needs: flags, medians, and timing a child process on this machine.
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 
 export const KiB = 1024;
 export const MiB = 1024 ** 2;
@@ -49,4 +52,41 @@ export function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, o: Ti
             resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code, stdout, stderr });
         });
     });
+}
+
+export interface Usage {
+    /** user + system CPU seconds of the child and every descendant it waited for (wait4 rusage) */
+    cpuSeconds: number;
+    userSeconds: number;
+    sysSeconds: number;
+    /** the largest resident set of any one process in that tree, KiB */
+    maxRssKiB: number;
+}
+
+/**
+ * Run a child under GNU time: wall clock plus the rusage of its whole process tree. wait4 adds a
+ * reaped child's usage to its parent's children-usage, so the figure covers every process the tree
+ * waited for (pg_dump under the job, gzip/sha256sum/aws under the seed's bash), and nothing that is
+ * not a descendant: the loopback servers (PostgreSQL, s3rver, Azurite) are started by the bench.
+ */
+export async function timedUsage(cmd: string, args: string[], env: NodeJS.ProcessEnv, o: TimedOptions = {}): Promise<Timed & Usage> {
+    const dir = mkdtempSync(join(tmpdir(), "sb-bench-time-"));
+    const out = join(dir, "usage");
+    try {
+        const r = await timed("/usr/bin/time", ["-o", out, "-f", "%U %S %M", cmd, ...args], env, o);
+        const line = readFileSync(out, "utf8").trim().split("\n").pop() ?? "";
+        const m = /^([\d.]+) ([\d.]+) (\d+)$/.exec(line);
+        if (!m) throw new Error(`cannot read GNU time's figures: ${JSON.stringify(line)}`);
+        const [u, s, rss] = [Number(m[1]), Number(m[2]), Number(m[3])];
+        return { ...r, userSeconds: u, sysSeconds: s, cpuSeconds: u + s, maxRssKiB: rss };
+    } finally {
+        rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/** `0.79 0.78 1.07`: the 1, 5 and 15 minute load averages, for every figure printed. */
+export function load(): string {
+    return loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" ");
 }

@@ -7,17 +7,17 @@
 // Source: one s3rver plays Supabase's Storage S3 endpoint (bucket `bench`), with matching
 // `storage.objects` rows in a real Postgres; the job runs in `storage.mode: s3` against it. Destination:
 // a second s3rver holds both the job's vault and rclone's target bucket. Both tools run as child
-// processes; the job's peak RSS is its VmHWM. Last line:
-//   sync/rclone=<ratio> incremental/full=<ratio> peakRssMiB=<n>
+// processes under GNU time: wall clock, CPU (user + sys of the process tree, loopback servers excluded)
+// and peak RSS. Last line:
+//   sync/rclone=<ratio> cpu/rclone=<ratio> incremental/full=<ratio> cpu-incremental/full=<ratio> peakRssMiB=<n>
 import { createHash, randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { Client } from "pg";
 import { CLI_BIN, writeJobConfig } from "../test/support/cli";
 import { startPostgres } from "../test/support/postgres";
 import { S3_TEST_CREDENTIALS, startS3rver } from "../test/support/s3rver";
 import { SUPABASE_SCHEMA_SQL } from "../test/support/seed";
-import { arg, KiB, MiB, timed, type Timed } from "./lib";
+import { arg, KiB, load, MiB, timedUsage, type Timed } from "./lib";
 
 const OBJECTS = arg("objects", 20_000);
 const CONCURRENCY = arg("concurrency", 16);
@@ -35,33 +35,9 @@ function fmt(n: number): string {
     return n >= MiB ? `${(n / MiB).toFixed(1)} MiB` : `${(n / KiB).toFixed(1)} KiB`;
 }
 
-interface Measured extends Timed {
-    peakRssKiB: number;
-    /** user+system CPU seconds of the child (last sample before it exited) */
-    cpuSeconds: number;
-}
-
-/** Run a child, time it, and sample its peak RSS (VmHWM) and CPU until it exits. */
-async function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Measured> {
-    let peak = 0;
-    let cpu = 0;
-    const r = await timed(cmd, args, env, {
-        watch: (child) => {
-            const sample = () => {
-                try {
-                    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
-                    if (m) peak = Math.max(peak, Number(m[1]));
-                    const f = readFileSync(`/proc/${child.pid}/stat`, "utf8").split(") ")[1].split(" ");
-                    cpu = (Number(f[11]) + Number(f[12])) / 100;
-                } catch {
-                    /* exited */
-                }
-            };
-            const timer = setInterval(sample, 100);
-            return () => clearInterval(timer);
-        },
-    });
-    return { ...r, peakRssKiB: peak, cpuSeconds: cpu };
+/** wall clock, CPU (user + sys of the child's process tree) and peak RSS, from GNU time */
+function measured(cmd: string, args: string[], env: NodeJS.ProcessEnv) {
+    return timedUsage(cmd, args, env);
 }
 
 async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
@@ -135,7 +111,7 @@ async function main() {
         process.stdout.write(`rclone copy --transfers ${CONCURRENCY}…\n`);
         const rc = await measured("env", ["-u", "AWS_CA_BUNDLE", "rclone", "copy", `src:${BUCKET}`, "dst:rclone-dst", "--transfers", String(CONCURRENCY), "--s3-no-check-bucket"], rcEnv);
         if (rc.code !== 0) throw new Error(`rclone failed (${rc.code}): ${rc.stderr.slice(-2000)}`);
-        process.stdout.write(`rclone: ${rc.seconds.toFixed(1)} s, CPU ${rc.cpuSeconds.toFixed(1)} s, peak RSS ${(rc.peakRssKiB / 1024).toFixed(0)} MiB\n`);
+        process.stdout.write(`rclone: ${rc.seconds.toFixed(1)} s, CPU ${rc.cpuSeconds.toFixed(1)} s, peak RSS ${(rc.maxRssKiB / 1024).toFixed(0)} MiB, load ${load()}\n`);
 
         // sync-storage, S3 protocol source, same endpoints.
         const cfg = writeJobConfig({ vault: { bucket: "vault", region: "us-east-1", endpoint: dest.endpoint, forcePathStyle: true } }, (c) => {
@@ -161,7 +137,7 @@ async function main() {
         const fullOut = JSON.parse(full.stdout.trim().split("\n").pop()!);
         const timingOf = (t: Timed) => /"timingMs":(\{[^}]*\})/.exec(t.stderr)?.[1] ?? "";
         process.stdout.write(`sync-storage full: ${full.seconds.toFixed(1)} s, per-operation ms ${timingOf(full)}\n`);
-        process.stdout.write(`sync-storage full: ${full.seconds.toFixed(1)} s, CPU ${full.cpuSeconds.toFixed(1)} s, peak RSS ${(full.peakRssKiB / 1024).toFixed(0)} MiB, ${JSON.stringify(fullOut.stats)}\n`);
+        process.stdout.write(`sync-storage full: ${full.seconds.toFixed(1)} s, CPU ${full.cpuSeconds.toFixed(1)} s, peak RSS ${(full.maxRssKiB / 1024).toFixed(0)} MiB, load ${load()}, ${JSON.stringify(fullOut.stats)}\n`);
 
         // Change 1% of the objects (new bytes, same sizes), then the incremental run.
         const changed = Array.from({ length: Math.max(1, Math.round(OBJECTS / 100)) }, (_, k) => Math.floor((k * OBJECTS) / Math.max(1, Math.round(OBJECTS / 100))));
@@ -176,14 +152,17 @@ async function main() {
         const incOut = JSON.parse(inc.stdout.trim().split("\n").pop()!);
         if (process.env.LOG_LEVEL === "debug") process.stdout.write(inc.stderr.split("\n").filter((l) => l.includes('"phase"')).join("\n") + "\n");
         process.stdout.write(`sync-storage incremental: ${inc.seconds.toFixed(1)} s, per-operation ms ${timingOf(inc)}\n`);
-        process.stdout.write(`sync-storage incremental: ${inc.seconds.toFixed(1)} s, CPU ${inc.cpuSeconds.toFixed(1)} s, peak RSS ${(inc.peakRssKiB / 1024).toFixed(0)} MiB, ${JSON.stringify(incOut.stats)}\n`);
+        process.stdout.write(`sync-storage incremental: ${inc.seconds.toFixed(1)} s, CPU ${inc.cpuSeconds.toFixed(1)} s, peak RSS ${(inc.maxRssKiB / 1024).toFixed(0)} MiB, load ${load()}, ${JSON.stringify(incOut.stats)}\n`);
         if (incOut.stats.copied + incOut.stats.deduplicated !== changed.length) throw new Error(`incremental run transferred ${incOut.stats.copied + incOut.stats.deduplicated} objects, expected ${changed.length}`);
         if (fullOut.stats.listed !== OBJECTS || fullOut.stats.failed !== 0) throw new Error(`full run listed ${fullOut.stats.listed}, failed ${fullOut.stats.failed}`);
 
         await db.end();
-        const peak = Math.max(full.peakRssKiB, inc.peakRssKiB) / 1024;
-        process.stdout.write(`objects=${OBJECTS} bytes=${total} transfers=${CONCURRENCY} cpus=${require("node:os").cpus().length}\n`);
-        process.stdout.write(`sync/rclone=${(full.seconds / rc.seconds).toFixed(3)} incremental/full=${(inc.seconds / full.seconds).toFixed(3)} peakRssMiB=${Math.round(peak)}\n`);
+        const peak = Math.max(full.maxRssKiB, inc.maxRssKiB) / 1024;
+        process.stdout.write(`objects=${OBJECTS} bytes=${total} transfers=${CONCURRENCY} cpus=${require("node:os").cpus().length} load=${load()}\n`);
+        process.stdout.write(
+            `sync/rclone=${(full.seconds / rc.seconds).toFixed(3)} cpu/rclone=${(full.cpuSeconds / rc.cpuSeconds).toFixed(3)} incremental/full=${(inc.seconds / full.seconds).toFixed(3)} ` +
+                `cpu-incremental/full=${(inc.cpuSeconds / full.cpuSeconds).toFixed(3)} peakRssMiB=${Math.round(peak)}\n`,
+        );
     } finally {
         await Promise.allSettled([pg.stop(), source.stop(), dest.stop()]);
     }

@@ -177,7 +177,7 @@ describe("dump", function () {
         assert.equal(m.tier, "monthly", "first run of the month takes the highest configured tier");
         assert.deepEqual(m.source, { serverVersion: m.source.serverVersion, host: "127.0.0.1", database: "app" });
         assert.match(m.source.serverVersion, /^15\./);
-        assert.deepEqual(m.compression, { algorithm: "zstd", level: 3, by: "job" });
+        assert.deepEqual(m.compression, { algorithm: "zstd", level: 1, by: "job" });
         assert.equal(m.encryption, null);
         assert.deepEqual(m.objects.map((o) => o.name), ["dump", "schema.sql", "roles.sql"]);
         assert.equal(m.secondary.status, "ok");

@@ -257,7 +257,7 @@ async function openArchive(run: DumpRun): Promise<Archive> {
 async function planTools(run: DumpRun): Promise<Tools> {
     const { o, ctx } = run;
     const pgDump = await pgDumpVersion(o.pgDump);
-    const plan = planCompression(pgDump.major, o.compression ?? ctx.config.dump?.compression ?? "zstd", o.level ?? ctx.config.dump?.level ?? 3, run.log);
+    const plan = planCompression(pgDump.major, o.compression ?? ctx.config.dump?.compression ?? "zstd", o.level ?? ctx.config.dump?.level ?? 1, run.log);
     return { pgDump, plan };
 }
 

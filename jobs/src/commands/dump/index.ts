@@ -59,7 +59,7 @@ export function register(program: Command): void {
     withCommonOptions(cmd)
         .option("--tables <list>", "comma-separated schema-qualified tables whose exact row counts are recorded (overrides verify.tables)", tableList)
         .addOption(new Option("--compression <algorithm>", "compression (overrides dump.compression; default zstd)").choices(["zstd", "lz4", "gzip", "none"]))
-        .option("--level <n>", "compression level (overrides dump.level; default 3; zstd 1-19, lz4 1-12, gzip 1-9)", intFlag(1, 19))
+        .option("--level <n>", "compression level (overrides dump.level; default 1; zstd 1-19, lz4 1-12, gzip 1-9)", intFlag(1, 19))
         .option("--no-archive", "skip the Azure copy for this run (the manifest records the secondary as disabled)")
         .option("--no-roles", "skip roles.sql (pg_dumpall --roles-only --no-role-passwords)")
         .option("--age-recipient <recipient>", "encrypt every object to this age recipient (age1…) (overrides encryption.ageRecipient)")
