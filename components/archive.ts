@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
-import { activeTiers, azureTierTransitions, lifecycleExpiryDays, type RetentionPolicy } from "@supabase-backups/contracts";
+import { ARCHIVE_TAG, activeTiers, azureTierTransitions, lifecycleExpiryDays, type RetentionPolicy } from "@supabase-backups/contracts";
 
 export interface ArchiveVaultArgs {
     env: string;
@@ -20,31 +20,48 @@ export interface ArchiveVaultArgs {
 /** Soft-delete windows: a deleted blob or container can be recovered this long (lock aside). */
 export const ARCHIVE_SOFT_DELETE_DAYS = 14;
 
-/** Lifecycle management rules by blob index tag `tier`, from the same contracts as the S3 rules. */
+/**
+ * Lifecycle management rules by blob index tag `tier`, from the same contracts as the S3 rules: delete
+ * by `tier`; cool/archive only blobs that also carry ARCHIVE_TAG (an Archive-tier blob cannot be read
+ * until rehydrated, hours later: manifests never go there).
+ */
 export function archiveLifecycleRules(container: string, retention: RetentionPolicy) {
-    return activeTiers(retention).map((tier) => {
+    return activeTiers(retention).flatMap((tier) => {
         const t = azureTierTransitions(tier, retention);
-        return {
-            name: `tier-${tier}`,
-            enabled: true,
-            type: "Lifecycle",
-            definition: {
-                filters: {
-                    blobTypes: ["blockBlob"],
-                    prefixMatch: [`${container}/`],
-                    blobIndexMatch: [{ name: "tier", op: "==", value: tier }],
-                },
-                actions: {
-                    baseBlob: {
-                        delete: { daysAfterModificationGreaterThan: lifecycleExpiryDays(tier, retention) },
-                        ...(t.coolAfterDays !== undefined ? { tierToCool: { daysAfterModificationGreaterThan: t.coolAfterDays } } : {}),
-                        ...(t.archiveAfterDays !== undefined ? { tierToArchive: { daysAfterModificationGreaterThan: t.archiveAfterDays } } : {}),
+        const filters = (extra: Array<{ name: string; op: string; value: string }>) => ({
+            blobTypes: ["blockBlob"],
+            prefixMatch: [`${container}/`],
+            blobIndexMatch: [{ name: "tier", op: "==", value: tier }, ...extra],
+        });
+        const colder = {
+            ...(t.coolAfterDays !== undefined ? { tierToCool: { daysAfterModificationGreaterThan: t.coolAfterDays } } : {}),
+            ...(t.archiveAfterDays !== undefined ? { tierToArchive: { daysAfterModificationGreaterThan: t.archiveAfterDays } } : {}),
+        };
+        return [
+            {
+                name: `tier-${tier}`,
+                enabled: true,
+                type: "Lifecycle",
+                definition: {
+                    filters: filters([]),
+                    actions: {
+                        baseBlob: { delete: { daysAfterModificationGreaterThan: lifecycleExpiryDays(tier, retention) } },
+                        // Previous versions (left by a delete) go a day later; immutability refuses while locked.
+                        version: { delete: { daysAfterCreationGreaterThan: 1 } },
                     },
-                    // Previous versions (left by a delete) go a day later; immutability refuses while locked.
-                    version: { delete: { daysAfterCreationGreaterThan: 1 } },
                 },
             },
-        };
+            ...(Object.keys(colder).length
+                ? [
+                      {
+                          name: `tier-${tier}-colder`,
+                          enabled: true,
+                          type: "Lifecycle",
+                          definition: { filters: filters([{ name: ARCHIVE_TAG.key, op: "==", value: ARCHIVE_TAG.value }]), actions: { baseBlob: colder } },
+                      },
+                  ]
+                : []),
+        ];
     });
 }
 

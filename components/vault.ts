@@ -4,6 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as s3 from "@pulumi/aws/s3";
 import * as kms from "@pulumi/aws/kms";
 import {
+    ARCHIVE_TAG,
     activeTiers,
     lifecycleExpiryDays,
     lifecycleTransitions,
@@ -26,16 +27,27 @@ export interface BackupVaultArgs {
     tags?: Record<string, string>;
 }
 
-/** Lifecycle rules: one per active tier (by the `tier` tag), plus one for versions and uploads. */
+/**
+ * Lifecycle rules: per active tier, expiry by the `tier` tag, and the moves to colder classes only for
+ * objects that also carry ARCHIVE_TAG (the run's data, never its manifest or a verification record,
+ * which the nightly jobs must be able to read); plus one for versions and uploads.
+ */
 export function vaultLifecycleRules(retention: RetentionPolicy): s3.BucketLifecycleConfigurationArgs["rules"] & object[] {
-    const tierRules = activeTiers(retention).map((tier) => ({
-        id: `tier-${tier}`,
-        status: "Enabled",
-        filter: { tag: { key: "tier", value: tier } },
-        // Expiry never precedes any retain-until this tier can produce (contracts: lifecycleExpiryDays).
-        expiration: { days: lifecycleExpiryDays(tier, retention) },
-        transitions: lifecycleTransitions(tier, retention).map((t) => ({ days: t.days, storageClass: t.storageClass })),
-    }));
+    const tierRules = activeTiers(retention).flatMap((tier) => {
+        const transitions = lifecycleTransitions(tier, retention).map((t) => ({ days: t.days, storageClass: t.storageClass }));
+        return [
+            {
+                id: `tier-${tier}`,
+                status: "Enabled",
+                filter: { tag: { key: "tier", value: tier } },
+                // Expiry never precedes any retain-until this tier can produce (contracts: lifecycleExpiryDays).
+                expiration: { days: lifecycleExpiryDays(tier, retention) },
+            },
+            ...(transitions.length
+                ? [{ id: `tier-${tier}-colder`, status: "Enabled", filter: { and: { tags: { tier, [ARCHIVE_TAG.key]: ARCHIVE_TAG.value } } }, transitions }]
+                : []),
+        ];
+    });
     return [
         ...tierRules,
         {

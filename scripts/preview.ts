@@ -52,7 +52,11 @@ export function describe(r: DeclaredResource): string[] {
             return [`ownership ${i.rule?.objectOwnership}`];
         case "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration":
             return (i.rules ?? []).map((x: any) => {
-                const what = x.filter?.tag ? `tier=${x.filter.tag.value}` : `prefix "${x.filter?.prefix ?? ""}"`;
+                const what = x.filter?.tag
+                    ? `${x.filter.tag.key}=${x.filter.tag.value}`
+                    : x.filter?.and?.tags
+                      ? Object.entries(x.filter.and.tags).map(([k, v]) => `${k}=${v}`).join(" and ")
+                      : `prefix "${x.filter?.prefix ?? ""}"`;
                 const bits = [
                     x.expiration?.days !== undefined ? `expire after ${x.expiration.days} d` : undefined,
                     ...(x.transitions ?? []).map((t: any) => `${t.storageClass} after ${t.days} d`),
@@ -91,8 +95,13 @@ export function describe(r: DeclaredResource): string[] {
         case "azure-native:storage:ManagementPolicy":
             return (i.policy?.rules ?? []).map((x: any) => {
                 const b = x.definition.actions.baseBlob;
-                const tag = x.definition.filters.blobIndexMatch?.[0];
-                return `rule ${x.name} (${tag?.name}${tag?.op}${tag?.value}): delete after ${b.delete?.daysAfterModificationGreaterThan} d${b.tierToCool ? `, cool after ${b.tierToCool.daysAfterModificationGreaterThan} d` : ""}${b.tierToArchive ? `, archive after ${b.tierToArchive.daysAfterModificationGreaterThan} d` : ""}`;
+                const tags = (x.definition.filters.blobIndexMatch ?? []).map((t: any) => `${t.name}${t.op}${t.value}`).join(" and ");
+                const bits = [
+                    b.delete ? `delete after ${b.delete.daysAfterModificationGreaterThan} d` : undefined,
+                    b.tierToCool ? `cool after ${b.tierToCool.daysAfterModificationGreaterThan} d` : undefined,
+                    b.tierToArchive ? `archive after ${b.tierToArchive.daysAfterModificationGreaterThan} d` : undefined,
+                ].filter(Boolean);
+                return `rule ${x.name} (${tags}): ${bits.join(", ")}`;
             });
         case "azure-native:managedidentity:UserAssignedIdentity":
             return [`identity ${i.resourceName}`];

@@ -121,6 +121,15 @@ export function shortestTierDays(policy: RetentionPolicy): number {
     return Math.min(...activeTiers(policy).map((t) => tierKeep(policy, t) * MIN_DAYS_PER[t]));
 }
 
+/**
+ * The tag that makes an object eligible for the colder storage classes: only bulk run data (the dump,
+ * schema.sql, roles.sql) carries it. Manifests and verification records never do: the nightly jobs read
+ * them (tier choice, chain, gc, status), and an archived one (S3 GLACIER, Azure Archive) cannot be read
+ * without a restore request taking hours. The lifecycle rules move only objects with both this tag and
+ * their `tier` tag; expiry goes by `tier` alone.
+ */
+export const ARCHIVE_TAG = { key: "archive", value: "eligible" } as const;
+
 export interface StorageTransition {
     days: number;
     storageClass: "STANDARD_IA" | "GLACIER";

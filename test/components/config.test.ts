@@ -230,7 +230,8 @@ describe("offline preview CLI (npm run preview -- --stack <name>)", () => {
         for (const want of [
             /default retention COMPLIANCE 30 d/,
             /SSE aws:kms key arn:aws:kms:/,
-            /rule tier-yearly \(tier=yearly\): expire after \d+ d, STANDARD_IA after 30 d, GLACIER after 90 d/,
+            /rule tier-yearly \(tier=yearly\): expire after \d+ d\n/,
+            /rule tier-yearly-colder \(archive=eligible and tier=yearly\): STANDARD_IA after 30 d, GLACIER after 90 d/,
             /abort uploads after 1 d/,
             /dump: "30 3 \* \* \*" Asia\/Manila/,
             /Indexed ×4/,

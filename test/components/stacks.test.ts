@@ -8,6 +8,7 @@ import {
     azureTierTransitions,
     lifecycleExpiryDays,
     lifecycleTransitions,
+    ARCHIVE_TAG,
     readStackFile,
     validateStackConfig,
     type StackConfig,
@@ -86,7 +87,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.ok(!r.resources.some((x) => /V2$/.test(x.type)), "no *V2 classes");
         });
 
-        it("BackupVault lifecycle: one rule per tier from the contracts, plus versions and aborted uploads", () => {
+        it("BackupVault lifecycle: per tier, expiry by tag and colder classes only with the archive tag (never manifests), plus versions and aborted uploads", () => {
             const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules;
             const tiers = activeTiers(cfg.retention);
             assert.deepEqual(tiers, stack === "prod" ? ["daily", "weekly", "monthly", "yearly"] : ["daily", "weekly", "monthly"]);
@@ -96,15 +97,22 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.equal(rule.status, "Enabled");
                 assert.deepEqual(rule.filter, { tag: { key: "tier", value: tier } });
                 assert.equal(rule.expiration.days, lifecycleExpiryDays(tier, cfg.retention));
-                assert.deepEqual(rule.transitions ?? [], lifecycleTransitions(tier, cfg.retention));
+                // Nothing with only a tier tag (manifests, verification records) ever goes cold (issue 17)
+                assert.equal(rule.transitions, undefined);
+                const colder = rules.find((x: any) => x.id === `tier-${tier}-colder`);
+                if (lifecycleTransitions(tier, cfg.retention).length) {
+                    assert.deepEqual(colder.filter, { and: { tags: { tier, [ARCHIVE_TAG.key]: ARCHIVE_TAG.value } } });
+                    assert.deepEqual(colder.transitions, lifecycleTransitions(tier, cfg.retention));
+                    assert.equal(colder.expiration, undefined);
+                } else assert.equal(colder, undefined);
                 // expiry is never before the lock could end (calendar arithmetic, months of 31 days)
                 assert.ok(rule.expiration.days > cfg.retention.objectLockMinDays);
             }
-            const other = rules.find((x: any) => !x.filter.tag);
+            const other = rules.find((x: any) => !x.filter.tag && !x.filter.and);
             assert.deepEqual(other.abortIncompleteMultipartUpload, { daysAfterInitiation: 1 });
             assert.ok(other.noncurrentVersionExpiration.noncurrentDays >= 1);
             assert.equal(other.expiration.expiredObjectDeleteMarker, true);
-            assert.equal(rules.length, tiers.length + 1);
+            assert.equal(rules.length, tiers.length + tiers.filter((t) => lifecycleTransitions(t, cfg.retention).length).length + 1);
         });
 
         if (stack === "prod") {
@@ -136,9 +144,17 @@ for (const stack of ["staging", "prod"] as const) {
                     const rule = rules.find((x: any) => x.name === `tier-${tier}`);
                     assert.deepEqual(rule.definition.filters.blobIndexMatch, [{ name: "tier", op: "==", value: tier }]);
                     assert.equal(rule.definition.actions.baseBlob.delete.daysAfterModificationGreaterThan, lifecycleExpiryDays(tier, cfg.retention));
+                    assert.deepEqual(Object.keys(rule.definition.actions.baseBlob), ["delete"], "a tier-only blob (a manifest) is never cooled or archived");
                     const t = azureTierTransitions(tier, cfg.retention);
-                    assert.equal(rule.definition.actions.baseBlob.tierToCool?.daysAfterModificationGreaterThan, t.coolAfterDays);
-                    assert.equal(rule.definition.actions.baseBlob.tierToArchive?.daysAfterModificationGreaterThan, t.archiveAfterDays);
+                    const colder = rules.find((x: any) => x.name === `tier-${tier}-colder`);
+                    if (t.coolAfterDays === undefined && t.archiveAfterDays === undefined) {
+                        assert.equal(colder, undefined, tier);
+                        continue;
+                    }
+                    assert.deepEqual(colder?.definition.filters.blobIndexMatch, [{ name: "tier", op: "==", value: tier }, { name: ARCHIVE_TAG.key, op: "==", value: ARCHIVE_TAG.value }]);
+                    assert.equal(colder?.definition.actions.baseBlob.tierToCool?.daysAfterModificationGreaterThan, t.coolAfterDays);
+                    assert.equal(colder?.definition.actions.baseBlob.tierToArchive?.daysAfterModificationGreaterThan, t.archiveAfterDays);
+                    assert.equal(colder?.definition.actions.baseBlob.delete, undefined);
                 }
             });
 

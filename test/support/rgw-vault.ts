@@ -94,9 +94,17 @@ export function sdkLifecycleRules(rules: ReadonlyArray<Record<string, any>>): Li
         only(r, ["id", "status", "filter", "expiration", "transitions", "noncurrentVersionExpiration", "abortIncompleteMultipartUpload"], "rule");
         const out: LifecycleRule = { ID: r.id, Status: r.status };
         if (r.filter) {
-            only(r.filter, ["tag", "prefix"], "filter");
+            only(r.filter, ["tag", "prefix", "and"], "filter");
             if (r.filter.tag && r.filter.prefix !== undefined) throw new Error("sdkLifecycleRules: tag and prefix together need And");
-            out.Filter = r.filter.tag ? { Tag: { Key: r.filter.tag.key, Value: r.filter.tag.value } } : { Prefix: r.filter.prefix };
+            if (r.filter.and) {
+                only(r.filter.and, ["tags", "prefix"], "filter.and");
+                out.Filter = {
+                    And: {
+                        ...(r.filter.and.prefix !== undefined ? { Prefix: r.filter.and.prefix } : {}),
+                        Tags: Object.entries(r.filter.and.tags ?? {}).map(([Key, Value]) => ({ Key, Value: String(Value) })),
+                    },
+                };
+            } else out.Filter = r.filter.tag ? { Tag: { Key: r.filter.tag.key, Value: r.filter.tag.value } } : { Prefix: r.filter.prefix };
         }
         if (r.expiration) {
             only(r.expiration, ["days", "expiredObjectDeleteMarker"], "expiration");

@@ -4,7 +4,7 @@
 // the vault's key (the bucket policy denies any other). Every writer — dump, sync-storage, verify,
 // audit — builds its PutObject/CreateMultipartUpload input here.
 import type { PutObjectCommandInput, PutObjectRetentionCommandInput, PutObjectTaggingCommandInput } from "@aws-sdk/client-s3";
-import type { JobConfig, Tier } from "@supabase-backups/contracts";
+import type { ARCHIVE_TAG, JobConfig, Tier } from "@supabase-backups/contracts";
 
 /** What a vault object carries as tags: `kind` (which job wrote it), `env`, and `tier` when lifecycle
  * rules must expire it with its run. Blobs carry no tier (shared by runs of every tier; gc deletes them). */
@@ -13,6 +13,8 @@ export interface VaultTags {
     kind: "dump" | "sync-storage" | "verify" | "audit";
     tier?: Tier;
     content?: "blob";
+    /** bulk run data the lifecycle may move to colder classes (contracts ARCHIVE_TAG); never on records */
+    archive?: typeof ARCHIVE_TAG.value;
 }
 
 export interface VaultWrite {
@@ -35,7 +37,7 @@ function tagging(tags: Record<string, string>): string {
 }
 
 export function vaultTags(t: VaultTags): Record<string, string> {
-    return { ...(t.tier ? { tier: t.tier } : {}), env: t.env, kind: t.kind, ...(t.content ? { content: t.content } : {}) };
+    return { ...(t.tier ? { tier: t.tier } : {}), env: t.env, kind: t.kind, ...(t.content ? { content: t.content } : {}), ...(t.archive ? { archive: t.archive } : {}) };
 }
 
 export function sseParams(vault: VaultTarget): Pick<PutObjectCommandInput, "ServerSideEncryption" | "SSEKMSKeyId" | "BucketKeyEnabled"> {

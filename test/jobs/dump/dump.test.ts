@@ -226,7 +226,8 @@ describe("dump", function () {
         assert.equal(create.headers["x-amz-object-lock-mode"], "COMPLIANCE");
         assert.equal(new Date(String(create.headers["x-amz-object-lock-retain-until-date"])).toISOString(), m.retainUntil);
         assert.equal(create.headers["x-amz-checksum-algorithm"], "SHA256");
-        assert.equal(create.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+        // the run's data may go cold (archive tag, lifecycle "tier-*-colder"); its manifest never does (issue 17)
+        assert.equal(create.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump&archive=eligible");
         const parts = req.filter((x) => x.method === "PUT" && x.url.includes(dumpKey) && /partNumber=/.test(x.url));
         assert.ok(parts.length >= 3, `expected ≥ 3 parts, got ${parts.length}`);
         const uniqueParts = new Map<string, RecordedRequest>();
@@ -247,10 +248,11 @@ describe("dump", function () {
             assert.ok(put, `${o.name} put`);
             assert.equal(put.headers["x-amz-object-lock-mode"], "COMPLIANCE");
             assert.equal(put.headers["x-amz-checksum-sha256"], Buffer.from(o.sha256, "hex").toString("base64"));
-            assert.equal(put.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+            assert.equal(put.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump&archive=eligible");
         }
         const mput = req.find((x) => x.method === "PUT" && x.url.split("?")[0].endsWith(keys[0]));
         assert.ok(mput && mput.headers["if-none-match"] === "*" && mput.headers["x-amz-object-lock-mode"] === "COMPLIANCE");
+        assert.equal(mput.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump", "the manifest carries no archive tag");
         assert.equal(mput.bodySha256, sha(mbytes));
         assert.ok(req.indexOf(mput) > req.indexOf(complete), "manifest written last");
         for (const o of m.objects) {
@@ -258,7 +260,7 @@ describe("dump", function () {
             assert.ok(commit, `Azure commit of ${o.name}`);
             assert.equal(commit.headers["x-ms-immutability-policy-mode"], "Locked");
             assert.equal(new Date(String(commit.headers["x-ms-immutability-policy-until-date"])).toISOString(), m.retainUntil);
-            assert.equal(commit.headers["x-ms-tags"], "tier=monthly&env=test&kind=dump");
+            assert.equal(commit.headers["x-ms-tags"], "tier=monthly&env=test&kind=dump&archive=eligible");
             assert.equal(commit.headers["if-none-match"], "*");
         }
         const success = pushes.find((p) => /supabase_backups_runs_total\{.*result="success"/.test(p));
@@ -360,6 +362,7 @@ describe("dump", function () {
             assert.equal(m.tier, "monthly");
             assert.deepEqual(listed, [...m.objects.map((o) => o.key), mkey].sort());
             const TAGS = { tier: "monthly", env: "test", kind: "dump" };
+            const DATA_TAGS = { ...TAGS, archive: "eligible" };
 
             // What was sent (as against s3rver): the multipart create and every single PUT carry the lock and tags.
             const dumpKey = m.objects[0].key;
@@ -367,13 +370,13 @@ describe("dump", function () {
             assert.ok(create, "dump went multipart");
             assert.equal(create.headers["x-amz-object-lock-mode"], "COMPLIANCE");
             assert.equal(new Date(String(create.headers["x-amz-object-lock-retain-until-date"])).toISOString(), m.retainUntil);
-            assert.equal(create.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+            assert.equal(create.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump&archive=eligible");
             assert.ok(proxy.requests.filter((x) => x.method === "PUT" && x.url.includes(dumpKey) && /partNumber=/.test(x.url)).length >= 3, "≥ 3 parts");
             for (const key of [...m.objects.slice(1).map((o) => o.key), mkey]) {
                 const put = proxy.requests.find((x) => x.method === "PUT" && x.url.split("?")[0].endsWith(key) && !/[?&](retention|tagging)/.test(x.url));
                 assert.ok(put, `${key} put`);
                 assert.equal(put.headers["x-amz-object-lock-mode"], "COMPLIANCE");
-                assert.equal(put.headers["x-amz-tagging"], "tier=monthly&env=test&kind=dump");
+                assert.equal(put.headers["x-amz-tagging"], key === mkey ? "tier=monthly&env=test&kind=dump" : "tier=monthly&env=test&kind=dump&archive=eligible");
                 assert.equal(put.headers["if-none-match"], "*");
             }
 
@@ -384,7 +387,7 @@ describe("dump", function () {
                 assert.equal(ret.Retention?.Mode, "COMPLIANCE", `${key} lock mode on the server`);
                 assert.equal(new Date(ret.Retention!.RetainUntilDate!).toISOString(), m.retainUntil, `${key} retain-until on the server`);
                 const tags = await c.send(new GetObjectTaggingCommand({ Bucket: VAULT, Key: key }));
-                assert.deepEqual(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value])), TAGS, `${key} tags on the server`);
+                assert.deepEqual(Object.fromEntries((tags.TagSet ?? []).map((t) => [t.Key, t.Value])), key === mkey ? TAGS : DATA_TAGS, `${key} tags on the server`);
             }
             const v = await c.send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: "db/test/" }));
             assert.equal(v.DeleteMarkers?.length ?? 0, 0);

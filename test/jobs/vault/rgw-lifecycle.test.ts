@@ -61,15 +61,15 @@ describe("vault lifecycle rules on Ceph RGW (a lifecycle day is 10 s)", function
         await rgw?.stop();
     });
 
-    it("the generated rules: one per tier by tag, expiry after keep + 1 days, transitions only for the yearly tier, one bucket-wide rule for versions and uploads", () => {
+    it("the generated rules: expiry per tier by tag after keep + 1 days, transitions only for the yearly tier's archive-tagged data (never a manifest), one bucket-wide rule for versions and uploads", () => {
         assert.deepEqual(activeTiers(RETENTION), ["daily", "yearly"]);
         assert.deepEqual(generated, [
             { ID: "tier-daily", Status: "Enabled", Filter: { Tag: { Key: "tier", Value: "daily" } }, Expiration: { Days: lifecycleExpiryDays("daily", RETENTION) } },
+            { ID: "tier-yearly", Status: "Enabled", Filter: { Tag: { Key: "tier", Value: "yearly" } }, Expiration: { Days: lifecycleExpiryDays("yearly", RETENTION) } },
             {
-                ID: "tier-yearly",
+                ID: "tier-yearly-colder",
                 Status: "Enabled",
-                Filter: { Tag: { Key: "tier", Value: "yearly" } },
-                Expiration: { Days: lifecycleExpiryDays("yearly", RETENTION) },
+                Filter: { And: { Tags: [{ Key: "tier", Value: "yearly" }, { Key: "archive", Value: "eligible" }] } },
                 Transitions: [
                     { Days: 30, StorageClass: "STANDARD_IA" },
                     { Days: 90, StorageClass: "GLACIER" },
@@ -91,11 +91,13 @@ describe("vault lifecycle rules on Ceph RGW (a lifecycle day is 10 s)", function
         await admin.send(new PutBucketLifecycleConfigurationCommand({ Bucket: BUCKET, LifecycleConfiguration: { Rules: generated } }));
         const stored = await admin.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BUCKET }));
         // RGW answers an empty-prefix filter in the legacy form (a rule-level Prefix) and lists transitions
-        // in its own order; otherwise every rule comes back as sent.
+        // and an And filter's tags in its own order; otherwise every rule comes back as sent.
         const normal = (rules: LifecycleRule[]) =>
             rules.map(({ Prefix, Filter, Transitions, ...r }) => ({
                 ...r,
-                Filter: Filter ?? (Prefix !== undefined ? { Prefix } : undefined),
+                Filter: Filter?.And?.Tags
+                    ? { And: { ...Filter.And, Tags: [...Filter.And.Tags].sort((a, b) => (a.Key! < b.Key! ? -1 : 1)) } }
+                    : (Filter ?? (Prefix !== undefined ? { Prefix } : undefined)),
                 ...(Transitions ? { Transitions: [...Transitions].sort((a, b) => a.Days! - b.Days!) } : {}),
             }));
         assert.deepEqual(normal(stored.Rules ?? []), normal(generated));
@@ -103,10 +105,10 @@ describe("vault lifecycle rules on Ceph RGW (a lifecycle day is 10 s)", function
         // The transitions' target: a bucket with the same yearly rule, its transitions 1 and 2 lifecycle days
         // after creation instead of 30 and 90, and a yearly object; checked once the expiry test has waited.
         await admin.send(new CreateBucketCommand({ Bucket: TRANSITION_BUCKET, ObjectLockEnabledForBucket: true }));
-        const yearly = generated.find((r) => r.ID === "tier-yearly")!;
+        const yearly = generated.find((r) => r.ID === "tier-yearly-colder")!;
         const soon = yearly.Transitions!.map((t, i) => ({ ...t, Days: i + 1 }));
         await admin.send(new PutBucketLifecycleConfigurationCommand({ Bucket: TRANSITION_BUCKET, LifecycleConfiguration: { Rules: [{ ...yearly, Transitions: soon }] } }));
-        await admin.send(new PutObjectCommand({ Bucket: TRANSITION_BUCKET, Key: "db/test/yearly/dump", Body: "yearly", Tagging: "tier=yearly&env=test&kind=dump" }));
+        await admin.send(new PutObjectCommand({ Bucket: TRANSITION_BUCKET, Key: "db/test/yearly/dump", Body: "yearly", Tagging: "tier=yearly&env=test&kind=dump&archive=eligible" }));
         transitionSetAt = Date.now();
     });
 

@@ -7,6 +7,7 @@
 // → its archive copy → metrics and the summary. The pure parts are in plan.ts.
 import type { ContainerClient } from "@azure/storage-blob";
 import {
+    ARCHIVE_TAG,
     assertSchema,
     chooseTier,
     configSnapshot,
@@ -272,7 +273,8 @@ function transferSettings(run: DumpRun, p: Placement, a: Archive, snap: DbSnapsh
         secondary: a.secondary,
         recipient: run.recipient,
         retainUntil: p.retainUntil,
-        tags: p.tags,
+        // the run's data may go cold with its tier; the manifest (written with p.tags) never does
+        tags: { ...p.tags, archive: ARCHIVE_TAG.value },
         partSize: partSizeBytes(o.partSizeMiB, snap.databaseBytes),
         queueSize: o.queueSize,
         blockSize: o.blockSizeMiB * 1024 * 1024,
