@@ -8,6 +8,17 @@
 const TX_TIMEOUT_ERROR = /^pg_restore: error: could not execute query: ERROR:\s+unrecognized configuration parameter "transaction_timeout"$/;
 const TX_TIMEOUT_COMMAND = /^Command was: SET transaction_timeout = 0;$/;
 const IGNORED = /^pg_restore: warning: errors ignored on restore: (\d+)$/;
+/** A table's data that did not load: pg_restore names the table (not its schema) … */
+const COPY_FAILED = /^pg_restore: error: COPY failed for table "((?:[^"]|"")+)": (.*)$/;
+/** … or, when the COPY statement itself failed, the statement names it qualified. */
+const COPY_COMMAND = /^Command was: COPY ((?:"(?:[^"]|"")+"|[^\s.(]+)\.(?:"(?:[^"]|"")+"|[^\s(]+))/;
+
+/** An error loading one table's data (the data section): the table as pg_restore named it. */
+export interface DataError {
+    /** `name` (COPY failed for table) or `schema.name` (from the failed COPY statement), unquoted */
+    table: string;
+    message: string;
+}
 
 export interface RestoreErrors {
     /** the first error lines (without the `pg_restore: error:` prefix) */
@@ -15,6 +26,8 @@ export interface RestoreErrors {
     errorCount: number;
     /** known-harmless errors set apart (see above), each as one line */
     tolerated: string[];
+    /** errors that left a table's data (partly) unloaded: every one, not only the first */
+    dataErrors: DataError[];
     /** pg_restore's own count of errors it ignored, when it printed one */
     ignoredReported?: number;
     /** the last 2000 characters of stderr */
@@ -25,7 +38,9 @@ export class RestoreErrorScanner {
     private partial = "";
     /** an error line whose next line decides whether it is the tolerated one */
     private pending: string | undefined;
-    readonly result: RestoreErrors = { errors: [], errorCount: 0, tolerated: [], tail: "" };
+    readonly result: RestoreErrors = { errors: [], errorCount: 0, tolerated: [], dataErrors: [], tail: "" };
+    /** the last counted error line, until a `Command was: COPY …` line names its table */
+    private lastError: string | undefined;
 
     feed(chunk: string): void {
         const lines = (this.partial + chunk).split("\n");
@@ -47,6 +62,12 @@ export class RestoreErrorScanner {
             this.settlePending(tolerated ? line : undefined);
             if (tolerated) return;
         }
+        const copy = COPY_COMMAND.exec(line);
+        if (copy && this.lastError !== undefined) {
+            this.result.dataErrors.push({ table: unquote(copy[1]), message: this.lastError.replace(/^pg_restore: error:\s*/, "") });
+            this.lastError = undefined;
+            return;
+        }
         const ignored = IGNORED.exec(line);
         if (ignored) this.result.ignoredReported = Number(ignored[1]);
         else if (TX_TIMEOUT_ERROR.test(line)) this.pending = line;
@@ -62,8 +83,16 @@ export class RestoreErrorScanner {
 
     private count(line: string): void {
         this.result.errorCount++;
+        const failed = COPY_FAILED.exec(line);
+        if (failed) this.result.dataErrors.push({ table: failed[1].replace(/""/g, '"'), message: failed[2] });
+        this.lastError = failed ? undefined : line;
         if (this.result.errors.length < 5) this.result.errors.push(line.replace(/^pg_restore: error:\s*/, ""));
     }
+}
+
+/** `"a"."b"` or a.b → a.b (identifiers as written in a COPY statement). */
+function unquote(qualified: string): string {
+    return [...qualified.matchAll(/"((?:[^"]|"")+)"|([^."]+)/g)].map((m) => (m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2])).join(".");
 }
 
 /**

@@ -30,3 +30,14 @@ export function isManagedSchema(schema: string): boolean {
 export function isDataExcluded(schema: string, table: string): boolean {
     return DATA_EXCLUDED_SCHEMAS.includes(schema) || MANAGED_SCHEMA_PREFIXES.some((p) => schema.startsWith(p)) || DATA_EXCLUDED_TABLES.includes(`${schema}.${table}`);
 }
+
+/**
+ * A data-section error a full restore may meet and still be complete: only the platform's own tables
+ * whose rows a new project creates itself (the DATA_EXCLUDED_* lists above; a restore into a project
+ * leaves them out, a plain full restore may meet them). Any other table's data error — auth.users,
+ * auth.identities, storage.objects, every app table — fails the restore (docs/commands/restore.md).
+ */
+export function isExpectedDataError(table: string): boolean {
+    const dot = table.indexOf(".");
+    return dot > 0 && isDataExcluded(table.slice(0, dot), table.slice(dot + 1));
+}

@@ -14,7 +14,7 @@ import { JobFailure, errorMessage } from "../../runtime/errors";
 import { redact } from "../../runtime/log";
 import { Progress } from "../../runtime/progress";
 import { decodeSpecFor, describeDecodeError, fetchVaultObject, hashAndDecode } from "../../codec/verified-read";
-import { RestoreErrorScanner, restoreSucceeded } from "../../postgres/restore-errors";
+import { RestoreErrorScanner, restoreSucceeded, type DataError } from "../../postgres/restore-errors";
 
 export interface ProcResult {
     /** 0 also when every error was a tolerated one */
@@ -23,6 +23,10 @@ export interface ProcResult {
     errorCount: number;
     /** errors set apart as known-harmless (restore-errors.ts) */
     tolerated?: string[];
+    /** tables whose data did not (fully) load: every one */
+    dataErrors?: DataError[];
+    /** errors of a data-only pass that name no table (into a Supabase project) */
+    dataUnattributed?: string[];
     stdout?: string;
 }
 
@@ -41,7 +45,8 @@ export function runTool(bin: string, args: string[], env: NodeJS.ProcessEnv, opt
         child.on("close", (code) => {
             const r = scanner.finish();
             const ok = restoreSucceeded(code, r);
-            resolve({ code: ok ? 0 : code, errors: r.errors.map((l) => redact(l)), errorCount: r.errorCount, tolerated: r.tolerated, stdout });
+            const dataErrors = r.dataErrors.map((d) => ({ table: d.table, message: redact(d.message) }));
+            resolve({ code: ok ? 0 : code, errors: r.errors.map((l) => redact(l)), errorCount: r.errorCount, tolerated: r.tolerated, dataErrors, stdout });
         });
     });
 }

@@ -11,6 +11,7 @@ import type { Client } from "pg";
 import { JobFailure } from "../../runtime/errors";
 import { parseToc, type Skipped, type TocEntry } from "../../postgres/toc";
 import { isDataExcluded, isManagedSchema } from "../../supabase/managed";
+import type { DataError } from "../../postgres/restore-errors";
 import { runTool, type ProcResult } from "./db-steps";
 
 /** A Supabase project's database: the platform's superuser role and its auth schema exist. */
@@ -35,6 +36,8 @@ function schemaSkip(e: TocEntry): string | undefined {
 export interface SupabaseLists {
     schema: string;
     data: string;
+    /** the tables whose data the data list loads */
+    dataTables: Array<{ schema: string; name: string }>;
     skipped: Skipped[];
 }
 
@@ -42,22 +45,26 @@ export interface SupabaseLists {
 export function supabaseLists(entries: TocEntry[]): SupabaseLists {
     const schema: string[] = [];
     const data: string[] = [];
+    const dataTables: Array<{ schema: string; name: string }> = [];
     const skipped: Skipped[] = [];
     for (const e of entries) {
         if (DATA_KINDS.has(e.desc)) {
             if (isDataExcluded(e.schema, e.name)) skipped.push({ entry: `${e.desc} ${e.schema} ${e.name}`, why: "platform data the new project has its own of" });
-            else data.push(e.line);
+            else {
+                data.push(e.line);
+                if (e.desc === "TABLE DATA") dataTables.push({ schema: e.schema, name: e.name });
+            }
             continue;
         }
         const why = schemaSkip(e);
         if (why) skipped.push({ entry: `${e.desc} ${e.schema === "-" ? "" : e.schema + " "}${e.name}`, why });
         else schema.push(e.line);
     }
-    return { schema: schema.join("\n") + "\n", data: data.join("\n") + "\n", skipped };
+    return { schema: schema.join("\n") + "\n", data: data.join("\n") + "\n", dataTables, skipped };
 }
 
 /** The three passes; errors are counted like a plain restore's (the row counts decide afterwards). */
-export async function restoreIntoSupabase(env: NodeJS.ProcessEnv, spool: string, dir: string, jobs: number, clean: boolean): Promise<ProcResult & { skipped: Skipped[] }> {
+export async function restoreIntoSupabase(env: NodeJS.ProcessEnv, spool: string, dir: string, jobs: number, clean: boolean): Promise<ProcResult & { skipped: Skipped[]; dataUnattributed: string[] }> {
     const toc = await runTool("pg_restore", ["--list", spool], env, { captureStdout: true });
     if (toc.code !== 0) throw new JobFailure(`pg_restore --list failed: ${toc.errors[0] ?? `exit ${toc.code}`}`);
     const lists = supabaseLists(parseToc(toc.stdout ?? ""));
@@ -76,6 +83,21 @@ export async function restoreIntoSupabase(env: NodeJS.ProcessEnv, spool: string,
         code: all.find((r) => r.code !== 0)?.code ?? 0,
         errors: all.flatMap((r) => r.errors).slice(0, 5),
         errorCount: all.reduce((n, r) => n + r.errorCount, 0),
+        dataErrors: qualifyDataErrors(all.flatMap((r) => r.dataErrors ?? []), lists.dataTables),
+        // errors of the data pass that name no table (a sequence's setval, a large object) count as data errors too
+        dataUnattributed: rows.errorCount > (rows.dataErrors?.length ?? 0) ? rows.errors : [],
         skipped: lists.skipped,
     };
+}
+
+/**
+ * pg_restore names a table whose COPY failed without its schema: the data entries of the use-list say
+ * which one (every candidate when two schemas have a table of that name, so none is missed).
+ */
+export function qualifyDataErrors(errors: DataError[], dataTables: Array<{ schema: string; name: string }>): DataError[] {
+    return errors.flatMap((e) => {
+        if (dataTables.some((t) => `${t.schema}.${t.name}` === e.table)) return [e];
+        const candidates = dataTables.filter((t) => t.name === e.table);
+        return candidates.length ? candidates.map((t) => ({ ...e, table: `${t.schema}.${t.name}` })) : [e];
+    });
 }

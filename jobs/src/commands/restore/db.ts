@@ -27,7 +27,7 @@ import { formatBytes } from "../../runtime/progress";
 import { applyMasking, type MaskResult, type MaskTarget } from "./masking";
 import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseExistingTables, restoredTables, schemaMapFor, type TableRef } from "./db-tables";
 import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
-import { isManagedSchema } from "../../supabase/managed";
+import { isExpectedDataError, isManagedSchema } from "../../supabase/managed";
 import { securedTargetUrl, targetUrlWithPassword } from "./db-target";
 import { connectTarget, countRows, downloadDump, ensureDumpRoles, isSourceDatabase, refuseNonEmptyTarget, restoreFull, targetEnv, type CountCheck, type ProcResult } from "./db-steps";
 
@@ -219,6 +219,8 @@ function report(r: DbRestore, x: Restored): ExitCode {
         rowCounts: checks,
         pgRestoreErrors: restoreErrors.errors,
         pgRestoreErrorCount: restoreErrors.errorCount,
+        // every table whose data did not (fully) load, and whether it is on the expected list
+        tablesWithErrors: tablesWithErrors(restoreErrors),
         masking: masked ?? null,
         tampering: r.chosen.tampering,
         auditEventId: r.trail.eventId,
@@ -231,6 +233,7 @@ function report(r: DbRestore, x: Restored): ExitCode {
                 ["mode", result.mode],
                 ["dump", `${formatBytes(x.dumpBytes)} (sha256 ok${m.encryption ? ", decrypted" : ""})`],
                 ["pg_restore errors", restoreErrors.errorCount ? `${restoreErrors.errorCount} (first: ${restoreErrors.errors[0] ?? "?"})` : "none"],
+                ["tables with errors", result.tablesWithErrors.map((t) => `${t.table}${t.expected ? " (expected: platform data)" : ""}`).join(", ") || "none"],
             ]),
         );
         out("\n" + renderTable(["table", "restored as", "manifest rows", "restored rows", "ok"], checks.map((c) => [c.table, c.restoredAs, c.expected, c.restored, c.ok ? "yes" : "NO"])));
@@ -238,6 +241,7 @@ function report(r: DbRestore, x: Restored): ExitCode {
     }
     const leaks = (masked ?? []).filter((c) => c.unmasked !== 0);
     const bad = checks.filter((c) => !c.ok);
+    failOnDataErrors(restoreErrors);
     if (leaks.length) throw new JobFailure(`masking proof failed: unmasked values remain in ${leaks.map((c) => `${c.table}.${c.column} (${c.unmasked})`).join(", ")}`);
     if (bad.length) throw new JobFailure(`row counts differ from the manifest: ${bad.map((c) => `${c.table} ${c.restored} ≠ ${c.expected}`).join(", ")}`);
     return tamperingExit(r.chosen);
@@ -252,4 +256,23 @@ function tamperingExit(chosen: Chosen<DbManifest>): ExitCode {
         `supabase-backups restore: TAMPERING in run ${runId}: ${t[0]}${t.length > 1 ? ` (and ${t.length - 1} more)` : ""}; restored the version the job wrote${chosen.verification?.result === "passed" ? " and verify proved" : ""}, not the current one\n`,
     );
     return EXIT.tampered;
+}
+
+/** Each table whose data did not (fully) load, once, with its first error. */
+function tablesWithErrors(p: ProcResult): Array<{ table: string; error: string; expected: boolean }> {
+    const seen = new Map<string, { table: string; error: string; expected: boolean }>();
+    for (const e of p.dataErrors ?? []) if (!seen.has(e.table)) seen.set(e.table, { table: e.table, error: e.message, expected: isExpectedDataError(e.table) });
+    return [...seen.values()];
+}
+
+/**
+ * A data error fails the restore (the runbook's full-project-loss restore must not call a partly
+ * restored auth or storage "done"), unless its table is on the expected list (supabase/managed.ts).
+ */
+function failOnDataErrors(p: ProcResult): void {
+    const bad = tablesWithErrors(p).filter((t) => !t.expected);
+    const loose = p.dataUnattributed ?? [];
+    if (!bad.length && !loose.length) return;
+    const what = [...bad.map((t) => `${t.table} (${t.error})`), ...(loose.length ? [`the data section: ${loose[0]}`] : [])];
+    throw new JobFailure(`pg_restore could not load all the data, the restore is incomplete: ${what.join("; ")}`);
 }
