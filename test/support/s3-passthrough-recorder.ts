@@ -36,6 +36,9 @@ export async function startPassthroughRecorder(target: string): Promise<S3Record
         retentionError(fn) {
             if (fn) throw new Error("passthrough recorder: no fault injection (keep this test on s3rver)");
         },
+        answer(fn) {
+            if (fn) throw new Error("passthrough recorder: no fault injection (keep this test on s3rver)");
+        },
         objectPuts(prefix = "") {
             return view().filter((r) => isObjectPut(r) && keyOf(r).startsWith(prefix));
         },

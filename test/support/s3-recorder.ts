@@ -27,6 +27,11 @@ export interface S3Recorder {
      * Denied because object protected by object lock." when the request would shorten a COMPLIANCE lock).
      */
     retentionError(fn: ((key: string) => { status: number; code: string; message: string } | undefined) | undefined): void;
+    /**
+     * Answer matching requests itself (a state s3rver cannot play, e.g. an archived object: GET → 403
+     * InvalidObjectState, while its tags still read); undefined from `fn` forwards the request.
+     */
+    answer(fn: ((r: { method: string; key: string; query: string }) => { status: number; body: string } | undefined) | undefined): void;
     /** PUTs of objects (not ?retention / ?tagging) under a key prefix */
     objectPuts(prefix?: string): RecordedRequest[];
     /** PUT ?retention calls */
@@ -40,6 +45,7 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
     const requests: RecordedRequest[] = [];
     let refuse: ((r: { method: string; path: string; query: string }) => boolean) | undefined;
     let retentionError: ((key: string) => { status: number; code: string; message: string } | undefined) | undefined;
+    let answer: ((r: { method: string; key: string; query: string }) => { status: number; body: string } | undefined) | undefined;
 
     const server: Server = createServer((req: IncomingMessage, res) => {
         const u = new URL(req.url ?? "/", "http://x");
@@ -51,6 +57,15 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
             rec.status = -1;
             requests.push(rec);
             req.socket.destroy();
+            return;
+        }
+        const own = answer?.({ method, key: path.split("/").slice(1).join("/"), query });
+        if (own) {
+            rec.status = own.status;
+            requests.push(rec);
+            req.resume();
+            res.writeHead(own.status, { "content-type": "application/xml", "content-length": Buffer.byteLength(own.body) });
+            res.end(own.body);
             return;
         }
         const isSubresource = /(^|&)(retention|tagging|legal-hold)(=|&|$)/.test(query);
@@ -105,6 +120,9 @@ export async function startS3Recorder(target: string): Promise<S3Recorder> {
         },
         retentionError(fn) {
             retentionError = fn;
+        },
+        answer(fn) {
+            answer = fn;
         },
         objectPuts(prefix = "") {
             return requests.filter((r) => isObjectPut(r) && r.path.split("/").slice(1).join("/").startsWith(prefix));

@@ -7,9 +7,10 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
-import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
     assertSafeObjectName,
+    runIdTime,
     storageRunPrefix,
     TIERS,
     type StorageManifest,
@@ -18,7 +19,7 @@ import {
     type Tier,
 } from "@supabase-backups/contracts";
 import { getJson } from "./s3";
-import { openVersion } from "./versions";
+import { openVersion, VaultReadError } from "./versions";
 import type { RunRef } from "./runs";
 
 /** Which of `count` shards an object belongs to: sha256("bucket/name"), first 4 bytes, mod count. */
@@ -49,8 +50,14 @@ export interface RunHeader {
  * The tier and start of a complete run from the first KiB of its manifest (the serializer writes these
  * fields first), so choosing the next tier does not download every manifest of the year.
  */
-export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader> {
-    const r = await openVersion(s3, bucket, { key: ref.manifestKey }, { range: "bytes=0-2047" });
+export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader | undefined> {
+    let r: Awaited<ReturnType<typeof openVersion>>;
+    try {
+        r = await openVersion(s3, bucket, { key: ref.manifestKey }, { range: "bytes=0-2047" });
+    } catch (e) {
+        if (!(e instanceof VaultReadError) || e.kind !== "archived") throw e;
+        return archivedRunHeader(s3, bucket, ref);
+    }
     const chunks: Buffer[] = [];
     for await (const c of r.body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
     const head = Buffer.concat(chunks).toString("utf8");
@@ -63,6 +70,19 @@ export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): 
         return { runId: ref.runId, tier: value.tier, startedAt: value.startedAt, retainUntil: value.retainUntil };
     }
     return { runId: ref.runId, tier: tier as Tier, startedAt, retainUntil: retain };
+}
+
+/**
+ * An archived manifest (a GLACIER one from before manifests stopped going cold) cannot be read without a
+ * restore taking hours, but its tags can: the `tier` tag and the run id's time say what the header would.
+ * Without a readable tier the run is left out (undefined): the next run may then take that tier again,
+ * which keeps more, never less.
+ */
+async function archivedRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader | undefined> {
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: ref.manifestKey })).catch(() => undefined);
+    const tier = tags?.TagSet?.find((t) => t.Key === "tier")?.Value;
+    if (!tier || !(TIERS as readonly string[]).includes(tier)) return undefined;
+    return { runId: ref.runId, tier: tier as Tier, startedAt: runIdTime(ref.runId).toISOString() };
 }
 
 /** Shard manifests present for a run, by index. */

@@ -38,6 +38,39 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         h.recorder.retentionError(undefined);
     });
 
+    it("an earlier run's manifest in GLACIER (GET → 403 InvalidObjectState) does not fail the nightly run: its tier is read from its tags (issue 17 item 1)", async () => {
+        const cfg = h.config("t-archived", (c) => (c.storage.buckets = [{ name: "faults" }]));
+        // two runs: the first (monthly) goes to GLACIER; the newest, which the next run chains to, is recent
+        for (let i = 0; i < 2; i++) {
+            const r0 = await h.sync(cfg);
+            assert.equal(r0.code, 0, r0.stderr.slice(-2000));
+        }
+        const runs = await h.manifests("t-archived");
+        const first = runs[0];
+        const key = first.key;
+        const archived = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidObjectState</Code><Message>The operation is not valid for the object's storage class</Message><StorageClass>GLACIER</StorageClass></Error>`;
+        const tagging = `<?xml version="1.0" encoding="UTF-8"?><Tagging><TagSet><Tag><Key>tier</Key><Value>${first.manifest.tier}</Value></Tag><Tag><Key>env</Key><Value>t-archived</Value></Tag><Tag><Key>kind</Key><Value>sync-storage</Value></Tag></TagSet></Tagging>`;
+        let refusedGets = 0;
+        h.recorder.answer((r) => {
+            if (r.key !== key || r.method !== "GET") return undefined;
+            if (/(^|&)tagging(=|&|$)/.test(r.query)) return { status: 200, body: tagging };
+            refusedGets++;
+            return { status: 403, body: archived };
+        });
+        try {
+            const r = await h.sync(cfg);
+            assert.equal(r.code, 0, r.stderr.slice(-2000));
+            assert.ok(refusedGets > 0, "the run tried to read the archived manifest's header");
+            const after = await h.manifests("t-archived");
+            assert.equal(after.length, runs.length + 1);
+            // the month is filled only by the (archived) monthly run, known from its tag: this one is daily, not a second monthly
+            assert.equal(first.manifest.tier, "monthly");
+            assert.equal(after[after.length - 1].manifest.tier, "daily");
+        } finally {
+            h.recorder.answer(undefined);
+        }
+    });
+
     it("retries transient Storage errors with backoff", async () => {
         const cfg = h.config("t-retry", (c) => (c.storage.buckets = [{ name: "faults" }]));
         let n = 0;

@@ -28,5 +28,7 @@ export async function runTier(s3: S3Client, bucket: string, earlier: RunRef[], r
     const headers = [];
     for (let i = 0; i < relevant.length; i += 8) headers.push(...(await Promise.all(relevant.slice(i, i + 8).map((r) => readRunHeader(s3, bucket, r)))));
     // Periods are counted by run id time (what every shard agrees on), not by wall-clock start.
-    return chooseTier(runTime, headers.map((x) => ({ tier: x.tier, startedAt: runIdTime(x.runId) })), cfg.retention);
+    // (an archived manifest without a readable tier tag gives no header: it fills no period)
+    const known = headers.filter((x) => x !== undefined);
+    return chooseTier(runTime, known.map((x) => ({ tier: x.tier, startedAt: runIdTime(x.runId) })), cfg.retention);
 }
