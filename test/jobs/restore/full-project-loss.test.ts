@@ -41,7 +41,16 @@ describe("restore db: full project loss into a new Supabase project", function (
     });
     after(async () => Promise.allSettled([s3?.stop(), source?.stop()]));
 
-    const restoreInto = (target: PgServer) => runCli(["restore", "db", "--config", config, "--run", runId, "--target-url", target.url, "--clean", "--yes", "--json"], env());
+    /** the password travels in the environment, never in --target-url (argv) */
+    const restoreInto = (target: PgServer) => {
+        const u = new URL(target.url);
+        const password = decodeURIComponent(u.password);
+        u.password = "";
+        return runCli(["restore", "db", "--config", config, "--run", runId, "--target-url", u.toString(), "--clean", "--yes", "--json"], {
+            ...env(),
+            SUPABASE_BACKUPS_TARGET_PASSWORD: password || undefined,
+        });
+    };
 
     it("a data section that fails for auth.identities fails the restore, names the table, and still checks every counted table", async () => {
         const target = await startSupabasePostgres({ major: 15, seed: "image" });
