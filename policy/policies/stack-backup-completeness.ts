@@ -151,7 +151,15 @@ export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg:
         }
         const trust = parseDocument(safe(() => role.props.assumeRolePolicy));
         const subject = `system:serviceaccount:${ns ?? safe(() => sa.props.metadata?.namespace)}:${saName}`;
-        if (trust.ok && !JSON.stringify(trust.doc).includes(subject)) {
+        // Parsed, not substring-matched: an Allow with a Federated principal and StringEquals <issuer>:sub = subject.
+        const trusts = (doc: any) =>
+            asArray<any>(doc?.Statement).some(
+                (st) =>
+                    st?.Effect === "Allow" &&
+                    asArray(st?.Principal?.Federated).length > 0 &&
+                    Object.entries(st?.Condition?.StringEquals ?? {}).some(([k, v]) => /:sub$/.test(k) && asArray(v as any).length === 1 && asArray(v as any)[0] === subject),
+            );
+        if (trust.ok && !trusts(trust.doc)) {
             out.push({ urn: role.urn, message: `role ${roleName} does not trust ${subject} (IRSA sub condition), so ${label} could not assume it` });
         }
 
