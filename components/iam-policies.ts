@@ -45,6 +45,24 @@ export const BUCKET_CONFIG_ACTIONS = [
     "s3:PutBucketLogging",
     "s3:PutBucketCORS",
     "s3:PutBucketWebsite",
+    "s3:DeleteBucketWebsite",
+    // Event notifications would hand every object key (and, through a Lambda, the means to act on
+    // them) to an endpoint of the caller's choice; tags and ABAC decide tag-based access elsewhere.
+    "s3:PutBucketNotification",
+    "s3:PutBucketTagging",
+    "s3:TagResource",
+    "s3:UntagResource",
+    "s3:PutBucketAbac",
+    "s3:PutAccelerateConfiguration",
+    "s3:PutAnalyticsConfiguration",
+    "s3:PutBucketRequestPayment",
+    "s3:PutIntelligentTieringConfiguration",
+    "s3:PutMetricsConfiguration",
+    "s3:PauseReplication",
+    "s3:CreateBucketMetadataTableConfiguration",
+    "s3:DeleteBucketMetadataTableConfiguration",
+    "s3:UpdateBucketMetadataInventoryTableConfiguration",
+    "s3:UpdateBucketMetadataJournalTableConfiguration",
     "s3:DeleteBucket",
 ] as const;
 
@@ -280,17 +298,22 @@ export const RESTORE_MFA_MAX_AGE_SECONDS = 3600;
 
 /** People assume the restore-operator role only with a recent MFA sign-in. */
 export function restoreOperatorTrustPolicy(operatorArns: string[]): PolicyDocument {
+    return peopleWithMfaTrustPolicy(operatorArns, RESTORE_MFA_MAX_AGE_SECONDS);
+}
+
+/** A role for people: these principals, only with an MFA sign-in younger than `maxAgeSeconds`. */
+export function peopleWithMfaTrustPolicy(principalArns: string[], maxAgeSeconds: number): PolicyDocument {
     return {
         Version: "2012-10-17",
         Statement: [
             {
                 Sid: "PeopleWithMfa",
                 Effect: "Allow",
-                Principal: { AWS: operatorArns },
+                Principal: { AWS: principalArns },
                 Action: "sts:AssumeRole",
                 Condition: {
                     Bool: { "aws:MultiFactorAuthPresent": "true" },
-                    NumericLessThan: { "aws:MultiFactorAuthAge": String(RESTORE_MFA_MAX_AGE_SECONDS) },
+                    NumericLessThan: { "aws:MultiFactorAuthAge": String(maxAgeSeconds) },
                 },
             },
         ],

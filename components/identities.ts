@@ -35,7 +35,10 @@ export const AZURE_DATA_ACTIONS: Record<CloudIdentity, string[]> = {
         `${BLOBS}/immutableStorage/runAsSuperUser/action`,
     ],
     verifier: [`${BLOBS}/read`, `${BLOBS}/tags/read`],
-    gc: [`${BLOBS}/read`, `${BLOBS}/tags/read`, `${BLOBS}/delete`, `${BLOBS}/deleteBlobVersion/action`],
+    // gc works on the S3 vault only (jobs/src/commands/gc never opens the archive; the archive's own
+    // lifecycle rules expire its blobs), so it holds no delete and no read on Azure. The identity stays,
+    // with blob index tags read only, so the gc pod maps to one identity on both clouds.
+    gc: [`${BLOBS}/tags/read`],
 };
 
 export interface AzureIdentityArgs {

@@ -25,12 +25,15 @@ export function namePrefix(env: string): string {
     return `${PROJECT}-${env}`;
 }
 
+/** Roles for people: restoring (MFA), and the break-glass role that alone may destroy the vault key. */
+export type PersonRole = "restore-operator" | "break-glass";
+
 /** IAM role name: `supabase-backups-prod-writer`, `…-restore-operator`. */
-export function roleName(env: string, identity: CloudIdentity | "restore-operator"): string {
+export function roleName(env: string, identity: CloudIdentity | PersonRole): string {
     return `${namePrefix(env)}-${identity}`;
 }
 
-export function roleArn(accountId: string, env: string, identity: CloudIdentity | "restore-operator"): string {
+export function roleArn(accountId: string, env: string, identity: CloudIdentity | PersonRole): string {
     return `arn:aws:iam::${accountId}:role/${roleName(env, identity)}`;
 }
 

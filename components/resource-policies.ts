@@ -3,7 +3,7 @@
 // docs/architecture.md "Security model" is the source of truth for who may do what.
 import { prefixes } from "@supabase-backups/contracts";
 import { bucketArn } from "./names";
-import { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS, type PolicyDocument } from "./iam-policies";
+import { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS, type PolicyDocument, type PolicyStatement } from "./iam-policies";
 
 export interface BucketPolicyContext {
     bucket: string;
@@ -13,6 +13,46 @@ export interface BucketPolicyContext {
     /** roles that write objects and so may set their retention */
     writerRoleArns: string[];
     gcRoleArn: string;
+}
+
+/**
+ * Create-only, for every principal: a PutObject or CompleteMultipartUpload without `If-None-Match` is
+ * refused, so nobody (a stolen writer, verifier or operator token included) can put a new current
+ * version over an existing key; with the header S3 answers 412 when the key exists. The documented
+ * form (S3 User Guide, "Enforce conditional writes"): `s3:ObjectCreationOperation` is true only for the
+ * requests that create an object (PutObject, CopyObject, CompleteMultipartUpload), so
+ * CreateMultipartUpload and UploadPart, which cannot carry the header, stay allowed. A copy into the
+ * vault is refused too (S3 does not take conditional headers on CopyObject).
+ */
+export function createOnlyStatements(b: string): PolicyStatement[] {
+    return [
+        {
+            Sid: "DenyOverwrites",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:PutObject",
+            Resource: `${b}/*`,
+            Condition: { Null: { "s3:if-none-match": "true" }, Bool: { "s3:ObjectCreationOperation": "true" } },
+        },
+    ];
+}
+
+/**
+ * SSE-C (customer-provided keys): the object would be readable only with a key the writer chose, so a
+ * stolen writer token could store backups nobody else can read. The SSE-KMS denies never see it (SSE-C
+ * sends another header), hence its own deny on the header's presence; UploadPart carries it too.
+ */
+export function noCustomerKeyStatements(b: string): PolicyStatement[] {
+    return [
+        {
+            Sid: "DenyCustomerProvidedKeys",
+            Effect: "Deny",
+            Principal: "*",
+            Action: "s3:PutObject",
+            Resource: `${b}/*`,
+            Condition: { Null: { "s3:x-amz-server-side-encryption-customer-algorithm": "false" } },
+        },
+    ];
 }
 
 /**
@@ -59,6 +99,8 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                     Null: { "s3:x-amz-server-side-encryption-aws-kms-key-id": "false" },
                 },
             },
+            ...noCustomerKeyStatements(b),
+            ...createOnlyStatements(b),
             {
                 Sid: "DenyConfigChangesExceptDeployers",
                 Effect: "Deny",
@@ -102,26 +144,105 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
     };
 }
 
-/** Key policy: IAM policies decide use (account root delegation); only deployers can destroy the key. */
-export function kmsKeyPolicy(accountId: string, deployerArns: string[]): PolicyDocument {
-    return {
-        Version: "2012-10-17",
-        Statement: [
-            {
-                Sid: "EnableIamPolicies",
-                Effect: "Allow",
-                Principal: { AWS: `arn:aws:iam::${accountId}:root` },
-                Action: "kms:*",
-                Resource: "*",
-            },
-            {
-                Sid: "DenyKeyDestructionExceptDeployers",
-                Effect: "Deny",
-                Principal: { AWS: "*" },
-                Action: [...KEY_DESTROY_ACTIONS],
-                Resource: "*",
-                Condition: { ArnNotLike: { "aws:PrincipalArn": deployerArns } },
-            },
-        ],
+export interface KeyPolicyContext {
+    accountId: string;
+    deployerArns: string[];
+    /** the break-glass role (components/break-glass.ts); absent: the deployers keep the key */
+    breakGlass?: { roleArn: string; mfaMaxAgeSeconds: number; deployersMayChangeKeyPolicy: boolean };
+}
+
+/** What the break-glass role may do to the key (besides using nothing: it never encrypts or decrypts). */
+export const BREAK_GLASS_KEY_ACTIONS = [
+    ...KEY_DESTROY_ACTIONS,
+    "kms:CancelKeyDeletion",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+] as const;
+
+/**
+ * Key policy: IAM policies decide use (account root delegation). Destroying the key (deletion, disabling,
+ * rotation off) and changing its policy: with a break-glass role, only that role, only with a recent MFA
+ * sign-in, and granted here in the key policy itself (the role carries no IAM policy); without one, the
+ * deployers. `deployersMayChangeKeyPolicy` keeps kms:PutKeyPolicy with the deployers too.
+ */
+export function kmsKeyPolicy(c: KeyPolicyContext): PolicyDocument {
+    const root: PolicyStatement = {
+        Sid: "EnableIamPolicies",
+        Effect: "Allow",
+        Principal: { AWS: `arn:aws:iam::${c.accountId}:root` },
+        Action: "kms:*",
+        Resource: "*",
     };
+    if (!c.breakGlass) {
+        return {
+            Version: "2012-10-17",
+            Statement: [
+                root,
+                {
+                    Sid: "DenyKeyDestructionExceptDeployers",
+                    Effect: "Deny",
+                    Principal: { AWS: "*" },
+                    Action: [...KEY_DESTROY_ACTIONS],
+                    Resource: "*",
+                    Condition: { ArnNotLike: { "aws:PrincipalArn": c.deployerArns } },
+                },
+            ],
+        };
+    }
+    return { Version: "2012-10-17", Statement: [root, ...breakGlassKeyStatements(c.breakGlass, c.deployerArns)] };
+}
+
+function breakGlassKeyStatements(bg: NonNullable<KeyPolicyContext["breakGlass"]>, deployerArns: string[]): PolicyStatement[] {
+    const policyChange = "kms:PutKeyPolicy";
+    const destroy = KEY_DESTROY_ACTIONS.filter((a) => !bg.deployersMayChangeKeyPolicy || a !== policyChange);
+    const out: PolicyStatement[] = [
+        {
+            Sid: "BreakGlassAdministersKey",
+            Effect: "Allow",
+            Principal: { AWS: bg.roleArn },
+            Action: [...BREAK_GLASS_KEY_ACTIONS],
+            Resource: "*",
+            Condition: { Bool: { "aws:MultiFactorAuthPresent": "true" } },
+        },
+        {
+            Sid: "DenyKeyDestructionExceptBreakGlass",
+            Effect: "Deny",
+            Principal: { AWS: "*" },
+            Action: destroy,
+            Resource: "*",
+            Condition: { ArnNotLike: { "aws:PrincipalArn": bg.roleArn } },
+        },
+        // Two statements: conditions in one statement are ANDed, and either one missing must deny.
+        {
+            Sid: "DenyKeyDestructionWithoutMfa",
+            Effect: "Deny",
+            Principal: { AWS: "*" },
+            Action: destroy,
+            Resource: "*",
+            Condition: { BoolIfExists: { "aws:MultiFactorAuthPresent": "false" } },
+        },
+        {
+            Sid: "DenyKeyDestructionWithStaleMfa",
+            Effect: "Deny",
+            Principal: { AWS: "*" },
+            Action: destroy,
+            Resource: "*",
+            Condition: { NumericGreaterThanIfExists: { "aws:MultiFactorAuthAge": String(bg.mfaMaxAgeSeconds) } },
+        },
+    ];
+    if (bg.deployersMayChangeKeyPolicy) {
+        out.push({
+            Sid: "DenyKeyPolicyChangesExceptDeployersAndBreakGlass",
+            Effect: "Deny",
+            Principal: { AWS: "*" },
+            Action: policyChange,
+            Resource: "*",
+            Condition: { ArnNotLike: { "aws:PrincipalArn": [...deployerArns, bg.roleArn] } },
+        });
+    }
+    return out;
 }

@@ -273,11 +273,25 @@ export class BackupSchedule extends pulumi.ComponentResource {
             );
         }
 
+        // NetworkPolicies add up: every pod gets the base (no ingress; DNS, HTTPS, the Pushgateway), and
+        // only the pods that read the source database (dump, sync-storage) also reach Postgres.
         new networkingv1.NetworkPolicy(
             `${name}-netpol`,
             {
                 metadata: { name: "supabase-backups-egress", namespace: ns, labels },
                 spec: { podSelector: { matchLabels: APP_LABEL }, policyTypes: ["Ingress", "Egress"], ingress: [], egress: egressRules(cfg) },
+            },
+            inNs,
+        );
+        new networkingv1.NetworkPolicy(
+            `${name}-netpol-database`,
+            {
+                metadata: { name: "supabase-backups-egress-database", namespace: ns, labels },
+                spec: {
+                    podSelector: { matchLabels: APP_LABEL, matchExpressions: [{ key: "app.kubernetes.io/component", operator: "In", values: [...DATABASE_CLIENTS] }] },
+                    policyTypes: ["Egress"],
+                    egress: databaseEgressRules(cfg),
+                },
             },
             inNs,
         );
@@ -297,7 +311,23 @@ export class BackupSchedule extends pulumi.ComponentResource {
     }
 }
 
-/** DNS to kube-dns, Postgres (5432 direct, 6543 pooler) and HTTPS to the configured CIDRs, the Pushgateway. */
+/** The job kinds that connect to the source database: the only pods with Postgres egress. */
+export const DATABASE_CLIENTS = ["dump", "sync-storage"] as const satisfies readonly PlannedJob["kind"][];
+
+/** Postgres (5432 direct, 6543 pooler) to the configured CIDRs: for DATABASE_CLIENTS only. */
+export function databaseEgressRules(cfg: StackConfig): k8s.networking.v1.NetworkPolicyEgressRule[] {
+    return [
+        {
+            to: cfg.kubernetes.egressCidrs.map((cidr) => ({ ipBlock: { cidr } })),
+            ports: [
+                { protocol: "TCP", port: 5432 },
+                { protocol: "TCP", port: 6543 },
+            ],
+        },
+    ];
+}
+
+/** Every pod: DNS to kube-dns, HTTPS to the configured CIDRs (S3, KMS, STS, Azure, Supabase's APIs), the Pushgateway. */
 export function egressRules(cfg: StackConfig): k8s.networking.v1.NetworkPolicyEgressRule[] {
     const rules: k8s.networking.v1.NetworkPolicyEgressRule[] = [
         {
@@ -314,11 +344,7 @@ export function egressRules(cfg: StackConfig): k8s.networking.v1.NetworkPolicyEg
         },
         {
             to: cfg.kubernetes.egressCidrs.map((cidr) => ({ ipBlock: { cidr } })),
-            ports: [
-                { protocol: "TCP", port: 443 },
-                { protocol: "TCP", port: 5432 },
-                { protocol: "TCP", port: 6543 },
-            ],
+            ports: [{ protocol: "TCP", port: 443 }],
         },
     ];
     if (cfg.alerts.pushgatewayUrl) {

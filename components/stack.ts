@@ -3,13 +3,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SupabasePitr } from "./supabase/pitr";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
-import type { JobConfig, SecretName, StackConfig } from "@supabase-backups/contracts";
+import { accessLogBucketName, type JobConfig, type SecretName, type StackConfig } from "@supabase-backups/contracts";
+import { AccessLogBucket } from "./access-logs";
 import { ArchiveVault } from "./archive";
+import { BreakGlass } from "./break-glass";
 import { BackupIdentities } from "./identities";
 import { dashboardEnabled, GrafanaDashboard } from "./grafana";
 import { CLOUD_IDENTITIES, roleArn, type CloudIdentity } from "./names";
 import { RecordSigningKey } from "./record-signing";
 import { APP_LABEL, BackupSchedule } from "./schedule";
+import { SecurityAlerts } from "./security-alerts";
 import { BackupVault } from "./vault";
 
 export interface SupabaseBackupStackArgs {
@@ -26,6 +29,9 @@ export interface StackOutputs {
     archiveContainerUrl: pulumi.Output<string> | undefined;
     roleArns: Record<CloudIdentity, pulumi.Output<string>>;
     restoreOperatorRoleArn: pulumi.Output<string> | undefined;
+    breakGlassRoleArn: string | undefined;
+    securityAlertsTopicArn: pulumi.Output<string>;
+    accessLogBucketName: pulumi.Output<string> | undefined;
     azureClientIds: Record<CloudIdentity, pulumi.Output<string>> | undefined;
     namespace: pulumi.Output<string>;
     schedules: Record<string, { kind: string; schedule: string; timeZone: string; periodSeconds: number }>;
@@ -50,6 +56,11 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         );
         const withAws = { parent: this, providers: { aws } };
 
+        const bg = cfg.aws.breakGlass;
+        const breakGlass = bg
+            ? new BreakGlass(`${name}-break-glass`, { env, accountId: cfg.aws.accountId, principalArns: bg.principalArns, mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, tags }, withAws)
+            : undefined;
+
         const vault = new BackupVault(
             `${name}-vault`,
             {
@@ -61,10 +72,15 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                 retention: cfg.retention,
                 deployerArns: cfg.aws.deployerArns,
                 protect: cfg.aws.protect,
+                breakGlass:
+                    breakGlass && bg
+                        ? { role: breakGlass.role, roleArn: breakGlass.roleArn, mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy }
+                        : undefined,
                 tags,
             },
             withAws,
         );
+        const { accessLogs, securityAlerts } = this.vaultWatch(name, cfg, vault, breakGlass, withAws);
 
         const archive = cfg.azure?.enabled
             ? new ArchiveVault(
@@ -158,6 +174,9 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             archiveContainerUrl: archive?.containerUrl,
             roleArns: identities.roleArns,
             restoreOperatorRoleArn: identities.restoreOperatorRole?.arn,
+            breakGlassRoleArn: breakGlass?.roleArn,
+            securityAlertsTopicArn: securityAlerts.topicArn,
+            accessLogBucketName: accessLogs?.bucket.bucket,
             azureClientIds,
             namespace: schedule.namespace,
             schedules: Object.fromEntries(
@@ -182,6 +201,43 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             },
             opts,
         );
+    }
+
+    /** Who watches the vault: its access-log bucket (aws.accessLogs) and the key/bucket change alerts. */
+    private vaultWatch(name: string, cfg: StackConfig, vault: BackupVault, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions) {
+        const env = cfg.env;
+        const tags = { "supabase-backups/env": env };
+        const logs = cfg.aws.accessLogs;
+        const accessLogs = logs?.enabled
+            ? new AccessLogBucket(
+                  `${name}-access-logs`,
+                  {
+                      env,
+                      bucketName: accessLogBucketName(cfg),
+                      sourceBucketName: cfg.aws.bucketName,
+                      sourceBucketId: vault.bucket.id,
+                      accountId: cfg.aws.accountId,
+                      deployerArns: cfg.aws.deployerArns,
+                      breakGlassRoleArn: breakGlass?.roleArn,
+                      retentionDays: logs.retentionDays,
+                      protect: cfg.aws.protect,
+                      tags,
+                  },
+                  opts,
+              )
+            : undefined;
+        const securityAlerts = new SecurityAlerts(
+            `${name}-security-alerts`,
+            {
+                env,
+                keyArn: vault.keyArn,
+                bucketNames: [cfg.aws.bucketName, ...(accessLogs ? [accessLogBucketName(cfg)] : [])],
+                subscriptions: cfg.aws.securityAlerts?.subscriptions ?? [],
+                tags,
+            },
+            opts,
+        );
+        return { accessLogs, securityAlerts };
     }
 }
 

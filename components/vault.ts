@@ -24,6 +24,8 @@ export interface BackupVaultArgs {
     deployerArns: string[];
     /** Pulumi `protect` on the bucket and the key */
     protect: boolean;
+    /** the break-glass role (components/break-glass.ts): the only one that may destroy the key */
+    breakGlass?: { role: pulumi.Resource; roleArn: string; mfaMaxAgeSeconds: number; deployersMayChangeKeyPolicy: boolean };
     tags?: Record<string, string>;
 }
 
@@ -88,10 +90,15 @@ export class BackupVault extends pulumi.ComponentResource {
                 deletionWindowInDays: args.kmsDeletionWindowDays,
                 keyUsage: "ENCRYPT_DECRYPT",
                 customerMasterKeySpec: "SYMMETRIC_DEFAULT",
-                policy: JSON.stringify(kmsKeyPolicy(args.accountId, args.deployerArns)),
+                policy: JSON.stringify(kmsKeyPolicy({ accountId: args.accountId, deployerArns: args.deployerArns, breakGlass: args.breakGlass })),
+                // KMS refuses a policy that stops the caller (the deployer) from changing it later unless
+                // this is set: that is the point when only the break-glass role may (its statement in
+                // the policy keeps the key manageable, with MFA).
+                bypassPolicyLockoutSafetyCheck: args.breakGlass && !args.breakGlass.deployersMayChangeKeyPolicy ? true : undefined,
                 tags,
             },
-            kept,
+            // KMS refuses a policy naming a role that does not exist yet.
+            { ...kept, dependsOn: args.breakGlass ? [args.breakGlass.role] : [] },
         );
         this.keyArn = this.key.arn;
         this.alias = new kms.Alias(`${name}-alias`, { name: args.kmsAlias, targetKeyId: this.key.keyId }, child);

@@ -43,8 +43,22 @@ export const RetentionSchema = Type.Object(
 export const SupabaseSchema = Type.Object(
     {
         projectRef: Type.String({ pattern: "^[a-z]{20}$", description: "project reference, 20 lowercase letters" }),
-        apiUrl: Type.String({ format: "uri", default: "https://api.supabase.com", description: "Management API base URL" }),
-        url: Type.Optional(Type.String({ format: "uri", description: "project URL; default https://<projectRef>.supabase.co" })),
+        apiUrl: Type.String({
+            format: "uri",
+            default: "https://api.supabase.com",
+            description: "Management API base URL (receives the Management API token): https://api.supabase.com or a host in supabase.allowedHosts",
+        }),
+        url: Type.Optional(
+            Type.String({
+                format: "uri",
+                description: "project URL (receives the service-role key); default https://<projectRef>.supabase.co; another host must be in supabase.allowedHosts",
+            }),
+        ),
+        allowedHosts: Type.Array(Type.String({ pattern: "^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", maxLength: 253 }), {
+            default: [],
+            description:
+                "self-hosted Supabase only: host names (no scheme, no port) that apiUrl, url and storage.s3Endpoint may use besides Supabase's own; the jobs refuse to send a secret anywhere else",
+        }),
         pitr: Type.Object(
             {
                 required: Type.Boolean({ description: "manage the PITR add-on and alert when it is off" }),
@@ -58,6 +72,49 @@ export const SupabaseSchema = Type.Object(
             description:
                 "the project's Postgres version as Supabase reports it (Management API GET /v1/projects/{ref} → database.version, e.g. 17.4.1.054); picks the canary image; check-supabase alerts when the project moves off it",
         }),
+    },
+    strict,
+);
+
+const PrincipalArns = (description: string, minItems = 0) =>
+    Type.Array(Type.String({ pattern: "^arn:aws:(iam|sts)::\\d{12}:[^*?]+$" }), { minItems, description });
+
+export const BreakGlassSchema = Type.Object(
+    {
+        principalArns: PrincipalArns("people (or their account root) who may assume the break-glass role, with MFA: the only ones who can delete or disable the vault key or change its policy", 1),
+        mfaMaxAgeSeconds: Type.Integer({ minimum: 300, maximum: 43200, default: 3600, description: "how old the MFA sign-in may be" }),
+        deployersMayChangeKeyPolicy: Type.Boolean({
+            default: false,
+            description:
+                "false: only the break-glass role may change the key policy (the key is created with the lockout safety check bypassed, on purpose); true: deployers keep kms:PutKeyPolicy (weaker: a compromised deploy pipeline can rewrite the policy, the alert still fires)",
+        }),
+    },
+    { ...strict, description: "the break-glass role (docs/security.md \"Vault and key policies\")" },
+);
+
+export const SecurityAlertsSchema = Type.Object(
+    {
+        subscriptions: Type.Array(
+            Type.Object(
+                {
+                    protocol: Enum(["email", "https", "sqs", "lambda"] as const),
+                    endpoint: Type.String({ minLength: 3, description: "address, HTTPS URL (e.g. a pager's SNS integration) or ARN" }),
+                },
+                strict,
+            ),
+            { default: [], description: "where the SNS topic of key and bucket-policy events delivers" },
+        ),
+    },
+    { ...strict, description: "EventBridge rules on vault key and bucket configuration changes, published to an SNS topic" },
+);
+
+export const AccessLogsSchema = Type.Object(
+    {
+        enabled: Type.Boolean({ default: true, description: "S3 server access logging of the vault into a separate, locked log bucket" }),
+        bucketName: Type.Optional(
+            Type.String({ pattern: "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description: "the log bucket; default <aws.bucketName>-access-logs" }),
+        ),
+        retentionDays: Type.Integer({ minimum: 90, maximum: 3650, default: 400, description: "days the access logs are kept (the monthly access audit needs at least a month; a year and a month covers a yearly review)" }),
     },
     strict,
 );
@@ -91,6 +148,9 @@ export const AwsSchema = Type.Object(
             description: "people (or their account root) who may assume the restore-operator role, with MFA",
         }),
         protect: Type.Boolean({ default: true, description: "Pulumi `protect` on the bucket and the key" }),
+        breakGlass: Type.Optional(BreakGlassSchema),
+        securityAlerts: Type.Optional(SecurityAlertsSchema),
+        accessLogs: Type.Optional(AccessLogsSchema),
     },
     strict,
 );

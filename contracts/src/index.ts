@@ -12,3 +12,4 @@ export * from "./stackfile";
 export * from "./chain";
 export * from "./postgres";
 export * from "./object-names";
+export * from "./hosts";

@@ -16,6 +16,7 @@ import {
     type StackConfig,
 } from "./config";
 import { isValidCron, maxIntervalSeconds } from "./cron";
+import { endpointProblem, type SupabaseEndpoint } from "./hosts";
 import { activeTiers, shortestTierDays } from "./retention";
 
 export interface ConfigIssue {
@@ -188,6 +189,42 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
     });
     if (cfg.storage.mode === "s3" && !cfg.storage.s3Endpoint) {
         out.push({ source, key: k("storage.s3Endpoint"), expected: "the project's Storage S3 endpoint when storage.mode is s3", found: "nothing" });
+    }
+    out.push(...endpointIssues(cfg, source, k));
+    const logs = cfg.aws.accessLogs;
+    if (logs?.enabled && !logs.bucketName && accessLogBucketName(cfg).length > 63) {
+        out.push({ source, key: k("aws.accessLogs.bucketName"), expected: "a bucket name (aws.bucketName + \"-access-logs\" is longer than 63 characters)", found: "nothing" });
+    }
+    if (logs?.enabled && accessLogBucketName(cfg) === cfg.aws.bucketName) {
+        out.push({ source, key: k("aws.accessLogs.bucketName"), expected: "a bucket other than the vault", found: show(logs.bucketName) });
+    }
+    return out;
+}
+
+/** The vault's access-log bucket (aws.accessLogs). */
+export function accessLogBucketName(cfg: Pick<StackConfig, "aws">): string {
+    return cfg.aws.accessLogs?.bucketName ?? `${cfg.aws.bucketName}-access-logs`;
+}
+
+/** Secrets go only to Supabase's hosts or the stack's allow-list (contracts/src/hosts.ts). */
+function endpointIssues(cfg: StackConfig, source: string, k: (path: string) => string): ConfigIssue[] {
+    const endpoints: [SupabaseEndpoint, string, string | undefined][] = [
+        ["apiUrl", "supabase.apiUrl", cfg.supabase.apiUrl],
+        ["url", "supabase.url", cfg.supabase.url],
+        ["s3Endpoint", "storage.s3Endpoint", cfg.storage.s3Endpoint],
+    ];
+    const out: ConfigIssue[] = [];
+    for (const [endpoint, key, url] of endpoints) {
+        if (url === undefined) continue;
+        const problem = endpointProblem(endpoint, url, cfg.supabase.projectRef, cfg.supabase.allowedHosts ?? []);
+        if (problem) {
+            out.push({
+                source,
+                key: k(key),
+                expected: `a URL on Supabase's own host or one listed in supabase.allowedHosts, https (it receives a secret): ${problem}`,
+                found: show(url),
+            });
+        }
     }
     return out;
 }

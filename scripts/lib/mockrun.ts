@@ -98,6 +98,10 @@ function mockState(args: pulumi.runtime.MockResourceArgs, accountId: string, reg
             return { id: i.name, state: { ...i, arn: `arn:aws:kms:${region}:${accountId}:${i.name}` } };
         case "aws:iam/role:Role":
             return { id: i.name ?? args.name, state: { ...i, arn: `arn:aws:iam::${accountId}:role/${i.name ?? args.name}`, uniqueId: `AROA${fakeUuid(args.name).replace(/-/g, "").slice(0, 17).toUpperCase()}` } };
+        case "aws:sns/topic:Topic":
+            return { id: `arn:aws:sns:${region}:${accountId}:${i.name ?? args.name}`, state: { ...i, arn: `arn:aws:sns:${region}:${accountId}:${i.name ?? args.name}` } };
+        case "aws:cloudwatch/eventRule:EventRule":
+            return { id: i.name ?? args.name, state: { ...i, arn: `arn:aws:events:${region}:${accountId}:rule/${i.name ?? args.name}` } };
         case "azure-native:resources:ResourceGroup":
             return { id: `/subscriptions/${sub}/resourceGroups/${i.resourceGroupName}`, state: { ...i, name: i.resourceGroupName } };
         case "azure-native:storage:StorageAccount":

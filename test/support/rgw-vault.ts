@@ -6,11 +6,13 @@
 //   - any `kms:*` action: IAM PutUserPolicy answers MalformedPolicyDocument (Pacific's policy parser has no
 //     kms service). The KMS statements only matter to AWS KMS; RGW's SSE-KMS talks to its key backend with its
 //     own credentials, never the caller's, so removing them changes nothing RGW could enforce.
-//   - three S3 actions Pacific does not know (PutUserPolicy: MalformedPolicyDocument, PutBucketPolicy:
+//   - S3 actions Pacific does not know (PutUserPolicy: MalformedPolicyDocument, PutBucketPolicy:
 //     InvalidArgument): s3:PutEncryptionConfiguration (Pacific has no bucket default-encryption API),
-//     s3:PutBucketOwnershipControls (no ownership controls: object ACLs are always live) and
-//     s3:PutInventoryConfiguration (no inventory). They only appear in "never change the bucket config"
-//     lists; the APIs they guard do not exist on Pacific.
+//     s3:PutBucketOwnershipControls (no ownership controls: object ACLs are always live),
+//     s3:PutInventoryConfiguration (no inventory), and the newer bucket-configuration actions (ABAC and
+//     resource tagging, analytics, Intelligent-Tiering, metrics, replication pause, metadata tables).
+//     They only appear in "never change the bucket config" lists; the APIs they guard do not exist on
+//     Pacific.
 // Everything else parses. Conditions on keys Pacific does not populate (aws:PrincipalArn, s3:object-lock-mode)
 // are accepted but never match; the tests pin down what that leaves unenforced.
 import { strict as assert } from "node:assert";
@@ -22,7 +24,23 @@ import type { PolicyDocument, PolicyStatement } from "../../components/iam-polic
 import type { RgwCredentials, RgwServer } from "./rgw";
 
 /** S3 actions in the project's documents that Pacific's policy parser rejects. */
-export const PACIFIC_UNKNOWN_S3_ACTIONS = ["s3:PutEncryptionConfiguration", "s3:PutBucketOwnershipControls", "s3:PutInventoryConfiguration"] as const;
+export const PACIFIC_UNKNOWN_S3_ACTIONS = [
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutInventoryConfiguration",
+    // found with a probe of every action of components/iam-policies.ts BUCKET_CONFIG_ACTIONS on RGW 16.2.15
+    "s3:TagResource",
+    "s3:UntagResource",
+    "s3:PutBucketAbac",
+    "s3:PutAnalyticsConfiguration",
+    "s3:PutIntelligentTieringConfiguration",
+    "s3:PutMetricsConfiguration",
+    "s3:PauseReplication",
+    "s3:CreateBucketMetadataTableConfiguration",
+    "s3:DeleteBucketMetadataTableConfiguration",
+    "s3:UpdateBucketMetadataInventoryTableConfiguration",
+    "s3:UpdateBucketMetadataJournalTableConfiguration",
+] as const;
 
 /** How RGW names a user (empty tenant) in policies: `arn:aws:iam:::user/<uid>`. */
 export const rgwUserArn = (uid: string) => `arn:aws:iam:::user/${uid}`;

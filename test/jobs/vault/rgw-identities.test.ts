@@ -6,7 +6,7 @@
 // with each identity's credentials; then each identity tries what it must not do. Nothing here is a recording
 // proxy: every refusal is RGW's.
 //
-// The documents go to RGW as the functions build them, minus what Pacific cannot parse (kms:* and three S3
+// The documents go to RGW as the functions build them, minus what Pacific cannot parse (kms:* and the S3
 // actions, see test/support/rgw-vault.ts; the first test proves both halves of that). Where Pacific (16.2.15)
 // differs from AWS in a way that matters here, a test pins down what RGW really does and says what AWS does
 // instead, so a reader knows what these tests cannot prove:
@@ -244,7 +244,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
         await Promise.allSettled([storage?.stop(), pg?.stop(), canary?.stop(), rgw?.stop()]);
     });
 
-    it("RGW refuses the documents as generated only for kms:* and three S3 actions Pacific does not know; it takes them with exactly those removed", async () => {
+    it("RGW refuses the documents as generated only for kms:* and the S3 actions Pacific does not know (PACIFIC_UNKNOWN_S3_ACTIONS); it takes them with exactly those removed", async () => {
         const docs = { writer: writerPolicy(policyCtx), verifier: verifierPolicy(policyCtx), gc: gcPolicy(policyCtx), "restore-operator": restoreOperatorPolicy(policyCtx) };
         const probe = await rgw.createUser("policy-probe");
         for (const [name, doc] of Object.entries(docs)) {
