@@ -34,11 +34,16 @@ for (const stack of ["staging", "prod"] as const) {
         let keyPolicy: any;
         const roleArn = (id: string) => `arn:aws:iam::${account}:role/supabase-backups-${env}-${id}`;
         const objectArn = (key?: string) => (key === undefined ? `arn:aws:s3:::${bucket}` : `arn:aws:s3:::${bucket}/${key}`);
+        // What AWS puts in the context of a job's PutObject: SSE-KMS with the vault key, a COMPLIANCE lock,
+        // the create-only header (write-params.ts), and S3's own "this request creates an object".
         const putCtx = () => ({
             "s3:x-amz-server-side-encryption": "aws:kms",
             "s3:x-amz-server-side-encryption-aws-kms-key-id": keyArn,
             "s3:object-lock-mode": "COMPLIANCE",
+            "s3:if-none-match": "*",
+            "s3:ObjectCreationOperation": "true",
         });
+        const createCtx = { "s3:if-none-match": "*", "s3:ObjectCreationOperation": "true" };
 
         before(async () => {
             r = await stackRun(stack);
@@ -206,10 +211,10 @@ for (const stack of ["staging", "prod"] as const) {
             const blob = storageBlobKey(env, SHA);
             const rows: [string, Promise<Decision>, Decision][] = [
                 ["TLS put allowed", as(admin, "s3:PutObject", dump, putCtx()), "Allowed"],
-                ["put without a header gets the bucket default (SSE-KMS)", as(admin, "s3:PutObject", dump), "Allowed"],
+                ["put without an SSE header gets the bucket default (SSE-KMS)", as(admin, "s3:PutObject", dump, createCtx), "Allowed"],
                 ["non-TLS put", as(admin, "s3:PutObject", dump, { ...putCtx(), "aws:SecureTransport": "false" }), "ExplicitlyDenied"],
                 ["non-TLS get", as(admin, "s3:GetObject", dump, { "aws:SecureTransport": "false" }), "ExplicitlyDenied"],
-                ["SSE-S3 (AES256) put", as(admin, "s3:PutObject", dump, { "s3:x-amz-server-side-encryption": "AES256" }), "ExplicitlyDenied"],
+                ["SSE-S3 (AES256) put", as(admin, "s3:PutObject", dump, { ...createCtx, "s3:x-amz-server-side-encryption": "AES256" }), "ExplicitlyDenied"],
                 ["put with another KMS key", as(admin, "s3:PutObject", dump, { ...putCtx(), "s3:x-amz-server-side-encryption-aws-kms-key-id": `arn:aws:kms:${region}:${account}:key/other` }), "ExplicitlyDenied"],
                 ["admin PutBucketPolicy", as(admin, "s3:PutBucketPolicy", undefined), "ExplicitlyDenied"],
                 ["admin PutLifecycleConfiguration", as(admin, "s3:PutLifecycleConfiguration", undefined), "ExplicitlyDenied"],
@@ -233,18 +238,31 @@ for (const stack of ["staging", "prod"] as const) {
             assert.deepEqual(failures, []);
         });
 
-        it("KMS key policy: IAM decides use, only deployers can destroy the key", async () => {
-            const keyPolicy = JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy);
-            const deployer = keyPolicy.Statement[1].Condition.ArnNotLike["aws:PrincipalArn"][0];
+        it("KMS key policy: IAM decides use; only the break-glass role, with MFA, can delete or disable the key", async () => {
+            const deployer = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy).Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
+            const breakGlass = r.outputs.breakGlassRoleArn;
+            assert.match(breakGlass, /:role\/supabase-backups-[a-z]+-break-glass$/);
             const admin = `arn:aws:iam::${account}:role/AdministratorAccess`;
             const kmsAll = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["kms:*"], Resource: "*" }] };
-            const as = (principal: string, action: string) =>
-                decide({ action, resource: keyArn, principal, accountId: account, identityPolicy: kmsAll, resourcePolicy: keyPolicy });
+            const mfa = { "aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "120" };
+            // KMS reads the root statement as "IAM policies decide"; the simulator as "the whole account may".
+            // The break-glass role holds no IAM policy, so it is judged on the key policy minus that statement.
+            const withoutRoot = { ...keyPolicy, Statement: keyPolicy.Statement.filter((s: any) => s.Sid !== "EnableIamPolicies") };
+            const as = (principal: string, action: string, context: Record<string, string> = {}, identityPolicy: unknown = kmsAll) =>
+                decide({ action, resource: keyArn, principal, accountId: account, identityPolicy, resourcePolicy: identityPolicy ? keyPolicy : withoutRoot, context });
             assert.equal(await as(admin, "kms:Decrypt"), "Allowed");
-            assert.equal(await as(admin, "kms:ScheduleKeyDeletion"), "ExplicitlyDenied");
-            assert.equal(await as(admin, "kms:DisableKey"), "ExplicitlyDenied");
+            for (const action of ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation"]) {
+                assert.equal(await as(admin, action, mfa), "ExplicitlyDenied", `admin ${action}`);
+                assert.equal(await as(deployer, action, mfa), "ExplicitlyDenied", `deployer ${action}`);
+                // the break-glass role holds no IAM policy: the key policy alone grants it
+                assert.equal(await as(breakGlass, action, {}, null), "ExplicitlyDenied", `break-glass ${action} without MFA`);
+                assert.equal(await as(breakGlass, action, { "aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "7200" }, null), "ExplicitlyDenied", `break-glass ${action} with stale MFA`);
+                assert.equal(await as(breakGlass, action, mfa, null), "Allowed", `break-glass ${action} with MFA`);
+            }
             assert.equal(await as(admin, "kms:PutKeyPolicy"), "ExplicitlyDenied");
-            assert.equal(await as(deployer, "kms:ScheduleKeyDeletion"), "Allowed");
+            // the stack files keep kms:PutKeyPolicy with the deployers for now (aws.breakGlass.deployersMayChangeKeyPolicy)
+            assert.equal(await as(deployer, "kms:PutKeyPolicy"), "Allowed");
+            assert.equal(await as(breakGlass, "kms:Decrypt", mfa, null), "ImplicitlyDenied", "break-glass never uses the key");
         });
     });
 }

@@ -221,16 +221,25 @@ for (const stack of ["staging", "prod"] as const) {
             assert.doesNotMatch(text, /placeholder/, "no secret in the ConfigMap");
         });
 
-        it("NetworkPolicy: no ingress, egress only DNS and the needed ports", () => {
-            const np = one(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs.spec;
+        it("NetworkPolicy: no ingress, egress only DNS and HTTPS; Postgres only for the pods that read the source", () => {
+            const np = one(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "-netpol").inputs.spec;
             assert.deepEqual(np.policyTypes, ["Ingress", "Egress"]);
             assert.deepEqual(np.ingress, []);
             assert.deepEqual(np.podSelector.matchLabels["app.kubernetes.io/name"], "supabase-backups");
-            const ports = np.egress.flatMap((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`)).sort();
-            assert.deepEqual(ports, ["TCP/443", "TCP/53", "TCP/5432", "TCP/6543", "UDP/53"]);
+            const ports = (spec: any) => spec.egress.flatMap((e: any) => e.ports.map((p: any) => `${p.protocol}/${p.port}`)).sort();
+            assert.deepEqual(ports(np), ["TCP/443", "TCP/53", "UDP/53"]);
+            const db = one(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "-netpol-database").inputs.spec;
+            assert.deepEqual(db.policyTypes, ["Egress"]);
+            assert.deepEqual(ports(db), ["TCP/5432", "TCP/6543"]);
+            // which pods the database policy selects, evaluated on the CronJobs' own pod labels
+            const selects = (labels: Record<string, string>) =>
+                Object.entries(db.podSelector.matchLabels).every(([k, v]) => labels[k] === v) &&
+                db.podSelector.matchExpressions.every((e: any) => e.operator === "In" && e.values.includes(labels[e.key]));
             for (const c of cronJobs(r)) {
                 const l = c.inputs.spec.jobTemplate.spec.template.metadata.labels;
                 assert.equal(l["app.kubernetes.io/name"], "supabase-backups", `${c.name} pods are selected by the policy`);
+                const kind = l["app.kubernetes.io/component"];
+                assert.equal(selects(l), kind === "dump" || kind === "sync-storage", `${c.name} (${kind}) reaches Postgres only if it reads the source`);
             }
         });
 

@@ -22,7 +22,7 @@ function configOf(stack: string): StackConfig {
     return r.config.config;
 }
 
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard"];
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "BreakGlass", "SecurityAlerts"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {
@@ -49,8 +49,10 @@ for (const stack of ["staging", "prod"] as const) {
             }
             // children of each component are the right clouds
             const parentType = (x: { parent?: string }) => byUrn.get(x.parent!)!.type.split(":")[2];
-            for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/"))) assert.equal(parentType(x), /record-signing/.test(x.name) ? "RecordSigningKey" : "BackupVault");
-            for (const x of r.resources.filter((y) => y.type.startsWith("aws:iam/"))) assert.equal(parentType(x), "BackupIdentities");
+            for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/")))
+                assert.equal(parentType(x), /record-signing/.test(x.name) ? "RecordSigningKey" : /access-logs/.test(x.name) ? "AccessLogBucket" : "BackupVault", x.name);
+            for (const x of r.resources.filter((y) => y.type.startsWith("aws:iam/"))) assert.ok(["BackupIdentities", "BreakGlass"].includes(parentType(x)), `${x.name} in ${parentType(x)}`);
+            for (const x of r.resources.filter((y) => y.type.startsWith("aws:sns/") || y.type.startsWith("aws:cloudwatch/"))) assert.equal(parentType(x), "SecurityAlerts");
             for (const x of r.resources.filter((y) => y.type.startsWith("kubernetes:"))) assert.equal(parentType(x), x.inputs.metadata?.labels?.grafana_dashboard ? "GrafanaDashboard" : "BackupSchedule");
         });
 
@@ -172,7 +174,8 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(!writer.dataActions.some((a: string) => /delete|\/read$/i.test(a)), `writer may not delete or read: ${writer.dataActions}`);
                 assert.ok(writer.dataActions.some((a: string) => a.endsWith("/blobs/write")));
                 assert.ok(!roles.verifier.permissions[0].dataActions.some((a: string) => /delete|write/i.test(a)));
-                assert.ok(roles.gc.permissions[0].dataActions.some((a: string) => a.endsWith("/blobs/delete")));
+                // gc never touches the archive (jobs/src/commands/gc): no delete, no read of data there
+                assert.ok(!roles.gc.permissions[0].dataActions.some((a: string) => /delete|\/blobs\/read$/i.test(a)), `gc: ${roles.gc.permissions[0].dataActions}`);
                 const account = one(r, "azure-native:storage:StorageAccount").state;
                 for (const role of Object.values(roles) as any[]) {
                     // scoped to the archive account, assignable nowhere else
