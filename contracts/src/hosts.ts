@@ -39,6 +39,8 @@ export function endpointProblem(endpoint: SupabaseEndpoint, url: string, project
         return `host ${JSON.stringify(host)} is not Supabase's (${own.join(", ")}) nor in supabase.allowedHosts`;
     }
     if (u.username || u.password) return "credentials in the URL";
-    if (!loopback && u.protocol !== "https:") return `${u.protocol.replace(/:$/, "")} to a non-loopback host (https only)`;
+    // Clear text never leaves the machine on a loopback address (any of 127.0.0.0/8, listed or not).
+    const onLoopback = loopback || /^127\.\d+\.\d+\.\d+$/.test(host);
+    if (!onLoopback && u.protocol !== "https:") return `${u.protocol.replace(/:$/, "")} to a non-loopback host (https only)`;
     return undefined;
 }

@@ -91,7 +91,7 @@ function readBody(req: IncomingMessage): Promise<string> {
     });
 }
 
-export async function startFakeSupabaseApi(opts: { token?: string; now?: () => number } = {}): Promise<FakeSupabaseApi> {
+export async function startFakeSupabaseApi(opts: { token?: string; now?: () => number; /** default 127.0.0.1 */ host?: string } = {}): Promise<FakeSupabaseApi> {
     const token = opts.token ?? "sbp_" + "f".repeat(8) + Math.random().toString(36).slice(2, 14);
     const now = opts.now ?? (() => Date.now());
     const projects = new Map<string, FakeProject>();
@@ -231,10 +231,11 @@ export async function startFakeSupabaseApi(opts: { token?: string; now?: () => n
             res.end(JSON.stringify({ message: String(e) }));
         });
     });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const host = opts.host ?? "127.0.0.1";
+    await new Promise<void>((r) => server.listen(0, host, r));
     const port = (server.address() as AddressInfo).port;
     return {
-        url: `http://127.0.0.1:${port}`,
+        url: `http://${host}:${port}`,
         token,
         projects,
         requests,
