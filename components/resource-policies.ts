@@ -50,7 +50,10 @@ export function noCustomerKeyStatements(b: string): PolicyStatement[] {
             Principal: "*",
             Action: "s3:PutObject",
             Resource: `${b}/*`,
-            Condition: { Null: { "s3:x-amz-server-side-encryption-customer-algorithm": "false" } },
+            // "present with any value": what Null "false" says on AWS, but an S3-compatible store that
+            // never fills in the key (Ceph RGW 16.2, whose Null operator matches every request) then
+            // refuses nothing instead of every put.
+            Condition: { StringLike: { "s3:x-amz-server-side-encryption-customer-algorithm": "*" } },
         },
     ];
 }
