@@ -48,7 +48,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
     const keyArn = `arn:aws:kms:${cfg.aws.region}:${cfg.aws.accountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const r = cfg.retention;
     const out: DeclaredResource[] = [
-        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30, policy: JSON.stringify(kmsKeyPolicy(cfg.aws.accountId, cfg.aws.deployerArns)) }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
+        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30, policy: JSON.stringify(kmsKeyPolicy({ accountId: cfg.aws.accountId, deployerArns: cfg.aws.deployerArns })) }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
         { type: "aws:kms/alias:Alias", name: "vault-key-alias", props: { name: cfg.aws.kms.alias, targetKeyId: keyArn } },
         { type: "aws:s3/bucket:Bucket", name: "vault", props: { bucket, objectLockEnabled: true, forceDestroy: false }, outputs: { arn: bucketArn } },
         { type: "aws:s3/bucketVersioning:BucketVersioning", name: "vault-versioning", props: { bucket, versioningConfiguration: { status: "Enabled" } } },
