@@ -236,7 +236,12 @@ export const DumpSchema = Type.Object(
 export const KubernetesSchema = Type.Object(
     {
         namespace: Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 }),
-        image: Type.String({ pattern: "^[^\\s]+(:[^\\s]+|@sha256:[0-9a-f]{64})$", description: "job image, tagged or pinned by digest" }),
+        image: Type.String({
+            // name, then a tag, a digest, or both (`repo:1.2.3@sha256:…`: the tag for people, the digest
+            // for the kubelet, which pulls by digest and ignores the tag). A malformed digest is refused.
+            pattern: "^[^\\s@]+((:[\\w][\\w.-]{0,127})(@sha256:[0-9a-f]{64})?|@sha256:[0-9a-f]{64})$",
+            description: "job image: `repo:tag`, or pinned by digest `repo:tag@sha256:<64 hex>` / `repo@sha256:<64 hex>` (pin by digest in prod: a tag can be moved to other bytes)",
+        }),
         imagePullPolicy: Enum(["Always", "IfNotPresent", "Never"] as const, { default: "IfNotPresent" }),
         scratchSizeGi: Type.Integer({ minimum: 1, maximum: 2000, default: 20, description: "emptyDir scratch for verify spool" }),
         egressCidrs: Type.Array(Type.String(), {
