@@ -149,6 +149,34 @@ const CASES: BadCase[] = [
         expect: [/supabase-backups:kubernetes: expected an object; found nothing \(the key is required\)/],
     },
     {
+        name: "an image with a malformed digest",
+        mutate: (f) => {
+            v(f, "kubernetes").image = "ghcr.io/acme/supabase-backups-jobs:0.1.0@sha256:abc";
+        },
+        expect: [/kubernetes\.image: expected a string matching .*pinned by digest.*; found "ghcr\.io\/acme\/supabase-backups-jobs:0\.1\.0@sha256:abc"/],
+    },
+    {
+        name: "an untagged image (implicitly :latest)",
+        mutate: (f) => {
+            v(f, "kubernetes").image = "registry.example:5000/supabase-backups-jobs";
+        },
+        expect: [/kubernetes\.image: expected a string matching/],
+    },
+    {
+        name: "supabase.apiUrl at another host (the Management API token would go there)",
+        mutate: (f) => {
+            v(f, "supabase").apiUrl = "https://evil.example";
+        },
+        expect: [/supabase-backups:supabase\.apiUrl: expected a URL on Supabase's own host or one listed in supabase\.allowedHosts/],
+    },
+    {
+        name: "break-glass without principals, or with a wildcard",
+        mutate: (f) => {
+            v(f, "aws").breakGlass = { principalArns: ["arn:aws:iam::111122223333:*"] };
+        },
+        expect: [/aws\.breakGlass\.principalArns\[0\]: expected a string matching/],
+    },
+    {
         name: "several problems: all reported at once",
         mutate: (f) => {
             v(f, "retention").weekly = -1;
