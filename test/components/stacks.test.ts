@@ -22,7 +22,7 @@ function configOf(stack: string): StackConfig {
     return r.config.config;
 }
 
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "BreakGlass", "SecurityAlerts"];
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "SecurityAlerts"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {

@@ -140,8 +140,8 @@ export const MUTANTS: Mutant[] = [
     { name: "hostNetwork on gc", policy: K8S, apply: (rs) => (pod(rs, "-gc").hostNetwork = true) },
     { name: "runs as root (uid 0)", policy: K8S, apply: (rs) => { c0(rs).securityContext.runAsUser = 0; } },
     { name: "namespace's pod-security label dropped", policy: K8S, apply: (rs) => delete props(rs, T.ns).metadata.labels["pod-security.kubernetes.io/enforce"] },
-    { name: "NetworkPolicy deleted", policy: K8S, apply: (rs) => rs.splice(rs.indexOf(one(rs, T.netpol)), 1) },
-    { name: "NetworkPolicy allows all ingress", policy: K8S, apply: (rs) => (props(rs, T.netpol).spec.ingress = [{}]) },
+    { name: "NetworkPolicy deleted", policy: K8S, apply: (rs) => rs.splice(rs.indexOf(one(rs, T.netpol, "-netpol")), 1) },
+    { name: "NetworkPolicy allows all ingress", policy: K8S, apply: (rs) => (props(rs, T.netpol, "-netpol").spec.ingress = [{}]) },
     {
         name: "privileged Deployment in the namespace",
         policy: K8S,
