@@ -16,7 +16,7 @@
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
 import { createHash, generateKeyPairSync, sign as edSign, verify as edVerify, createPublicKey } from "node:crypto";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -51,10 +51,18 @@ import { runCli, writeJobConfig, type CliResult } from "../support/cli";
 import { startPostgres, type PgServer } from "../support/postgres";
 import { startPushgateway, type Pushgateway } from "../support/pushgateway";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
+import { SUPABASE_SCHEMA_SQL } from "../support/seed";
+import { startStorageRest, type StorageRestServer } from "../support/storage-rest";
 import { awsEnv, backdateListing, forPacific, putUserPolicy, rgwUserArn } from "../support/rgw-vault";
 import { passwordOutOfArgv } from "../support/target-url";
 
 const ENV = "test";
+const SERVICE_ROLE_KEY = "service-role-" + "p".repeat(24);
+/** Supabase Storage objects the source holds (a directory behind the local REST route) */
+const FILES = new Map([
+    ["u/a.bin", Buffer.from("the genuine avatar a ".repeat(40))],
+    ["u/b.bin", Buffer.from("the genuine avatar b ".repeat(55))],
+]);
 const BUCKET = "vault";
 const sha = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 const b64sha = (b: Buffer) => createHash("sha256").update(b).digest("base64");
@@ -66,6 +74,7 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
     let pg: PgServer;
     let canary: PgServer;
     let pushgateway: Pushgateway;
+    let storage: StorageRestServer;
     let config: { path: string; config: JobConfig };
     let sourceUrl: string;
     let signingKey: string;
@@ -90,7 +99,8 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
             }),
         );
     }
-    const verify = (extra: string[] = []) => run(users.verifier, ["verify", "--json", "--no-storage", ...extra], { CANARY_DATABASE_URL: canary.url, VERIFY_SIGNING_KEY: signingKey });
+    const verify = (extra: string[] = [], storageCheck = false) =>
+        run(users.verifier, ["verify", "--json", ...(storageCheck ? [] : ["--no-storage"]), ...extra], { CANARY_DATABASE_URL: canary.url, VERIFY_SIGNING_KEY: signingKey });
     const restore = (target: string, sel: string[]) =>
         run(users.operator, ["restore", "db", "--json", ...sel, "--target-url", target, "--actor", "pinning-test", "--reason", "attack test", "--jobs", "1"]);
 
@@ -107,11 +117,16 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
     before(async function () {
         [rgw, pg, canary, pushgateway] = await Promise.all([startRgw({ lcDebugInterval: 0 }), startPostgres(), startPostgres(), startPushgateway()]);
         sourceUrl = await pg.createDatabase("app");
-        await pg.query(
-            "create table public.secrets (id int primary key, v text not null); insert into public.secrets select g, 'genuine ' || g from generate_series(1, 50) g;" +
-                "create schema supabase_migrations; create table supabase_migrations.schema_migrations (version text primary key); insert into supabase_migrations.schema_migrations values ('20260101000000')",
-            "app",
-        );
+        await pg.query(SUPABASE_SCHEMA_SQL + "; create table public.secrets (id int primary key, v text not null); insert into public.secrets select g, 'genuine ' || g from generate_series(1, 50) g", "app");
+        const dir = mkdtempSync(join(tmpdir(), "sb-pin-storage-"));
+        await pg.query(`insert into storage.buckets (id, name) values ('user-media', 'user-media')`, "app");
+        for (const [name, bytes] of FILES) {
+            mkdirSync(join(dir, "user-media", "u"), { recursive: true });
+            writeFileSync(join(dir, "user-media", name), bytes);
+            const metadata = { eTag: `"${createHash("md5").update(bytes).digest("hex")}"`, size: bytes.length, mimetype: "application/octet-stream", cacheControl: "max-age=3600" };
+            await pg.query(`insert into storage.objects (bucket_id, name, metadata) values ('user-media', '${name}', '${JSON.stringify(metadata)}'::jsonb)`, "app");
+        }
+        storage = await startStorageRest({ serviceRoleKey: SERVICE_ROLE_KEY, backend: { dir } });
         const keys = generateKeyPairSync("ed25519");
         signingKey = keys.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
         config = writeJobConfig({ vault: { bucket: BUCKET, region: "us-east-1", endpoint: rgw.endpoint, forcePathStyle: true, kmsKeyArn: rgw.kmsKeyId } }, (c) => {
@@ -119,6 +134,9 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
             c.alerts.pushgatewayUrl = pushgateway.url;
             c.verify.tables = ["public.secrets"];
             c.verify.checks = [];
+            c.verify.storageSampleMin = 10; // every blob is re-hashed
+            c.supabase.url = storage.url;
+            c.storage = { mode: "rest", concurrency: 2, shards: 1, retries: 1, buckets: [{ name: "user-media" }] };
             c.vault.recordSigning = { publicKeyPem: keys.publicKey.export({ type: "spki", format: "pem" }).toString() };
             delete c.archive;
         });
@@ -148,7 +166,7 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
     });
 
     after(async () => {
-        await Promise.allSettled([pg?.stop(), canary?.stop(), rgw?.stop(), pushgateway?.stop()]);
+        await Promise.allSettled([storage?.stop(), pg?.stop(), canary?.stop(), rgw?.stop(), pushgateway?.stop()]);
     });
 
     it("dump records every object's VersionId; verify signs a record pinning the manifest's version and sha256", async () => {
@@ -280,6 +298,25 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
         assert.equal(report.db.list.find((x: any) => x.runId === fakeRunId).verification, "unverified");
         assert.ok(report.tampering.some((t: string) => t.startsWith(verifyRecordKey(ENV, fakeRunId, at2)) && /invalid signature/.test(t)), JSON.stringify(report.tampering));
         assert.ok(!report.tampering.some((t: string) => t.startsWith(verifyRecordKey(ENV, fakeRunId, at))), "an unsigned record is unverified, not tampering");
+    });
+
+    it("sync-storage records each blob's VersionId; after the writer overwrites a blob, verify re-hashes the recorded versions and the storage check holds", async () => {
+        const r = await run(users.writer, ["sync-storage", "--json"], { DATABASE_URL: sourceUrl, SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY });
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+        const listing = await s3.inspector.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: prefixes.storageRuns(ENV) }));
+        const manifestKey = (listing.Versions ?? []).map((v) => v.Key!).find((k) => k.endsWith("/manifest.json"))!;
+        const m: StorageManifest = JSON.parse(Buffer.from(await (await s3.inspector.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey }))).Body!.transformToByteArray()).toString());
+        assert.equal(m.objects.length, FILES.size);
+        for (const o of m.objects) assert.deepEqual((await versionsOf(o.blobKey)).versions.map((v) => v.VersionId), [o.versionId], `${o.name}: the blob's recorded VersionId`);
+        // the attacker's bytes over a blob, with the writer's credentials
+        const a = m.objects.find((o) => o.name === "u/a.bin")!;
+        await put(s3.writer, a.blobKey, Buffer.from("attacker avatar"));
+        const v = await verify(["--run", runs[1].manifest.runId], true);
+        const rec: VerifyRecord = JSON.parse(v.stdout).records[0];
+        const check = rec.checks.find((c) => c.name === "storage")!;
+        assert.ok(check.ok, JSON.stringify(check));
+        assert.equal(rec.storage?.sampled, FILES.size, "every blob re-hashed, at its recorded version");
+        assert.equal(rec.storage?.sampleMismatches, 0);
     });
 
     it("gc deletes by VersionId: a locked unreferenced blob stays without a delete marker; the marker an old gc left over a referenced blob is removed", async () => {

@@ -3,7 +3,7 @@
 import { strict as assert } from "node:assert";
 import { isRunId, runIdTime, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import { md5FromETag } from "../../../jobs/src/commands/sync-storage/download";
-import { carriedEntries, indexPrevious, isUnchanged, lockCovers, planBuckets, refreshedEntry, withLockEnds } from "../../../jobs/src/commands/sync-storage/plan";
+import { carriedEntries, indexPrevious, isUnchanged, lockCovers, planBuckets, refreshedEntry, withBlobVersions, withLockEnds } from "../../../jobs/src/commands/sync-storage/plan";
 import { parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
 import { widestPeriodStart } from "../../../jobs/src/commands/sync-storage/tier";
 import { UsageError } from "../../../jobs/src/runtime/errors";
@@ -59,6 +59,16 @@ describe("sync-storage: pure steps", () => {
         assert.equal(lockCovers(idx.locks, "blobs/1", new Date("2026-05-02T00:00:00.000Z")), false);
         assert.equal(lockCovers(idx.locks, "blobs/2", new Date("2020-01-01T00:00:00.000Z")), false, "unknown lock");
         assert.deepEqual(indexPrevious(undefined).entries.size, 0);
+    });
+
+    it("indexPrevious and withBlobVersions: each entry records its blob's VersionId, this run's upload first, else as recorded", () => {
+        const prev = { objects: [{ ...entry("a", "x", "1"), versionId: "v1" }, entry("a", "z", "2")] } as StorageManifest;
+        const idx = indexPrevious(prev);
+        assert.deepEqual([...idx.versions], [["blobs/1", "v1"]]);
+        const uploaded = new Map([["blobs/3", "v3"]]);
+        const out = withBlobVersions([entry("b", "x", "1"), entry("b", "y", "2"), { ...entry("b", "w", "3"), versionId: "stale" }], (k) => uploaded.get(k) ?? idx.versions.get(k));
+        assert.deepEqual(out.map((o) => o.versionId), ["v1", undefined, "v3"]);
+        assert.ok(!("versionId" in out[1]), "no versionId field when none is known");
     });
 
     it("isUnchanged: same eTag, updated_at and size (a row without size compares on the rest); refreshedEntry keeps the blob", () => {

@@ -27,6 +27,8 @@ export class BlobStore {
     private readonly extensions = new Map<string, Promise<void>>();
     /** lock ends this run set (upload, extension), by blob key */
     private readonly setLocks = new Map<string, string>();
+    /** VersionIds of the blobs this run uploaded */
+    private readonly uploaded = new Map<string, string>();
     private blobDirs: Promise<Set<string>> | undefined;
 
     constructor(
@@ -45,6 +47,11 @@ export class BlobStore {
     /** The lock end an entry records: set by this run, else as the previous run recorded it. */
     lockEnd(key: string): string | undefined {
         return this.setLocks.get(key) ?? this.prev.locks.get(key);
+    }
+
+    /** The blob's VersionId an entry records: this run's upload, else as the previous run recorded it. */
+    versionOf(key: string): string | undefined {
+        return this.uploaded.get(key) ?? this.prev.versions.get(key);
     }
 
     /** A blob of the previous manifest, referenced without a transfer: does its lock need extending? */
@@ -106,8 +113,9 @@ export class BlobStore {
             await this.extendRetention(key, false);
             return "existing";
         }
-        const how = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
+        const { how, versionId } = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
         if (how === "uploaded") this.setLocks.set(key, this.target.lockTarget.toISOString());
+        if (versionId) this.uploaded.set(key, versionId);
         // lost the If-None-Match race: the other writer's lock is unknown
         else await this.extendRetention(key, false);
         return how;

@@ -42,19 +42,23 @@ export interface PreviousIndex {
     entries: Map<string, StorageObject>;
     blobs: Set<string>;
     locks: Map<string, string>;
+    /** the blobs' VersionIds as recorded (absent in older manifests) */
+    versions: Map<string, string>;
 }
 
 export function indexPrevious(prev: StorageManifest | undefined): PreviousIndex {
     const entries = new Map<string, StorageObject>();
     const blobs = new Set<string>();
     const locks = new Map<string, string>();
+    const versions = new Map<string, string>();
     for (const o of prev?.objects ?? []) {
         entries.set(objectKey(o.bucket, o.name), o);
         blobs.add(o.blobKey);
+        if (o.versionId) versions.set(o.blobKey, o.versionId);
         const k = locks.get(o.blobKey);
         if (o.lockedUntil && (!k || Date.parse(o.lockedUntil) > Date.parse(k))) locks.set(o.blobKey, o.lockedUntil);
     }
-    return { entries, blobs, locks };
+    return { entries, blobs, locks, versions };
 }
 
 /** Unchanged: same name, eTag, size, updated_at as the previous entry (a row without a size compares on the rest). */
@@ -102,5 +106,13 @@ export function withLockEnds(objects: StorageObject[], lockEnd: (blobKey: string
     return objects.map(({ lockedUntil: _l, ...o }) => {
         const l = lockEnd(o.blobKey);
         return l ? { ...o, lockedUntil: l } : o;
+    });
+}
+
+/** Every entry records its blob's VersionId when known: uploaded by this run, else as recorded before. */
+export function withBlobVersions(objects: StorageObject[], versionOf: (blobKey: string) => string | undefined): StorageObject[] {
+    return objects.map(({ versionId: _v, ...o }) => {
+        const v = versionOf(o.blobKey);
+        return v ? { ...o, versionId: v } : o;
     });
 }

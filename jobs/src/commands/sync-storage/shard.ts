@@ -12,7 +12,7 @@ import { formatBytes, Progress } from "../../runtime/progress";
 import type { SourceObject, StorageCatalog, StorageSource } from "../../supabase/storage-source";
 import { compareObjects, objectKey, shardOf } from "../../vault/storage-runs";
 import { BlobStore } from "./blobs";
-import { carriedEntries, indexPrevious, isUnchanged, planBuckets, refreshedEntry, withLockEnds, type BucketPlan, type PreviousIndex } from "./plan";
+import { carriedEntries, indexPrevious, isUnchanged, planBuckets, refreshedEntry, withBlobVersions, withLockEnds, type BucketPlan, type PreviousIndex } from "./plan";
 import { newTally, SYNC_DEFAULTS, Timing, type RunScope, type SyncOptions, type Tally } from "./run";
 import { connectCatalog, openSource } from "./source";
 import { Transfers, type TransferSettings } from "./transfer";
@@ -170,7 +170,8 @@ class ShardSync {
 
     outcome(startedAt: string): ShardOutcome {
         const { c, tally } = this;
-        const objects = withLockEnds(tally.objects, (key) => this.blobs.lockEnd(key)).sort(compareObjects);
+        const locked = withLockEnds(tally.objects, (key) => this.blobs.lockEnd(key));
+        const objects = withBlobVersions(locked, (key) => this.blobs.versionOf(key)).sort(compareObjects);
         tally.failed.sort(compareObjects);
         tally.vanished.sort(compareObjects);
         tally.unsafe.sort(compareObjects);

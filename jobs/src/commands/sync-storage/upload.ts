@@ -42,7 +42,7 @@ function putCommand(input: PutObjectCommandInput, sha256: string): PutObjectComm
 }
 
 /** Beyond one PutObject (5 GiB): multipart, SHA256 per part (S3 checks each part). */
-async function putMultipart(s3: S3Client, t: BlobTarget, key: string, f: Fetched): Promise<void> {
+async function putMultipart(s3: S3Client, t: BlobTarget, key: string, f: Fetched): Promise<string | undefined> {
     const { ChecksumSHA256: _c, IfNoneMatch: _i, ContentLength: _l, ...params } = blobParams(t, key, f.sha256, f.size);
     // loaded only here: the common case never needs it (startup time counts in every run)
     const { Upload } = require("@aws-sdk/lib-storage") as typeof import("@aws-sdk/lib-storage");
@@ -50,21 +50,26 @@ async function putMultipart(s3: S3Client, t: BlobTarget, key: string, f: Fetched
     const done = await new Upload({ client: s3, params: { ...params, Body: createReadStream(f.file!) }, partSize, queueSize: 2, leavePartsOnError: false }).done();
     // The lock is also re-extended from the manifest's recorded lock ends on later runs (blobs.ts).
     await sealUpload(s3, t.vault, { key, tags: blobTags(t), retainUntil: t.lockTarget }, done.VersionId);
+    return done.VersionId;
 }
 
-/** "existing" when the If-None-Match lost the race: someone (another shard) stored the same content. */
-export async function putBlob(s3: S3Client, t: BlobTarget, key: string, f: Fetched): Promise<"uploaded" | "existing"> {
+/**
+ * "existing" when the If-None-Match lost the race: someone (another shard) stored the same content.
+ * An upload returns the VersionId the store gave it: the manifest records it and readers read it.
+ */
+export async function putBlob(s3: S3Client, t: BlobTarget, key: string, f: Fetched): Promise<{ how: "uploaded" | "existing"; versionId?: string }> {
     try {
+        let versionId: string | undefined;
         if (f.buffer) {
-            await s3.send(putCommand({ ...blobParams(t, key, f.sha256, f.size), Body: f.buffer }, f.sha256));
+            versionId = (await s3.send(putCommand({ ...blobParams(t, key, f.sha256, f.size), Body: f.buffer }, f.sha256))).VersionId;
         } else if (f.size <= t.multipartThreshold) {
-            await s3.send(putCommand({ ...blobParams(t, key, f.sha256, f.size), Body: createReadStream(f.file!) }, f.sha256));
+            versionId = (await s3.send(putCommand({ ...blobParams(t, key, f.sha256, f.size), Body: createReadStream(f.file!) }, f.sha256))).VersionId;
         } else {
-            await putMultipart(s3, t, key, f);
+            versionId = await putMultipart(s3, t, key, f);
         }
-        return "uploaded";
+        return { how: "uploaded", versionId };
     } catch (e: any) {
-        if (e?.$metadata?.httpStatusCode === 412 || e?.name === "PreconditionFailed") return "existing";
+        if (e?.$metadata?.httpStatusCode === 412 || e?.name === "PreconditionFailed") return { how: "existing" };
         throw e;
     }
 }
