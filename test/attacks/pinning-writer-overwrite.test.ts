@@ -317,6 +317,8 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
         assert.ok(check.ok, JSON.stringify(check));
         assert.equal(rec.storage?.sampled, FILES.size, "every blob re-hashed, at its recorded version");
         assert.equal(rec.storage?.sampleMismatches, 0);
+        assert.equal(v.code, EXIT.tampered);
+        assert.match(v.stderr, new RegExp(`"tampering":"${a.blobKey}: the current version \\S+ is not the version the job wrote and recorded \\(${a.versionId}\\)`), "the overwritten blob is reported");
     });
 
     it("gc deletes by VersionId: a locked unreferenced blob stays without a delete marker; the marker an old gc left over a referenced blob is removed", async () => {

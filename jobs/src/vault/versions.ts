@@ -142,6 +142,11 @@ export class VersionIndex {
         return [...this.hidden].filter((k) => this.versions(k).length > 0).sort();
     }
 
+    /** Is the key's newest entry a delete marker (plain GETs and listings do not find it)? */
+    isHidden(key: string): boolean {
+        return this.hidden.has(key);
+    }
+
     /** The delete markers of a key (their version ids). */
     deleteMarkers(key: string): string[] {
         return this.markers.get(key) ?? [];

@@ -109,7 +109,9 @@ export async function transfer(s: TransferSettings, name: ObjectName, proc: Dump
     }
     const sha256 = hash.digest("hex");
     recordSecondary(s, sinks, { name, key, bytes, sha256 });
-    const versionId = sinks.find((x) => x.required)?.versionId;
+    // "null" is the version of an object in a bucket without versioning: nothing to pin
+    const stored = sinks.find((x) => x.required)?.versionId;
+    const versionId = stored && stored !== "null" ? stored : undefined;
     s.log.info({ object: name, key, bytes, sha256, versionId }, `uploaded ${name} (${formatBytes(bytes)})`);
     return { name, key, bytes, sha256, contentType: t.contentType, ...(versionId ? { versionId } : {}) };
 }

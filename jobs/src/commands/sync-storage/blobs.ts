@@ -115,7 +115,8 @@ export class BlobStore {
         }
         const { how, versionId } = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
         if (how === "uploaded") this.setLocks.set(key, this.target.lockTarget.toISOString());
-        if (versionId) this.uploaded.set(key, versionId);
+        // "null" is the version of an object in a bucket without versioning: nothing to pin
+        if (versionId && versionId !== "null") this.uploaded.set(key, versionId);
         // lost the If-None-Match race: the other writer's lock is unknown
         else await this.extendRetention(key, false);
         return how;

@@ -126,6 +126,7 @@ async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions,
         if (!opts.json) printHuman(o);
     }
     for (const t of versions.overwritten()) tampering.push(describeTampering(t));
+    for (const t of (await storage?.catch(() => undefined))?.tampered ?? []) tampering.push(describeTampering(t));
     for (const k of await records.forged(true)) tampering.push(`${k}: verification record with an invalid signature (forged or altered)`);
     for (const t of tampering) ctx.log.error({ tampering: t }, "tampering");
 }

@@ -5,7 +5,7 @@ import { createHash, randomInt } from "node:crypto";
 import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { listAll } from "../../vault/s3";
-import { openVersion, VaultReadError, type ObjectPin } from "../../vault/versions";
+import { openVersion, VaultReadError, VersionIndex, type ObjectPin, type Tampering } from "../../vault/versions";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
 
 /** How many of `n` blobs to re-hash: ceil(ratio × n), at least `min`, at most n. */
@@ -33,6 +33,8 @@ export interface StorageVerifyResult {
     ok: boolean;
     detail: string;
     seconds: number;
+    /** the run's manifest or referenced blobs overwritten after sync-storage wrote them (read at their recorded versions) */
+    tampered?: Tampering[];
 }
 
 async function hashObject(s3: S3Client, bucket: string, pin: ObjectPin, signal?: AbortSignal): Promise<string | undefined> {
@@ -56,6 +58,8 @@ export async function verifyStorageRun(opts: {
     min: number;
     concurrency?: number;
     signal?: AbortSignal;
+    /** every version under storage/<env>/ (when the store lists versions) */
+    versions?: VersionIndex;
 }): Promise<StorageVerifyResult> {
     const started = Date.now();
     const { manifest } = opts;
@@ -66,10 +70,10 @@ export async function verifyStorageRun(opts: {
         bySha.set(o.sha256, o.blobKey);
         if (o.versionId || !versionOf.has(o.blobKey)) versionOf.set(o.blobKey, o.versionId);
     }
-    const listed = new Set((await listAll(opts.s3, opts.bucket, prefixes.storageBlobs(opts.env))).map((o) => o.key));
-    const missing = [...bySha.values()].filter((k) => !listed.has(k));
-    const present = [...bySha.entries()].filter(([, k]) => listed.has(k));
-    const picked = sample(present, sampleSize(present.length, opts.ratio, opts.min));
+    const present = await presentBlobs(opts, versionOf);
+    const missing = [...bySha.values()].filter((k) => !present.has(k));
+    const there = [...bySha.entries()].filter(([, k]) => present.has(k));
+    const picked = sample(there, sampleSize(there.length, opts.ratio, opts.min));
     const mismatches: string[] = [];
     let next = 0;
     await Promise.all(
@@ -90,12 +94,28 @@ export async function verifyStorageRun(opts: {
         blobsMissing: missing.length,
         sampled: picked.length,
         sampleMismatches: mismatches.length,
+        tampered: [...versionOf].map(([k, v]) => opts.versions?.tampering(k, v)).filter((t): t is Tampering => !!t),
         ok: problems.length === 0,
         detail: problems.length
             ? `storage run ${manifest.runId}: ${problems.join("; ")}`
             : `storage run ${manifest.runId}: all ${bySha.size} blobs present, ${picked.length} re-hashed`,
         seconds: (Date.now() - started) / 1000,
     };
+}
+
+/**
+ * The blobs a reader finds: with versions, every key with a data version the manifest can name (a
+ * recorded version reads even under a delete marker); without, the plain listing.
+ */
+async function presentBlobs(opts: { s3: S3Client; bucket: string; env: string; versions?: VersionIndex }, versionOf: Map<string, string | undefined>): Promise<Set<string>> {
+    const v = opts.versions;
+    if (!v?.available) return new Set((await listAll(opts.s3, opts.bucket, prefixes.storageBlobs(opts.env))).map((o) => o.key));
+    const out = new Set<string>();
+    for (const [key, recorded] of versionOf) {
+        const vs = v.versions(key);
+        if (recorded ? vs.some((x) => x.versionId === recorded) : vs.length > 0 && !v.isHidden(key)) out.add(key);
+    }
+    return out;
 }
 
 /** The newest complete storage run, checked; undefined when the env has none. An unreadable manifest fails the check. */
@@ -111,13 +131,17 @@ export async function verifyNewestStorage(opts: {
     const last = runs[runs.length - 1];
     if (!last) return undefined;
     const t = Date.now();
+    // one listing of every version under storage/<env>/: the manifest as written, the blobs, overwrites
+    const versions = await VersionIndex.load(opts.s3, opts.bucket, prefixes.storage(opts.env));
     let manifest: StorageManifest;
     try {
-        const loaded = await loadManifest<StorageManifest>(opts.s3, opts.bucket, last);
+        const loaded = await loadManifest<StorageManifest>(opts.s3, opts.bucket, last, versions.pin(last.manifestKey).versionId);
         manifest = assertSchema<StorageManifest>(StorageManifestSchema, loaded.manifest, last.manifestKey);
     } catch (err) {
         const detail = err instanceof ConfigError ? `invalid: ${formatIssue(err.issues[0])}` : errorMessage(err);
         return { runId: last.runId, blobsReferenced: 0, blobsMissing: 0, sampled: 0, sampleMismatches: 0, ok: false, detail: `storage run ${last.runId}: manifest ${detail}`, seconds: (Date.now() - t) / 1000 };
     }
-    return verifyStorageRun({ ...opts, manifest });
+    const result = await verifyStorageRun({ ...opts, manifest, versions });
+    const overwrittenManifest = versions.tampering(last.manifestKey);
+    return overwrittenManifest ? { ...result, tampered: [overwrittenManifest, ...(result.tampered ?? [])] } : result;
 }
