@@ -25,7 +25,7 @@
 //   - RGW's error bodies carry no <Message> (the SDK says "UnknownError"): the jobs' error lines now name the
 //     code and HTTP status ("AccessDenied (HTTP 403)");
 //   - DeleteObjects is checked against the bucket ARN and refused as a whole: gc falls back to one
-//     DeleteObject per key; the real gc CLI runs with gc's credentials. gc's grace period is measured on the
+//     DeleteObject per version; the real gc CLI runs with gc's credentials. gc's grace period is measured on the
 //     listing's LastModified, which RGW stamps itself: the test backdates the bucket-index list entries
 //     (radosgw-admin bi put, test/support/rgw-vault.ts backdateListing) — the only vault state these tests
 //     make outside S3;
@@ -566,7 +566,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
     });
 
     describe("gc", function () {
-        it("the gc CLI with gc's credentials: RGW refuses its DeleteObjects as a whole, gc deletes key by key — old unreferenced blobs get a delete marker, referenced and young ones are untouched, a refused key is a failure (exit 4), not a crash", async () => {
+        it("the gc CLI with gc's credentials: RGW refuses its DeleteObjects as a whole, gc deletes version by version — an old unreferenced unlocked blob is gone (no delete marker), a locked one is kept until its lock ends, referenced and young ones are untouched, a refused version is a failure (exit 4), not a crash", async () => {
             const day = 86_400_000;
             // Orphans: blobs a run uploaded but whose manifest never came (what gc is for), written like
             // sync-storage writes blobs, by the writer.
@@ -581,7 +581,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             const orphan = {
                 unlocked: await put("gc orphan whose lock runs out", unlockedUntil),
                 locked: await put("gc orphan still locked", new Date(Date.now() + day)),
-                refused: await put("gc orphan the test refuses", new Date(Date.now() + day)),
+                refused: await put("gc orphan the test refuses", unlockedUntil),
                 young: await put("gc orphan younger than the grace period", new Date(Date.now() + day)),
             };
             const old = [orphan.unlocked, orphan.locked, orphan.refused];
@@ -598,14 +598,15 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             const dry = await run(users.gc, ["gc", "--json", "--dry-run", "--grace-days", "2"]);
             assert.equal(dry.code, EXIT.ok, dry.stderr.slice(-3000));
             const bytesReclaimed = old.reduce((n, o) => n + o.bytes, 0);
-            assert.deepEqual(gcJson(dry), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 0, failed: 0, bytesReclaimed, dryRun: true, keys: oldKeys });
+            const none = { keptLocked: 0, markersRemoved: 0 };
+            assert.deepEqual(gcJson(dry), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 0, ...none, failed: 0, bytesReclaimed, dryRun: true, keys: oldKeys });
             assert.deepEqual((await inspect.versions(prefixes.storageBlobs(ENV))).markers, [], "the dry run deleted nothing");
 
-            // One key the gc identity may not delete: a Deny added for this run only. (Object Lock never refuses
-            // the DELETE without version gc sends — it only adds a delete marker — so nothing in the vault's own
-            // documents refuses gc a blob.)
+            // One version the gc identity may not delete: a Deny added for this run only (gc deletes by VersionId,
+            // which RGW authorizes as s3:DeleteObjectVersion). The unlocked orphans' locks have run out by then.
+            await sleep(Math.max(0, unlockedUntil.getTime() + 1000 - Date.now()));
             const gcApplied = forPacific(gcPolicy(policyCtx)).doc;
-            await putUserPolicy(rgw, "gc", POLICY_NAME, { ...gcApplied, Statement: [...gcApplied.Statement, { Sid: "TestRefusesOneBlob", Effect: "Deny", Action: ["s3:DeleteObject"], Resource: `arn:aws:s3:::${BUCKET}/${orphan.refused.Key}` }] });
+            await putUserPolicy(rgw, "gc", POLICY_NAME, { ...gcApplied, Statement: [...gcApplied.Statement, { Sid: "TestRefusesOneBlob", Effect: "Deny", Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"], Resource: `arn:aws:s3:::${BUCKET}/${orphan.refused.Key}` }] });
             let r: CliResult;
             try {
                 r = await run(users.gc, ["gc", "--json", "--grace-days", "2"], { LOG_LEVEL: "info" });
@@ -613,36 +614,44 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
                 await putUserPolicy(rgw, "gc", POLICY_NAME, gcApplied);
             }
             assert.equal(r.code, EXIT.partial, r.stderr.slice(-3000));
-            assert.deepEqual(gcJson(r), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 2, failed: 1, bytesReclaimed, dryRun: false, keys: oldKeys });
+            assert.deepEqual(gcJson(r), { env: ENV, runs: 1, blobs: distinct + 4, referenced: distinct, keptTooYoung: 1, candidates: 3, deleted: 1, keptLocked: 1, markersRemoved: 0, failed: 1, bytesReclaimed, dryRun: false, keys: oldKeys });
             const logs = r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
-            assert.ok(logs.some((l) => l.msg === "the batch delete was refused as a whole: deleting one key at a time" && l.keys === 3), r.stderr.slice(-3000));
-            assert.deepEqual(logs.filter((l) => l.msg === "delete failed").map((l) => l.failure), [`${orphan.refused.Key}: AccessDenied (HTTP 403)`]);
+            assert.ok(logs.some((l) => l.msg === "the batch delete was refused as a whole: deleting one version at a time" && l.versions === 2), r.stderr.slice(-3000));
+            assert.deepEqual(logs.filter((l) => l.msg === "delete failed").map((l) => l.failure), [`${orphan.refused.Key} (version ${orphan.refused.VersionId}): AccessDenied (HTTP 403)`]);
 
-            // gc's delete is a delete marker; every version stays, the referenced and young blobs untouched
-            for (const o of [orphan.unlocked, orphan.locked]) {
-                const v = await inspect.versions(o.Key);
-                assert.deepEqual(v.versions.map((x) => [x.VersionId, x.IsLatest]), [[o.VersionId, false]], o.Key);
-                assert.deepEqual(v.markers.map((m) => m.IsLatest), [true], o.Key);
-            }
-            for (const o of [orphan.refused, orphan.young]) {
+            // deleted by version: the unlocked orphan is gone, no delete marker anywhere; the rest untouched
+            assert.deepEqual(await inspect.versions(orphan.unlocked.Key), { versions: [], markers: [] });
+            for (const o of [orphan.locked, orphan.refused, orphan.young]) {
                 const v = await inspect.versions(o.Key);
                 assert.deepEqual(v.versions.map((x) => [x.VersionId, x.IsLatest]), [[o.VersionId, true]], o.Key);
                 assert.equal(v.markers.length, 0, o.Key);
             }
             const after = await inspect.versions(prefixes.storageBlobs(ENV));
             for (const o of storageRun.manifest.objects) assert.ok(after.versions.some((v) => v.Key === o.blobKey && v.IsLatest), `${o.name}'s blob is still current`);
-            assert.deepEqual(after.markers.map((m) => m.Key).sort(), [orphan.unlocked.Key, orphan.locked.Key].sort());
-            // What removes the versions is the bucket's noncurrent-version rule, and only once Object Lock lets it:
+            assert.deepEqual(after.markers, []);
+            // Object Lock alone keeps the locked one, whatever gc's policy allows:
             await refused(s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: orphan.locked.Key, VersionId: orphan.locked.VersionId })));
-            await sleep(Math.max(0, unlockedUntil.getTime() + 1000 - Date.now()));
-            await s3.gc.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: orphan.unlocked.Key, VersionId: orphan.unlocked.VersionId }));
-            assert.deepEqual((await inspect.versions(orphan.unlocked.Key)).versions, []);
 
-            // the next run retries what failed; the marked blobs are no longer listed
+            // the next run retries what failed and keeps what is still locked
             const next = await run(users.gc, ["gc", "--json", "--grace-days", "2"]);
             assert.equal(next.code, EXIT.ok, next.stderr.slice(-3000));
-            assert.deepEqual(gcJson(next), { env: ENV, runs: 1, blobs: distinct + 2, referenced: distinct, keptTooYoung: 1, candidates: 1, deleted: 1, failed: 0, bytesReclaimed: orphan.refused.bytes, dryRun: false, keys: [orphan.refused.Key] });
-            assert.deepEqual((await inspect.versions(orphan.refused.Key)).versions.map((x) => [x.VersionId, x.IsLatest]), [[orphan.refused.VersionId, false]]);
+            const retried = [orphan.locked, orphan.refused];
+            assert.deepEqual(gcJson(next), {
+                env: ENV,
+                runs: 1,
+                blobs: distinct + 3,
+                referenced: distinct,
+                keptTooYoung: 1,
+                candidates: 2,
+                deleted: 1,
+                keptLocked: 1,
+                markersRemoved: 0,
+                failed: 0,
+                bytesReclaimed: retried.reduce((n, o) => n + o.bytes, 0),
+                dryRun: false,
+                keys: retried.map((o) => o.Key).sort(),
+            });
+            assert.deepEqual((await inspect.versions(orphan.refused.Key)).versions, []);
         });
 
         it("lists storage/test/ and reads run manifests; nothing of db/, no blob's bytes", async () => {
