@@ -281,10 +281,8 @@ async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOption
     const counters = await transferObjects(r);
     reportStorage(r, created, counters);
     // The storage run's manifest was read at the version sync-storage wrote; an overwrite is reported.
-    const t = chosen.tampering;
-    if (!t.length) return EXIT.ok;
-    process.stderr.write(`supabase-backups restore: TAMPERING in storage run ${m.runId}: ${t[0]}${t.length > 1 ? ` (and ${t.length - 1} more)` : ""}; restored the version sync-storage wrote, not the current one\n`);
-    return EXIT.tampered;
+    if (chosen.tampering.length) process.stderr.write(`supabase-backups restore: TAMPERING in storage run ${m.runId}: ${chosen.tampering.join("; ")}; restored the version sync-storage wrote, not the current one\n`);
+    return chosen.tampering.length ? EXIT.tampered : EXIT.ok;
 }
 
 /** Every selected object, verified from the vault, into the target (identical ones skipped). */
