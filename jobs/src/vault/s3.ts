@@ -3,7 +3,7 @@
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, PutObjectRetentionCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
 import { serializeRecord, sha256Hex, type JobConfig } from "@supabase-backups/contracts";
 import { retentionParams, taggingParams, writeParams, type VaultTarget, type VaultWrite } from "./write-params";
-import { httpStatusOf } from "../runtime/errors";
+import { errorMessage, httpStatusOf } from "../runtime/errors";
 import { readVersion, type ObjectPin } from "./versions";
 
 export interface VaultClientOptions {
@@ -123,6 +123,14 @@ export async function sealUpload(s3: S3Client, vault: VaultTarget, w: Pick<Vault
         // A store without the Object Lock API at all (405/501; never AWS) cannot lock anything: say so.
         const status = httpStatusOf(e);
         if (status === 405 || status === 501) return "no-object-lock-api";
+        // Already locked longer (RGW applied the bucket default, counted from completion, to the
+        // multipart object): COMPLIANCE cannot be shortened, and a longer lock is what we want.
+        if (isShorterLockRefusal(e)) return "sealed";
         throw e;
     }
+}
+
+/** The store's refusal to shorten an existing COMPLIANCE lock, in S3's or RGW's words (also through vaultOp's wrapping). */
+export function isShorterLockRefusal(e: unknown): boolean {
+    return /object lock|shortens an existing retention period/i.test(errorMessage(e));
 }

@@ -14,6 +14,7 @@ import { ListObjectsV2Command, PutObjectRetentionCommand, type S3Client } from "
 import { prefixes, storageBlobKey } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { retentionParams } from "../../vault/write-params";
+import { isShorterLockRefusal } from "../../vault/s3";
 import type { Fetched } from "./download";
 import { lockCovers, type PreviousIndex } from "./plan";
 import { LOCK_SLACK_MS, vaultOp, type RunScope, type Timing } from "./run";
@@ -149,9 +150,4 @@ export class BlobStore {
             return dirs;
         });
     }
-}
-
-/** The store's refusal to shorten an existing COMPLIANCE lock, in S3's or RGW's words (vaultOp keeps them). */
-function isShorterLockRefusal(e: unknown): boolean {
-    return /object lock|shortens an existing retention period/i.test(errorMessage(e));
 }
