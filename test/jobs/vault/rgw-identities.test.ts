@@ -423,7 +423,9 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             const r = await run(users.writer, ["dump", "--json", "--no-archive"], dumpEnv());
             assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
             const second = lastJson(r);
-            assert.deepEqual(second.manifest.previous, { runId: db.manifest.runId, sha256: db.manifestSha256 });
+            // the link names the previous manifest's version too (the one the writer read: the only one there)
+            const [prevVersion] = (await inspect.versions(db.manifestKey)).versions;
+            assert.deepEqual(second.manifest.previous, { runId: db.manifest.runId, sha256: db.manifestSha256, versionId: prevVersion.VersionId });
             assert.equal(second.manifest.tier, "daily");
             assert.equal(sha(await inspect.bytes(second.manifestKey)), second.manifestSha256);
             for (const o of second.manifest.objects as DbManifest["objects"]) assert.equal(sha(await inspect.bytes(o.key)), o.sha256, o.name);
