@@ -186,6 +186,31 @@ export const StorageShardManifestSchema = Type.Object(
 );
 export type StorageShardManifest = Static<typeof StorageShardManifestSchema>;
 
+/** A bucket's own settings (storage.buckets), so a rebuilt bucket is what it was (public-assets stays public). */
+export const BucketSettingsSchema = Type.Object(
+    {
+        public: Type.Boolean(),
+        fileSizeLimit: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+        allowedMimeTypes: Type.Union([Type.Array(Type.String()), Type.Null()]),
+    },
+    strict,
+);
+export type BucketSettings = Static<typeof BucketSettingsSchema>;
+
+/** A row-level-security policy on storage.objects (pg_policies): who may read and write which bucket's objects. */
+export const StoragePolicySchema = Type.Object(
+    {
+        name: Type.String(),
+        command: Type.String(),
+        permissive: Type.Boolean(),
+        roles: Type.Array(Type.String()),
+        using: Type.Union([Type.String(), Type.Null()]),
+        withCheck: Type.Union([Type.String(), Type.Null()]),
+    },
+    strict,
+);
+export type StoragePolicy = Static<typeof StoragePolicySchema>;
+
 export const StorageManifestSchema = Type.Object(
     {
         schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
@@ -198,7 +223,20 @@ export const StorageManifestSchema = Type.Object(
         shards: Type.Integer({ minimum: 1 }),
         tier: TierT,
         retainUntil: IsoTime,
-        buckets: Type.Array(Type.Object({ name: Type.String(), objects: Type.Integer({ minimum: 0 }), bytes: Type.Integer({ minimum: 0 }) }, strict)),
+        buckets: Type.Array(
+            Type.Object(
+                {
+                    name: Type.String(),
+                    objects: Type.Integer({ minimum: 0 }),
+                    bytes: Type.Integer({ minimum: 0 }),
+                    /** optional: older manifests lack it */
+                    settings: Type.Optional(BucketSettingsSchema),
+                },
+                strict,
+            ),
+        ),
+        /** the RLS policies on storage.objects at the run (optional: older manifests lack them) */
+        policies: Type.Optional(Type.Array(StoragePolicySchema)),
         objects: Type.Array(StorageObjectSchema),
         failed: Type.Array(FailedObjectSchema),
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),

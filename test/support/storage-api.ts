@@ -1,6 +1,6 @@
 // A local stand-in for Supabase Storage's REST API on the write side, for the restore tests: the routes
 // storage-js uses to create a bucket and upload, plus the authenticated HEAD/GET a client reads back.
-//   POST /storage/v1/bucket                     {id, name, public}           → 200 {name} | 409 Duplicate
+//   POST /storage/v1/bucket                     {id, name, public, file_size_limit, allowed_mime_types} → 200 {name} | 409 Duplicate
 //   GET  /storage/v1/bucket/{id}                                             → 200 bucket | 404
 //   POST|PUT /storage/v1/object/{bucket}/{name} raw body; content-type, cache-control, x-upsert,
 //                                               x-metadata (base64 JSON user metadata)  → 200 {Id, Key}
@@ -22,7 +22,7 @@ export interface StoredObject {
 
 export interface StorageApiServer {
     url: string;
-    buckets: Map<string, { public: boolean; objects: Map<string, StoredObject> }>;
+    buckets: Map<string, { public: boolean; fileSizeLimit?: number | null; allowedMimeTypes?: string[] | null; objects: Map<string, StoredObject> }>;
     requests: Array<{ method: string; path: string; status: number; headers: Record<string, string | string[] | undefined> }>;
     stop(): Promise<void>;
 }
@@ -75,7 +75,7 @@ export async function startStorageApi(opts: { serviceRoleKey: string }): Promise
             const id = b?.id ?? b?.name;
             if (typeof id !== "string" || !/^[a-z0-9][a-z0-9._-]*$/.test(id)) return fail(400, "400", "InvalidBucketName", "Bucket name invalid");
             if (buckets.has(id)) return fail(409, "409", "Duplicate", "The resource already exists");
-            buckets.set(id, { public: !!b.public, objects: new Map() });
+            buckets.set(id, { public: !!b.public, fileSizeLimit: b.file_size_limit ?? null, allowedMimeTypes: b.allowed_mime_types ?? null, objects: new Map() });
             return send(200, { name: id });
         }
         let m = /^\/storage\/v1\/bucket\/([^/]+)$/.exec(path);
@@ -83,7 +83,7 @@ export async function startStorageApi(opts: { serviceRoleKey: string }): Promise
             const id = decodeURIComponent(m[1]);
             const b = buckets.get(id);
             if (!b) return fail(404, "404", "Bucket not found", "Bucket not found");
-            return send(200, { id, name: id, public: b.public });
+            return send(200, { id, name: id, public: b.public, file_size_limit: b.fileSizeLimit ?? null, allowed_mime_types: b.allowedMimeTypes ?? null });
         }
         m = /^\/storage\/v1\/object\/info\/(?:authenticated\/)?([^/]+)\/(.+)$/.exec(path);
         if (m && method === "GET") {

@@ -6,6 +6,7 @@ import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { printableName, unsafeObjectName } from "@supabase-backups/contracts";
 import { Client, type ClientConfig } from "pg";
 import { Readable } from "node:stream";
+import type { BucketSettings, StoragePolicy } from "@supabase-backups/contracts";
 
 export interface SourceObject {
     bucket: string;
@@ -56,6 +57,24 @@ export class StorageCatalog {
     async bucketNames(): Promise<string[]> {
         const r = await this.client.query<{ id: string }>(`select id from storage.buckets order by id`);
         return r.rows.map((x) => x.id);
+    }
+
+    /** Each bucket's public flag, size limit and MIME types, by id. */
+    async bucketSettings(): Promise<Map<string, BucketSettings>> {
+        const r = await this.client.query<{ id: string; public: boolean | null; file_size_limit: string | null; allowed_mime_types: string[] | null }>(
+            `select id, public, file_size_limit, allowed_mime_types from storage.buckets order by id`,
+        );
+        return new Map(
+            r.rows.map((b) => [b.id, { public: b.public === true, fileSizeLimit: b.file_size_limit === null ? null : Number(b.file_size_limit), allowedMimeTypes: b.allowed_mime_types }]),
+        );
+    }
+
+    /** The RLS policies on storage.objects: who may read and write the buckets' objects. */
+    async objectPolicies(): Promise<StoragePolicy[]> {
+        const r = await this.client.query<{ policyname: string; cmd: string; permissive: string; roles: string[]; qual: string | null; with_check: string | null }>(
+            `select policyname, cmd, permissive, roles::text[] as roles, qual, with_check from pg_policies where schemaname = 'storage' and tablename = 'objects' order by policyname`,
+        );
+        return r.rows.map((p) => ({ name: p.policyname, command: p.cmd, permissive: p.permissive === "PERMISSIVE", roles: p.roles, using: p.qual, withCheck: p.with_check }));
     }
 
     /**

@@ -218,4 +218,37 @@ describe("operator: restore storage", function () {
         assert.equal(r.code, 2);
         assert.match(r.stderr, /set SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY/);
     });
+
+    // Last: it adds a storage run (the tests above count two).
+    it("bucket settings and storage.objects policies are recorded; a rebuilt public-assets is public again, a restored-* copy is not", async () => {
+        await h.pg.query(`update storage.buckets set public = true, file_size_limit = 5242880, allowed_mime_types = '{image/svg+xml,image/png}' where id = 'public-assets'`);
+        await h.pg.query(`create policy "public read" on storage.objects for select to anon using (bucket_id = 'public-assets')`);
+        const r = await h.sync(cfg);
+        assert.equal(r.code, 0, r.stderr);
+        const { manifest } = (await h.manifests(ENV)).at(-1)!;
+        const want = { public: true, fileSizeLimit: 5242880, allowedMimeTypes: ["image/svg+xml", "image/png"] };
+        assert.deepEqual(manifest.buckets.find((b) => b.name === "public-assets")!.settings, want);
+        assert.deepEqual(manifest.buckets.find((b) => b.name === BUCKET)!.settings, { public: false, fileSizeLimit: null, allowedMimeTypes: null });
+        const policy = manifest.policies!.find((p) => p.name === "public read")!;
+        assert.deepEqual([policy.command, policy.roles, policy.permissive], ["SELECT", ["anon"], true]);
+        assert.match(policy.using!, /bucket_id = 'public-assets'/);
+
+        const api = await startStorageApi({ serviceRoleKey: SERVICE_ROLE_KEY });
+        try {
+            const restCfg = h.config(ENV, (c) => (c.supabase.url = api.url));
+            const run = (args: string[]) => runCli(["restore", "storage", "--config", restCfg, "--bucket", "public-assets", "--at", "now", "--json", ...args], h.env());
+            // Full project loss: the bucket under its own name comes back as it was.
+            let x = await run(["--into", "public-assets", "--overwrite"]);
+            assert.equal(x.code, 0, x.stderr);
+            const own = api.buckets.get("public-assets")!;
+            assert.deepEqual({ public: own.public, fileSizeLimit: own.fileSizeLimit, allowedMimeTypes: own.allowedMimeTypes }, want);
+            // A side-by-side copy keeps the limits but is never public under another name.
+            x = await run([]);
+            assert.equal(x.code, 0, x.stderr);
+            const side = api.buckets.get(defaultRestoreBucket("public-assets", manifest.runId))!;
+            assert.deepEqual({ public: side.public, fileSizeLimit: side.fileSizeLimit, allowedMimeTypes: side.allowedMimeTypes }, { ...want, public: false });
+        } finally {
+            await api.stop();
+        }
+    });
 });

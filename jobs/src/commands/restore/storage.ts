@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CreateBucketCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { assertSafeObjectName, EXIT, printableName, runIdTime, unsafeObjectName, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { assertSafeObjectName, EXIT, printableName, runIdTime, unsafeObjectName, type BucketSettings, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import { S3_SOURCE_ENV } from "../../supabase/storage-source";
 import { audited, Refusal, type AuditTrail } from "../../vault/audit";
 import { JobFailure, UsageError, errorMessage, httpStatusOf } from "../../runtime/errors";
@@ -67,8 +67,8 @@ function sameMetadata(a: Record<string, string> | undefined, b: Record<string, s
 /** Where restored objects go: a Supabase project's Storage, through REST or the S3 protocol. */
 export interface StorageTarget {
     via: "rest" | "s3";
-    /** true when it had to be created */
-    ensureBucket(bucket: string): Promise<boolean>;
+    /** true when it had to be created (with `settings`, where the interface can set them) */
+    ensureBucket(bucket: string, settings: BucketSettings | undefined): Promise<boolean>;
     head(bucket: string, name: string): Promise<{ size: number; eTag?: string; contentType?: string; cacheControl?: string; metadata?: Record<string, string> } | undefined>;
     put(bucket: string, o: StorageObject, body: Buffer | (() => Readable), meta: Record<string, string>): Promise<void>;
 }
@@ -97,13 +97,15 @@ function s3Target(ctx: CommandContext): StorageTarget {
     });
     return {
         via: "s3",
-        async ensureBucket(bucket) {
+        async ensureBucket(bucket, settings) {
             try {
                 await client.send(new HeadBucketCommand({ Bucket: bucket }));
                 return false;
             } catch (e) {
                 if (httpStatusOf(e) !== 404 && (e as any)?.name !== "NotFound" && (e as any)?.name !== "NoSuchBucket") throw new JobFailure(`cannot reach the target bucket ${bucket}: ${errorMessage(e)}`);
                 await client.send(new CreateBucketCommand({ Bucket: bucket }));
+                // The S3 protocol has no public flag, size limit or MIME list: say what to set by hand.
+                if (settings) ctx.log.warn({ bucket, settings }, "created through the S3 protocol, which cannot set the bucket's recorded settings: set them in the dashboard, or restore with --via rest");
                 return true;
             }
         },
@@ -154,11 +156,13 @@ function restTarget(ctx: CommandContext): StorageTarget {
     };
     return {
         via: "rest",
-        async ensureBucket(bucket) {
+        async ensureBucket(bucket, settings) {
             const g = await fetch(`${base}/bucket/${encodeURIComponent(bucket)}`, { headers: auth });
             if (g.ok) return false;
             if (g.status !== 404 && g.status !== 400) throw await fail(`GET bucket ${bucket}`, g);
-            const c = await fetch(`${base}/bucket`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify({ id: bucket, name: bucket, public: false }) });
+            // storage-api's createBucket body: id, name, public, file_size_limit, allowed_mime_types.
+            const body = { id: bucket, name: bucket, public: settings?.public ?? false, file_size_limit: settings?.fileSizeLimit ?? null, allowed_mime_types: settings?.allowedMimeTypes ?? null };
+            const c = await fetch(`${base}/bucket`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) });
             if (c.ok) return true;
             if (c.status === 409) return false; // created meanwhile
             throw await fail(`create bucket ${bucket}`, c);
@@ -276,8 +280,12 @@ async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOption
     const { selected, unsafe } = screenNames(ctx, opts, m);
     if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
     const r: StorageRestore = { ctx, opts, dest, trail, chosen, into, selected, unsafe };
-    // The target bucket: created when missing (private), reused when there (resume).
-    const created = await dest.ensureBucket(into);
+    // The target bucket: created when missing, with the recorded settings (public only when it is the
+    // source bucket's own name: a restored-* side copy stays private), reused when there (resume).
+    const settings = targetSettings(m.buckets.find((b) => b.name === opts.bucket)?.settings, opts.bucket, into);
+    trail.addOptions({ bucketSettings: settings ?? null });
+    const created = await dest.ensureBucket(into, settings);
+    if (created && settings && !opts.json) out(`created ${into}: ${settings.public ? "public" : "private"}, size limit ${settings.fileSizeLimit ?? "none"}, MIME types ${settings.allowedMimeTypes?.join(", ") ?? "any"}\n`);
     const counters = await transferObjects(r);
     reportStorage(r, created, counters);
     // The storage run's manifest was read at the version sync-storage wrote; an overwrite is reported.
@@ -396,4 +404,10 @@ async function restoreOne(dest: StorageTarget, into: string, o: StorageObject, b
     } finally {
         if (!data) await rm(spoolPath, { force: true });
     }
+}
+
+/** The settings a restored bucket gets: the recorded ones, but never public under another name. */
+export function targetSettings(recorded: BucketSettings | undefined, source: string, into: string): BucketSettings | undefined {
+    if (!recorded) return undefined;
+    return into === source ? recorded : { ...recorded, public: false };
 }

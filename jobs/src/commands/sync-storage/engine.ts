@@ -19,7 +19,7 @@ import { mergeRun, writeLinkedManifest } from "./merge";
 import { resolveRunId } from "./run-id";
 import { recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
 import { syncShard, type ShardOutcome } from "./shard";
-import { configuredBucketNames } from "./source";
+import { configuredBucketNames, readBucketFacts } from "./source";
 import { runTier } from "./tier";
 
 /** What a run wrote: the run manifest (when complete) and/or this shard's manifest. */
@@ -91,7 +91,7 @@ async function resolveRun(ctx: JobContext, s3: S3Client, runId: string, shardCou
     const earlier = runs.filter((r) => r.runId < runId);
     const tier = await vaultOp("read run headers", () => runTier(s3, vaultBucket, earlier, runTime, cfg));
     const retain = retainUntil(runTime, tier, cfg.retention);
-    return { s3, vaultBucket, env: cfg.env, runId, runTime, tier, retain, cfg, log: ctx.log, prevRef: earlier[earlier.length - 1], shardCount };
+    return { s3, vaultBucket, env: cfg.env, runId, runTime, tier, retain, cfg, log: ctx.log, prevRef: earlier[earlier.length - 1], shardCount, bucketFacts: () => readBucketFacts(ctx) };
 }
 
 async function mergeOnly(ctx: JobContext, run: RunScope): Promise<Outcome> {

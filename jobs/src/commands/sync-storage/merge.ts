@@ -13,13 +13,14 @@ import { getJson, putRecordOnce } from "../../vault/s3";
 import { bucketSummary, compareObjects, listShardManifests, mergeShards } from "../../vault/storage-runs";
 import { recordWrite, vaultOp, type RunScope } from "./run";
 import type { ShardOutcome } from "./shard";
+import type { BucketFacts } from "./source";
 
 export interface WrittenManifest {
     manifest: StorageManifest;
     key: string;
 }
 
-type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "unsafe" | "stats">;
+type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "unsafe" | "stats"> & { facts?: BucketFacts };
 
 /** The run manifest of `c` (fields in the order every writer uses: the record is serialized as built). */
 function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<StorageManifest> | undefined): StorageManifest {
@@ -34,7 +35,8 @@ function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<Stor
         shards: b.shards,
         tier: c.tier,
         retainUntil: c.retain.toISOString(),
-        buckets: b.buckets,
+        buckets: b.facts ? b.buckets.map((x) => (b.facts!.settings.has(x.name) ? { ...x, settings: b.facts!.settings.get(x.name)! } : x)) : b.buckets,
+        ...(b.facts ? { policies: b.facts.policies } : {}),
         objects: b.objects,
         failed: b.failed,
         vanished: b.vanished,
@@ -80,6 +82,7 @@ export async function writeLinkedManifest(c: RunScope, shard: ShardOutcome, prev
         vanished: shard.vanished,
         unsafe: shard.unsafe,
         stats: shard.stats,
+        facts: await c.bucketFacts(),
     };
     return putManifest(c, runManifest(c, body, previous));
 }
@@ -106,6 +109,7 @@ export async function mergeRun(c: RunScope, bucketNames: () => Promise<string[]>
         vanished: m.vanished,
         unsafe: m.unsafe,
         stats: m.stats,
+        facts: await c.bucketFacts(),
     };
     const written = await putManifest(c, runManifest(c, body, prev));
     c.log.info({ runId: c.runId, shards: c.shardCount, objects: written.manifest.objects.length }, "run manifest written (shards merged)");

@@ -6,6 +6,7 @@ import type { JobContext } from "../../runtime/context";
 import { errorMessage, httpStatusOf } from "../../runtime/errors";
 import type { RunRef } from "../../vault/runs";
 import type { RecordWrite } from "../../vault/s3";
+import type { BucketFacts } from "./source";
 
 /** Env: the run id all shards of one Indexed Job share (else derived from JOB_NAME, see resolveRunId). */
 export const RUN_ID_ENV = "SUPABASE_BACKUPS_RUN_ID";
@@ -73,6 +74,8 @@ export interface RunScope {
     log: JobContext["log"];
     prevRef?: RunRef;
     shardCount: number;
+    /** the buckets' settings and storage.objects' policies, for the run manifest (undefined: unreadable) */
+    bucketFacts: () => Promise<BucketFacts | undefined>;
 }
 
 /** The vault refused or could not be reached: fatal for the run (no manifest is written). */

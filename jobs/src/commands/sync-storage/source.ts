@@ -1,5 +1,5 @@
 // The Supabase side of a shard: the catalog (SQL listing) and the download source the config selects.
-import type { JobConfig } from "@supabase-backups/contracts";
+import type { BucketSettings, JobConfig, StoragePolicy } from "@supabase-backups/contracts";
 import { requireSecret, type JobContext } from "../../runtime/context";
 import { errorMessage, JobFailure, UsageError } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
@@ -54,5 +54,29 @@ export async function configuredBucketNames(ctx: JobContext): Promise<string[]> 
         return await catalog.bucketNames();
     } finally {
         await catalog.close();
+    }
+}
+
+/** What the run manifest records of the buckets themselves: settings by bucket, and storage.objects' policies. */
+export interface BucketFacts {
+    settings: Map<string, BucketSettings>;
+    policies: StoragePolicy[];
+}
+
+/**
+ * The buckets' settings and policies, read when the run manifest is written. A failure is logged and
+ * leaves them out (the fields are optional): the objects are what the run exists for.
+ */
+export async function readBucketFacts(ctx: JobContext): Promise<BucketFacts | undefined> {
+    try {
+        const catalog = await StorageCatalog.connect(databaseUrl(ctx));
+        try {
+            return { settings: await catalog.bucketSettings(), policies: await catalog.objectPolicies() };
+        } finally {
+            await catalog.close();
+        }
+    } catch (e) {
+        ctx.log.warn({ err: errorMessage(e) }, "cannot read the buckets' settings and policies; the run manifest leaves them out");
+        return undefined;
     }
 }
