@@ -293,7 +293,7 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         const strip = ({ lockedUntil: _l, ...o }: any) => ({ ...o, blobKey: o.blobKey.replace(/^storage\/[^/]+\//, "") });
         assert.deepEqual(s.manifest.objects.map(strip), u.manifest.objects.map(strip));
         assert.deepEqual(s.manifest.buckets, u.manifest.buckets);
-        assert.deepEqual(s.manifest.buckets.find((b) => b.name === "empty"), { name: "empty", objects: 0, bytes: 0 });
+        assert.deepEqual(s.manifest.buckets.find((b) => b.name === "empty"), { name: "empty", objects: 0, bytes: 0, settings: { public: false, fileSizeLimit: null, allowedMimeTypes: null } });
         assert.deepEqual(s.manifest.failed, u.manifest.failed);
         assert.equal(s.manifest.stats.listed, u.manifest.stats.listed);
         assert.equal(s.manifest.stats.copied + s.manifest.stats.deduplicated, u.manifest.stats.copied + u.manifest.stats.deduplicated);
