@@ -78,9 +78,10 @@ describe("sync-storage (vault: Ceph RGW)", function () {
         assert.equal(alice.contentType, "image/png");
         assert.deepEqual(alice.metadata, { owner: "alice" });
         assert.equal(m.objects.find((o) => o.name === "avatars/bob.png")!.cacheControl, "max-age=60");
+        const privateBucket = { public: false, fileSizeLimit: null, allowedMimeTypes: null };
         assert.deepEqual(m.buckets, [
-            { name: "public-assets", objects: 2, bytes: 5900 },
-            { name: "user-media", objects: 5, bytes: 5000 + 7000 + 12345 + 0 + 300_000 },
+            { name: "public-assets", objects: 2, bytes: 5900, settings: privateBucket },
+            { name: "user-media", objects: 5, bytes: 5000 + 7000 + 12345 + 0 + 300_000, settings: privateBucket },
         ]);
 
         // Dedup: alice.png and copy-of-alice.png are one blob, uploaded once.
