@@ -9,7 +9,7 @@ const PEM = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
 describe("program: the Postgres CA bundle", () => {
     it("with postgres.caBundle: postgres-ca.pem in the ConfigMap and PGSSLROOTCERT in every CronJob's container", async () => {
         const r = await runProgramUnderMocks("staging", { mutate: (f) => void ((f.values as any).postgres = { caBundle: PEM }) });
-        const cm = one(r, "kubernetes:core/v1:ConfigMap").inputs;
+        const cm = one(r, "kubernetes:core/v1:ConfigMap", "-schedule-config").inputs;
         assert.equal(cm.data["postgres-ca.pem"], PEM);
         const crons = ofType(r, "kubernetes:batch/v1:CronJob").map((c) => c.inputs);
         assert.ok(crons.length >= 4);
@@ -25,7 +25,7 @@ describe("program: the Postgres CA bundle", () => {
 
     it("without it: no CA file, no PGSSLROOTCERT; a bad bundle is a config error", async () => {
         const r = await runProgramUnderMocks("staging");
-        assert.equal(one(r, "kubernetes:core/v1:ConfigMap").inputs.data["postgres-ca.pem"], undefined);
+        assert.equal(one(r, "kubernetes:core/v1:ConfigMap", "-schedule-config").inputs.data["postgres-ca.pem"], undefined);
         for (const c of ofType(r, "kubernetes:batch/v1:CronJob")) assert.ok(!c.inputs.spec.jobTemplate.spec.template.spec.containers[0].env.some((e: any) => e.name === "PGSSLROOTCERT"));
         await assert.rejects(runProgramUnderMocks("staging", { mutate: (f) => void ((f.values as any).postgres = { caBundle: "not a certificate" }) }), /caBundle/);
     });
