@@ -54,6 +54,20 @@ export const CANARY_PORT = 5432;
 export function canaryDatabaseUrl(image: string): string {
     return `postgresql://${canarySuperuser(image)}@127.0.0.1:${CANARY_PORT}/postgres`;
 }
+export const CANARY_CONTAINER = "canary-postgres";
+
+/**
+ * The verify pod's annotations that keep the cloud identity out of the canary container
+ * (docs/security.md "The canary runs hostile code"): IRSA's webhook and Azure workload identity's
+ * inject the role's env and the projected token into every container unless told to skip one.
+ */
+export function canaryPodAnnotations(azure: boolean): Record<string, string> {
+    return {
+        "eks.amazonaws.com/skip-containers": CANARY_CONTAINER,
+        ...(azure ? { "azure.workload.identity/skip-containers": CANARY_CONTAINER } : {}),
+    };
+}
+
 const RUN_AS = 10001; // the job image's fixed non-root user (jobs/Dockerfile)
 const POSTGRES_UID = 999; // the official postgres image's user
 
@@ -190,7 +204,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     { name: "canary-tmp", emptyDir: { sizeLimit: "1Gi" } },
                 );
                 initContainers.push({
-                    name: "canary-postgres",
+                    name: CANARY_CONTAINER,
                     image: canaryImage,
                     imagePullPolicy: cfg.kubernetes.imagePullPolicy,
                     restartPolicy: "Always",
@@ -252,7 +266,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 activeDeadlineSeconds: j.activeDeadlineSeconds,
                 ttlSecondsAfterFinished: 3 * 86400,
                 ...(shards > 1 ? { completionMode: "Indexed", completions: shards, parallelism: shards } : {}),
-                template: { metadata: { labels: podLabels }, spec: podSpec },
+                template: { metadata: { labels: podLabels, ...(j.kind === "verify" ? { annotations: canaryPodAnnotations(azure) } : {}) }, spec: podSpec },
             };
             this.cronJobs[j.name] = new batchv1.CronJob(
                 `${name}-${j.name}`,

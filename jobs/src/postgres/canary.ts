@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { Client } from "pg";
-import type { Logger } from "../runtime/log";
+import { registerSecret, type Logger } from "../runtime/log";
 import { quoteIdent } from "./ident";
 import { pgChildEnv, pgClientConfig, toolEnv } from "./connection";
 import { RestoreErrorScanner, restoreSucceeded } from "./restore-errors";
@@ -49,13 +49,32 @@ function oneLine(e: unknown): string {
 
 export interface CanaryDatabase {
     name: string;
+    /** the canary server's superuser, in this database: the pre-step (extensions) and the checks */
     url: string;
+    /**
+     * The database's owner, a NOSUPERUSER login role made for this restore: pg_restore connects as it
+     * (docs/security.md "The canary runs hostile code"), so the source's code (CHECK constraints, index
+     * expressions, SECURITY DEFINER functions, which --no-owner makes its own) runs without superuser.
+     */
+    owner: string;
+    ownerUrl: string;
     serverVersion: string;
     /** roles created on the canary server for this restore (dropped again with the database) */
     createdRoles: string[];
 }
 
-/** Create the throw-away database (TEMPLATE template0: nothing a template1 customisation added). */
+/** The owner role's URL: the admin URL's host and port, the owner's name and password. */
+export function ownerUrlFor(adminUrl: string, database: string, owner: string, password: string): string {
+    const u = new URL(withDatabase(adminUrl, database));
+    u.username = encodeURIComponent(owner);
+    u.password = encodeURIComponent(password);
+    return u.toString();
+}
+
+/**
+ * Create the throw-away database (TEMPLATE template0: nothing a template1 customisation added), owned
+ * by a new NOSUPERUSER login role with a random password, which the restore runs as.
+ */
 export async function createCanary(adminUrl: string, env: string): Promise<CanaryDatabase> {
     let c: Client;
     try {
@@ -63,12 +82,21 @@ export async function createCanary(adminUrl: string, env: string): Promise<Canar
     } catch (e) {
         throw new CanaryUnavailable(`canary server unreachable: ${oneLine(e)}`);
     }
+    const name = canaryDatabaseName(env);
+    const owner = `${name}_owner`;
+    const password = randomBytes(24).toString("hex");
+    registerSecret(password);
+    let roleMade = false;
     try {
-        const name = canaryDatabaseName(env);
         const v = await c.query("show server_version");
-        await c.query(`create database ${quoteIdent(name)} template template0 encoding 'UTF8'`);
-        return { name, url: withDatabase(adminUrl, name), serverVersion: v.rows[0].server_version, createdRoles: [] };
+        // INHERIT (the default): on 15 the public schema belongs to pg_database_owner, whose rights
+        // reach the database's owner only by inheritance.
+        await c.query(`create role ${quoteIdent(owner)} login nosuperuser nocreatedb nocreaterole noreplication nobypassrls password '${password}'`);
+        roleMade = true;
+        await c.query(`create database ${quoteIdent(name)} owner ${quoteIdent(owner)} template template0 encoding 'UTF8'`);
+        return { name, url: withDatabase(adminUrl, name), owner, ownerUrl: ownerUrlFor(adminUrl, name, owner, password), serverVersion: v.rows[0].server_version, createdRoles: [owner] };
     } catch (e) {
+        if (roleMade) await c.query(`drop role if exists ${quoteIdent(owner)}`).catch(() => undefined);
         throw new CanaryUnavailable(`canary server refused to create a database: ${oneLine(e)}`);
     } finally {
         await c.end().catch(() => undefined);
@@ -193,10 +221,12 @@ export function runPgRestore(opts: {
 }): Promise<RestoreResult> {
     const started = Date.now();
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
-    const args = ["--no-password", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`), ...(opts.useList ? ["--use-list", opts.useList] : [])];
+    // As the database's NOSUPERUSER owner, and --no-owner: every object (SECURITY DEFINER functions
+    // included) belongs to that role, so nothing the archive holds runs with a superuser's rights.
+    const args = ["--no-password", "--no-owner", "--dbname", opts.db.name, ...(opts.sections ?? []).map((s) => `--section=${s}`), ...(opts.useList ? ["--use-list", opts.useList] : [])];
     if (opts.file) args.push("--jobs", String(Math.max(1, opts.jobs)), opts.file);
     // pg_restore's own messages in English whatever the locale: the scanner reads its words.
-    const env = { ...pgChildEnv(opts.db.url, opts.env ?? process.env, "supabase-backups-verify"), LC_MESSAGES: "C", LC_ALL: "C" };
+    const env = { ...pgChildEnv(opts.db.ownerUrl, opts.env ?? process.env, "supabase-backups-verify"), LC_MESSAGES: "C", LC_ALL: "C" };
     delete (env as any).PGSERVICE;
     return new Promise((resolve, reject) => {
         const child = spawn(opts.bin ?? "pg_restore", args, { env, stdio: [opts.file ? "ignore" : "pipe", "ignore", "pipe"] });

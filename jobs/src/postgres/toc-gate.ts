@@ -1,7 +1,8 @@
 // Reading an archive's table of contents while it streams: the first bytes go to `pg_restore -l` (it
 // reads the header and the TOC, a few hundred KB at most, and exits) and are held; once the TOC is
 // known, `open` gets it and returns where the whole stream goes (a pg_restore that now knows its -L
-// use-list); the held bytes are written there first, then the rest flows through with backpressure.
+// use-list, and the head bytes to read definitions from); the held bytes are written there first,
+// then the rest flows through with backpressure.
 // This keeps verify's restore overlapped with the download instead of waiting for the whole spool.
 import { spawn } from "node:child_process";
 import { Writable } from "node:stream";
@@ -12,7 +13,7 @@ export class TocGate extends Writable {
     private dest: Writable | undefined;
     private ready: Promise<Writable>;
 
-    constructor(pgRestoreBin: string, env: NodeJS.ProcessEnv, open: (toc: TocEntry[]) => Promise<Writable>) {
+    constructor(pgRestoreBin: string, env: NodeJS.ProcessEnv, open: (toc: TocEntry[], head: Buffer) => Promise<Writable>) {
         super({ highWaterMark: 256 * 1024 });
         this.ready = this.listThenOpen(pgRestoreBin, env, open);
         this.ready.catch((e) => this.destroy(e));
@@ -22,7 +23,7 @@ export class TocGate extends Writable {
     private ending = false;
     private listerClosed!: Promise<void>;
 
-    private async listThenOpen(bin: string, env: NodeJS.ProcessEnv, open: (toc: TocEntry[]) => Promise<Writable>): Promise<Writable> {
+    private async listThenOpen(bin: string, env: NodeJS.ProcessEnv, open: (toc: TocEntry[], head: Buffer) => Promise<Writable>): Promise<Writable> {
         const child = spawn(bin, ["-l"], { env, stdio: ["pipe", "pipe", "pipe"] });
         this.lister = child;
         this.listerClosed = new Promise((resolve) => child.once("close", () => resolve()));
@@ -37,7 +38,8 @@ export class TocGate extends Writable {
         });
         this.lister = undefined;
         if (code !== 0) throw new Error(`pg_restore -l could not read the archive's table of contents: ${err.trim().split("\n").pop() ?? `exit ${code}`}`);
-        const dest = await open(parseToc(out));
+        // `head`: the bytes held so far (they hold the whole TOC, with each entry's definition)
+        const dest = await open(parseToc(out), Buffer.concat(this.held));
         // The restore going away (it failed) ends the gate too, so the writer stops waiting on it.
         dest.once("error", (e) => this.destroy(e));
         dest.once("close", () => {

@@ -6,6 +6,9 @@
 //  - an ACL on an object the archive never creates: an extension member made by an event trigger on
 //    the source (Supabase's graphql_public.graphql, created inside CREATE EXTENSION pg_graphql), whose
 //    definition pg_dump leaves out but whose grants it keeps.
+// The restore runs as a NOSUPERUSER owner (canary-sandbox.ts), so what only a superuser may do is
+// done before it by the verifier from the archive's names (extensions and their schemas), or left out
+// and said: event triggers, other roles' default privileges, grants on objects an extension made.
 // Whatever is left out is returned, so the verification record can say exactly what was not restored.
 
 export interface TocEntry {
@@ -54,21 +57,68 @@ export interface UseList {
     skipped: Skipped[];
 }
 
+/** What the verifier created as superuser before the owner's restore (canary-sandbox.ts). */
+export interface Prepared {
+    /** extensions created (their EXTENSION and COMMENT entries are not restored again) */
+    extensions: Set<string>;
+    /** schemas created for them, owned by the restore's owner (their SCHEMA entries would collide) */
+    schemas: Set<string>;
+}
+
+/** Entry kinds that define an object another entry's ACL can name (`TABLE x` covers views too). */
+const DEFINES: Record<string, string> = {
+    FUNCTION: "FUNCTION",
+    PROCEDURE: "PROCEDURE",
+    AGGREGATE: "AGGREGATE",
+    TABLE: "TABLE",
+    VIEW: "TABLE",
+    "MATERIALIZED VIEW": "TABLE",
+    "FOREIGN TABLE": "TABLE",
+    SEQUENCE: "SEQUENCE",
+    TYPE: "TYPE",
+    DOMAIN: "DOMAIN",
+};
+
+function definedObjects(entries: TocEntry[]): Set<string> {
+    const out = new Set<string>(["SCHEMA public"]); // every database has it; its owner is the database's
+    for (const e of entries) {
+        if (e.desc === "SCHEMA") out.add(`SCHEMA ${e.name}`);
+        else if (DEFINES[e.desc]) {
+            out.add(`${e.schema}.${DEFINES[e.desc]} ${e.name}`);
+            if (e.desc === "SEQUENCE" || e.desc === "VIEW" || e.desc === "MATERIALIZED VIEW" || e.desc === "FOREIGN TABLE") out.add(`${e.schema}.TABLE ${e.name}`);
+        }
+    }
+    return out;
+}
+
 /**
- * The use-list: every entry except those of `refused` extensions (name → their own schemas) and ACLs
- * on functions the archive does not define.
+ * The use-list: every entry except those of `refused` extensions (name → their own schemas), what the
+ * verifier `prepared` as superuser, and what a NOSUPERUSER owner cannot restore (said in `skipped`).
  */
-export function planUseList(entries: TocEntry[], refused: Map<string, { schemas: string[]; why: string }>): UseList {
-    const defined = new Set(entries.filter((e) => e.desc === "FUNCTION" || e.desc === "PROCEDURE").map((e) => `${e.schema}.${e.name}`));
+export function planUseList(entries: TocEntry[], refused: Map<string, { schemas: string[]; why: string }>, prepared: Prepared = { extensions: new Set(), schemas: new Set() }): UseList {
+    const defined = definedObjects(entries);
     const skipped: Skipped[] = [];
     const keep: string[] = [];
     const refusedSchemas = new Map([...refused].flatMap(([ext, r]) => r.schemas.map((s) => [s, ext] as const)));
     for (const e of entries) {
+        if (isPrepared(e, prepared)) continue;
         const why = skipReason(e, refused, refusedSchemas, defined);
         if (why) skipped.push({ entry: `${e.desc} ${e.schema === "-" ? "" : e.schema + " "}${e.name}`, why });
         else keep.push(e.line);
     }
     return { text: keep.join("\n") + "\n", skipped };
+}
+
+/** The extension name an `EXTENSION x` / `COMMENT - EXTENSION "x"` entry is about. */
+function extensionOf(e: TocEntry): string | undefined {
+    if (e.desc === "EXTENSION") return e.name.replace(/^"(.*)"$/, "$1");
+    return e.desc === "COMMENT" ? /^EXTENSION "?([^"]+)"?$/.exec(e.name)?.[1] : undefined;
+}
+
+function isPrepared(e: TocEntry, p: Prepared): boolean {
+    const ext = extensionOf(e);
+    if (ext !== undefined) return p.extensions.has(ext);
+    return e.desc === "SCHEMA" && p.schemas.has(e.name);
 }
 
 function skipReason(e: TocEntry, refused: Map<string, { why: string }>, refusedSchemas: Map<string, string>, defined: Set<string>): string | undefined {
@@ -77,8 +127,12 @@ function skipReason(e: TocEntry, refused: Map<string, { why: string }>, refusedS
     if (e.desc === "COMMENT" && commented && refused.has(commented[1])) return `extension ${commented[1]} not restored`;
     const ownSchema = refusedSchemas.get(e.schema) ?? refusedSchemas.get(/^SCHEMA (\S+)$/.exec(e.name)?.[1] ?? "");
     if (ownSchema) return `in schema of extension ${ownSchema}, not restored`;
-    const fn = /^FUNCTION (.+)$/.exec(e.name);
-    if (e.desc === "ACL" && fn && !defined.has(`${e.schema}.${fn[1]}`)) return "grants on a function the archive does not create (an extension member on the source)";
+    if (e.desc === "EVENT TRIGGER" || (e.desc === "COMMENT" && e.name.startsWith("EVENT TRIGGER "))) return "event triggers need a superuser: not restored into the canary";
+    if (e.desc === "DEFAULT ACL") return `default privileges of role ${e.owner || "?"}: the restore's owner may not set another role's`;
+    if (e.desc === "ACL" && /^(SCHEMA|TABLE|SEQUENCE|FUNCTION|PROCEDURE|AGGREGATE|TYPE|DOMAIN) /.test(e.name)) {
+        const key = e.name.startsWith("SCHEMA ") ? e.name : `${e.schema}.${e.name}`;
+        if (!defined.has(key)) return "grants on an object the archive does not create (an extension member on the source)";
+    }
     return undefined;
 }
 

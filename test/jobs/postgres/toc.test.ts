@@ -37,11 +37,30 @@ describe("postgres: table of contents and use-list", () => {
         assert.equal(find("3126").name, "profiles profiles_pkey");
     });
 
-    it("with nothing refused, leaves out only grants on functions the archive does not create", () => {
+    it("with nothing refused, leaves out what a NOSUPERUSER owner cannot restore: grants on objects the archive does not create, other roles' default privileges", () => {
         const plan = planUseList(entries, new Map());
-        assert.deepEqual(plan.skipped.map((s) => s.entry), ['ACL graphql_public FUNCTION graphql("operationName" text, query text, variables jsonb, extensions jsonb)']);
+        assert.deepEqual(plan.skipped.map((s) => s.entry), [
+            "ACL SCHEMA cron",
+            'ACL graphql_public FUNCTION graphql("operationName" text, query text, variables jsonb, extensions jsonb)',
+            "ACL cron TABLE job",
+            "DEFAULT ACL cron DEFAULT PRIVILEGES FOR SEQUENCES",
+        ]);
+        assert.match(plan.skipped[3].why, /default privileges of role supabase_admin/);
         assert.ok(plan.text.includes("3739; 0 0 ACL auth FUNCTION email()"), "a grant on a function the archive creates is kept");
-        assert.equal(plan.text.split("\n").filter(Boolean).length, entries.length - 1);
+        assert.equal(plan.text.split("\n").filter(Boolean).length, entries.length - 4);
+    });
+
+    it("what the verifier's superuser prepared (extensions, their schemas) is not restored again, and not reported as left out", () => {
+        const plan = planUseList(entries, new Map(), { extensions: new Set(["pg_graphql", "uuid-ossp"]), schemas: new Set(["graphql"]) });
+        for (const gone of ["6; 3079 16661 EXTENSION - pg_graphql", '3738; 0 0 COMMENT - EXTENSION "uuid-ossp"', "19; 2615 16660 SCHEMA - graphql"]) assert.ok(!plan.text.includes(gone), gone);
+        assert.ok(plan.text.includes("9; 3079 16732 EXTENSION - pg_cron"), "an extension not prepared stays in the list");
+        assert.ok(!plan.skipped.some((s) => /graphql$|uuid/.test(s.entry)), JSON.stringify(plan.skipped));
+    });
+
+    it("event triggers need a superuser: left out and said", () => {
+        const plan = planUseList(parseToc("2345; 3466 16800 EVENT TRIGGER - pgrst_ddl_watch supabase_admin\n3800; 0 0 COMMENT - EVENT TRIGGER pgrst_ddl_watch supabase_admin\n"), new Map());
+        assert.equal(plan.skipped.length, 2);
+        assert.match(plan.skipped[0].why, /event triggers need a superuser/);
     });
 
     it("a refused extension takes its entries, its comment and everything in its own schema with it", () => {

@@ -2,14 +2,17 @@
 //  - which of the source's extensions the canary cannot create: missing from its image → verify
 //    refuses to judge; refused in this database (pg_cron) → left out with its own schema, and said so;
 //  - pre-data and data streamed from the download (the TOC read on the way, toc-gate.ts), then
-//    post-data with -j from the finished spool, both with the same -L use-list (toc.ts).
+//    post-data with -j from the finished spool, both with the same -L use-list (toc.ts);
+//  - between reading the TOC and the restore, the superuser's part (canary-sandbox.ts): extensions and
+//    their schemas; the restore itself runs as the database's NOSUPERUSER owner.
 import type { ChildProcess } from "node:child_process";
 import type { Writable } from "node:stream";
 import { writeFile } from "node:fs/promises";
 import { EXIT, type DbManifest } from "@supabase-backups/contracts";
 import { JobFailure, errorMessage } from "../../runtime/errors";
-import { availableExtensions, CanaryUnavailable, probeExtensions, runPgRestore, type CanaryDatabase, type RestoreResult } from "../../postgres/canary";
-import { EXTENSION_OWN_SCHEMAS, planUseList, type Skipped } from "../../postgres/toc";
+import { availableExtensions, CanaryUnavailable, connect, probeExtensions, runPgRestore, type CanaryDatabase, type RestoreResult } from "../../postgres/canary";
+import { extensionPlacements, prepareAsSuperuser } from "../../postgres/canary-sandbox";
+import { EXTENSION_OWN_SCHEMAS, planUseList, type Prepared, type Skipped, type TocEntry } from "../../postgres/toc";
 import { TocGate } from "../../postgres/toc-gate";
 import { extName } from "./checks";
 
@@ -62,8 +65,8 @@ export function startCanaryRestore(o: { db: CanaryDatabase; refused: RefusedExte
     let skipped: Skipped[] = [];
     let opened!: () => void;
     const started = new Promise<void>((r) => (opened = r));
-    const input = new TocGate(o.bin ?? "pg_restore", o.env, async (toc) => {
-        const list = planUseList(toc, o.refused);
+    const input = new TocGate(o.bin ?? "pg_restore", o.env, async (toc, head) => {
+        const list = planUseList(toc, o.refused, await prepareCanary(o, toc, head));
         skipped = list.skipped;
         await writeFile(o.listFile, list.text);
         let stdin!: Writable;
@@ -93,6 +96,19 @@ export function startCanaryRestore(o: { db: CanaryDatabase; refused: RefusedExte
         },
         skipped: () => skipped,
     };
+}
+
+/** The superuser's part, from the TOC and the archive's head, before the owner's restore starts. */
+async function prepareCanary(o: { db: CanaryDatabase; refused: RefusedExtensions; listFile: string; env: NodeJS.ProcessEnv; bin?: string }, toc: TocEntry[], head: Buffer): Promise<Prepared> {
+    const placements = await extensionPlacements(o.bin ?? "pg_restore", o.env, head, toc, `${o.listFile}.extensions`, writeFile);
+    const c = await connect(o.db.url);
+    try {
+        return await prepareAsSuperuser(c, o.db.owner, placements, toc, new Set(o.refused.keys()));
+    } catch (e) {
+        throw new Error(`the verifier's superuser step (extensions) failed: ${errorMessage(e)}`);
+    } finally {
+        await c.end().catch(() => undefined);
+    }
 }
 
 /** One line for the record: what was left out of the restore and why, grouped by reason. */

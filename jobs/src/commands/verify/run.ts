@@ -269,9 +269,11 @@ class RunVerification {
         }
         const rolesSql = this.fetched.get("roles.sql")?.r?.data;
         const roles = rolesSql ? rolesFromScript(rolesSql.toString("utf8")) : SUPABASE_DEFAULT_ROLES;
-        canary.createdRoles = await ensureRoles(this.s.canaryUrl, roles).catch((err) => {
+        // added to the database's owner role (createCanary), dropped with it
+        const created = await ensureRoles(this.s.canaryUrl, roles).catch((err) => {
             throw new CanaryUnavailable(`cannot create roles on the canary server: ${errorMessage(err)}`);
         });
+        canary.createdRoles.push(...created);
         // with the roles in place: extension scripts grant to them
         this.refused = await planExtensions(m, this.s.canaryUrl, canary);
         return canary;
@@ -308,6 +310,7 @@ class RunVerification {
         this.durations.restoreSeconds = this.restoreSeconds;
         await rm(this.spool, { force: true });
         await rm(`${this.spool}.list`, { force: true });
+        await rm(`${this.spool}.list.extensions`, { force: true });
         if (!restore.ok) {
             await this.restoreFailed(restore);
             return false;
