@@ -210,7 +210,8 @@ function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: strin
             {
                 Sid: "ListEnv",
                 Effect: "Allow",
-                // ListBucketVersions: reads are pinned to the versions the jobs wrote, and newer ones are tampering.
+                // ListBucketVersions: reads are pinned to the versions the jobs wrote, and newer ones are tampering; the audit log
+                // is read at each record's first (locked) version.
                 Action: ["s3:ListBucket", "s3:ListBucketVersions"],
                 Resource: bucketArn(bucket),
                 Condition: { StringLike: { "s3:prefix": listPrefixes(...own) } },

@@ -303,15 +303,19 @@ export const AuditRecordSchema = Type.Object(
         eventId: Type.String({ pattern: "^[A-Za-z0-9T_-]+$" }),
         env: Type.String(),
         action: Type.String(),
+        /** who acted: the caller's cloud identity (STS GetCallerIdentity's ARN, or the store's access key) */
         actor: Type.String(),
+        /** what `--actor` (or $SUPABASE_BACKUPS_ACTOR / $USER) claimed, beside the identity */
+        actorClaim: Type.Optional(Type.Union([Type.String(), Type.Null()])),
         reason: Type.Union([Type.String(), Type.Null()]),
         startedAt: IsoTime,
-        finishedAt: IsoTime,
+        /** null in the "started" record, written before any data action */
+        finishedAt: Type.Union([IsoTime, Type.Null()]),
         runId: Type.Union([RunIdT, Type.Null()]),
         /** target with any credentials removed */
         target: Type.String(),
         options: Type.Record(Type.String(), Type.Unknown()),
-        result: Type.Unsafe<"succeeded" | "failed" | "refused">({ type: "string", enum: ["succeeded", "failed", "refused"] }),
+        result: Type.Unsafe<"started" | "succeeded" | "failed" | "refused">({ type: "string", enum: ["started", "succeeded", "failed", "refused"] }),
         error: Type.Union([Type.String(), Type.Null()]),
         durations: Type.Record(Type.String(), Type.Number()),
     },

@@ -84,6 +84,11 @@ export function auditKey(env: string, at: Date, eventId: string): string {
     return `${prefixes.audit(env)}${datePath(at)}/${eventId}.json`;
 }
 
+/** `audit/{env}/{yyyy}/{mm}/{dd}/{eventId}.started.json`: written before the action (the other after it) */
+export function auditStartedKey(env: string, at: Date, eventId: string): string {
+    return `${prefixes.audit(env)}${datePath(at)}/${eventId}.started.json`;
+}
+
 export function compactStamp(d: Date): string {
     return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
 }

@@ -4,7 +4,8 @@ import type { Command } from "commander";
 import { requireSecret, type JobContext } from "../runtime/context";
 import { UsageError, errorMessage } from "../runtime/errors";
 import { parseDuration, parseInstant } from "../runtime/time";
-import { AuditTrail, requireReason, resolveActor } from "../vault/audit";
+import { AuditTrail, auditRetainUntil, requireReason, resolveActor } from "../vault/audit";
+import { callerIdentity } from "../vault/identity";
 import { parseAt } from "../vault/run-choice";
 import { SupabaseApi } from "../supabase/api";
 import type { CommandContext, CommandOptions } from "./command";
@@ -19,14 +20,19 @@ export function withOperatorOptions(cmd: Command): Command {
         .option("-c, --config <file>", "job config JSON; default $SUPABASE_BACKUPS_CONFIG")
         .option("--env <env>", "environment; must match the config's env (a guard against the wrong config file)")
         .option("--json", "machine-readable output on stdout")
-        .option("--actor <who>", "who is acting, for the audit record; default $SUPABASE_BACKUPS_ACTOR, $USER")
+        .option("--actor <who>", "who you say you are, recorded beside your cloud identity (which is the actor); default $SUPABASE_BACKUPS_ACTOR, $USER")
         .option("--reason <text>", "why, for the audit record; required in prod");
 }
 
-/** An audit trail for an action (reason checked first: prod needs one). */
+/**
+ * An audit trail for an action (reason checked first: prod needs one). `audited()` writes its
+ * "started" record, with the caller's cloud identity as the actor, before the action runs.
+ */
 export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
     const reason = requireReason(ctx.config.env, opts.reason);
-    return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn);
+    const lockUntil = auditRetainUntil(new Date(), ctx.config.retention);
+    const identify = () => callerIdentity(ctx.s3, ctx.config.vault);
+    return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn, lockUntil, identify);
 }
 
 export function managementApi(ctx: JobContext): SupabaseApi {

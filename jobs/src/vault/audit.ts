@@ -1,14 +1,29 @@
 // Audit records for operator actions that touch data (restores, PITR requests, branches): who, when,
-// why, what, the target with credentials removed, the result and durations. Written once to
-// `audit/{env}/{yyyy}/{mm}/{dd}/{eventId}.json` — also for refusals and failures, so a refused
-// "restore prod into staging without masking" is on the record too.
+// why, what, the target with credentials removed, the result and durations (docs/security.md "Audit
+// before action"). Two create-only records per action, each locked (COMPLIANCE) for as long as the
+// longest-kept backup: `…/{eventId}.started.json` BEFORE anything is done (no record, no action), and
+// `…/{eventId}.json` after — also for refusals and failures. A killed process leaves the first alone.
+// The actor is the caller's cloud identity (identity.ts); `--actor` is kept beside it as a claim.
 import { randomBytes } from "node:crypto";
 import { hostname, userInfo } from "node:os";
 import type { S3Client } from "@aws-sdk/client-s3";
-import { assertSchema, auditKey, AuditRecordSchema, compactStamp, prefixes, redactUrl, type AuditRecord, MANIFEST_SCHEMA_VERSION } from "@supabase-backups/contracts";
+import {
+    activeTiers,
+    assertSchema,
+    auditKey,
+    AuditRecordSchema,
+    auditStartedKey,
+    compactStamp,
+    redactUrl,
+    retainUntil,
+    type AuditRecord,
+    type JobConfig,
+    MANIFEST_SCHEMA_VERSION,
+} from "@supabase-backups/contracts";
 import { UsageError, errorMessage, JobFailure } from "../runtime/errors";
 import { redact } from "../runtime/log";
-import { getJson, listAll, putRecordOnce } from "./s3";
+import { putRecordOnce } from "./s3";
+import { readAuditLog } from "./audit-log";
 
 export interface AuditOptions {
     actor?: string;
@@ -20,7 +35,13 @@ export function isProdEnv(env: string): boolean {
     return /^(prod|production|prd)$/i.test(env);
 }
 
-/** `--actor`, else $SUPABASE_BACKUPS_ACTOR, $USER / $LOGNAME, the OS user; never empty. */
+/** An audit record's lock: as long as the longest-kept tier's backups (prod: 7 years). */
+export function auditRetainUntil(at: Date, retention: JobConfig["retention"]): Date {
+    const ends = activeTiers(retention).map((t) => retainUntil(at, t, retention).getTime());
+    return new Date(Math.max(at.getTime() + retention.objectLockMinDays * 86_400_000, ...ends));
+}
+
+/** What the operator says about themself (`--actor`, else $SUPABASE_BACKUPS_ACTOR, $USER / $LOGNAME, the OS user): a claim beside the identity. */
 export function resolveActor(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
     const candidates = [flag, env.SUPABASE_BACKUPS_ACTOR, env.USER, env.LOGNAME];
     for (const c of candidates) if (c && c.trim()) return c.trim();
@@ -50,17 +71,25 @@ export class AuditTrail {
     private readonly options: Record<string, unknown>;
     written?: { key: string; record: AuditRecord };
 
+    /** the caller's cloud identity, established by begin() */
+    actor = "";
+    started?: { key: string; record: AuditRecord };
+
     constructor(
         private readonly s3: S3Client,
         private readonly bucket: string,
         readonly env: string,
         readonly action: string,
-        readonly actor: string,
+        /** who the operator says they are (--actor): recorded beside the identity, never instead */
+        readonly actorClaim: string | null,
         readonly reason: string | null,
         private target: string,
         options: Record<string, unknown>,
         /** SSE-KMS key of the vault, when configured (sent like every other writer sends it) */
-        private readonly kmsKeyArn?: string,
+        private readonly kmsKeyArn: string | undefined,
+        /** COMPLIANCE lock of both records */
+        private readonly lockUntil: Date,
+        private readonly identify: () => Promise<string>,
     ) {
         this.eventId = `${compactStamp(this.startedAt)}-${action.replace(/[^A-Za-z0-9_-]/g, "-")}-${randomBytes(4).toString("hex")}`;
         // Options as given, minus anything that could carry a credential.
@@ -95,7 +124,7 @@ export class AuditTrail {
     }
 
     record(result: AuditRecord["result"], error: unknown): AuditRecord {
-        const finishedAt = new Date();
+        const finishedAt = result === "started" ? null : new Date();
         return {
             schemaVersion: MANIFEST_SCHEMA_VERSION,
             kind: "audit",
@@ -103,26 +132,41 @@ export class AuditTrail {
             env: this.env,
             action: this.action,
             actor: this.actor,
+            actorClaim: this.actorClaim,
             reason: this.reason,
             startedAt: this.startedAt.toISOString(),
-            finishedAt: finishedAt.toISOString(),
+            finishedAt: finishedAt?.toISOString() ?? null,
             runId: this.runId,
             target: auditTarget(this.target),
             options: this.options,
             result,
             error: error === undefined || error === null ? null : redact(errorMessage(error)).slice(0, 2000),
-            durations: { ...this.durations, totalSeconds: (finishedAt.getTime() - this.startedAt.getTime()) / 1000 },
+            durations: finishedAt ? { ...this.durations, totalSeconds: (finishedAt.getTime() - this.startedAt.getTime()) / 1000 } : {},
         };
     }
 
-    async write(result: AuditRecord["result"], error?: unknown): Promise<string> {
+    /** Before any data action: who (the cloud identity), then the "started" record. Throws when either fails. */
+    async begin(): Promise<string> {
+        this.actor = await this.identify();
+        const record = this.record("started", null);
+        const key = await this.put(auditStartedKey(this.env, this.startedAt, this.eventId), record);
+        this.started = { key, record };
+        return key;
+    }
+
+    /** After the action: the record with its result. */
+    async write(result: Exclude<AuditRecord["result"], "started">, error?: unknown): Promise<string> {
         const record = this.record(result, error);
-        assertSchema(AuditRecordSchema, record, "audit record");
-        const key = auditKey(this.env, this.startedAt, this.eventId);
-        // Write-once; the bucket's default Object Lock retention (COMPLIANCE) applies; no `tier` tag, so
-        // no lifecycle rule expires it.
-        await putRecordOnce(this.s3, { bucket: this.bucket, kmsKeyArn: this.kmsKeyArn }, { key, tags: { env: this.env, kind: "audit" } }, record);
+        const key = await this.put(auditKey(this.env, this.startedAt, this.eventId), record);
         this.written = { key, record };
+        return key;
+    }
+
+    private async put(key: string, record: AuditRecord): Promise<string> {
+        assertSchema(AuditRecordSchema, record, "audit record");
+        // Create-only (If-None-Match where the store enforces it), locked COMPLIANCE until lockUntil; no
+        // `tier` tag, so no lifecycle rule expires it.
+        await putRecordOnce(this.s3, { bucket: this.bucket, kmsKeyArn: this.kmsKeyArn }, { key, tags: { env: this.env, kind: "audit" }, retainUntil: this.lockUntil }, record);
         return key;
     }
 }
@@ -140,11 +184,18 @@ export class Refusal extends JobFailure {
  * refused). A failure to write it is itself an error the operator sees.
  */
 export async function audited<T>(trail: AuditTrail, fn: (trail: AuditTrail) => Promise<T>, log?: { info: (o: object, m: string) => void; error: (o: object, m: string) => void }): Promise<T> {
+    try {
+        const key = await trail.begin();
+        log?.info({ auditKey: key, actor: trail.actor }, "audit record written: started");
+    } catch (e) {
+        // No record, no action: nothing has been read, written or requested yet.
+        throw new JobFailure(`nothing done: the "started" audit record could not be written: ${redact(errorMessage(e)).split("\n")[0]}`);
+    }
     let result: T;
     try {
         result = await fn(trail);
     } catch (e) {
-        const kind: AuditRecord["result"] = e instanceof Refusal || e instanceof UsageError ? "refused" : "failed";
+        const kind: "refused" | "failed" = e instanceof Refusal || e instanceof UsageError ? "refused" : "failed";
         try {
             const key = await trail.write(kind, e);
             log?.info({ auditKey: key, result: kind }, "audit record written");
@@ -163,13 +214,8 @@ export async function audited<T>(trail: AuditTrail, fn: (trail: AuditTrail) => P
     return result;
 }
 
-/** Audit records of an env, oldest first (optionally only since a date). */
+/** The audit records of an env, one per action (its finished record, else its started one), oldest first. */
 export async function listAudit(s3: S3Client, bucket: string, env: string, since?: Date): Promise<AuditRecord[]> {
-    const objects = await listAll(s3, bucket, prefixes.audit(env));
-    const out: AuditRecord[] = [];
-    for (const o of objects) {
-        if (since && o.lastModified && o.lastModified < since) continue;
-        out.push((await getJson<AuditRecord>(s3, bucket, o.key)).value);
-    }
-    return out.sort((a, b) => (a.startedAt < b.startedAt ? -1 : a.startedAt > b.startedAt ? 1 : 0));
+    const log = await readAuditLog(s3, bucket, env);
+    return log.entries.map((e) => e.record).filter((r) => !since || new Date(r.startedAt) >= since);
 }

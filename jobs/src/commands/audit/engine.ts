@@ -1,10 +1,12 @@
 // `audit`: read the audit log the operator commands write (audit/{env}/…): who did what, when, why,
-// to which target, with which result.
+// to which target, with which result. Each record is read at its first (locked) version
+// (vault/audit-log.ts); an action with a "started" record and no finished one shows as "started
+// (never finished)", and a record someone put a new version over is flagged.
 import { EXIT, type AuditRecord, type ExitCode } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
 import { timeFlag, type OperatorOptions } from "../../cli/operator";
 import { out, outJson, renderTable } from "../../cli/output";
-import { listAudit } from "../../vault/audit";
+import { readAuditLog, type AuditEntry } from "../../vault/audit-log";
 
 export interface AuditListOptions extends OperatorOptions {
     since?: string;
@@ -22,15 +24,33 @@ export function selectRecords(records: AuditRecord[], opts: AuditListOptions, si
     return records.filter((r) => (!since || new Date(r.startedAt) >= since) && (!opts.action || r.action === opts.action) && (!opts.result || r.result === opts.result));
 }
 
+/** The result column: a started record alone never finished; an overwritten one says so. */
+function resultOf(e: AuditEntry): string {
+    const r = e.finished ? e.record.result : "started (never finished)";
+    return e.overwritten.length ? `${r}; TAMPERED: ${e.overwritten.length} record(s) overwritten, first version shown` : r;
+}
+
 export async function listAuditRecords(ctx: CommandContext, opts: AuditListOptions, since: Date | undefined): Promise<ExitCode> {
-    const records = selectRecords(await listAudit(ctx.s3, ctx.bucket, ctx.config.env), opts, since);
-    if (opts.json) outJson({ env: ctx.config.env, records });
-    else if (!records.length) out(`no audit records for ${ctx.config.env}${since ? ` since ${since.toISOString()}` : ""}\n`);
+    const log = await readAuditLog(ctx.s3, ctx.bucket, ctx.config.env);
+    const keep = new Set(selectRecords(log.entries.map((e) => e.record), opts, since));
+    const entries = log.entries.filter((e) => keep.has(e.record));
+    if (log.note) ctx.log.warn({}, log.note);
+    const tampered = entries.filter((e) => e.overwritten.length);
+    if (tampered.length) ctx.log.error({ events: tampered.map((e) => e.eventId) }, "audit records were overwritten: the first (locked) versions are shown");
+    if (opts.json)
+        outJson({
+            env: ctx.config.env,
+            read: log.read,
+            records: entries.map((e) => e.record),
+            unfinished: entries.filter((e) => !e.finished).map((e) => e.eventId),
+            overwritten: tampered.flatMap((e) => e.overwritten),
+        });
+    else if (!entries.length) out(`no audit records for ${ctx.config.env}${since ? ` since ${since.toISOString()}` : ""}\n`);
     else
         out(
             renderTable(
-                ["started", "action", "actor", "result", "run", "target", "reason", "seconds"],
-                records.map((r) => [r.startedAt, r.action, r.actor, r.result, r.runId, r.target, r.reason, r.durations.totalSeconds?.toFixed(1)]),
+                ["started", "action", "actor", "claimed", "result", "run", "target", "reason", "seconds"],
+                entries.map((e) => [e.record.startedAt, e.record.action, e.record.actor, e.record.actorClaim ?? null, resultOf(e), e.record.runId, e.record.target, e.record.reason, e.record.durations.totalSeconds?.toFixed(1)]),
             ),
         );
     return EXIT.ok;
