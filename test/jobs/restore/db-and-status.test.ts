@@ -299,7 +299,12 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         r = await restore(["--env", PROD, "--run", prodRun, "--target-url", url, "--mask", "--reason", "staging refresh", "--json"], {}, prodCfg);
         assert.equal(r.code, 0, r.stderr.slice(-3000));
         const out = json(r);
-        assert.ok(out.masking.length === 5 && out.masking.every((m: any) => m.unmasked === 0 && m.updated > 0), JSON.stringify(out.masking));
+        // the config's five rules, each with rows, plus masking.ts's defaults for the auth columns this seed has
+        assert.ok(out.masking.every((m: any) => m.unmasked === 0), JSON.stringify(out.masking));
+        const byColumn = new Map(out.masking.map((m: any) => [`${m.table}.${m.column}`, m]));
+        for (const k of ["auth.users.email", "auth.users.phone", "public.profiles.full_name", "public.profiles.phone", "public.messages.body"]) assert.ok((byColumn.get(k) as any)?.updated > 0, k);
+        for (const k of ["auth.users.encrypted_password", "auth.users.raw_user_meta_data"]) assert.ok(byColumn.has(k), `default rule ${k}`);
+        assert.ok((await target.query("select datname from pg_database where datname like '%sbmask%'")).length === 0, "the stage was renamed, nothing left");
 
         const srcEmails = new Set((await h.pg.query("select email from auth.users")).map((x) => x.email));
         const gotUsers = await target.query("select email, phone from auth.users", "staging_refresh");

@@ -2,8 +2,10 @@
 // (sha256 over the stored bytes, age decryption with AGE_IDENTITY when encrypted, zstd/gzip when the
 // job compressed) into a spool file, checked against the manifest before anything touches the target,
 // then restored with pg_restore -j. Afterwards the restored tables' exact row counts are compared with
-// the counts the dump recorded in its own snapshot; --mask applies the config's masking rules and
-// proves no unmasked value remains.
+// the counts the dump recorded in its own snapshot. --mask restores into a stage nobody uses (a new
+// database, or for --tables a new schema: mask-stage.ts), applies the masking rules (the config's and
+// masking.ts's defaults) there, proves no unmasked value remains, and only then gives the stage the
+// target's name; on any failure the stage is dropped.
 //
 // Safety: a target that already holds user tables is refused unless --clean --yes; a table restore
 // refuses a destination table that exists (same flags); prod data into a non-prod target needs --mask.
@@ -24,7 +26,9 @@ import { chooseRun, type Chosen } from "../../vault/run-choice";
 import { recordTrust } from "../../vault/record-signing";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { formatBytes } from "../../runtime/progress";
-import { applyMasking, type MaskResult, type MaskTarget } from "./masking";
+import { applyMasking, DEFAULT_RULES, existingColumns, type MaskResult, type MaskSpec, type MaskTarget } from "./masking";
+import { createStageDatabase, createStageSchema, dropStageDatabase, dropStageSchema, promoteStageDatabase, promoteStageTables, type StageDatabase } from "./mask-stage";
+import { connect } from "../../postgres/canary";
 import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseExistingTables, restoredTables, schemaMapFor, type TableRef } from "./db-tables";
 import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
 import { isExpectedDataError, isManagedSchema } from "../../supabase/managed";
@@ -95,6 +99,14 @@ interface DbRestore {
     readonly spool: string;
     /** the target is a Supabase project: restored the way `supabase db dump` splits it (db-supabase.ts) */
     readonly supabase: boolean;
+    /** where pg_restore writes: the target, or with --mask the stage database */
+    readonly restoreUrl: string;
+    /** where rows are counted and masked: `c`, or a connection to the stage database */
+    readonly work: Client;
+    /** --tables: `schema.table` → where it is loaded (its destination, or with --mask the stage schema) */
+    readonly loadMap: Map<string, string>;
+    /** --mask: the stage, dropped on failure and promoted once proven */
+    readonly stage?: { database: StageDatabase } | { schema: string };
 }
 
 /** What the restore did, for the report. */
@@ -113,21 +125,77 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
     const schemaMap = schemaMapFor(tables, opts.intoSchema);
     const { c, supabase } = await openTarget(opts, tables, schemaMap);
     const dir = await mkdtemp(join(tmpdir(), "sb-restore-"));
-    const r: DbRestore = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump"), supabase };
+    let r: DbRestore | undefined;
     try {
+        r = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump"), supabase, ...(await openStage(opts, c, tables, schemaMap, supabase)) };
         const got = await downloadDump(ctx, trail, m, dumpObj, chosen.versions.pin(dumpObj.key, dumpObj.versionId), r.spool);
-        await ensureDumpRoles(ctx, m, opts.targetUrl, (o) => chosen.versions.pin(o.key, o.versionId));
+        await ensureDumpRoles(ctx, m, r.restoreUrl, (o) => chosen.versions.pin(o.key, o.versionId));
         const restoreErrors = await pgRestore(r);
         const restored = restoredPairs(r);
         if (restoreErrors.errorCount) ctx.log.warn({ errors: restoreErrors.errors, count: restoreErrors.errorCount }, "pg_restore reported errors");
         if (!restored.length) ctx.log.warn({ runId: m.runId }, "the manifest records no row counts (verify.tables was empty when it ran): counts not checked");
-        const checks = await trail.time("check", () => countRows(c, m, restored, ctx.log));
-        const masked = opts.mask ? await trail.time("mask", () => applyMasking(c, maskTargets(r))) : undefined;
-        return report(r, { dumpBytes: got.bytes, restoreErrors, checks, masked });
+        // counted where they were loaded, reported where they end up
+        const checks = (await trail.time("check", () => countRows(r!.work, m, restored, ctx.log))).map((x) => (r!.tables ? { ...x, restoredAs: `${schemaMap.get(x.table)}.${x.table.split(".")[1]}` } : x));
+        const masked = opts.mask ? await trail.time("mask", async () => applyMasking(r!.work, await maskTargets(r!))) : undefined;
+        const x = { dumpBytes: got.bytes, restoreErrors, checks, masked };
+        printReport(r, x);
+        // any failure before this point leaves a --mask stage to the finally, which drops it
+        failOnDataErrors(restoreErrors);
+        const failure = failureOf(x);
+        if (failure) throw new JobFailure(failure);
+        if (r.stage) await trail.time("promote", () => promoteStage(r!));
+        return tamperingExit(r.chosen);
     } finally {
+        if (r?.stage) await dropStage(r);
+        if (r && r.work !== c) await r.work.end().catch(() => undefined);
         await c.end().catch(() => undefined);
         await rm(dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * Where the restore goes: the target itself, or with --mask a stage nobody uses (mask-stage.ts). A
+ * Supabase project's database cannot be swapped for a stage, so --mask into one is refused.
+ */
+async function openStage(opts: RestoreDbOptions, c: Client, tables: TableRef[] | undefined, schemaMap: Map<string, string>, supabase: boolean): Promise<Pick<DbRestore, "restoreUrl" | "work" | "loadMap" | "stage">> {
+    if (!opts.mask) return { restoreUrl: opts.targetUrl, work: c, loadMap: schemaMap };
+    if (supabase) {
+        throw new Refusal(
+            "--mask into a Supabase project's database is refused: a masked restore is masked and proven in a database nobody uses and then renamed into place, which a project's database cannot be; restore --mask into a plain database (or use --tables)",
+        );
+    }
+    if (tables) {
+        const schema = await createStageSchema(c);
+        return { restoreUrl: opts.targetUrl, work: c, loadMap: new Map([...schemaMap.keys()].map((k) => [k, schema])), stage: { schema } };
+    }
+    const database = await createStageDatabase(c, opts.targetUrl);
+    try {
+        return { restoreUrl: database.url, work: await connect(database.url), loadMap: schemaMap, stage: { database } };
+    } catch (e) {
+        await dropStageDatabase(opts.targetUrl, database);
+        throw e;
+    }
+}
+
+/** Proven: the stage becomes the target (marked done, so the finally does not drop it). */
+async function promoteStage(r: DbRestore): Promise<void> {
+    const stage = r.stage!;
+    if ("schema" in stage) await promoteStageTables(r.c, stage.schema, [...r.schemaMap].map(([k, to]) => ({ table: k.split(".")[1], to })), !!r.opts.clean);
+    else {
+        await r.work.end().catch(() => undefined);
+        await promoteStageDatabase(r.opts.targetUrl, stage.database);
+    }
+    (r as { stage?: DbRestore["stage"] }).stage = undefined;
+    r.ctx.log.info({ target: redactUrl(r.opts.targetUrl) }, "masked and proven: the stage is now the target");
+}
+
+/** Any failure: the stage and its unmasked rows go; what could not be dropped is said. */
+async function dropStage(r: DbRestore): Promise<void> {
+    const stage = r.stage!;
+    const err = "schema" in stage ? await dropStageSchema(r.c, stage.schema) : await dropStageDatabase(r.opts.targetUrl, stage.database);
+    const name = "schema" in stage ? `schema ${stage.schema}` : `database ${stage.database.name}`;
+    if (err) r.ctx.log.error({ stage: name, err }, "the unmasked stage could NOT be dropped: drop it by hand");
+    else r.ctx.log.warn({ stage: name }, "the restore failed before its masking was proven: the stage was dropped, the target holds nothing of it");
 }
 
 async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: AuditTrail): Promise<Chosen<DbManifest>> {
@@ -144,14 +212,12 @@ async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: A
 /** Before anything is downloaded: the masking policy, the dump object, the age identity. */
 function checkPolicy(ctx: CommandContext, opts: RestoreDbOptions, m: DbManifest): DbManifest["objects"][number] {
     const { config } = ctx;
-    const rules = config.masking?.rules ?? [];
     const targetIsProd = opts.targetEnv !== undefined ? isProdEnv(opts.targetEnv) : isSourceDatabase(opts.targetUrl, m.source);
     if (isProdEnv(config.env) && !targetIsProd && !opts.mask) {
         throw new Refusal(
             `refusing to restore ${config.env} data into a non-production target without --mask (the target is not the source database; pass --mask, or --target-env ${config.env} if the target really is production)`,
         );
     }
-    if (opts.mask && rules.length === 0) throw new Refusal("--mask given but the config has no masking.rules: nothing would be masked");
     const dumpObj = m.objects.find((o) => o.name === "dump");
     if (!dumpObj) throw new JobFailure(`manifest of ${m.runId} lists no dump object`);
     if (m.encryption && !ctx.secrets.ageIdentity) throw new UsageError(`run ${m.runId} is encrypted to ${m.encryption.recipient}: set AGE_IDENTITY to the matching age identity`);
@@ -180,32 +246,51 @@ async function pgRestore(r: DbRestore): Promise<ProcResult> {
         r.ctx.log.info({ leftOut: done.skipped.length }, "restored into a Supabase project: its managed schemas, event triggers and publication left out");
         return done;
     }
-    if (!r.tables) return r.trail.time("restore", () => restoreFull(env, r.spool, r.opts.jobs, !!r.opts.clean));
-    const t = { c: r.c, env, spool: r.spool, dir: r.dir, runId: r.m.runId, tables: r.tables, schemaMap: r.schemaMap, clean: !!r.opts.clean };
+    if (!r.tables) return r.trail.time("restore", () => restoreFull(targetEnv(r.restoreUrl), r.spool, r.opts.jobs, !!r.opts.clean && !r.stage));
+    const t = { c: r.c, env, spool: r.spool, dir: r.dir, runId: r.m.runId, tables: r.tables, schemaMap: r.loadMap, clean: !!r.opts.clean && !r.stage };
     const listFile = await prepareDestinations(t);
     return r.trail.time("restore", () => loadTables(t, listFile));
 }
 
 /** Each table whose rows are checked: its name in the dump → where it was restored. */
 function restoredPairs(r: DbRestore): Array<{ from: string; to: string }> {
-    return r.tables ? restoredTables(r.schemaMap) : Object.keys(r.m.snapshot.rowCounts).map((k) => ({ from: k, to: k }));
+    return r.tables ? restoredTables(r.loadMap) : Object.keys(r.m.snapshot.rowCounts).map((k) => ({ from: k, to: k }));
 }
 
-/** The config's masking rules, on the tables as restored (for --tables: only those, in their schema). */
-function maskTargets(r: DbRestore): MaskTarget[] {
+/**
+ * The masking rules on the tables as loaded (for --tables: only those, in the stage schema): the
+ * config's, then masking.ts's defaults where the column exists and the config has no rule for it.
+ */
+async function maskTargets(r: DbRestore): Promise<MaskTarget[]> {
+    const loadedIn = (table: string): string | undefined => (r.tables ? r.loadMap.get(table) : table.split(".")[0]);
+    const configRules: MaskSpec[] = r.ctx.config.masking?.rules ?? [];
+    const configured = new Set(configRules.map((x) => `${x.table}.${x.column}`));
+    const defaults = DEFAULT_RULES.filter((x) => !configured.has(`${x.table}.${x.column}`));
+    const present = await existingColumns(r.work, defaults, loadedIn);
     const targets: MaskTarget[] = [];
-    for (const rule of r.ctx.config.masking?.rules ?? []) {
-        const [s, n] = rule.table.split(".");
-        if (r.tables) {
-            const dest = r.schemaMap.get(rule.table);
-            if (dest !== undefined) targets.push({ rule, schema: dest, table: n });
-        } else targets.push({ rule, schema: s, table: n });
+    for (const rule of [...configRules, ...defaults]) {
+        const schema = loadedIn(rule.table);
+        const n = rule.table.split(".")[1];
+        if (schema === undefined) continue;
+        if (!configured.has(`${rule.table}.${rule.column}`) && !present.has(`${schema}.${n}.${rule.column}`)) continue;
+        targets.push({ rule, schema, table: n, label: r.tables ? `${r.schemaMap.get(rule.table)}.${n}` : rule.table });
     }
+    // --mask with nothing to mask means the rules do not fit this data: refuse to expose it unproven
+    if (!targets.length) throw new JobFailure("--mask: no masking rule (the config's or the defaults) matches a restored column: nothing proven, the stage is dropped");
     return targets;
 }
 
-/** The result on stdout (JSON or tables); then a masking leak or a count mismatch fails the restore. */
-function report(r: DbRestore, x: Restored): ExitCode {
+/** What fails the restore: a masking leak or a count mismatch (with --mask: before the stage is promoted). */
+function failureOf(x: Restored): string | undefined {
+    const leaks = (x.masked ?? []).filter((c) => c.unmasked !== 0);
+    const bad = x.checks.filter((c) => !c.ok);
+    if (leaks.length) return `masking proof failed: unmasked values remain in ${leaks.map((c) => `${c.table}.${c.column} (${c.unmasked})`).join(", ")}`;
+    if (bad.length) return `row counts differ from the manifest: ${bad.map((c) => `${c.table} ${c.restored} ≠ ${c.expected}`).join(", ")}`;
+    return undefined;
+}
+
+/** The result on stdout (JSON or tables). */
+function printReport(r: DbRestore, x: Restored): void {
     const { opts, m } = r;
     const { restoreErrors, checks, masked } = x;
     const result = {
@@ -239,12 +324,6 @@ function report(r: DbRestore, x: Restored): ExitCode {
         out("\n" + renderTable(["table", "restored as", "manifest rows", "restored rows", "ok"], checks.map((c) => [c.table, c.restoredAs, c.expected, c.restored, c.ok ? "yes" : "NO"])));
         if (masked) out("\n" + renderTable(["masked", "rule", "rows updated", "unmasked left"], masked.map((c) => [`${c.table}.${c.column}`, c.rule, c.updated, c.unmasked])));
     }
-    const leaks = (masked ?? []).filter((c) => c.unmasked !== 0);
-    const bad = checks.filter((c) => !c.ok);
-    failOnDataErrors(restoreErrors);
-    if (leaks.length) throw new JobFailure(`masking proof failed: unmasked values remain in ${leaks.map((c) => `${c.table}.${c.column} (${c.unmasked})`).join(", ")}`);
-    if (bad.length) throw new JobFailure(`row counts differ from the manifest: ${bad.map((c) => `${c.table} ${c.restored} ≠ ${c.expected}`).join(", ")}`);
-    return tamperingExit(r.chosen);
 }
 
 /** After a restore of a tampered run: the one line, and EXIT.tampered (the data restored is the recorded version). */
