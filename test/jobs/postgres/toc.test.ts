@@ -2,6 +2,7 @@
 // for reasons that say nothing about the backup. Lines as pg_restore 17 lists a Supabase-shaped dump.
 import { strict as assert } from "node:assert";
 import { parseToc, planUseList, EXTENSION_OWN_SCHEMAS } from "../../../jobs/src/postgres/toc";
+import { parseExtensionStatements } from "../../../jobs/src/postgres/canary-sandbox";
 
 const TOC = `;
 ; Archive created at 2026-12-02 01:10:00 UTC
@@ -73,5 +74,22 @@ describe("postgres: table of contents and use-list", () => {
             assert.ok(plan.text.includes(kept), `${kept} kept`);
         }
         assert.equal(plan.skipped.find((s) => s.entry === "EXTENSION pg_cron")?.why, "refused here");
+    });
+});
+
+describe("postgres: the extension statements the verifier's superuser rebuilds (canary-sandbox.ts)", () => {
+    it("reads name and schema from pg_restore's CREATE EXTENSION lines, quoted or not, and nothing else", () => {
+        const sql = [
+            "CREATE EXTENSION IF NOT EXISTS pg_net WITH SCHEMA extensions;",
+            'CREATE EXTENSION IF NOT EXISTS "uuid-ossp" WITH SCHEMA extensions;',
+            'CREATE EXTENSION IF NOT EXISTS odd WITH SCHEMA "we""ird";',
+            "CREATE EXTENSION IF NOT EXISTS evil WITH SCHEMA x; COPY (SELECT 1) TO PROGRAM 'id';",
+            "COMMENT ON EXTENSION pg_net IS 'x';",
+        ].join("\n");
+        assert.deepEqual(parseExtensionStatements(sql), [
+            { name: "pg_net", schema: "extensions" },
+            { name: "uuid-ossp", schema: "extensions" },
+            { name: "odd", schema: 'we"ird' },
+        ]);
     });
 });
