@@ -33,6 +33,7 @@ import { startPostgres, type PgServer } from "../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
 import { awsEnv, forPacific, putUserPolicy, refused, rgwUserArn } from "../support/rgw-vault";
 import { seedSupabase } from "../support/seed";
+import { passwordOutOfArgv } from "../support/target-url";
 
 const ENV = "test";
 const BUCKET = "vault";
@@ -46,8 +47,9 @@ describe("attack: actions without an audit record, and an operator rewriting the
     const users = {} as Record<"writer" | "verifier" | "restore-operator" | "inspector", RgwUser>;
     const s3 = {} as Record<keyof typeof users, S3Client>;
 
+    // restore db's target password goes in SUPABASE_BACKUPS_TARGET_PASSWORD, never in argv
     const run = (who: RgwUser, args: string[], extra: Record<string, string | undefined> = {}): Promise<CliResult> =>
-        runCli([...args, "--config", config.path], { ...awsEnv(who), LOG_LEVEL: "warn", DATABASE_URL: undefined, AGE_IDENTITY: undefined, ...extra });
+        runCli(...passwordOutOfArgv([...args, "--config", config.path], { ...awsEnv(who), LOG_LEVEL: "warn", DATABASE_URL: undefined, AGE_IDENTITY: undefined, VERIFY_SIGNING_KEY: undefined, ...extra }));
     const auditVersions = async () => (await s3.inspector.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: prefixes.audit(ENV) }))).Versions ?? [];
     const body = async (Key: string, VersionId?: string): Promise<AuditRecord> =>
         JSON.parse(await (await s3.inspector.send(new GetObjectCommand({ Bucket: BUCKET, Key, VersionId }))).Body!.transformToString());
@@ -137,9 +139,10 @@ describe("attack: actions without an audit record, and an operator rewriting the
         await new Promise<void>((r) => hang.listen(port, "127.0.0.1", () => r()));
         try {
             const before = new Set((await auditVersions()).map((v) => v.Key!));
-            const cli = startCli(["restore", "db", "--run", runId, "--target-url", `postgresql://postgres:pw@127.0.0.1:${port}/x`, "--reason", "kill me", "--config", config.path], {
+            const cli = startCli(["restore", "db", "--run", runId, "--target-url", `postgresql://postgres@127.0.0.1:${port}/x`, "--reason", "kill me", "--config", config.path], {
                 ...awsEnv(users["restore-operator"]),
                 LOG_LEVEL: "warn",
+                SUPABASE_BACKUPS_TARGET_PASSWORD: "pw",
             });
             let started: string | undefined;
             for (let i = 0; i < 100 && !started; i++) {

@@ -15,6 +15,7 @@ import { clientBin, ensurePg17 } from "../support/pg-versions";
 import type { PgServer } from "../support/postgres";
 import { startRgw, type RgwServer } from "../support/rgw";
 import { startSupabaseCanary, startSupabasePostgres } from "../support/supabase-shape";
+import { passwordOutOfArgv } from "../support/target-url";
 
 const VAULT = "vault";
 
@@ -64,7 +65,7 @@ describe("attack: unmasked production data reachable in a masked restore's targe
             delete c.alerts.pushgatewayUrl;
             delete c.archive;
         }).path;
-    const restore = (config: string, args: string[]) => runCli(["restore", "db", "--config", config, "--run", runId, "--json", "--mask", "--jobs", "2", ...args], env);
+    const restore = (config: string, args: string[]) => runCli(...passwordOutOfArgv(["restore", "db", "--config", config, "--run", runId, "--json", "--mask", "--jobs", "2", ...args], env));
     const stages = async () => [
         ...(await target.query("select datname as n from pg_database where datname like '%sbmask%'")).map((x) => x.n),
     ];
