@@ -81,6 +81,18 @@ export const KEY_DESTROY_ACTIONS = [
     "kms:PutKeyPolicy",
 ] as const;
 
+/** The key policy's guard: nobody but the deployers may destroy, disable or re-policy the key (vault and record-signing keys alike). */
+export function denyKeyDestructionExceptDeployers(deployerArns: string[]): PolicyStatement {
+    return {
+        Sid: "DenyKeyDestructionExceptDeployers",
+        Effect: "Deny",
+        Principal: { AWS: "*" },
+        Action: [...KEY_DESTROY_ACTIONS],
+        Resource: "*",
+        Condition: { ArnNotLike: { "aws:PrincipalArn": deployerArns } },
+    };
+}
+
 const objects = (bucket: string, ...keyPatterns: string[]) => keyPatterns.map((p) => `${bucketArn(bucket)}/${p}`);
 
 /** Every key pattern of one environment, as `s3:prefix` patterns for ListBucket. */

@@ -5,7 +5,7 @@
 // locally and need no KMS permission at all.
 import * as pulumi from "@pulumi/pulumi";
 import * as kms from "@pulumi/aws/kms";
-import { KEY_DESTROY_ACTIONS, type PolicyDocument, type PolicyStatement } from "./iam-policies";
+import { denyKeyDestructionExceptDeployers, type PolicyDocument, type PolicyStatement } from "./iam-policies";
 
 export interface RecordSigningKeyPolicyContext {
     accountId: string;
@@ -32,14 +32,7 @@ export function recordSigningKeyPolicy(c: RecordSigningKeyPolicyContext): Policy
                 Resource: "*",
                 Condition: { ArnNotEquals: { "aws:PrincipalArn": c.verifierRoleArn } },
             },
-            {
-                Sid: "DenyKeyDestructionExceptDeployers",
-                Effect: "Deny",
-                Principal: { AWS: "*" },
-                Action: [...KEY_DESTROY_ACTIONS],
-                Resource: "*",
-                Condition: { ArnNotLike: { "aws:PrincipalArn": c.deployerArns } },
-            },
+            denyKeyDestructionExceptDeployers(c.deployerArns),
         ],
     };
 }

@@ -3,7 +3,7 @@
 // docs/architecture.md "Security model" is the source of truth for who may do what.
 import { prefixes } from "@supabase-backups/contracts";
 import { bucketArn } from "./names";
-import { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS, type PolicyDocument, type PolicyStatement } from "./iam-policies";
+import { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS, denyKeyDestructionExceptDeployers, type PolicyDocument, type PolicyStatement } from "./iam-policies";
 
 export interface BucketPolicyContext {
     bucket: string;
@@ -185,14 +185,7 @@ export function kmsKeyPolicy(c: KeyPolicyContext): PolicyDocument {
             Version: "2012-10-17",
             Statement: [
                 root,
-                {
-                    Sid: "DenyKeyDestructionExceptDeployers",
-                    Effect: "Deny",
-                    Principal: { AWS: "*" },
-                    Action: [...KEY_DESTROY_ACTIONS],
-                    Resource: "*",
-                    Condition: { ArnNotLike: { "aws:PrincipalArn": c.deployerArns } },
-                },
+                denyKeyDestructionExceptDeployers(c.deployerArns),
             ],
         };
     }
