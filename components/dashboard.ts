@@ -233,12 +233,13 @@ function panelSpecs(o: DashboardOptions): PanelSpec[] {
         {
             type: "timeseries",
             title: "Storage objects per sync",
-            description: `${METRICS.objects}: copied, skipped (already in the vault) and failed objects of the newest sync-storage run; ${METRICS.unsafeObjectNames}: objects left out because their names could address another object or path (an alert fires above 0).`,
+            description: `${METRICS.objects}: copied, skipped (already in the vault) and failed objects of the newest sync-storage run; ${METRICS.unsafeObjectNames}: objects left out because their names could address another object or path (an alert fires above 0); ${METRICS.gcKeptUnreadable}: unreferenced blobs gc kept because a storage manifest it could not read (archived) may name them.`,
             w: 12,
             h: 8,
             queries: [
                 [`sum by (${L.env}, ${DASHBOARD_LABELS.state}) (${METRICS.objects}{${sel("sync-storage")}})`, `{{${L.env}}} {{${DASHBOARD_LABELS.state}}}`],
                 [`sum by (${L.env}) (${METRICS.unsafeObjectNames}{${sel("sync-storage")}})`, `{{${L.env}}} unsafe names, not synced`],
+                [`sum by (${L.env}) (${METRICS.gcKeptUnreadable}{${sel("gc")}})`, `{{${L.env}}} kept by gc: an archived manifest may name them`],
             ],
             ...series("none"),
         },

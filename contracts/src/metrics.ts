@@ -38,6 +38,11 @@ export const METRICS = {
     supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
     /** gauge {env, kind=dump}: pg_database_size of the source at the newest complete dump (capacity) */
     sourceDatabaseBytes: `${METRIC_PREFIX}_source_database_bytes`,
+    /**
+     * gauge {env, kind=gc}: unreferenced blobs gc kept because a storage manifest it could not read
+     * (archived before manifests stopped going cold) may name them; 0 when every manifest was read
+     */
+    gcKeptUnreadable: `${METRIC_PREFIX}_gc_kept_unreadable_blobs`,
     /** gauge {env, kind=sync-storage}: bytes of every object the newest complete storage run holds (capacity) */
     sourceStorageBytes: `${METRIC_PREFIX}_source_storage_bytes`,
 } as const;
@@ -70,5 +75,10 @@ export const EXIT = {
      * verification record's signature is invalid; restore delivered the recorded version
      */
     tampered: 7,
+    /**
+     * restore db / verify --run: objects the run needs are archived (S3 GLACIER/DEEP_ARCHIVE, Azure
+     * Archive); a restore (rehydration) was requested or is under way: run the same command again later
+     */
+    pending: 8,
 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

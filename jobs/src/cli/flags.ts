@@ -16,3 +16,12 @@ export function intFlag(min: number, max = Number.MAX_SAFE_INTEGER): (v: string)
 export function collect(v: string, acc: string[] = []): string[] {
     return [...acc, v];
 }
+
+/** One of a fixed set of values, matched without regard to case; the message lists them. */
+export function choiceFlag<T extends string>(values: readonly T[]): (v: string) => T {
+    return (v: string) => {
+        const hit = values.find((x) => x.toLowerCase() === v.trim().toLowerCase());
+        if (!hit) throw new InvalidArgumentError(`expected one of ${values.join(", ")}, got "${v}"`);
+        return hit;
+    };
+}

@@ -12,7 +12,7 @@ import {
     type StorageManifest,
 } from "@supabase-backups/contracts";
 import { getJson, listAll } from "./s3";
-import { VersionIndex } from "./versions";
+import { VaultReadError, VersionIndex } from "./versions";
 
 export type RunKind = "db" | "storage";
 
@@ -66,26 +66,35 @@ export async function loadChain<T extends { runId: string; previous: { runId: st
     env: string,
     kind: RunKind,
     opts: { sinceRunId?: string; concurrency?: number; versions?: VersionIndex } = {},
-): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[] }> {
+): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[]; archived: RunRef[] }> {
     let runs = await listCompleteRuns(s3, bucket, env, kind);
     if (opts.sinceRunId) runs = runs.filter((r) => r.runId >= opts.sinceRunId!);
-    const manifests: LoadedManifest<T>[] = new Array(runs.length);
+    const loaded: Array<LoadedManifest<T> | undefined> = new Array(runs.length);
     let next = 0;
     const workers = Array.from({ length: Math.min(opts.concurrency ?? 8, runs.length) }, async () => {
         while (next < runs.length) {
             const i = next++;
             // With a version index, each manifest as the job wrote it: an overwrite cannot re-link the chain.
-            manifests[i] = await loadManifest<T>(s3, bucket, runs[i], opts.versions?.pin(runs[i].manifestKey).versionId);
+            // One archived before manifests stopped going cold (issue 17) is left out, never fatal.
+            loaded[i] = await loadManifest<T>(s3, bucket, runs[i], opts.versions?.pin(runs[i].manifestKey).versionId).catch((e) => {
+                if (e instanceof VaultReadError && e.kind === "archived") return undefined;
+                throw e;
+            });
         }
     });
     await Promise.all(workers);
+    const manifests = loaded.filter((m): m is LoadedManifest<T> => !!m);
+    const archived = runs.filter((_, i) => !loaded[i]);
     const breaks = checkChain(
-        manifests.map((m) => ({ runId: m.ref.runId, sha256: m.sha256, previous: m.manifest.previous })),
+        [
+            ...manifests.map((m) => ({ runId: m.ref.runId, sha256: m.sha256, previous: m.manifest.previous })),
+            ...archived.map((r) => ({ runId: r.runId, sha256: "", previous: null, archived: true })),
+        ],
         { allowOpenStart: !!opts.sinceRunId },
     );
     // A manifest whose own runId differs from its key's is an altered (moved) manifest.
     for (const m of manifests) {
         if (m.manifest.runId !== m.ref.runId) breaks.push({ runId: m.ref.runId, reason: `manifest at ${m.ref.manifestKey} claims run ${m.manifest.runId}` });
     }
-    return { manifests, breaks };
+    return { manifests, breaks, archived };
 }

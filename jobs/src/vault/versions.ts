@@ -152,6 +152,11 @@ export class VersionIndex {
         return this.markers.get(key) ?? [];
     }
 
+    /** Keys with data versions under a prefix, sorted (a delete marker alone over one still counts). */
+    keys(prefix = ""): string[] {
+        return [...this.byKey.keys()].filter((k) => k.startsWith(prefix)).sort();
+    }
+
     /** Data versions of a key, oldest first. */
     versions(key: string): ObjectVersion[] {
         return this.byKey.get(key) ?? [];

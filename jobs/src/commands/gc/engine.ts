@@ -4,6 +4,7 @@
 // (the bucket's noncurrent-version lifecycle rule removes it then). Any doubt aborts without deleting.
 // The decision itself is the pure plan in plan.ts.
 import {
+    METRICS,
     EXIT,
     type ExitCode,
     parseVaultKey,
@@ -17,7 +18,8 @@ import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
 import { getJson, listAll } from "../../vault/s3";
-import { VersionIndex } from "../../vault/versions";
+import { VaultReadError, VersionIndex } from "../../vault/versions";
+import { keepForUnreadable, noteUnreadable, type Unreadable } from "./unreadable";
 import { planGc, type BlobListing } from "./plan";
 import { deleteBlobs } from "./delete";
 
@@ -40,10 +42,15 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
     const env = config.env;
     const started = Date.now();
     try {
-        const { runs, referenced } = await referencedBlobs(ctx);
+        const { runs, referenced, unreadable } = await referencedBlobs(ctx);
         const versions = await VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageBlobs(env));
         const blobs = await listBlobs(ctx, versions);
         const plan = planGc(blobs, referenced, new Date(), graceDays);
+        const keptUnreadable = keepForUnreadable(plan, unreadable);
+        if (unreadable.keys.length) {
+            const upTo = unreadable.unknownTime ? "every unreferenced blob" : `unreferenced blobs written up to ${unreadable.newest!.toISOString()}`;
+            log.warn({ manifests: unreadable.keys, kept: keptUnreadable }, `${unreadable.keys.length} storage manifest(s) are archived and cannot be read: kept ${upTo} (${keptUnreadable}), which they may name`);
+        }
         log.info(
             { runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, unhide: plan.unhide.length, bytes: plan.bytesReclaimed },
             "gc plan",
@@ -58,6 +65,7 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
             candidates: plan.delete.length,
             deleted,
             keptLocked: locked,
+            keptUnreadable,
             markersRemoved,
             failed: failures.length,
             bytesReclaimed: plan.bytesReclaimed,
@@ -70,7 +78,8 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
                     `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})\n`,
             );
         for (const f of failures) log.error({ failure: f }, "delete failed");
-        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed }, log);
+        const extra = [{ name: METRICS.gcKeptUnreadable, help: "unreferenced blobs kept because an archived storage manifest may name them", value: keptUnreadable }];
+        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed, extra }, log);
         return failures.length ? EXIT.partial : EXIT.ok;
     } catch (e) {
         await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: "failure", durationSeconds: (Date.now() - started) / 1000 }, log);
@@ -82,30 +91,42 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
 }
 
 /** Every complete run's manifest, and the shard manifests of runs still in progress: the blobs they name. */
-async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; referenced: Set<string> }> {
+async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; referenced: Set<string>; unreadable: Unreadable }> {
     const { s3, bucket } = ctx;
     const env = ctx.config.env;
     const referenced = new Set<string>();
+    const unreadable: Unreadable = { keys: [], unknownTime: false };
+    // an archived manifest (issue 17) is noted with its write time, never fatal: see unreadable.ts
+    const archived = (key: string, written: Date | undefined) => (e: unknown) => {
+        if (!(e instanceof VaultReadError) || e.kind !== "archived") throw e;
+        noteUnreadable(unreadable, key, written);
+        return undefined;
+    };
     const runs = await listCompleteRuns(s3, bucket, env, "storage");
     // Every version of every manifest: an overwrite with a stolen writer token can add references, never
     // take away those of the version the job wrote.
     const versions = await VersionIndex.load(s3, bucket, prefixes.storageRuns(env));
+    const listed = await listAll(s3, bucket, prefixes.storageRuns(env));
+    const listedAt = new Map(listed.map((o) => [o.key, o.lastModified]));
     for (const ref of runs) {
         const vs = versions.versions(ref.manifestKey);
         for (const versionId of vs.length && versions.available ? vs.map((v) => v.versionId) : [undefined]) {
-            const { manifest } = await loadManifest<StorageManifest>(s3, bucket, ref, versionId);
+            const written = vs.find((v) => v.versionId === versionId)?.lastModified ?? listedAt.get(ref.manifestKey);
+            const loaded = await loadManifest<StorageManifest>(s3, bucket, ref, versionId).catch(archived(`${ref.manifestKey}${versionId ? ` (version ${versionId})` : ""}`, written));
+            if (!loaded) continue;
+            const { manifest } = loaded;
             if (manifest.kind !== "storage" || !Array.isArray(manifest.objects)) {
                 throw new JobFailure(`${ref.manifestKey} is not a storage manifest: refusing to collect on partial knowledge`);
             }
             for (const o of manifest.objects) referenced.add(o.sha256);
         }
     }
-    const shardKeys = (await listAll(s3, bucket, prefixes.storageRuns(env))).filter((o) => /\/shards\/[^/]+\.json$/.test(o.key));
+    const shardKeys = listed.filter((o) => /\/shards\/[^/]+\.json$/.test(o.key));
     for (const o of shardKeys) {
-        const { value } = await getJson<StorageShardManifest>(s3, bucket, o.key);
-        for (const obj of value.objects ?? []) referenced.add(obj.sha256);
+        const got = await getJson<StorageShardManifest>(s3, bucket, o.key).catch(archived(o.key, o.lastModified));
+        for (const obj of got?.value.objects ?? []) referenced.add(obj.sha256);
     }
-    return { runs: runs.length, referenced };
+    return { runs: runs.length, referenced, unreadable };
 }
 
 /** The content-addressed blobs in the vault, with size and age; also those an earlier gc hid under a delete marker. */

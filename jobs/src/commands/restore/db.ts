@@ -33,10 +33,12 @@ import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseEx
 import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
 import { isExpectedDataError, isManagedSchema } from "../../supabase/managed";
 import { securedTargetUrl, targetUrlWithPassword } from "./db-target";
+import { thawArchivedManifest, thawChosenRun } from "./db-thaw";
+import type { ThawFlags } from "../../cli/thaw";
 import { connectTarget, countRows, downloadDump, ensureDumpRoles, isSourceDatabase, refuseNonEmptyTarget, restoreFull, targetEnv, type CountCheck, type ProcResult } from "./db-steps";
 
 
-export interface RestoreDbOptions extends OperatorOptions {
+export interface RestoreDbOptions extends OperatorOptions, ThawFlags {
     run?: string;
     at?: string;
     targetUrl: string;
@@ -121,6 +123,8 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
     const chosen = await chooseDbRun(ctx, opts, trail);
     const m = chosen.loaded.manifest;
     const dumpObj = checkPolicy(ctx, opts, m);
+    // An archived run: its restore requested, exit 8 (pending), before the target is touched.
+    await thawChosenRun(ctx, opts, chosen);
     // The target: refuse surprises before downloading gigabytes.
     const schemaMap = schemaMapFor(tables, opts.intoSchema);
     const { c, supabase } = await openTarget(opts, tables, schemaMap);
@@ -200,7 +204,7 @@ async function dropStage(r: DbRestore): Promise<void> {
 
 async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: AuditTrail): Promise<Chosen<DbManifest>> {
     const trust = recordTrust(ctx.config.vault);
-    const chosen = await trail.time("choose", () => chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at, trust }));
+    const chosen = await trail.time("choose", () => chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at, trust })).catch((e) => thawArchivedManifest(ctx, opts, e));
     trail.setRun(chosen.loaded.manifest.runId);
     ctx.log.info({ runId: chosen.loaded.manifest.runId, manifestVersionId: chosen.loaded.versionId ?? null }, chosen.note);
     if (!opts.json) out(`run: ${chosen.note}\n`);

@@ -12,6 +12,8 @@ import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
 import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
 import { restoreConfig, type RestoreConfigOptions } from "./config";
 import { intFlag } from "../../cli/flags";
+import { PENDING_HELP, withThawOptions } from "../../cli/thaw";
+import { EXIT } from "@supabase-backups/contracts";
 
 export function register(program: Command): void {
     const restore = program
@@ -27,8 +29,7 @@ export function register(program: Command): void {
 
 function registerDb(restore: Command): void {
     withOperatorOptions(
-        restore
-            .command("db")
+        withThawOptions(restore.command("db"))
             .description(
                 "Restore a database dump from the vault into a target Postgres: the newest complete run at or before --at " +
                     "(verified runs preferred), or --run. Checks the dump's sha256, refuses a target that already has user tables " +
@@ -52,7 +53,8 @@ function registerDb(restore: Command): void {
                 "  restore db --env staging --at 2026-11-22T09:00:00Z --target-url postgresql://postgres@localhost/scratch\n" +
                 "  restore db --env prod --at 2026-11-22T09:00Z --target-url $URL --tables public.profiles --into-schema restored_20261122 --reason 'INC-42 rows deleted'\n" +
                 "  restore db --env prod --run 20261122T033000Z-k3x9qa --target-url $STAGING_URL --target-env staging --mask --clean --yes --reason 'staging refresh'\n" +
-                "Needs AGE_IDENTITY when the run is encrypted.\n",
+                "Needs AGE_IDENTITY when the run is encrypted.\n" +
+                `Exit ${EXIT.pending}: ${PENDING_HELP}.\n`,
         )
         .action(
             action("restore db", (opts: RestoreDbOptions) => {

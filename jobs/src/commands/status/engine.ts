@@ -11,7 +11,8 @@ import { errorMessage } from "../../runtime/errors";
 import { redact } from "../../runtime/log";
 import { formatBytes } from "../../runtime/progress";
 import { loadVerifications, type Verification } from "../../vault/verifications";
-import { loadChain, type LoadedManifest } from "../../vault/runs";
+import { loadChain, type LoadedManifest, type RunRef } from "../../vault/runs";
+import { archivedRunInfo } from "../../vault/thaw";
 import { recordTrust } from "../../vault/record-signing";
 import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
@@ -43,13 +44,15 @@ export interface StatusReport {
         bytes: number;
         chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
         tiers: Array<{ tier: string; runs: number; bytes: number; oldest: string; newest: string; retainUntil: string }>;
-        list: Array<{ runId: string; tier: string; bytes: number; retainUntil: string; verification: "passed" | "failed" | "unverified"; verifiedAt: string | null; secondary: string; encrypted: boolean }>;
+        list: Array<{ runId: string; tier: string; bytes: number; retainUntil: string; verification: "passed" | "failed" | "unverified"; verifiedAt: string | null; secondary: string; encrypted: boolean; archived?: boolean }>;
     };
     storage: {
         runs: number;
         chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
         newest: { runId: string; objects: number; bytes: number; failed: number; buckets: Array<{ name: string; objects: number; bytes: number }>; retainUntil: string } | null;
         tiers: Array<{ tier: string; runs: number }>;
+        /** runs whose manifest is archived (restore needed to inspect): counted, not read */
+        archived: string[];
     };
     supabase: (SupabaseHealth & { checked: true }) | { checked: false; reason: string };
     /** runs per UTC day and kind (timeline.ts) */
@@ -95,7 +98,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
     ]);
     const tampering = [...versions.db.overwritten(), ...versions.storage.overwritten()].map(describeTampering);
     tampering.push(...forged.map((k) => `${k}: verification record with an invalid signature (forged or altered): not trusted`));
-    const list = db.manifests.map((l) => dbRun(l, verifications.get(l.ref.runId)));
+    const list = [...db.manifests.map((l) => dbRun(l, verifications.get(l.ref.runId))), ...(await archivedDbRuns(ctx, db.archived, versions.db, verifications))].sort((a, b) => (a.runId < b.runId ? -1 : 1));
     const rpo = rpoOf(list, config, now);
     const problems = [
         ...tampering.map((t) => `TAMPERING: ${t}`),
@@ -120,7 +123,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
             tiers: dbTiers(list),
             list,
         },
-        storage: storageSummary(storage.manifests, storage.breaks),
+        storage: { ...storageSummary(storage.manifests, storage.breaks), archived: storage.archived.map((r) => r.runId) },
         supabase: await supabaseStatus(ctx, opts, now),
         timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, verifications),
         rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, config.alerts.rtoMinutes),
@@ -141,6 +144,23 @@ function dbRun(l: LoadedManifest<DbManifest>, v: Verification | undefined): DbRu
         encrypted: !!m.encryption,
     };
 }
+
+/**
+ * Runs whose manifest is archived (GLACIER before manifests stopped going cold, issue 17): listed from
+ * what S3 still serves (tier tag, lock, sizes), marked "archived (restore needed to inspect)"; never fatal.
+ */
+async function archivedDbRuns(ctx: CommandContext, refs: RunRef[], versions: VersionIndex, verifications: Map<string, Verification>): Promise<DbRun[]> {
+    return Promise.all(
+        refs.map(async (ref) => {
+            const info = await archivedRunInfo(ctx.s3, ctx.bucket, ref.manifestKey, versions);
+            const v = verifications.get(ref.runId);
+            const verification = (v?.result ?? "unverified") as DbRun["verification"];
+            return { runId: ref.runId, tier: info.tier ?? "?", bytes: info.bytes, retainUntil: info.retainUntil ?? "?", verification, verifiedAt: v?.verifiedAt ?? null, secondary: ARCHIVED, encrypted: false, archived: true };
+        }),
+    );
+}
+
+const ARCHIVED = "archived (restore needed to inspect)";
 
 /** Per tier: runs, bytes, oldest and newest run, the latest retain-until. */
 function dbTiers(list: DbRun[]): StatusReport["db"]["tiers"] {
@@ -221,13 +241,13 @@ function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
     const runs = showAll ? r.db.list : r.db.list.slice(-maxRuns);
     if (runs.length) {
         out(`\nDatabase runs${showAll || r.db.list.length <= maxRuns ? "" : ` (newest ${maxRuns} of ${r.db.list.length}; --all for every run)`}:\n`);
-        out(renderTable(["run", "tier", "size", "retain until", "verified", "secondary", "encrypted"], [...runs].reverse().map((x) => [x.runId, x.tier, formatBytes(x.bytes), x.retainUntil, x.verification === "passed" ? `yes ${x.verifiedAt}` : x.verification === "failed" ? "FAILED" : "no", x.secondary, x.encrypted ? "age" : "no"])));
+        out(renderTable(["run", "tier", "size", "retain until", "verified", "secondary", "encrypted"], [...runs].reverse().map((x) => [x.runId, x.tier, formatBytes(x.bytes), x.retainUntil, x.verification === "passed" ? `yes ${x.verifiedAt}` : x.verification === "failed" ? "FAILED" : "no", x.secondary, x.archived ? "?" : x.encrypted ? "age" : "no"])));
     }
     const s = r.storage;
     out(
         "\n" +
             renderPairs([
-                ["storage runs", `${s.runs}${s.tiers.length ? ` (${s.tiers.map((t) => `${t.tier} ${t.runs}`).join(", ")})` : ""}`],
+                ["storage runs", `${s.runs}${s.tiers.length ? ` (${s.tiers.map((t) => `${t.tier} ${t.runs}`).join(", ")})` : ""}${s.archived.length ? `; ${s.archived.length} more ${ARCHIVED}` : ""}`],
                 ["newest storage run", s.newest ? `${s.newest.runId}: ${s.newest.objects} objects, ${formatBytes(s.newest.bytes)}${s.newest.failed ? `, ${s.newest.failed} FAILED` : ""}; ${s.newest.buckets.map((b) => `${b.name} ${b.objects}`).join(", ")}` : "none"],
                 ["storage hash chain", s.chain.intact ? "intact" : `BROKEN: ${s.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
             ]),

@@ -16,6 +16,8 @@ import { dropCanary, type CanaryDatabase } from "../../postgres/canary";
 import { verifyRun, type RunOutcome } from "./run";
 import { verifyNewestStorage } from "./storage-sample";
 import type { VerifySession } from "./session";
+import { needsRestore, thawForVerify } from "./thaw";
+import { RestorePending, type ThawOptions } from "../../vault/thaw";
 
 export interface VerifyOptions {
     /** verify this run only */
@@ -29,6 +31,8 @@ export interface VerifyOptions {
     /** Postgres URL of a superuser on the canary server */
     canaryUrl: string;
     json: boolean;
+    /** --run: how to request the restore of an archived run (issue 17); nightly runs never request one */
+    thaw?: ThawOptions;
 }
 
 /** SIGINT/SIGTERM: abort, and drop the live canary databases at once. */
@@ -81,7 +85,8 @@ export async function runVerify(ctx: CommandContext, opts: VerifyOptions): Promi
         // Belt and braces: anything still live (an exception between create and drop) goes now.
         for (const c of interrupt.liveCanary) await dropCanary(opts.canaryUrl, c, ctx.log);
     }
-    await pushVerifyMetrics(ctx, s3, started, outcomes, failure, failure ? undefined : tampering.length);
+    // A pending restore judged nothing and failed nothing: no metrics (the nightly alerts stay quiet).
+    if (!(failure instanceof RestorePending)) await pushVerifyMetrics(ctx, s3, started, outcomes, failure, failure ? undefined : tampering.length);
     s3.destroy();
     return report(opts, outcomes, failure, tampering);
 }
@@ -121,6 +126,11 @@ async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions,
     storage?.catch(() => undefined);
     for (let i = 0; i < targets.length; i++) {
         interrupt.signal.throwIfAborted();
+        if (opts.thaw) await thawForVerify(session, targets[i].runId, opts.thaw);
+        else if (opts.unverified && (await needsRestore(session, targets[i].runId))) {
+            ctx.log.warn({ runId: targets[i].runId }, "archived: not verified tonight (its objects need a restore first: verify --run requests it)");
+            continue;
+        }
         const o = await verifyRun(session, targets[i], i === targets.length - 1 ? storage : undefined);
         outcomes.push(o);
         if (!opts.json) printHuman(o);

@@ -18,8 +18,9 @@ import { intFlag } from "../../cli/flags";
 import { UsageError } from "../../runtime/errors";
 import { runVerify } from "./engine";
 import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
+import { PENDING_HELP, thawOptionsOf, withThawOptions, type ThawFlags } from "../../cli/thaw";
 
-interface Flags {
+interface Flags extends ThawFlags {
     config?: string;
     json?: boolean;
     run?: string;
@@ -56,7 +57,7 @@ export function register(program: Command): void {
         .option("--scratch <dir>", "where the dump is spooled for pg_restore (needs the decompressed dump's size; default $TMPDIR)")
         .option("--no-storage", "skip the storage check (blobs of the newest storage run)")
         .option("--statement-timeout <seconds>", "limit for each check query (default 1800)", intFlag(1));
-    withCommonOptions(cmd)
+    withCommonOptions(withThawOptions(cmd))
         .addHelpText(
             "after",
             `
@@ -76,13 +77,15 @@ Exit codes:
      verification record's signature is invalid (the runs are judged on the versions the jobs wrote)
   ${EXIT.failed}  could not verify: canary server down, vault unreachable, AGE_IDENTITY unset, interrupted
      (no record written)
-  ${EXIT.usage}  bad flags or config`,
+  ${EXIT.usage}  bad flags or config
+  ${EXIT.pending}  --run: ${PENDING_HELP} (no record written)`,
         )
         .action(run);
 }
 
 const run = action("verify", async (flags: Flags) => {
     if (flags.run && flags.unverified) throw new UsageError("--run and --unverified cannot be combined");
+    if (!flags.run && (flags.restoreTier || flags.restoreDays)) throw new UsageError("--restore-tier and --restore-days go with --run (the nightly verify never requests a restore)");
     if (flags.run && !isRunId(flags.run)) throw new UsageError(`--run: not a run id: "${flags.run}" (expected e.g. 20261122T193000Z-k3x9qa)`);
     const jobs = flags.jobs ?? Math.min(64, availableParallelism());
     const env = withoutSourceSecrets(process.env);
@@ -100,5 +103,6 @@ const run = action("verify", async (flags: Flags) => {
         statementTimeoutMs: (flags.statementTimeout ?? 1800) * 1000,
         canaryUrl,
         json: !!flags.json,
+        thaw: flags.run ? thawOptionsOf(flags) : undefined,
     });
 });
