@@ -1,0 +1,225 @@
+// Issue 17 item 1: archived runs. The vault is Ceph RGW with Object Lock and versions; in front of it the
+// glacier proxy (test/support/glacier-proxy.ts) plays S3 Glacier for the keys a test archives: GET →
+// 403 InvalidObjectState, HEAD → x-amz-storage-class GLACIER (+ x-amz-restore once asked), POST ?restore →
+// 202 / 409 RestoreAlreadyInProgress. Through the real CLI: `restore db` and `verify --run` of an archived
+// run request the restore once per object (at the pinned version), exit 8 (pending) with one line, stay
+// pending without asking twice, and resume once the objects are restored; the nightly dump, verify and
+// status never fail because an old run is archived (its manifest too, as before manifests stopped going cold).
+import assert from "node:assert/strict";
+import { CreateBucketCommand, GetObjectCommand, GetObjectTaggingCommand, HeadObjectCommand, ListObjectVersionsCommand, S3Client } from "@aws-sdk/client-s3";
+import { dbRunPrefix, EXIT, prefixes } from "@supabase-backups/contracts";
+import { Client } from "pg";
+import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
+import { clientBin } from "../../support/pg-versions";
+import { startPostgres, type PgServer } from "../../support/postgres";
+import { startRgw, type RgwServer } from "../../support/rgw";
+import { seedSupabase } from "../../support/seed";
+import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-proxy";
+import { passwordOutOfArgv } from "../../support/target-url";
+
+const VAULT = "vault";
+const ENV = "test";
+const TABLES = ["auth.users", "public.profiles"];
+const lastLine = (r: CliResult) => r.stderr.trim().split("\n").filter((l) => l.startsWith("supabase-backups")).pop() ?? "";
+
+describe("archived runs (issue 17): restore db / verify --run request the restore and resume; nightly jobs never fail", function () {
+    this.timeout(240_000);
+    let rgw: RgwServer;
+    let glacier: GlacierProxy;
+    let pg: PgServer;
+    let config: string;
+    let env: Record<string, string | undefined>;
+    let old: string; // the archived run
+    let newest: string;
+    let dataKeys: string[]; // the old run's dump, schema.sql, roles.sql
+    let manifestKey: string;
+
+    const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, { ...env, ...extra });
+    const restoreDb = async (args: string[]) => {
+        const url = await pg.createDatabase(`t_${Math.random().toString(36).slice(2, 8)}`);
+        const [argv, e] = passwordOutOfArgv(["restore", "db", "--config", config, "--target-url", url, ...args], env);
+        return { r: await runCli(argv, e), url };
+    };
+    const tableCount = async (url: string) => {
+        const c = new Client({ connectionString: url });
+        await c.connect();
+        try {
+            return (await c.query(`select count(*)::int n from pg_tables where schemaname in ('public','auth')`)).rows[0].n as number;
+        } finally {
+            await c.end();
+        }
+    };
+    const oldestVersion = async (key: string) => {
+        const r = await rgw.client().send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: key }));
+        const vs = (r.Versions ?? []).filter((v) => v.Key === key);
+        return vs[vs.length - 1].VersionId!;
+    };
+
+    before(async () => {
+        [rgw, pg] = await Promise.all([startRgw(), startPostgres({ major: 15 })]);
+        await rgw.client().send(new CreateBucketCommand({ Bucket: VAULT, ObjectLockEnabledForBucket: true }));
+        glacier = await startGlacierProxy(rgw.endpoint);
+        await seedSupabase(pg.url, { users: 40, messagesPerUser: 2, sessionsPerUser: 1, payloadBytes: 16 });
+        config = writeJobConfig({ vault: { bucket: VAULT, region: rgw.region, endpoint: glacier.endpoint, forcePathStyle: true, kmsKeyArn: rgw.kmsKeyId } }, (c) => {
+            c.verify.tables = TABLES;
+            delete c.alerts.pushgatewayUrl;
+            delete c.archive;
+        }).path;
+        const bin = clientBin(15);
+        env = {
+            AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
+            AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
+            AWS_REGION: rgw.region,
+            PATH: `${bin}:${process.env.PATH}`,
+            PG_DUMP: `${bin}/pg_dump`,
+            PG_DUMPALL: `${bin}/pg_dumpall`,
+            DATABASE_URL: pg.url,
+            CANARY_DATABASE_URL: pg.url,
+            SUPABASE_ACCESS_TOKEN: undefined,
+            AGE_IDENTITY: undefined,
+            AZURE_STORAGE_CONNECTION_STRING: undefined,
+            LOG_LEVEL: "info",
+        };
+        const dump = async () => {
+            const r = await cli(["dump", "--config", config, "--json", "--no-archive"]);
+            assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+            const out = JSON.parse(r.stdout);
+            return (out.manifest ?? out).runId as string;
+        };
+        old = await dump();
+        newest = await dump();
+        manifestKey = `${dbRunPrefix(ENV, old)}manifest.json`;
+        const listed = await rgw.client().send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: dbRunPrefix(ENV, old) }));
+        dataKeys = [...new Set((listed.Versions ?? []).map((v) => v.Key!))].filter((k) => k !== manifestKey).sort();
+        assert.ok(dataKeys.some((k) => k.endsWith("/schema.sql")) && dataKeys.some((k) => k.endsWith("/roles.sql")), dataKeys.join(","));
+    });
+    after(async () => {
+        await Promise.allSettled([glacier?.stop()]);
+        await Promise.allSettled([rgw?.stop(), pg?.stop()]);
+    });
+
+    it("the proxy plays Glacier over RGW: GET 403 InvalidObjectState, HEAD GLACIER, tags still read (signatures pass through)", async () => {
+        glacier.archive(dataKeys);
+        const c = rgw.client();
+        const via = new S3Client({ region: rgw.region, endpoint: glacier.endpoint, forcePathStyle: true, credentials: rgw.admin });
+        try {
+            const e: any = await via.send(new GetObjectCommand({ Bucket: VAULT, Key: dataKeys[0] })).then(() => undefined, (x) => x);
+            assert.equal(e?.name, "InvalidObjectState");
+            assert.equal(e?.$metadata?.httpStatusCode, 403);
+            const h = await via.send(new HeadObjectCommand({ Bucket: VAULT, Key: dataKeys[0] }));
+            assert.equal(h.StorageClass, "GLACIER");
+            assert.equal(h.Restore, undefined);
+            const direct = await c.send(new HeadObjectCommand({ Bucket: VAULT, Key: dataKeys[0] }));
+            assert.equal(h.VersionId, direct.VersionId, "RGW's own answer, storage class added");
+            const tags = await via.send(new GetObjectTaggingCommand({ Bucket: VAULT, Key: dataKeys[0] }));
+            assert.ok(tags.TagSet?.some((t) => t.Key === "tier"));
+        } finally {
+            via.destroy();
+            glacier.release(dataKeys);
+        }
+    });
+
+    it("restore db of an archived run: one RestoreObject per archived object at the pinned version (Standard, 7 days), exit 8 with one line; the target untouched", async () => {
+        glacier.archive(dataKeys);
+        const before = glacier.restores().length;
+        const { r, url } = await restoreDb(["--run", old]);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        const line = lastLine(r);
+        assert.match(line, new RegExp(`run ${old} is archived: restore requested now for ${dataKeys.length} archived object\\(s\\)`));
+        assert.match(line, /tier Standard, restored copies kept 7 days/);
+        assert.match(line, /GLACIER: Standard: typically 3–5 hours/);
+        assert.match(line, /exits 8 until every object is readable/);
+        const asked = glacier.restores().slice(before);
+        assert.deepEqual(asked.map((a) => a.key).sort(), dataKeys);
+        for (const a of asked) {
+            assert.equal(a.status, 202);
+            assert.equal(a.versionId, await oldestVersion(a.key), `${a.key}: the version the job wrote`);
+            assert.match(a.body, /<Days>7<\/Days>/);
+            assert.match(a.body, /<Tier>Standard<\/Tier>/);
+        }
+        assert.equal(await tableCount(url), 0, "nothing restored into the target");
+    });
+
+    it("rerun while the restore runs: still exit 8, says it is under way, requests nothing again", async () => {
+        const before = glacier.restores().length;
+        const { r } = await restoreDb(["--run", old]);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        assert.match(lastLine(r), new RegExp(`restore already under way for ${dataKeys.length} \\(.*nothing requested again\\)`));
+        assert.equal(glacier.restores().length, before, "no second RestoreObject (HEAD said ongoing-request=\"true\")");
+    });
+
+    it("once restored (ongoing-request=\"false\"), restore db proceeds and restores the run with exact counts", async () => {
+        glacier.thaw(dataKeys);
+        const { r, url } = await restoreDb(["--run", old, "--json"]);
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+        const out = JSON.parse(r.stdout);
+        assert.equal(out.runId, old);
+        assert.ok(out.rowCounts.length >= TABLES.length && out.rowCounts.every((c: any) => c.ok), JSON.stringify(out.rowCounts));
+        assert.ok((await tableCount(url)) > 0);
+        glacier.release(dataKeys);
+    });
+
+    it("verify --run with --restore-tier Bulk --restore-days 2: requested as asked, exit 8, no record; after the thaw it passes", async () => {
+        glacier.archive(dataKeys);
+        const records = async () => (await rgw.client().send(new ListObjectVersionsCommand({ Bucket: VAULT, Prefix: prefixes.verify(ENV) }))).Versions?.length ?? 0;
+        const n0 = await records();
+        const before = glacier.restores().length;
+        let r = await cli(["verify", "--config", config, "--run", old, "--no-storage", "--restore-tier", "bulk", "--restore-days", "2"]);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        assert.match(lastLine(r), /tier Bulk, restored copies kept 2 days\); GLACIER: Bulk: typically 5–12 hours/);
+        const asked = glacier.restores().slice(before);
+        assert.equal(asked.length, dataKeys.length);
+        for (const a of asked) assert.match(a.body, /<Days>2<\/Days>.*<Tier>Bulk<\/Tier>|<Tier>Bulk<\/Tier>.*<Days>2<\/Days>/s);
+        assert.equal(await records(), n0, "nothing judged, nothing recorded");
+        glacier.thaw(dataKeys);
+        r = await cli(["verify", "--config", config, "--run", old, "--no-storage", "--json"]);
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+        assert.equal(JSON.parse(r.stdout).records[0].result, "passed");
+        glacier.release(dataKeys);
+    });
+
+    it("a bad --restore-tier is a usage error; --restore-tier without --run too (the nightly verify never requests a restore)", async () => {
+        let r = await cli(["verify", "--config", config, "--run", old, "--restore-tier", "Instant"]);
+        assert.equal(r.code, EXIT.usage);
+        assert.match(r.stderr, /expected one of Standard, Bulk, Expedited/);
+        r = await cli(["verify", "--config", config, "--restore-tier", "Bulk"]);
+        assert.equal(r.code, EXIT.usage);
+        assert.match(lastLine(r), /go with --run/);
+    });
+
+    it("a manifest archived before the change: restore db asks for the whole run (manifest included) in one go", async () => {
+        glacier.archive([manifestKey, ...dataKeys]);
+        const before = glacier.restores().length;
+        const { r } = await restoreDb(["--run", old]);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        assert.deepEqual(glacier.restores().slice(before).map((a) => a.key).sort(), [manifestKey, ...dataKeys].sort());
+        assert.match(lastLine(r), /\(its manifest too\) is archived: restore requested now for 4 archived object/);
+    });
+
+    it("nightly jobs with that old run archived (manifest included): dump, verify and status exit 0", async () => {
+        assert.equal(glacier.state(manifestKey), "restoring");
+        const d = await cli(["dump", "--config", config, "--json", "--no-archive"]);
+        assert.equal(d.code, EXIT.ok, d.stderr.slice(-3000));
+        const v = await cli(["verify", "--config", config, "--no-storage", "--json"]);
+        assert.equal(v.code, EXIT.ok, v.stderr.slice(-3000));
+        assert.equal(JSON.parse(v.stdout).records[0].result, "passed");
+        const u = await cli(["verify", "--config", config, "--no-storage", "--unverified", "--json"]);
+        assert.equal(u.code, EXIT.ok, u.stderr.slice(-3000));
+        assert.ok(!JSON.parse(u.stdout).records.some((x: any) => x.runId === old), "the archived run is left for verify --run");
+        assert.match(u.stderr, /archived: not verified tonight/);
+        const s = await cli(["status", "--config", config, "--no-supabase", "--json"]);
+        assert.equal(s.code, EXIT.ok, s.stderr.slice(-3000) + s.stdout.slice(-2000));
+        const st = JSON.parse(s.stdout);
+        const row = st.db.list.find((x: any) => x.runId === old);
+        assert.equal(row.archived, true);
+        assert.equal(row.secondary, "archived (restore needed to inspect)");
+        const m = JSON.parse(Buffer.from(await (await rgw.client().send(new GetObjectCommand({ Bucket: VAULT, Key: manifestKey }))).Body!.transformToByteArray()).toString("utf8"));
+        assert.equal(row.tier, m.tier, "tier from the manifest's tags");
+        assert.ok(row.bytes > 0, "size from the version listing");
+        assert.equal(st.db.chain.intact, true, JSON.stringify(st.db.chain));
+        const human = await cli(["status", "--config", config, "--no-supabase", "--all"]);
+        assert.equal(human.code, EXIT.ok);
+        assert.match(human.stdout, new RegExp(`${old}.*archived \\(restore needed to inspect\\)`));
+        void newest;
+    });
+});
