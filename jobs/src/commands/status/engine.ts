@@ -191,7 +191,7 @@ function rpoProblems(rpo: StatusReport["rpo"], env: string): string[] {
     return [];
 }
 
-function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): StatusReport["storage"] {
+function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): Omit<StatusReport["storage"], "archived"> {
     const sNewest = manifests.at(-1)?.manifest;
     return {
         runs: manifests.length,
