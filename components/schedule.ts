@@ -7,7 +7,8 @@ import * as batchv1 from "@pulumi/kubernetes/batch/v1";
 import * as networkingv1 from "@pulumi/kubernetes/networking/v1";
 import * as apiextensions from "@pulumi/kubernetes/apiextensions";
 import type * as k8s from "@pulumi/kubernetes/types/input";
-import { canaryImageFor, canarySuperuser, JOB_ENV, SECRETS, type SecretName, type StackConfig } from "@supabase-backups/contracts";
+import { JOB_ENV, SECRETS, type SecretName, type StackConfig } from "@supabase-backups/contracts";
+import { declareCanary } from "./canary";
 import {
     CLOUD_IDENTITIES,
     JOB_CONFIG_DIR,
@@ -40,7 +41,7 @@ export const IDENTITY_SECRETS: Record<WorkloadIdentity, SecretName[]> = {
 
 export const APP_LABEL = { "app.kubernetes.io/name": "supabase-backups", "app.kubernetes.io/part-of": "supabase-backups" };
 
-/** Requests and limits per kind. verify restores into the canary sidecar, which has its own. */
+/** Requests and limits per kind. verify restores into the canary pod (components/canary.ts), which has its own. */
 const RESOURCES: Record<PlannedJob["kind"], k8s.core.v1.ResourceRequirements> = {
     dump: { requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } },
     "sync-storage": { requests: { cpu: "250m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } },
@@ -49,27 +50,7 @@ const RESOURCES: Record<PlannedJob["kind"], k8s.core.v1.ResourceRequirements> = 
     gc: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "1Gi" } },
 };
 
-export const CANARY_PORT = 5432;
-/** The verify job's URL of its canary sidecar: loopback, trust, as the image's superuser. */
-export function canaryDatabaseUrl(image: string): string {
-    return `postgresql://${canarySuperuser(image)}@127.0.0.1:${CANARY_PORT}/postgres`;
-}
-export const CANARY_CONTAINER = "canary-postgres";
-
-/**
- * The verify pod's annotations that keep the cloud identity out of the canary container
- * (docs/security.md "The canary runs hostile code"): IRSA's webhook and Azure workload identity's
- * inject the role's env and the projected token into every container unless told to skip one.
- */
-export function canaryPodAnnotations(azure: boolean): Record<string, string> {
-    return {
-        "eks.amazonaws.com/skip-containers": CANARY_CONTAINER,
-        ...(azure ? { "azure.workload.identity/skip-containers": CANARY_CONTAINER } : {}),
-    };
-}
-
 const RUN_AS = 10001; // the job image's fixed non-root user (jobs/Dockerfile)
-const POSTGRES_UID = 999; // the official postgres image's user
 
 const dropAll = (user: number): k8s.core.v1.SecurityContext => ({
     allowPrivilegeEscalation: false,
@@ -148,13 +129,16 @@ export class BackupSchedule extends pulumi.ComponentResource {
             secretNames[id] = secretName;
         }
 
+        this.jobs = plannedJobs(cfg);
+        // The canary Postgres runs in its own pod without egress or credentials (components/canary.ts).
+        const canary = this.jobs.some((j) => j.kind === "verify") ? declareCanary(name, cfg, labels, inNs, dropAll) : undefined;
+
         const configMap = new corev1.ConfigMap(
             `${name}-config`,
-            { metadata: { name: "supabase-backups-config", namespace: ns, labels }, data: { [JOB_CONFIG_FILE]: args.jobConfig, ...postgresCaData(cfg) } },
+            { metadata: { name: "supabase-backups-config", namespace: ns, labels }, data: { [JOB_CONFIG_FILE]: args.jobConfig, ...postgresCaData(cfg), ...canary?.configData } },
             inNs,
         );
 
-        this.jobs = plannedJobs(cfg);
         for (const j of this.jobs) {
             const identity = JOB_IDENTITY[j.kind];
             const podLabels: Record<string, string> = {
@@ -185,50 +169,12 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     { name: "JOB_NAME", valueFrom: { fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/job-name']" } } },
                 );
             }
-            const canaryImage = canaryImageFor(cfg);
-            if (j.kind === "verify") env.push({ name: JOB_ENV.canaryDatabaseUrl, value: canaryDatabaseUrl(canaryImage) });
+            if (j.kind === "verify" && canary) env.push(...canary.verifyEnv);
 
             const volumes: k8s.core.v1.Volume[] = [
                 { name: "config", configMap: { name: configMap.metadata.name, defaultMode: 0o444 } },
                 { name: "scratch", emptyDir: { sizeLimit: `${cfg.kubernetes.scratchSizeGi}Gi` } },
             ];
-            const initContainers: k8s.core.v1.Container[] = [];
-            if (j.kind === "verify") {
-                // The canary: a throw-away Postgres as a native sidecar (restartPolicy Always in
-                // initContainers), so it starts before the job, is ready (startupProbe) when the job
-                // starts, and stops when the job's container exits. Loopback only, no password, data on
-                // an emptyDir: nothing outside the pod can reach it and nothing survives it.
-                volumes.push(
-                    { name: "canary-data", emptyDir: { sizeLimit: `${cfg.kubernetes.scratchSizeGi}Gi` } },
-                    { name: "canary-run", emptyDir: { medium: "Memory", sizeLimit: "16Mi" } },
-                    { name: "canary-tmp", emptyDir: { sizeLimit: "1Gi" } },
-                );
-                initContainers.push({
-                    name: CANARY_CONTAINER,
-                    image: canaryImage,
-                    imagePullPolicy: cfg.kubernetes.imagePullPolicy,
-                    restartPolicy: "Always",
-                    args: ["-c", "listen_addresses=127.0.0.1", "-c", `port=${CANARY_PORT}`, "-c", "fsync=off", "-c", "full_page_writes=off"],
-                    env: [
-                        { name: "POSTGRES_HOST_AUTH_METHOD", value: "trust" },
-                        { name: "PGDATA", value: "/var/lib/postgresql/data/pgdata" },
-                    ],
-                    ports: [{ name: "postgres", containerPort: CANARY_PORT, protocol: "TCP" }],
-                    startupProbe: {
-                        exec: { command: ["pg_isready", "-h", "127.0.0.1", "-p", String(CANARY_PORT), "-U", canarySuperuser(canaryImage)] },
-                        periodSeconds: 2,
-                        failureThreshold: 90,
-                    },
-                    resources: { requests: { cpu: "500m", memory: "1Gi" }, limits: { cpu: "2", memory: "4Gi" } },
-                    securityContext: dropAll(POSTGRES_UID),
-                    volumeMounts: [
-                        { name: "canary-data", mountPath: "/var/lib/postgresql/data" },
-                        { name: "canary-run", mountPath: "/var/run/postgresql" },
-                        { name: "canary-tmp", mountPath: "/tmp" },
-                    ],
-                });
-            }
-
             const podSpec: k8s.core.v1.PodSpec = {
                 serviceAccountName: accounts[identity].metadata.name,
                 // IRSA and Azure workload identity inject their own projected tokens; the Kubernetes
@@ -243,7 +189,6 @@ export class BackupSchedule extends pulumi.ComponentResource {
                     fsGroup: RUN_AS,
                     seccompProfile: { type: "RuntimeDefault" },
                 },
-                initContainers: initContainers.length ? initContainers : undefined,
                 containers: [
                     {
                         name: j.kind,
@@ -266,7 +211,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
                 activeDeadlineSeconds: j.activeDeadlineSeconds,
                 ttlSecondsAfterFinished: 3 * 86400,
                 ...(shards > 1 ? { completionMode: "Indexed", completions: shards, parallelism: shards } : {}),
-                template: { metadata: { labels: podLabels, ...(j.kind === "verify" ? { annotations: canaryPodAnnotations(azure) } : {}) }, spec: podSpec },
+                template: { metadata: { labels: podLabels }, spec: podSpec },
             };
             this.cronJobs[j.name] = new batchv1.CronJob(
                 `${name}-${j.name}`,

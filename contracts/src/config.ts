@@ -217,7 +217,7 @@ export const VerifySchema = Type.Object(
         storageSampleRatio: Type.Number({ minimum: 0, maximum: 1, default: 0.01 }),
         storageSampleMin: Type.Integer({ minimum: 0, default: 20 }),
         canaryImage: Type.Optional(
-            Type.String({ description: "image of the throw-away Postgres sidecar; default Supabase's own image at supabase.postgresVersion (same major, same extensions)" }),
+            Type.String({ description: "image of the throw-away canary Postgres (its own pod, no egress); default Supabase's own image at supabase.postgresVersion (same major, same extensions)" }),
         ),
     },
     strict,
@@ -388,6 +388,8 @@ export function secretsFor(cfg: { encryption?: { ageRecipient?: string } | null;
 /** Other environment variables the jobs read. */
 export const JOB_ENV = {
     canaryDatabaseUrl: "CANARY_DATABASE_URL",
+    /** verify: the canary superuser's password when CANARY_DATABASE_URL carries none (Kubernetes: from the canary's Secret) */
+    canaryDatabasePassword: "CANARY_DATABASE_PASSWORD",
     azureConnectionString: "AZURE_STORAGE_CONNECTION_STRING",
     jobCompletionIndex: "JOB_COMPLETION_INDEX",
     jobCompletions: "JOB_COMPLETIONS",

@@ -13,6 +13,7 @@ import {
     stackFilePath,
     type StackFile,
 } from "@supabase-backups/contracts";
+import { CANARY_CREDENTIALS_TYPE, makeCanaryCredentials } from "../../components/canary-credentials";
 
 export interface DeclaredResource {
     /** `aws:s3/bucket:Bucket`, `supabase-backups:index:BackupVault`, `kubernetes:batch/v1:CronJob`… */
@@ -116,6 +117,9 @@ function mockState(args: pulumi.runtime.MockResourceArgs, accountId: string, reg
             };
         case "azure-native:authorization:RoleDefinition":
             return { id: `${i.scope}/providers/Microsoft.Authorization/roleDefinitions/${i.roleDefinitionId}`, state: { ...i } };
+        case CANARY_CREDENTIALS_TYPE:
+            // what the dynamic provider's create makes: a real password, key and certificate
+            return { id: `${args.name}-id`, state: { ...i, ...makeCanaryCredentials(i as any) } };
         default:
             return { id: `${args.name}-id`, state: { ...i, name: i.name ?? i.metadata?.name ?? args.name } };
     }

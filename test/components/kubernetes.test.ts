@@ -34,6 +34,8 @@ const MODELS: Record<string, string> = {
     "kubernetes:core/v1:Secret": "kubernetes-models/v1/Secret",
     "kubernetes:core/v1:ConfigMap": "kubernetes-models/v1/ConfigMap",
     "kubernetes:batch/v1:CronJob": "kubernetes-models/batch/v1/CronJob",
+    "kubernetes:apps/v1:Deployment": "kubernetes-models/apps/v1/Deployment",
+    "kubernetes:core/v1:Service": "kubernetes-models/v1/Service",
     "kubernetes:networking.k8s.io/v1:NetworkPolicy": "kubernetes-models/networking.k8s.io/v1/NetworkPolicy",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule",
 };
@@ -138,7 +140,7 @@ for (const stack of ["staging", "prod"] as const) {
             const want: Record<string, { sa: string; secrets: string[] }> = {
                 dump: { sa: "supabase-backups-writer", secrets: [SECRETS.databaseUrl.env, SECRETS.serviceRoleKey.env] },
                 "sync-storage": { sa: "supabase-backups-writer", secrets: [SECRETS.databaseUrl.env, SECRETS.serviceRoleKey.env] },
-                verify: { sa: "supabase-backups-verifier", secrets: stack === "prod" ? [SECRETS.ageIdentity.env] : [] },
+                verify: { sa: "supabase-backups-verifier", secrets: [JOB_ENV.canaryDatabasePassword, ...(stack === "prod" ? [SECRETS.ageIdentity.env] : [])] },
                 "check-supabase": { sa: "supabase-backups-check", secrets: [SECRETS.managementApiToken.env] },
                 gc: { sa: "supabase-backups-gc", secrets: [] },
             };
@@ -169,22 +171,26 @@ for (const stack of ["staging", "prod"] as const) {
             assert.deepEqual(check.metadata.annotations, {});
         });
 
-        it("verify runs a Postgres canary sidecar and points CANARY_DATABASE_URL at it", () => {
+        it("verify points CANARY_DATABASE_URL at the canary Deployment's Service (test/attacks/sandbox-canary-pod.test.ts: no egress, no credentials)", () => {
             const pod = podOf(one(r, "kubernetes:batch/v1:CronJob", "-verify"));
-            const canary = pod.initContainers.find((c: any) => c.name === "canary-postgres");
-            assert.equal(canary.restartPolicy, "Always", "native sidecar: stops with the job");
-            assert.ok(canary.startupProbe, "job starts only when Postgres is ready");
-            const port = canary.ports[0].containerPort;
-            const url = pod.containers[0].env.find((e: any) => e.name === JOB_ENV.canaryDatabaseUrl).value;
-            assert.equal(new URL(url).hostname, "127.0.0.1");
-            assert.equal(Number(new URL(url).port), port);
-            assert.ok(canary.args.includes("listen_addresses=127.0.0.1"));
+            const url = new URL(pod.containers[0].env.find((e: any) => e.name === JOB_ENV.canaryDatabaseUrl).value);
+            const svc = one(r, "kubernetes:core/v1:Service", "-canary-svc").inputs;
+            const dep = one(r, "kubernetes:apps/v1:Deployment", "-canary").inputs;
+            assert.equal(url.hostname, `${svc.metadata.name}.${svc.metadata.namespace}.svc`);
+            assert.equal(Number(url.port), svc.spec.ports[0].port);
+            assert.deepEqual(svc.spec.selector, dep.spec.selector.matchLabels);
+            for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert.equal(dep.spec.template.metadata.labels[k], v);
+            assert.equal(dep.spec.replicas, 1);
+            assert.equal(dep.spec.strategy.type, "Recreate", "one canary at a time");
+            const canary = dep.spec.template.spec.containers[0];
+            assert.equal(canary.ports[0].containerPort, svc.spec.ports[0].targetPort);
+            assert.ok(canary.args.includes("ssl=on"), "TLS: verify connects with verify-full");
+            assert.ok(canary.startupProbe.exec && canary.readinessProbe.exec, "exec probes: nothing needs to reach the pod but verify");
             // Supabase's own image at the project's exact version: same major, same extensions
             const version = stack === "prod" ? "17.6.1.011" : "15.8.1.085";
             assert.match(canary.image, new RegExp(`^public\\.ecr\\.aws/supabase/postgres:${version.replace(/\./g, "\\.")}(@sha256:[0-9a-f]{64})?$`));
             if (stack === "prod") assert.match(canary.image, /@sha256:/, "prod pins the canary by digest (kubernetes.canaryImage)");
-            assert.equal(decodeURIComponent(new URL(url).username), "supabase_admin", "Supabase's images make supabase_admin the superuser");
-            assert.deepEqual(canary.startupProbe.exec.command.slice(-2), ["-U", "supabase_admin"]);
+            assert.equal(decodeURIComponent(url.username), "supabase_admin", "Supabase's images make supabase_admin the superuser");
         });
 
         it(`sync-storage is ${stack === "prod" ? "an Indexed Job with one pod per shard" : "a plain Job (shards = 1)"}`, () => {

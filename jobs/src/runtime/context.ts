@@ -40,7 +40,7 @@ export function readSecrets(env: NodeJS.ProcessEnv = process.env): Partial<Recor
             out[name] = v;
         }
     }
-    for (const k of [JOB_ENV.canaryDatabaseUrl, JOB_ENV.azureConnectionString, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) registerSecret(env[k]);
+    for (const k of [JOB_ENV.canaryDatabaseUrl, JOB_ENV.canaryDatabasePassword, JOB_ENV.azureConnectionString, "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]) registerSecret(env[k]);
     return out;
 }
 

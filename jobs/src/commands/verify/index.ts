@@ -19,6 +19,7 @@ import { UsageError } from "../../runtime/errors";
 import { runVerify } from "./engine";
 import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 import { PENDING_HELP, thawOptionsOf, withThawOptions, type ThawFlags } from "../../cli/thaw";
+import { urlPassword, urlWithPassword } from "../../postgres/connection";
 
 interface Flags extends ThawFlags {
     config?: string;
@@ -36,6 +37,19 @@ export function withoutSourceSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv 
     const out = { ...env };
     for (const k of [SECRETS.databaseUrl.env, SECRETS.serviceRoleKey.env, SECRETS.managementApiToken.env]) delete out[k];
     return out;
+}
+
+/** The canary's password from its own variable (the Secret), unless the URL carries one. */
+export function canaryUrlWithPassword(url: string, env: NodeJS.ProcessEnv): string {
+    const password = env[JOB_ENV.canaryDatabasePassword];
+    let u: URL;
+    try {
+        u = new URL(url);
+    } catch {
+        throw new UsageError(`${JOB_ENV.canaryDatabaseUrl} is not a URL`);
+    }
+    if (!password || urlPassword(u) !== undefined) return url;
+    return urlWithPassword(url, password);
 }
 
 export function register(program: Command): void {
@@ -63,7 +77,9 @@ export function register(program: Command): void {
             `
 Environment:
   ${JOB_ENV.canaryDatabaseUrl}   Postgres URL of a superuser on the canary server (required); the dump is
-                        restored into a new database there, dropped afterwards. In Kubernetes: the sidecar.
+                        restored into a new database there, dropped afterwards. In Kubernetes: the
+                        canary's own pod (no egress, no credentials) behind its Service, with TLS.
+  ${JOB_ENV.canaryDatabasePassword}   that superuser's password, when the URL has none
   ${SECRETS.ageIdentity.env}          age identity (AGE-SECRET-KEY-1…) when dumps are encrypted
   ${JOB_ENV.azureConnectionString}   Azure connection string (else workload identity) for the secondary copy
   ${JOB_ENV.recordSigningKey}    Ed25519 key (PKCS#8 PEM) that signs records when vault.recordSigning has no kmsKeyArn
@@ -92,8 +108,9 @@ const run = action("verify", async (flags: Flags) => {
     const ctx = commandContext(flags, "verify", {}, env);
     const rawCanaryUrl = env[JOB_ENV.canaryDatabaseUrl];
     if (!rawCanaryUrl) throw new UsageError(`no canary server: set ${JOB_ENV.canaryDatabaseUrl} (a Postgres URL of a superuser on a throw-away server)`);
-    // the sidecar is loopback (no TLS needed); a canary elsewhere gets verify-full like any server
-    const canaryUrl = securePgUrl(rawCanaryUrl, pgTlsPolicy(ctx.config, env), ctx.log, JOB_ENV.canaryDatabaseUrl);
+    // Kubernetes: the canary's own pod behind a Service, verify-full against its pinned certificate
+    // (the URL's sslrootcert); a loopback canary (tests, a laptop) needs no TLS
+    const canaryUrl = securePgUrl(canaryUrlWithPassword(rawCanaryUrl, env), pgTlsPolicy(ctx.config, env), ctx.log, JOB_ENV.canaryDatabaseUrl);
     return runVerify(ctx, {
         run: flags.run,
         unverified: !!flags.unverified,
