@@ -197,6 +197,7 @@ export const StorageSchema = Type.Object(
         concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
         shards: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: ">1 runs sync-storage as an Indexed Job" }),
         retries: Type.Integer({ minimum: 0, maximum: 10, default: 3 }),
+        archive: Type.Boolean({ default: true, description: "also copy blobs and run manifests to the Azure archive (when azure.enabled); false keeps files in the S3 vault only" }),
     },
     strict,
 );

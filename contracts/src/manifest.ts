@@ -119,6 +119,28 @@ export const DbManifestSchema = Type.Object(
 );
 export type DbManifest = Static<typeof DbManifestSchema>;
 
+/**
+ * A storage blob's copy in the Azure archive: its versionId (absent where the store keeps none) and the
+ * end of its Locked immutability policy as the job last set it (a lower bound), like `lockedUntil`.
+ */
+export const ArchiveBlobSchema = Type.Object({ versionId: Type.Optional(VersionIdT), lockedUntil: Type.Optional(IsoTime) }, strict);
+
+/** The storage run's Azure copy: "degraded" when some referenced blobs (`missing`) are not known to be there. */
+export const StorageArchiveSchema = Type.Object(
+    {
+        provider: Type.Literal("azure"),
+        container: Type.String(),
+        status: Type.Unsafe<"ok" | "degraded">({ type: "string", enum: ["ok", "degraded"] }),
+        /** entries whose blob is not known to be in the archive (the next run copies them) */
+        missing: Type.Integer({ minimum: 0 }),
+        /** blobs this run copied there */
+        copied: Type.Integer({ minimum: 0 }),
+        error: Type.Optional(Type.String()),
+    },
+    strict,
+);
+export type StorageArchive = Static<typeof StorageArchiveSchema>;
+
 export const StorageObjectSchema = Type.Object(
     {
         bucket: Type.String(),
@@ -139,6 +161,8 @@ export const StorageObjectSchema = Type.Object(
         lockedUntil: Type.Optional(IsoTime),
         /** the blob's S3 VersionId as uploaded (or as recorded by the run that uploaded it) */
         versionId: Type.Optional(VersionIdT),
+        /** the blob's copy in the Azure archive (same key); absent: not there, or not known to be */
+        archive: Type.Optional(ArchiveBlobSchema),
     },
     strict,
 );
@@ -181,6 +205,7 @@ export const StorageShardManifestSchema = Type.Object(
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
         stats: StorageStatsSchema,
+        archive: Type.Optional(StorageArchiveSchema),
     },
     strict,
 );
@@ -242,6 +267,8 @@ export const StorageManifestSchema = Type.Object(
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
         stats: StorageStatsSchema,
+        /** the Azure archive copy (absent: no archive configured, or a manifest from before it) */
+        archive: Type.Optional(StorageArchiveSchema),
         previous: Type.Union([ChainLinkSchema, Type.Null()]),
     },
     strict,

@@ -52,9 +52,15 @@ export interface CommandContext extends JobContext {
  * passes one without the source's secrets). Builds nothing that talks to the network yet.
  */
 export function commandContext(opts: CommandOptions, command: string, vault: VaultClientOptions = {}, env: NodeJS.ProcessEnv = process.env): CommandContext {
+    const ctx = contextWithoutVault(opts, command, env);
+    return { ...ctx, s3: createVaultClient(ctx.config.vault, vault), bucket: ctx.config.vault.bucket };
+}
+
+/** The same context without the S3 vault client: for commands that read the Azure archive alone. */
+export function contextWithoutVault(opts: CommandOptions, command: string, env: NodeJS.ProcessEnv = process.env): JobContext {
     const ctx = createContext({ config: opts.config, command }, env);
     if (opts.env && opts.env !== ctx.config.env) {
         throw new UsageError(`--env ${opts.env} does not match the config's env "${ctx.config.env}" (${ctx.configSource}): wrong config file?`);
     }
-    return { ...ctx, s3: createVaultClient(ctx.config.vault, vault), bucket: ctx.config.vault.bucket };
+    return ctx;
 }

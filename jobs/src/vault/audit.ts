@@ -162,7 +162,8 @@ export class AuditTrail {
         return key;
     }
 
-    private async put(key: string, record: AuditRecord): Promise<string> {
+    /** Where the records go: the vault (an archive restore writes them to the archive: archive-runs.ts). */
+    protected async put(key: string, record: AuditRecord): Promise<string> {
         assertSchema(AuditRecordSchema, record, "audit record");
         // Create-only (If-None-Match where the store enforces it), locked COMPLIANCE until lockUntil; no
         // `tier` tag, so no lifecycle rule expires it.

@@ -177,6 +177,17 @@ export async function materializeRunState(
     write: (o: StorageObject, body: Readable) => Promise<void>,
     opts: MaterializeOptions = {},
 ): Promise<{ objects: number; bytes: number }> {
+    // the blob's version as its run recorded it (a later overwrite of the key is not read)
+    return materializeFrom(async (o) => (await openVersion(s3, vaultBucket, { key: o.blobKey, versionId: o.versionId })).body, manifest, write, opts);
+}
+
+/** materializeRunState from any store: `open` gives a blob's bytes, checked here against sha256 and size. */
+export async function materializeFrom(
+    open: (o: StorageObject) => Promise<Readable>,
+    manifest: Pick<StorageManifest, "objects">,
+    write: (o: StorageObject, body: Readable) => Promise<void>,
+    opts: MaterializeOptions = {},
+): Promise<{ objects: number; bytes: number }> {
     const selected = manifest.objects.filter((o) => (!opts.buckets || opts.buckets.includes(o.bucket)) && (!opts.prefix || o.name.startsWith(opts.prefix)));
     let next = 0;
     let bytes = 0;
@@ -185,9 +196,7 @@ export async function materializeRunState(
         while (next < selected.length && !failed) {
             const o = selected[next++];
             try {
-                // the blob's version as its run recorded it (a later overwrite of the key is not read)
-                const r = await openVersion(s3, vaultBucket, { key: o.blobKey, versionId: o.versionId });
-                const body = r.body.pipe(verifying(o));
+                const body = (await open(o)).pipe(verifying(o));
                 await write(o, body);
                 bytes += o.size;
                 opts.onObject?.(o);

@@ -5,11 +5,12 @@
 // Each subcommand's action: flags checked (usage errors before anything runs) → the command context →
 // the engine in db.ts, storage.ts or pitr.ts.
 import { Command } from "commander";
-import { action, commandContext, withCommonOptions } from "../../cli/command";
+import { action, commandContext, contextWithoutVault, withCommonOptions } from "../../cli/command";
 import { withOperatorOptions } from "../../cli/operator";
 import { checkBranchFlags, checkPitrFlags, restoreBranch, restorePitr, type BranchOptions, type PitrOptions } from "./pitr";
 import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
 import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
+import { restoreStorageFromArchive } from "./storage-archive";
 import { restoreConfig, type RestoreConfigOptions } from "./config";
 import { intFlag } from "../../cli/flags";
 import { PENDING_HELP, withThawOptions } from "../../cli/thaw";
@@ -83,13 +84,16 @@ function registerStorage(restore: Command): void {
         .option("--overwrite", "allow restoring into the source bucket itself (replaces objects with the run's version)")
         .option("--skip-unsafe-names", "restore the other objects when the run lists names that could address another object or path (refused by default)")
         .option("--via <rest|s3>", "Storage REST API (SUPABASE_SERVICE_ROLE_KEY) or S3 protocol (SUPABASE_S3_ACCESS_KEY_ID/SECRET); default storage.mode")
+        .option("--from <vault|archive>", "read runs and blobs from the S3 vault (default) or the Azure archive alone (no AWS credentials needed; audit records go to the archive)")
         .addHelpText(
             "after",
-            "\nREST: <supabase.url>/storage/v1 with SUPABASE_SERVICE_ROLE_KEY. S3: storage.s3Endpoint (or <project url>/storage/v1/s3) with SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY.\n",
+            "\nREST: <supabase.url>/storage/v1 with SUPABASE_SERVICE_ROLE_KEY. S3: storage.s3Endpoint (or <project url>/storage/v1/s3) with SUPABASE_S3_ACCESS_KEY_ID and SUPABASE_S3_SECRET_ACCESS_KEY.\n" +
+                "--from archive: Azure workload identity / az login (DefaultAzureCredential) or AZURE_STORAGE_CONNECTION_STRING; needs blob read and create on the container.\n",
         )
         .action(
             action("restore storage", (opts: RestoreStorageOptions) => {
                 checkRestoreStorageFlags(opts);
+                if (opts.from === "archive") return restoreStorageFromArchive(contextWithoutVault(opts, "restore storage"), opts);
                 return restoreStorage(commandContext(opts, "restore storage"), opts);
             }),
         );

@@ -8,7 +8,7 @@ import { S3_SOURCE_ENV } from "../../supabase/storage-source";
 import { JobFailure, UsageError, errorMessage, httpStatusOf } from "../../runtime/errors";
 import { registerSecret } from "../../runtime/log";
 import { requireSecret } from "../../runtime/context";
-import type { CommandContext } from "../../cli/command";
+import type { JobContext } from "../../runtime/context";
 
 /** S3 user metadata values are strings: strings as they are, anything else as JSON. */
 export function s3Metadata(meta: Record<string, unknown>): Record<string, string> {
@@ -36,12 +36,12 @@ export interface StorageTarget {
     put(bucket: string, o: StorageObject, body: Buffer | (() => Readable), meta: Record<string, string>): Promise<void>;
 }
 
-function projectUrl(ctx: CommandContext): string {
+function projectUrl(ctx: JobContext): string {
     const cfg = ctx.config;
     return (cfg.supabase.url ?? `https://${cfg.supabase.projectRef}.supabase.co`).replace(/\/+$/, "");
 }
 
-function s3Target(ctx: CommandContext): StorageTarget {
+function s3Target(ctx: JobContext): StorageTarget {
     const accessKeyId = ctx.env[S3_SOURCE_ENV.accessKeyId];
     const secretAccessKey = ctx.env[S3_SOURCE_ENV.secretAccessKey];
     if (!accessKeyId || !secretAccessKey) {
@@ -100,7 +100,7 @@ function s3Target(ctx: CommandContext): StorageTarget {
 }
 
 /** Storage REST API (the routes storage-js uses), authenticated with the service-role key. */
-function restTarget(ctx: CommandContext): StorageTarget {
+function restTarget(ctx: JobContext): StorageTarget {
     const key = requireSecret(ctx, "serviceRoleKey");
     const base = `${projectUrl(ctx)}/storage/v1`;
     const auth = { apikey: key, authorization: `Bearer ${key}` };
@@ -158,7 +158,7 @@ function restTarget(ctx: CommandContext): StorageTarget {
     };
 }
 
-export function storageTarget(ctx: CommandContext, via: string | undefined): StorageTarget {
+export function storageTarget(ctx: JobContext, via: string | undefined): StorageTarget {
     const v = via ?? ctx.config.storage.mode;
     if (v === "s3") return s3Target(ctx);
     if (v === "rest") return restTarget(ctx);

@@ -17,8 +17,10 @@ import { JobFailure, UsageError } from "../../runtime/errors";
 import type { CommandContext } from "../../cli/command";
 import { checkAtFlag, startAudit, type OperatorOptions } from "../../cli/operator";
 import { formatBytes, Progress } from "../../runtime/progress";
-import { chooseRun, type Chosen } from "../../vault/run-choice";
-import { materializeRunState } from "../../vault/storage-runs";
+import { chooseRun } from "../../vault/run-choice";
+import { materializeFrom } from "../../vault/storage-runs";
+import { openVersion } from "../../vault/versions";
+import type { JobContext } from "../../runtime/context";
 import { out, outJson, renderPairs } from "../../cli/output";
 
 export interface RestoreStorageOptions extends OperatorOptions {
@@ -33,6 +35,8 @@ export interface RestoreStorageOptions extends OperatorOptions {
     via?: string;
     /** restore the other objects when the run lists names that could address another object */
     skipUnsafeNames?: boolean;
+    /** "archive": read runs and blobs from the Azure archive alone (storage-archive.ts) */
+    from?: string;
 }
 
 const BUCKET = /^[a-z0-9][a-z0-9._-]{0,99}$/;
@@ -53,6 +57,7 @@ interface Counters {
 
 /** The flags, checked before anything runs: bucket names, --at. */
 export function checkRestoreStorageFlags(opts: RestoreStorageOptions): void {
+    if (opts.from !== undefined && opts.from !== "vault" && opts.from !== "archive") throw new UsageError(`--from must be vault or archive, got "${opts.from}"`);
     if (!BUCKET.test(opts.bucket)) throw new UsageError(`--bucket "${opts.bucket}" is not a bucket name`);
     if (opts.into !== undefined && !BUCKET.test(opts.into)) throw new UsageError(`--into "${opts.into}" is not a valid bucket name`);
     checkAtFlag(opts.at);
@@ -60,25 +65,42 @@ export function checkRestoreStorageFlags(opts: RestoreStorageOptions): void {
 
 export async function restoreStorage(ctx: CommandContext, opts: RestoreStorageOptions): Promise<ExitCode> {
     const dest = storageTarget(ctx, opts.via);
-    const trail = startAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, {
-        run: opts.run,
-        at: opts.at,
-        bucket: opts.bucket,
-        into: opts.into,
-        prefix: opts.prefix,
-        overwrite: !!opts.overwrite,
-        skipUnsafeNames: !!opts.skipUnsafeNames,
-    });
-    return audited(trail, () => runStorageRestore(ctx, opts, dest, trail), ctx.log);
+    const trail = startAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, restoreStorageAuditOptions(opts));
+    const source: StorageRunSource = {
+        choose: () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at, trust: {} }),
+        // the blob's version as its run recorded it (a later overwrite of the key is not read)
+        open: async (o) => (await openVersion(ctx.s3, ctx.bucket, { key: o.blobKey, versionId: o.versionId })).body,
+    };
+    return audited(trail, () => runStorageRestore(ctx, opts, dest, trail, source), ctx.log);
+}
+
+/** The options an audit record of a storage restore carries. */
+export function restoreStorageAuditOptions(opts: RestoreStorageOptions): Record<string, unknown> {
+    return { run: opts.run, at: opts.at, bucket: opts.bucket, into: opts.into, prefix: opts.prefix, overwrite: !!opts.overwrite, skipUnsafeNames: !!opts.skipUnsafeNames, ...(opts.from ? { from: opts.from } : {}) };
+}
+
+/** The run to restore (and why), with any tampering found, as the vault or the archive tells it. */
+export interface ChosenStorageRun {
+    loaded: { manifest: StorageManifest };
+    note: string;
+    tampering: string[];
+}
+
+/** Where a storage restore reads: the S3 vault (here) or the Azure archive (storage-archive.ts). */
+export interface StorageRunSource {
+    choose(): Promise<ChosenStorageRun>;
+    /** a blob's bytes, unverified (materializeFrom checks sha256 and size) */
+    open(o: StorageObject): Promise<Readable>;
 }
 
 /** A storage restore's state: the run, what of it is restored, and where to. */
 interface StorageRestore {
-    readonly ctx: CommandContext;
+    readonly ctx: JobContext;
+    readonly source: StorageRunSource;
     readonly opts: RestoreStorageOptions;
     readonly dest: StorageTarget;
     readonly trail: AuditTrail;
-    readonly chosen: Chosen<StorageManifest>;
+    readonly chosen: ChosenStorageRun;
     readonly into: string;
     readonly selected: StorageObject[];
     /** names left out (--skip-unsafe-names), printable */
@@ -91,7 +113,7 @@ interface StorageRestore {
  * sync-storage never records one, so the manifest is forged or from before the check — unless
  * --skip-unsafe-names restores the others (docs/security.md "Hostile object names").
  */
-function screenNames(ctx: CommandContext, opts: RestoreStorageOptions, m: StorageManifest): { selected: StorageObject[]; unsafe: string[] } {
+function screenNames(ctx: JobContext, opts: RestoreStorageOptions, m: StorageManifest): { selected: StorageObject[]; unsafe: string[] } {
     const selected: StorageObject[] = [];
     const unsafe: string[] = [];
     for (const o of m.objects) {
@@ -110,8 +132,8 @@ function screenNames(ctx: CommandContext, opts: RestoreStorageOptions, m: Storag
     return { selected, unsafe };
 }
 
-async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail): Promise<ExitCode> {
-    const chosen = await trail.time("choose", () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at, trust: {} }));
+export async function runStorageRestore(ctx: JobContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail, source: StorageRunSource): Promise<ExitCode> {
+    const chosen = await trail.time("choose", () => source.choose());
     const m = chosen.loaded.manifest;
     trail.setRun(m.runId);
     const into = opts.into ?? defaultRestoreBucket(opts.bucket, m.runId);
@@ -122,7 +144,7 @@ async function runStorageRestore(ctx: CommandContext, opts: RestoreStorageOption
     }
     const { selected, unsafe } = screenNames(ctx, opts, m);
     if (!opts.json) out(`run: ${chosen.note}\nrestoring ${selected.length} object(s), ${formatBytes(selected.reduce((n, o) => n + o.size, 0))}, from ${opts.bucket} into ${into}\n`);
-    const r: StorageRestore = { ctx, opts, dest, trail, chosen, into, selected, unsafe };
+    const r: StorageRestore = { ctx, source, opts, dest, trail, chosen, into, selected, unsafe };
     // The target bucket: created when missing, with the recorded settings (public only when it is the
     // source bucket's own name: a restored-* side copy stays private), reused when there (resume).
     const settings = targetSettings(m.buckets.find((b) => b.name === opts.bucket)?.settings, opts.bucket, into);
@@ -145,9 +167,8 @@ async function transferObjects(r: StorageRestore): Promise<Counters> {
     let n = 0;
     try {
         await r.trail.time("transfer", () =>
-            materializeRunState(
-                ctx.s3,
-                ctx.bucket,
+            materializeFrom(
+                (o) => r.source.open(o),
                 { objects: r.selected },
                 async (o, body) => {
                     await restoreOne(r.dest, into, o, body, join(dir, `blob-${n++}`), counters);
@@ -169,6 +190,7 @@ function reportStorage(r: StorageRestore, created: boolean, counters: Counters):
         env: r.ctx.config.env,
         runId: r.chosen.loaded.manifest.runId,
         choice: r.chosen.note,
+        from: r.opts.from ?? "vault",
         bucket: opts.bucket,
         into,
         bucketCreated: created,

@@ -17,7 +17,8 @@ import type { CommandContext } from "../../cli/command";
 import { listShardManifests } from "../../vault/storage-runs";
 import { mergeRun, writeLinkedManifest } from "./merge";
 import { resolveRunId } from "./run-id";
-import { recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
+import { archiveEnabled, ArchiveCopy } from "./archive-copy";
+import { LOCK_SLACK_MS, recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
 import { syncShard, type ShardOutcome } from "./shard";
 import { configuredBucketNames, readBucketFacts } from "./source";
 import { runTier } from "./tier";
@@ -28,6 +29,8 @@ interface Outcome {
     manifestKey?: string;
     shard?: StorageShardManifest;
     shardKey?: string;
+    /** false: the run manifest's Azure copy failed (degraded) */
+    manifestArchived?: boolean;
 }
 
 /** The sync itself, callable from tests and the bench as well as the CLI. */
@@ -40,6 +43,7 @@ export async function syncStorage(ctx: CommandContext, opts: SyncOptions): Promi
     let outcome: Outcome;
     try {
         outcome = await runSteps(ctx, opts, s3, runId, started);
+        if (outcome.manifest && outcome.manifestKey) outcome.manifestArchived = await archiveManifest(ctx, outcome.manifest, outcome.manifestKey);
     } catch (e) {
         await pushRunMetrics(cfg.alerts.pushgatewayUrl, cfg.env, "sync-storage", { result: "failure", durationSeconds: (Date.now() - started.getTime()) / 1000 }, ctx.log);
         if (e instanceof VaultError) throw new JobFailure(`${e.message}; no manifest written, the next run resumes (blobs that landed are not uploaded again)`, EXIT.failed, e);
@@ -73,7 +77,8 @@ async function runSteps(ctx: JobContext, opts: SyncOptions, s3: S3Client, runId:
     const prevRef = run.prevRef;
     const prev = prevRef ? await vaultOp("read previous manifest", () => loadManifest<StorageManifest>(s3, run.vaultBucket, prevRef)) : undefined;
     mark(ctx, started, "previous manifest loaded");
-    const shard = await syncShard(ctx, opts, { ...run, prev: prev?.manifest, shardIndex: index });
+    const archive = await ArchiveCopy.open(run, prev?.manifest, new Date(run.retain.getTime() + LOCK_SLACK_MS), ctx.env);
+    const shard = await syncShard(ctx, opts, { ...run, prev: prev?.manifest, shardIndex: index, archive });
     if (!sharded) {
         const written = await writeLinkedManifest(run, shard, prev);
         return { manifest: written.manifest, manifestKey: written.key };
@@ -92,6 +97,14 @@ async function resolveRun(ctx: JobContext, s3: S3Client, runId: string, shardCou
     const tier = await vaultOp("read run headers", () => runTier(s3, vaultBucket, earlier, runTime, cfg));
     const retain = retainUntil(runTime, tier, cfg.retention);
     return { s3, vaultBucket, env: cfg.env, runId, runTime, tier, retain, cfg, log: ctx.log, prevRef: earlier[earlier.length - 1], shardCount, bucketFacts: () => readBucketFacts(ctx) };
+}
+
+/** The run manifest beside its blobs in the Azure archive (same bytes); false when that copy failed. */
+async function archiveManifest(ctx: JobContext, manifest: StorageManifest, key: string): Promise<boolean> {
+    if (!archiveEnabled(ctx.config)) return true;
+    const scope = { env: ctx.config.env, log: ctx.log, retain: new Date(manifest.retainUntil), cfg: ctx.config };
+    const archive = await ArchiveCopy.open(scope, undefined, scope.retain, ctx.env);
+    return archive.copyManifest(key, manifest, { tier: manifest.tier });
 }
 
 async function mergeOnly(ctx: JobContext, run: RunScope): Promise<Outcome> {
@@ -114,7 +127,9 @@ async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncR
     const src = o.shard ?? o.manifest!;
     // Objects left out for unsafe names make the run partial like failed ones (not every object of the
     // bucket is in the backup), but they are not retried: their own gauge and alert name the cause.
-    const exitCode = src.failed.length > 0 || (src.unsafe?.length ?? 0) > 0 ? EXIT.partial : EXIT.ok;
+    // Then degraded: the S3 copy is complete but the Azure archive lacks some of it (archive-copy.ts).
+    const degraded = src.archive?.status === "degraded" || o.manifestArchived === false;
+    const exitCode = src.failed.length > 0 || (src.unsafe?.length ?? 0) > 0 ? EXIT.partial : degraded ? EXIT.degraded : EXIT.ok;
     // Metrics describe runs, so they are pushed when the run manifest exists (unsharded, or the shard
     // that merged), with the whole run's numbers; a shard that did not merge pushes nothing (a
     // "success" from it would feed the dead man's switch before the run is complete).
@@ -125,7 +140,7 @@ async function finish(ctx: JobContext, o: Outcome, started: Date): Promise<SyncR
             ctx.config.env,
             "sync-storage",
             {
-                result: o.manifest.failed.length > 0 || (o.manifest.unsafe?.length ?? 0) > 0 ? "partial" : "success",
+                result: o.manifest.failed.length > 0 || (o.manifest.unsafe?.length ?? 0) > 0 ? "partial" : o.manifest.archive?.status === "degraded" || o.manifestArchived === false ? "degraded" : "success",
                 bytes: st.bytesUploaded,
                 durationSeconds: (Date.now() - Math.min(started.getTime(), Date.parse(o.manifest.startedAt))) / 1000,
                 objects: { copied: st.copied + st.deduplicated, skipped: st.skipped, failed: st.failed },

@@ -2,7 +2,7 @@
 // and content-addressed. Flags → SyncOptions → engine.ts.
 import { tmpdir } from "node:os";
 import { Command, Option } from "commander";
-import { EXIT } from "@supabase-backups/contracts";
+import { EXIT, type StorageArchive } from "@supabase-backups/contracts";
 import { action, commandContext, withCommonOptions } from "../../cli/command";
 import { collect, intFlag } from "../../cli/flags";
 import { formatBytes } from "../../runtime/progress";
@@ -38,10 +38,11 @@ export function register(program: Command): void {
                     "ones are downloaded (storage.mode rest: Storage API with $SUPABASE_SERVICE_ROLE_KEY; s3: Storage S3\n" +
                     `protocol with $${S3_SOURCE_ENV.accessKeyId}/$${S3_SOURCE_ENV.secretAccessKey}, region $${S3_SOURCE_ENV.region}),\n` +
                     "hashed and stored once per content under storage/<env>/blobs/, locked per the run's tier. The run\n" +
-                    "manifest is written last.\n\n" +
+                    "manifest is written last. With the Azure archive (azure.enabled, storage.archive) every blob and the\n" +
+                    "manifest are also copied there, create-only and immutable; blobs already there are not sent again.\n\n" +
                     `Exit codes: 0 ok, ${EXIT.partial} partial (some objects failed, retried next run; or names that could address another\n` +
-                    `object or path were left out, never retried; both listed in the manifest),\n` +
-                    `1 failed (no manifest), 2 usage or config error.`,
+                    `object or path were left out, never retried; both listed in the manifest), ${EXIT.degraded} degraded (complete in the\n` +
+                    `S3 vault, some of it not in the Azure archive: the next run copies it), 1 failed (no manifest), 2 usage or config error.`,
             )
             .addOption(new Option("-b, --bucket <name>", "only this bucket (repeatable); other configured buckets are carried over from the previous run").argParser(collect))
             .addOption(new Option("--shard <I/N>", "process shard I of N (hash of bucket/name); default $JOB_COMPLETION_INDEX of $JOB_COMPLETIONS"))
@@ -91,7 +92,13 @@ function summary(r: SyncResult) {
         failed: r.failed,
         vanished: r.vanished,
         unsafe: r.unsafe,
+        archive: (r.manifest ?? r.shardManifest)?.archive ?? null,
     };
+}
+
+function archiveLine(a: StorageArchive | undefined): string {
+    if (!a) return "";
+    return `azure archive (${a.container}): ${a.status}, ${a.copied} blob(s) copied${a.missing ? `, ${a.missing} entr${a.missing === 1 ? "y" : "ies"} not there yet (the next run copies them)` : ""}${a.error ? `: ${a.error}` : ""}\n`;
 }
 
 function report(r: SyncResult): string {
@@ -100,6 +107,7 @@ function report(r: SyncResult): string {
         `sync-storage ${r.runId}: ${s.listed} listed, ${s.copied} copied (${formatBytes(s.bytesUploaded)}), ${s.deduplicated} deduplicated, ` +
         `${s.skipped} unchanged, ${s.failed} failed${r.vanished.length ? `, ${r.vanished.length} vanished` : ""}${r.unsafe.length ? `, ${r.unsafe.length} NOT SYNCED (unsafe names)` : ""}\n` +
         (r.manifestKey ? `manifest: ${r.manifestKey}\n` : `shard manifest: ${r.shardManifestKey} (the last shard merges)\n`) +
+        archiveLine((r.manifest ?? r.shardManifest)?.archive) +
         r.failed.map((f) => `failed: ${f.bucket}/${f.name}: ${f.error}\n`).join("") +
         r.unsafe.map((u) => `not synced (unsafe name, ${u.reason}): ${u.bucket}/${u.name}\n`).join("")
     );

@@ -11,6 +11,7 @@ import {
 import { listCompleteRuns, loadManifest, type LoadedManifest } from "../../vault/runs";
 import { getJson, putRecordOnce } from "../../vault/s3";
 import { bucketSummary, compareObjects, listShardManifests, mergeShards } from "../../vault/storage-runs";
+import { runArchive } from "./archive-copy";
 import { recordWrite, vaultOp, type RunScope } from "./run";
 import type { ShardOutcome } from "./shard";
 import type { BucketFacts } from "./source";
@@ -20,7 +21,7 @@ export interface WrittenManifest {
     key: string;
 }
 
-type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "unsafe" | "stats"> & { facts?: BucketFacts };
+type ManifestBody = Pick<StorageManifest, "runId" | "startedAt" | "shards" | "buckets" | "objects" | "failed" | "vanished" | "unsafe" | "stats" | "archive"> & { facts?: BucketFacts };
 
 /** The run manifest of `c` (fields in the order every writer uses: the record is serialized as built). */
 function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<StorageManifest> | undefined): StorageManifest {
@@ -42,6 +43,7 @@ function runManifest(c: RunScope, b: ManifestBody, previous: LoadedManifest<Stor
         vanished: b.vanished,
         ...(b.unsafe?.length ? { unsafe: b.unsafe } : {}),
         stats: b.stats,
+        ...(b.archive ? { archive: b.archive } : {}),
         previous: previous ? { runId: previous.ref.runId, sha256: previous.sha256 } : null,
     };
 }
@@ -82,6 +84,7 @@ export async function writeLinkedManifest(c: RunScope, shard: ShardOutcome, prev
         vanished: shard.vanished,
         unsafe: shard.unsafe,
         stats: shard.stats,
+        archive: runArchive([shard.archive], objects),
         facts: await c.bucketFacts(),
     };
     return putManifest(c, runManifest(c, body, previous));
@@ -109,6 +112,7 @@ export async function mergeRun(c: RunScope, bucketNames: () => Promise<string[]>
         vanished: m.vanished,
         unsafe: m.unsafe,
         stats: m.stats,
+        archive: runArchive(shards.map((x) => x.archive), m.objects),
         facts: await c.bucketFacts(),
     };
     const written = await putManifest(c, runManifest(c, body, prev));

@@ -5,12 +5,13 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { printableName, unsafeObjectName, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
+import { printableName, unsafeObjectName, type StorageManifest, type StorageObject, type StorageShardManifest } from "@supabase-backups/contracts";
 import { TaskGroup } from "../../runtime/concurrency";
 import type { JobContext } from "../../runtime/context";
 import { formatBytes, Progress } from "../../runtime/progress";
 import type { SourceObject, StorageCatalog, StorageSource } from "../../supabase/storage-source";
 import { compareObjects, objectKey, shardOf } from "../../vault/storage-runs";
+import type { ArchiveCopy } from "./archive-copy";
 import { BlobStore } from "./blobs";
 import { carriedEntries, indexPrevious, isUnchanged, planBuckets, refreshedEntry, withBlobVersions, withLockEnds, type BucketPlan, type PreviousIndex } from "./plan";
 import { newTally, SYNC_DEFAULTS, Timing, type RunScope, type SyncOptions, type Tally } from "./run";
@@ -23,6 +24,8 @@ export type ShardOutcome = StorageShardManifest & { bucketNames: string[]; carri
 export interface ShardScope extends RunScope {
     prev?: StorageManifest;
     shardIndex: number;
+    /** the Azure copy (archive-copy.ts); absent: S3 only */
+    archive?: ArchiveCopy;
 }
 
 interface ShardIo {
@@ -82,6 +85,7 @@ class ShardSync {
     /** transfers and lock extensions in flight: at most 2 × concurrency, the listing waits for room */
     private readonly tasks: TaskGroup;
     private readonly transfers: Transfers;
+    private readonly concurrency: number;
 
     constructor(
         private readonly c: ShardScope,
@@ -93,8 +97,9 @@ class ShardSync {
         this.prev = indexPrevious(c.prev);
         this.blobs = new BlobStore(c, this.prev, this.timing, multipartThreshold);
         this.tasks = new TaskGroup(2 * settings.concurrency, () => this.abort.abort());
-        const deps = { run: c, source: io.source, catalog: io.catalog, blobs: this.blobs, tally: this.tally, timing: this.timing, progress: io.progress, tasks: this.tasks, signal: this.abort.signal };
+        const deps = { run: c, source: io.source, catalog: io.catalog, blobs: this.blobs, archive: c.archive, tally: this.tally, timing: this.timing, progress: io.progress, tasks: this.tasks, signal: this.abort.signal };
         this.transfers = new Transfers(deps, settings);
+        this.concurrency = settings.concurrency;
         for (const o of carriedEntries(c.prev, buckets.carried, (b, n) => this.inShard(b, n))) this.tally.objects.push(o);
     }
 
@@ -109,6 +114,7 @@ class ShardSync {
         this.c.log.debug({ phase: "listing done", listed: this.tally.stats.listed }, "phase");
         await this.tasks.settle();
         this.c.log.debug({ phase: "transfers done" }, "phase");
+        await this.c.archive?.extendLocks(this.tally.objects, this.concurrency);
     }
 
     private async listBuckets(): Promise<void> {
@@ -133,6 +139,7 @@ class ShardSync {
             this.tally.objects.push(refreshedEntry(p, o));
             this.tally.stats.skipped++;
             await this.ensureLock(p.blobKey);
+            await this.catchUpArchive(p, o);
             return;
         }
         await this.tasks.room();
@@ -153,6 +160,14 @@ class ShardSync {
         return true;
     }
 
+    /** An unchanged object whose blob is not in the Azure archive yet: fetched again and copied (bounded like the transfers). */
+    private async catchUpArchive(p: StorageObject, o: SourceObject): Promise<void> {
+        const a = this.c.archive;
+        if (!a?.needsCatchUp(p.blobKey)) return;
+        await this.tasks.room();
+        this.tasks.launch(a.catchUp(p, (use) => this.transfers.withBytes(o, use)));
+    }
+
     /** Carried buckets' blobs are referenced by this run too: their locks must reach its retain-until. */
     private async lockCarried(): Promise<void> {
         for (const o of this.tally.objects) {
@@ -171,7 +186,9 @@ class ShardSync {
     outcome(startedAt: string): ShardOutcome {
         const { c, tally } = this;
         const locked = withLockEnds(tally.objects, (key) => this.blobs.lockEnd(key));
-        const objects = withBlobVersions(locked, (key) => this.blobs.versionOf(key)).sort(compareObjects);
+        const versioned = withBlobVersions(locked, (key) => this.blobs.versionOf(key));
+        const objects = (c.archive?.withArchive(versioned) ?? versioned).sort(compareObjects);
+        const archive = c.archive?.summary(objects);
         tally.failed.sort(compareObjects);
         tally.vanished.sort(compareObjects);
         tally.unsafe.sort(compareObjects);
@@ -193,6 +210,7 @@ class ShardSync {
             vanished: tally.vanished,
             ...(tally.unsafe.length ? { unsafe: tally.unsafe } : {}),
             stats: tally.stats,
+            ...(archive ? { archive } : {}),
             bucketNames: this.buckets.configured.map((b) => b.name),
             carriedBuckets: this.buckets.carried,
         };

@@ -9,10 +9,12 @@
 // directory (the CronJob's emptyDir) and the file is removed once uploaded.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { storageBlobKey } from "@supabase-backups/contracts";
 import { backoffMs, ByteBudget, Semaphore, sleep, type TaskGroup } from "../../runtime/concurrency";
 import { errorMessage, JobFailure } from "../../runtime/errors";
 import type { Progress } from "../../runtime/progress";
 import { SourceError, type SourceObject, type StorageCatalog, type StorageSource } from "../../supabase/storage-source";
+import type { ArchiveCopy } from "./archive-copy";
 import type { BlobStore, Stored } from "./blobs";
 import { fetchVerified, type Fetched } from "./download";
 import { entryFrom } from "./plan";
@@ -34,6 +36,8 @@ export interface TransferDeps {
     source: StorageSource;
     catalog: StorageCatalog;
     blobs: BlobStore;
+    /** the Azure copy, from the same verified bytes (archive-copy.ts); never fails the transfer */
+    archive?: ArchiveCopy;
     tally: Tally;
     timing: Timing;
     progress: Progress;
@@ -91,7 +95,23 @@ export class Transfers {
             f = await this.downloads.run(() => this.d.timing.time("download", () => this.fetch(o)));
             const fetched = f;
             const how = await this.uploads.run(() => this.d.blobs.store(fetched));
+            await this.d.archive?.copy(storageBlobKey(this.d.run.env, fetched.sha256), fetched);
             this.record(o, fetched, how);
+        } finally {
+            this.memory.release(reserved);
+            if (f) f.buffer = undefined;
+            if (f?.file) await rm(f.file, { force: true });
+        }
+    }
+
+    /** Download `o` again (bounded like a transfer) and hand the verified bytes to `use` (the archive catch-up). */
+    async withBytes(o: SourceObject, use: (f: Fetched) => Promise<void>): Promise<void> {
+        const reserved = o.size !== null && o.size <= this.s.memoryThreshold ? o.size : 0;
+        await this.memory.acquire(reserved);
+        let f: Fetched | undefined;
+        try {
+            f = await this.downloads.run(() => this.d.timing.time("download", () => this.fetch(o)));
+            await use(f);
         } finally {
             this.memory.release(reserved);
             if (f) f.buffer = undefined;
