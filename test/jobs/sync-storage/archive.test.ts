@@ -124,6 +124,42 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
         assert.match(await gateway.scrape(), new RegExp(`${METRICS.lastRunStatus}\\{[^}]*kind="sync-storage"[^}]*\\} 1\\b`));
     });
 
+    it("a longer retain-until extends the Azure locks (Locked, once per blob); a store without that API is not degraded", async () => {
+        const longer = (days: number) =>
+            h.config(ENV, (c) => {
+                c.archive = { accountUrl: az.accountUrl, container: CONTAINER };
+                c.retention.daily = days;
+            });
+        const isExtension = (r: { method: string; url: string }) => r.method === "PUT" && /comp=immutabilityPolicies/.test(r.url);
+        // Azurite has no Set Blob Immutability Policy (501): the proxy answers for it, as Azure would
+        proxy.intercept = (r) => (isExtension(r) ? { status: 200 } : "pass");
+        let r = await h.sync(longer(200), [], azureEnv);
+        assert.equal(r.code, 0, r.stderr);
+        let m = (await h.manifests(ENV)).pop()!.manifest;
+        runs.push(m);
+        const blobs = new Set(m.objects.map((o) => o.blobKey));
+        const ext = proxy.requests.filter(isExtension);
+        assert.equal(ext.length, blobs.size, "one extension per referenced blob");
+        for (const e of ext) {
+            assert.equal(String(e.headers["x-ms-immutability-policy-mode"]).toLowerCase(), "locked");
+            assert.equal(Date.parse(String(e.headers["x-ms-immutability-policy-until-date"])), Math.floor(Date.parse(m.objects[0].lockedUntil!) / 1000) * 1000);
+        }
+        for (const o of m.objects) assert.equal(o.archive?.lockedUntil, o.lockedUntil, `${o.name}: Azure lock recorded as extended with S3's`);
+        const extendedTo = m.objects[0].archive!.lockedUntil;
+
+        // Azurite itself: 501 on the first extension, no more tries, the recorded lock stays as it was
+        proxy.intercept = undefined;
+        proxy.requests.length = 0;
+        r = await h.sync(longer(300), [], azureEnv);
+        assert.equal(r.code, 0, r.stderr);
+        m = (await h.manifests(ENV)).pop()!.manifest;
+        runs.push(m);
+        assert.equal(proxy.requests.filter(isExtension).length, 1);
+        assert.equal(m.archive?.status, "ok");
+        for (const o of m.objects) assert.equal(o.archive?.lockedUntil, extendedTo);
+        assert.match(r.stderr, /no immutability API/);
+    });
+
     describe("restore storage --from archive", () => {
         let archiveCfg: string;
         const noAws = () => ({ ...azureEnv, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_REGION: undefined, AWS_PROFILE: undefined, USER: "oncall-ana" });

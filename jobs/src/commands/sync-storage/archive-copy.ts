@@ -150,26 +150,33 @@ export class ArchiveCopy {
      * retain-until (as blobs.ts does in S3), once per key. A store without the API is logged once.
      */
     async extendLocks(objects: StorageObject[], concurrency: number): Promise<void> {
-        const due = [...new Set(objects.map((o) => o.blobKey))].filter((k) => this.has(k) && !this.extended.has(k) && !lockCovers(this.lockEnds(), k, this.run.retain));
-        let next = 0;
+        const ends = this.lockEnds();
+        const due = [...new Set(objects.map((o) => o.blobKey))].filter((k) => this.has(k) && !this.extended.has(k) && !lockCovers(ends, k, this.run.retain));
+        if (!due.length) return;
+        // the first alone: a store without the API answers it, and no more are tried
+        await this.extendOne(due[0]);
+        let next = 1;
         const worker = async () => {
-            while (next < due.length && this.live && !this.noImmutabilityApi) {
-                const key = due[next++];
-                this.extended.add(key);
-                try {
-                    const rec = this.records.get(key) ?? this.known.get(key);
-                    const c = this.live.getBlobClient(key);
-                    await (rec?.versionId ? c.withVersion(rec.versionId) : c).setImmutabilityPolicy({ expiriesOn: this.lockTarget, policyMode: "Locked" });
-                    this.records.set(key, { ...rec, lockedUntil: this.lockTarget.toISOString() });
-                } catch (e) {
-                    if (isNoImmutabilityApi(e)) {
-                        this.noImmutabilityApi = true;
-                        this.run.log.warn({ err: errorMessage(e) }, "the archive has no immutability API: blob locks cannot be extended");
-                    } else this.fail(`extend the immutability of ${key}: ${errorMessage(e)}`);
-                }
-            }
+            while (next < due.length && this.live && !this.noImmutabilityApi) await this.extendOne(due[next++]);
         };
-        await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, worker));
+        await Promise.all(Array.from({ length: Math.min(concurrency, due.length - 1) }, worker));
+    }
+
+    private async extendOne(key: string): Promise<void> {
+        const live = this.live;
+        if (!live || this.noImmutabilityApi) return;
+        this.extended.add(key);
+        try {
+            const rec = this.records.get(key) ?? this.known.get(key);
+            const c = live.getBlobClient(key);
+            await (rec?.versionId ? c.withVersion(rec.versionId) : c).setImmutabilityPolicy({ expiriesOn: this.lockTarget, policyMode: "Locked" });
+            this.records.set(key, { ...rec, lockedUntil: this.lockTarget.toISOString() });
+        } catch (e) {
+            if (isNoImmutabilityApi(e)) {
+                this.noImmutabilityApi = true;
+                this.run.log.warn({ err: errorMessage(e) }, "the archive has no immutability API: blob locks cannot be extended");
+            } else this.fail(`extend the immutability of ${key}: ${errorMessage(e)}`);
+        }
     }
 
     private lockEnds(): Map<string, string> {
