@@ -234,6 +234,14 @@ function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: strin
                 Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
                 Resource: objects(bucket, `${writable}*`),
             },
+            {
+                // An archived dump (GLACIER after 90 days) is read only after a restore request (issue 17):
+                // restore db and verify --run ask for it, on the env's database runs only.
+                Sid: "RestoreArchivedRuns",
+                Effect: "Allow",
+                Action: ["s3:RestoreObject"],
+                Resource: objects(bucket, `${prefixes.db(env)}*`),
+            },
             kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
             complianceOnly(c),
             ...commonDenies(c),

@@ -174,7 +174,7 @@ const isWrite = (a: CatalogAction) => /Write|Permissions management/.test(a.acce
 /** Crypto operations on a key's data; everything else that writes in KMS changes the key itself. */
 const KMS_DATA_OPS = /^(Encrypt|Decrypt|ReEncrypt(From|To)|GenerateDataKey.*|GenerateRandom|GenerateMac|VerifyMac|Sign|Verify|DeriveSharedSecret)$/;
 
-export type ForbiddenCategory = "delete" | "config" | "retention-bypass" | "read-data" | "put-object";
+export type ForbiddenCategory = "delete" | "config" | "retention-bypass" | "read-data" | "put-object" | "restore-request";
 
 /**
  * The action sets behind docs/architecture.md "Security model", derived from the catalog:
@@ -198,5 +198,7 @@ export async function categoryActions(): Promise<Record<ForbiddenCategory, Catal
         "retention-bypass": await actionsWhere((a) => a.service === "s3" && /^(BypassGovernanceRetention|PutObjectLegalHold)$/.test(a.name)),
         "read-data": await actionsWhere((a) => a.service === "s3" && /^GetObject(Version)?(Torrent|ForReplication)?$/.test(a.name)),
         "put-object": await actionsWhere((a) => a.service === "s3" && a.name === "PutObject"),
+        // restoring an archived object (GLACIER) costs retrieval fees and makes it readable again
+        "restore-request": await actionsWhere((a) => a.service === "s3" && a.name === "RestoreObject"),
     };
 }

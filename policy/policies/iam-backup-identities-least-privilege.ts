@@ -42,21 +42,25 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
         { category: "delete", why: "delete anything" },
         { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob"], why: "read dumps or storage blobs back" },
         { category: "put-object", keys: ["verify", "audit", "otherEnvDb"], why: "write outside db/{env}/ and storage/{env}/ (it could forge verification or audit records)" },
+        { category: "restore-request", why: "request restores of archived objects (only the verifier and the restore operator do)" },
     ],
     verifier: [
         ...BASELINE,
         { category: "delete", why: "delete anything" },
         { category: "put-object", keys: ["dbDump", "storageBlob", "audit"], why: "write outside verify/{env}/" },
+        { category: "restore-request", keys: ["storageBlob", "storageRunManifest", "verify", "audit", "otherEnvDb"], why: "request restores outside db/{env}/" },
     ],
     restoreOperator: [
         ...BASELINE,
         { category: "delete", why: "delete anything" },
         { category: "put-object", keys: ["dbDump", "storageBlob", "verify"], why: "write outside audit/{env}/" },
+        { category: "restore-request", keys: ["storageBlob", "storageRunManifest", "verify", "audit", "otherEnvDb"], why: "request restores outside db/{env}/" },
     ],
     gc: [
         ...BASELINE,
         { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit"], why: "delete anything but unreferenced storage blobs" },
         { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write objects" },
+        { category: "restore-request", why: "request restores of archived objects" },
     ],
     // Deny by default: any other role, user, group or customer-managed policy gets no vault rights at all.
     other: [
@@ -64,6 +68,7 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
         { category: "delete", why: "delete anything (it is not one of the stack's identities)" },
         { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob", "storageRunManifest", "verify", "audit"], why: "read the vault (it is not one of the stack's identities)" },
         { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write to the vault (it is not one of the stack's identities)" },
+        { category: "restore-request", why: "request restores of archived objects (it is not one of the stack's identities)" },
     ],
 };
 

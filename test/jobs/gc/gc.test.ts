@@ -16,6 +16,7 @@ import {
 import { planGc } from "../../../jobs/src/commands/gc/plan";
 import { runCli, writeJobConfig } from "../../support/cli";
 import { startS3rver, type S3Server } from "../../support/s3rver";
+import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-proxy";
 
 const ENV = "test";
 const day = 86_400_000;
@@ -140,5 +141,54 @@ describe("gc: against a real S3-protocol vault", function () {
         const r = await runCli(["gc", "--config", down], s3.env);
         assert.equal(r.code, 1);
         assert.match(r.stderr, /gc failed, nothing more deleted/);
+    });
+});
+
+describe("gc: a storage manifest archived before manifests stopped going cold (issue 17)", function () {
+    this.timeout(120_000);
+    let s3: S3Server;
+    let glacier: GlacierProxy;
+    let cfgPath: string;
+    const bucket = "vault";
+    const blob = (s: string) => Buffer.from(`archived-case blob ${s}`);
+    const shaOf = (s: string) => sha256Hex(blob(s));
+    async function put(key: string, body: Buffer, ageDays = 0) {
+        await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+        if (ageDays) {
+            const t = new Date(Date.now() - ageDays * day);
+            utimesSync(join(s3.dir, bucket, `${key}._S3rver_object`), t, t);
+        }
+    }
+    before(async () => {
+        s3 = await startS3rver();
+        await s3.createBucket(bucket);
+        glacier = await startGlacierProxy(s3.endpoint);
+        cfgPath = writeJobConfig({ vault: { bucket, region: "us-east-1", endpoint: glacier.endpoint, forcePathStyle: true } }).path;
+    });
+    after(async () => {
+        await glacier?.stop();
+        await s3?.stop();
+    });
+
+    it("never fatal: keeps every unreferenced blob as old as the archived manifest (log line, count in --json), collects younger ones as usual", async () => {
+        // "old1" is named only by the archived manifest (written 120 days ago); "old2" by nobody but as old;
+        // "mid" unreferenced, written after that manifest; "cur" named by the readable newest run.
+        for (const [name, age] of [["old1", 130], ["old2", 125], ["mid", 30], ["cur", 10]] as const) await put(storageBlobKey(ENV, shaOf(name)), blob(name), age);
+        const r1 = newRunId(new Date(Date.now() - 120 * day), "arcarc");
+        const r2 = newRunId(new Date(Date.now() - 5 * day), "newnew");
+        const m1 = manifest(r1, [shaOf("old1")], null);
+        await put(storageRunManifestKey(ENV, r1), serializeRecord(m1), 120);
+        await put(storageRunManifestKey(ENV, r2), serializeRecord(manifest(r2, [shaOf("cur")], null)), 5);
+        glacier.archive([storageRunManifestKey(ENV, r1)]);
+        const dry = await runCli(["gc", "--config", cfgPath, "--dry-run", "--json"], { ...s3.env, LOG_LEVEL: "info" });
+        assert.equal(dry.code, 0, dry.stderr);
+        const plan = JSON.parse(dry.stdout.slice(dry.stdout.indexOf("{")));
+        assert.deepEqual(plan.keys, [storageBlobKey(ENV, shaOf("mid"))], "only the blob younger than the archived manifest");
+        assert.equal(plan.keptUnreadable, 2, "old1 and old2 kept: the archived manifest may name them");
+        assert.match(dry.stderr, /1 storage manifest\(s\) are archived and cannot be read: kept unreferenced blobs written up to/);
+        assert.ok(glacier.refusedGets().includes(storageRunManifestKey(ENV, r1)), "gc did try to read it (InvalidObjectState)");
+        const real = await runCli(["gc", "--config", cfgPath], s3.env);
+        assert.equal(real.code, 0, real.stderr);
+        assert.match(real.stdout, /1 version\(s\) deleted.*; 2 unreferenced blob\(s\) kept: an archived manifest may name them/);
     });
 });

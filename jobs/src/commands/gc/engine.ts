@@ -65,7 +65,8 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
             candidates: plan.delete.length,
             deleted,
             keptLocked: locked,
-            keptUnreadable,
+            // only when an archived manifest made gc keep blobs (the usual summary stays as it was)
+            ...(keptUnreadable ? { keptUnreadable } : {}),
             markersRemoved,
             failed: failures.length,
             bytesReclaimed: plan.bytesReclaimed,
@@ -75,7 +76,7 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
         else
             process.stdout.write(
                 `gc ${env}: ${blobs.length} blobs, ${plan.referenced} referenced by ${runs} runs, ${plan.tooYoung} unreferenced but younger than ${graceDays} d, ` +
-                    `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})\n`,
+                    `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})${keptUnreadable ? `; ${keptUnreadable} unreferenced blob(s) kept: an archived manifest may name them` : ""}\n`,
             );
         for (const f of failures) log.error({ failure: f }, "delete failed");
         const extra = [{ name: METRICS.gcKeptUnreadable, help: "unreferenced blobs kept because an archived storage manifest may name them", value: keptUnreadable }];
