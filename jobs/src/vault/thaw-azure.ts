@@ -37,7 +37,9 @@ export function azureThawTarget(container: ContainerClient, key: string, version
                 return "requested";
             } catch (e) {
                 if (errCode(e) === "BlobBeingRehydrated") return "in-progress";
-                throw new JobFailure(`the rehydration request for ${name} failed: ${errorMessage(e)}`, EXIT.failed, e);
+                // The stack's verifier role may read but not write blobs, and Set Blob Tier is a blob write.
+                const hint = (e as any)?.statusCode === 403 ? ` (this identity may not change tiers: az storage blob set-tier --auth-mode login --tier Cool --rehydrate-priority Standard, then run again)` : "";
+                throw new JobFailure(`the rehydration request for ${name} failed: ${errorMessage(e)}${hint}`, EXIT.failed, e);
             }
         },
     };

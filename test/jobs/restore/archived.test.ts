@@ -16,6 +16,8 @@ import { startRgw, type RgwServer } from "../../support/rgw";
 import { seedSupabase } from "../../support/seed";
 import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-proxy";
 import { passwordOutOfArgv } from "../../support/target-url";
+import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type AzuriteServer } from "../../support/azurite";
+import { startRecordingProxy, type RecordingProxy } from "../../support/recording-proxy";
 
 const VAULT = "vault";
 const ENV = "test";
@@ -33,6 +35,11 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
     let newest: string;
     let dataKeys: string[]; // the old run's dump, schema.sql, roles.sql
     let manifestKey: string;
+    let az: AzuriteServer;
+    let azProxy: RecordingProxy;
+    let azConfig: string;
+    /** keys the Azure proxy reports as rehydrating (Get Blob Properties: Archive, rehydrate-pending-to-cool) */
+    const azPending = new Set<string>();
 
     const cli = (args: string[], extra: Record<string, string | undefined> = {}) => runCli(args, { ...env, ...extra });
     const restoreDb = async (args: string[]) => {
@@ -56,7 +63,18 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
     };
 
     before(async () => {
-        [rgw, pg] = await Promise.all([startRgw(), startPostgres({ major: 15 })]);
+        [rgw, pg, az] = await Promise.all([startRgw(), startPostgres({ major: 15 }), startAzurite()]);
+        await az.createContainer("archive");
+        // Azurite has the Archive tier (Get Blob of an archived blob: 409 BlobArchived; Set Blob Tier back:
+        // 202) but rehydrates at once; this proxy plays the hours in between on Get Blob Properties.
+        azProxy = await startRecordingProxy(`http://127.0.0.1:${az.port}`);
+        azProxy.responseHeaders = (rec, headers) => {
+            const key = decodeURIComponent(new URL(rec.url, "http://x").pathname).split("/").slice(3).join("/");
+            if (rec.method === "HEAD" && azPending.has(key)) {
+                headers["x-ms-access-tier"] = "Archive";
+                headers["x-ms-archive-status"] = "rehydrate-pending-to-cool";
+            }
+        };
         await rgw.client().send(new CreateBucketCommand({ Bucket: VAULT, ObjectLockEnabledForBucket: true }));
         glacier = await startGlacierProxy(rgw.endpoint);
         await seedSupabase(pg.url, { users: 40, messagesPerUser: 2, sessionsPerUser: 1, payloadBytes: 16 });
@@ -64,6 +82,11 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
             c.verify.tables = TABLES;
             delete c.alerts.pushgatewayUrl;
             delete c.archive;
+        }).path;
+        azConfig = writeJobConfig({ vault: { bucket: VAULT, region: rgw.region, endpoint: glacier.endpoint, forcePathStyle: true, kmsKeyArn: rgw.kmsKeyId } }, (c) => {
+            c.verify.tables = TABLES;
+            delete c.alerts.pushgatewayUrl;
+            c.archive = { accountUrl: `${azProxy.url}/${AZURITE_ACCOUNT}`, container: "archive" };
         }).path;
         const bin = clientBin(15);
         env = {
@@ -94,8 +117,8 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
         assert.ok(dataKeys.some((k) => k.endsWith("/schema.sql")) && dataKeys.some((k) => k.endsWith("/roles.sql")), dataKeys.join(","));
     });
     after(async () => {
-        await Promise.allSettled([glacier?.stop()]);
-        await Promise.allSettled([rgw?.stop(), pg?.stop()]);
+        await Promise.allSettled([glacier?.stop(), azProxy?.close()]);
+        await Promise.allSettled([rgw?.stop(), pg?.stop(), az?.stop()]);
     });
 
     it("the proxy plays Glacier over RGW: GET 403 InvalidObjectState, HEAD GLACIER, tags still read (signatures pass through)", async () => {
@@ -226,5 +249,40 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
         assert.equal(human.code, EXIT.ok);
         assert.match(human.stdout, new RegExp(`${old}.*archived \\(restore needed to inspect\\)`));
         glacier.release(secondKeys);
+    });
+
+    it("Azure Archive: verify --run of a run whose Azure copy is archived rehydrates it (Set Blob Tier Cool, Standard priority), exit 8; under way: exit 8, nothing asked again; then it passes", async () => {
+        const azEnv = { AZURE_STORAGE_CONNECTION_STRING: `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${azProxy.url}/${AZURITE_ACCOUNT};` };
+        const d = await cli(["dump", "--config", azConfig, "--json"], azEnv);
+        assert.equal(d.code, EXIT.ok, d.stderr.slice(-3000));
+        const out = JSON.parse(d.stdout);
+        const m = out.manifest ?? out;
+        assert.equal(m.secondary.status, "ok", JSON.stringify(m.secondary));
+        const dumpKey = m.secondary.objects.find((o: any) => o.name === "dump").key as string;
+        const blob = az.service.getContainerClient("archive").getBlobClient(dumpKey);
+        await blob.setAccessTier("Archive");
+        // what Azurite answers for a download of an archived blob: 409 BlobArchived
+        const e: any = await blob.download().then(() => undefined, (x) => x);
+        assert.equal(e?.statusCode, 409);
+        assert.equal(e?.code ?? e?.details?.errorCode, "BlobArchived");
+        const tierCalls = () => azProxy.requests.filter((q) => q.method === "PUT" && /comp=tier/.test(q.url));
+        let r = await cli(["verify", "--config", azConfig, "--run", m.runId, "--no-storage"], azEnv);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        assert.match(lastLine(r), new RegExp(`run ${m.runId} is archived: restore requested now for 1 archived object\\(s\\) \\(dump; tier Standard\\); Archive: Standard priority: up to 15 hours`));
+        assert.equal(tierCalls().length, 1);
+        assert.equal(tierCalls()[0].headers["x-ms-access-tier"], "Cool");
+        assert.equal(tierCalls()[0].headers["x-ms-rehydrate-priority"], "Standard");
+        assert.equal((await blob.getProperties()).accessTier, "Cool", "Azurite took the rehydration (at once)");
+        azPending.add(dumpKey);
+        r = await cli(["verify", "--config", azConfig, "--run", m.runId, "--no-storage"], azEnv);
+        assert.equal(r.code, EXIT.pending, r.stderr.slice(-3000));
+        assert.match(lastLine(r), /restore already under way for 1 \(dump; nothing requested again\)/);
+        assert.equal(tierCalls().length, 1, "no second Set Blob Tier while rehydrating");
+        azPending.clear();
+        r = await cli(["verify", "--config", azConfig, "--run", m.runId, "--no-storage", "--json"], azEnv);
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
+        const rec = JSON.parse(r.stdout).records[0];
+        assert.equal(rec.result, "passed");
+        assert.ok(rec.checks.find((c: any) => c.name === "secondary").ok);
     });
 });
