@@ -161,4 +161,11 @@ describe("contracts: hash chain", () => {
     it("holds for an intact chain", () => assert.deepEqual(checkChain([c, a, b]), []));
     it("finds a missing run", () => assert.match(checkChain([a, c])[0].reason, /links to 20261121T193000Z-bbbbbb, which is missing/));
     it("finds an altered manifest", () => assert.match(checkChain([a, { ...b, sha256: "d".repeat(64) }, c])[0].reason, /altered/));
+    it("an archived manifest (unreadable) is no break: its own link unchecked, the next run's link checked by run id only", () => {
+        const archivedB = { runId: b.runId, sha256: "", previous: null, archived: true };
+        assert.deepEqual(checkChain([a, archivedB, c]), []);
+        // a run inserted after it, or a link to a run that is not there, still breaks the chain
+        assert.match(checkChain([a, archivedB, { ...c, previous: { runId: a.runId, sha256: a.sha256 } }])[0].reason, /a run was inserted/);
+        assert.match(checkChain([a, { ...archivedB, runId: "20261121T200000Z-xxxxxx" }, c])[0].reason, /which is missing/);
+    });
 });
