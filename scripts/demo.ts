@@ -279,7 +279,7 @@ async function main(): Promise<void> {
         const dump = await runStep(stack, ["dump", "--config", config, "--json"], writer, opts.quiet);
         if (dump.code !== 0) fail("dump", dump);
 
-        step(4, total, "sync-storage: every object of both buckets, content-addressed, with a run manifest");
+        step(4, total, "sync-storage: every object of both buckets, content-addressed, with a run manifest → S3 vault + Azure archive");
         const sync = await runStep(stack, ["sync-storage", "--config", config, "--json"], writer, opts.quiet);
         if (sync.code !== 0) fail("sync-storage", sync);
 
@@ -359,6 +359,7 @@ function report(r: {
     say(`  secondary        Azure ${d.secondary?.status ?? d.manifest?.secondary?.status ?? "?"}; encrypted to ${d.encryption?.recipient ?? d.manifest?.encryption?.recipient ?? "?"}`);
     const ss = s.stats ?? {};
     say(`storage sync       ${ss.listed ?? "?"} objects listed, ${ss.copied ?? "?"} copied, ${ss.deduplicated ?? "?"} deduplicated, ${ss.failed ?? "?"} failed, ${mib(ss.bytesUploaded ?? 0)} uploaded`);
+    say(`  secondary        Azure ${s.archive ? `${s.archive.status}: ${s.archive.copied} blob(s) copied, ${s.archive.missing} missing` : "off"}`);
     const checks = vrec?.checks ?? [];
     say(`verification       ${vrec?.result ?? "?"}: ${checks.filter((c: any) => c.ok).length}/${checks.length} checks passed; download ${vrec?.durations?.downloadSeconds ?? "?"} s, canary restore ${vrec?.durations?.restoreSeconds ?? "?"} s (measured RTO for ${mib(vrec?.dumpBytes ?? 0)}), total ${vrec?.durations?.totalSeconds ?? "?"} s`);
     say(`RPO                ${st.rpo ? `${(st.rpo.ageHours * 60).toFixed(1)} min since the newest complete run (target ${st.rpo.targetHours} h): ${st.rpo.met ? "met" : "MISSED"}` : "?"}`);

@@ -5,7 +5,7 @@
 // degraded metric. One server set for the file; the cases build on each other in order.
 import assert from "node:assert/strict";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { auditKey, METRICS, sha256Hex, storageBlobKey, type StorageManifest } from "@supabase-backups/contracts";
+import { auditKey, METRICS, newRunId, sha256Hex, storageBlobKey, type StorageManifest } from "@supabase-backups/contracts";
 import { runCli } from "../../support/cli";
 import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteServer } from "../../support/azurite";
 import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
@@ -111,6 +111,8 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
         assert.deepEqual(missing, ["during-outage.txt", "readme.txt"]);
         // S3 has the whole run
         for (const o of m.objects) assert.equal(sha(await s3Bytes(o.blobKey)), o.sha256);
+        const st = await runCli(["status", "--config", cfg, "--json", "--no-supabase"], h.env(azureEnv));
+        assert.deepEqual(JSON.parse(st.stdout).storage.newest.archive, m.archive, st.stderr);
         const scrape = await gateway.scrape();
         assert.match(scrape, new RegExp(`${METRICS.lastRunStatus}\\{[^}]*kind="sync-storage"[^}]*\\} 2\\b`));
 
@@ -158,6 +160,26 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
         assert.equal(m.archive?.status, "ok");
         for (const o of m.objects) assert.equal(o.archive?.lockedUntil, extendedTo);
         assert.match(r.stderr, /no immutability API/);
+    });
+
+    it("a sharded run: each shard copies its own blobs, the merging shard records the run's archive and copies the manifest", async () => {
+        const env = "archshard";
+        const sharded = h.config(env, (c) => (c.archive = { accountUrl: az.accountUrl, container: CONTAINER }));
+        const runId = newRunId(new Date());
+        for (const shard of ["0/2", "1/2"]) {
+            const r = await h.sync(sharded, ["--shard", shard, "--run-id", runId], azureEnv);
+            assert.equal(r.code, 0, r.stderr);
+        }
+        const [{ manifest: m, key }] = await h.manifests(env);
+        assert.equal(m.shards, 2);
+        assert.equal(m.archive?.status, "ok");
+        assert.equal(m.archive?.missing, 0);
+        assert.ok(m.objects.length >= 5 && m.objects.every((o) => o.archive), "every entry of both shards records its archive copy");
+        for (const o of m.objects) assert.equal(sha(await azureBytes(o.blobKey)), o.sha256, o.name);
+        assert.equal(sha(await azureBytes(key)), sha(await s3Bytes(key)), "the merged manifest, same bytes");
+        const shardCopies: string[] = [];
+        for await (const b of container().listBlobsFlat({ prefix: `storage/${env}/runs/` })) if (/\/shards\//.test(b.name)) shardCopies.push(b.name);
+        assert.deepEqual(shardCopies, [], "shard manifests stay in S3");
     });
 
     describe("restore storage --from archive", () => {

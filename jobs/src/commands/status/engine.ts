@@ -49,7 +49,7 @@ export interface StatusReport {
     storage: {
         runs: number;
         chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
-        newest: { runId: string; objects: number; bytes: number; failed: number; buckets: Array<{ name: string; objects: number; bytes: number }>; retainUntil: string } | null;
+        newest: { runId: string; objects: number; bytes: number; failed: number; buckets: Array<{ name: string; objects: number; bytes: number }>; retainUntil: string; archive?: StorageManifest["archive"] } | null;
         tiers: Array<{ tier: string; runs: number }>;
         /** runs whose manifest is archived (restore needed to inspect): counted, not read */
         archived: string[];
@@ -204,6 +204,7 @@ function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, break
                   failed: sNewest.failed.length,
                   buckets: sNewest.buckets,
                   retainUntil: sNewest.retainUntil,
+                  ...(sNewest.archive ? { archive: sNewest.archive } : {}),
               }
             : null,
         tiers: TIERS.map((tier) => ({ tier, runs: manifests.filter((m) => m.manifest.tier === tier).length })).filter((t) => t.runs > 0),
@@ -248,7 +249,7 @@ function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
         "\n" +
             renderPairs([
                 ["storage runs", `${s.runs}${s.tiers.length ? ` (${s.tiers.map((t) => `${t.tier} ${t.runs}`).join(", ")})` : ""}${s.archived.length ? `; ${s.archived.length} more ${ARCHIVED}` : ""}`],
-                ["newest storage run", s.newest ? `${s.newest.runId}: ${s.newest.objects} objects, ${formatBytes(s.newest.bytes)}${s.newest.failed ? `, ${s.newest.failed} FAILED` : ""}; ${s.newest.buckets.map((b) => `${b.name} ${b.objects}`).join(", ")}` : "none"],
+                ["newest storage run", s.newest ? `${s.newest.runId}: ${s.newest.objects} objects, ${formatBytes(s.newest.bytes)}${s.newest.failed ? `, ${s.newest.failed} FAILED` : ""}; ${s.newest.buckets.map((b) => `${b.name} ${b.objects}`).join(", ")}${s.newest.archive ? `; Azure archive ${s.newest.archive.status}${s.newest.archive.missing ? ` (${s.newest.archive.missing} not there yet)` : ""}` : ""}` : "none"],
                 ["storage hash chain", s.chain.intact ? "intact" : `BROKEN: ${s.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
             ]),
     );
