@@ -107,6 +107,10 @@ describe("program variants (staging stack file, mutated)", () => {
         assert.equal(r.outputs.archiveContainerUrl, "https://acmesbstaging.blob.core.windows.net/backups");
         const dump = cron(r).find((c) => c.metadata.name === "dump")!;
         assert.equal(dump.spec.jobTemplate.spec.template.metadata.labels["azure.workload.identity/use"], "true");
+        // sync-storage copies blobs to the archive as the same writer identity (create-only rights, no read or delete)
+        const sync = cron(r).find((c) => c.metadata.name === "sync-storage")!;
+        assert.equal(sync.spec.jobTemplate.spec.template.metadata.labels["azure.workload.identity/use"], "true");
+        assert.equal(sync.spec.jobTemplate.spec.template.spec.serviceAccountName, dump.spec.jobTemplate.spec.template.spec.serviceAccountName);
         const check = cron(r).find((c) => c.metadata.name === "check-supabase")!;
         assert.equal(check.spec.jobTemplate.spec.template.metadata.labels["azure.workload.identity/use"], undefined);
     });

@@ -156,7 +156,7 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
         });
         // Storage: 30 objects, one sync-storage run.
         for (let i = 0; i < 30; i++) await h.put("user-media", `u/${i}.bin`, bytesOf(`obj${i}`, 1000 + i * 37));
-        const s = await h.sync(config);
+        const s = await h.sync(config, [], { AZURE_STORAGE_CONNECTION_STRING: az.connectionString }); // storage goes to the archive too
         assert.equal(s.code, 0, `sync-storage failed: ${s.stderr.slice(-2000)}`);
         for (let i = 0; i < 3; i++) runs.push(await dump());
         runs.push(await dump(["--age-recipient", recipient]));
