@@ -29,7 +29,8 @@ import { startPostgres, type PgServer } from "../test/support/postgres";
 import { clientBin, type Major } from "../test/support/pg-versions";
 import { startS3rver } from "../test/support/s3rver";
 import { seedSupabase } from "../test/support/seed";
-import { arg, flag, GiB, load, median, MiB, timedUsage } from "./lib";
+import { arg, cpuLoggingWrapper, flag, GiB, load, median, MiB, serverCpuMeter, timedUsage } from "./lib";
+import { FAST_SEED_SETTINGS, seedBig } from "./seed-big";
 
 const SIZE_GB = arg("size-gb", 1);
 const RUNS = Math.max(1, arg("runs", 3));
@@ -40,6 +41,19 @@ const NO_AZURE = flag("no-azure");
 // The pg_dump both contenders run: 17 by default, as the job image ships it (it then compresses itself),
 // 15 to measure the job's own zstd (pg_dump <= 15 writes -Z0 and the job compresses).
 const CLIENT = arg("client", 17) as Major;
+// --fast-seed (the default from 2 GB): bench/seed-big.ts (server-side bulk fill without WAL, plus a table
+// of toasted text) instead of the tests' seeding (which hashes every password with crypt(): minutes per GB).
+const FAST_SEED = flag("fast-seed") || SIZE_GB >= 2;
+// --db-url URL: dump this already seeded database instead of seeding one (its server must listen on
+// loopback: its CPU is measured through its port). For repeated measurements of a multi-GB database.
+const DB_URL = (() => {
+    const i = process.argv.indexOf("--db-url");
+    return i >= 0 ? process.argv[i + 1] : undefined;
+})();
+// --floor: also time the floors, in the same rounds: `pg_dump -Z0 | zstd -1 | sha256sum` (the task's
+// floor), `pg_dump --compress=zstd:1 | sha256sum` (one pg_dump stream compressing itself, as in the job).
+const FLOOR = flag("floor");
+const FLOOR_JOBS = arg("floor-jobs", 2);
 const AWS = "/usr/bin/aws"; // Debian's awscli, not whatever `aws` is first on PATH
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
@@ -77,25 +91,55 @@ async function growTo(pg: PgServer, db: string, target: number): Promise<void> {
     }
 }
 
+/** A server this bench did not start (--db-url): only what the bench uses of a PgServer. */
+function externalPg(dbUrl: string): PgServer {
+    const u = new URL(dbUrl);
+    const urlFor = (db: string) => Object.assign(new URL(u.href), { pathname: `/${db}` }).href;
+    const query = async (sql: string, database = "postgres") => {
+        const c = new Client({ connectionString: urlFor(database) });
+        await c.connect();
+        try {
+            return (await c.query(sql)).rows;
+        } finally {
+            await c.end();
+        }
+    };
+    const none = () => Promise.reject(new Error("not with --db-url"));
+    return { port: Number(u.port), url: urlFor("postgres"), password: decodeURIComponent(u.password), dataDir: "", urlFor, query, createDatabase: none, stop: async () => undefined };
+}
+
 async function main() {
     const t0 = Date.now();
     const bin = clientBin(CLIENT);
-    const [pg, s3, az] = await Promise.all([startPostgres({ settings: { shared_buffers: "256MB", max_wal_size: "4GB" } }), startS3rver(), startAzurite()]);
+    const settings = FAST_SEED ? FAST_SEED_SETTINGS : { shared_buffers: "256MB", max_wal_size: "4GB" };
+    const [pg, s3, az] = await Promise.all([DB_URL ? externalPg(DB_URL) : startPostgres({ settings }), startS3rver(), startAzurite()]);
     const scratch = mkdtempSync(join(tmpdir(), "sb-bench-dump-"));
     try {
         await s3.createBucket("vault");
         await az.createContainer("archive");
-        const db = "bench";
-        const url = await pg.createDatabase(db);
+        const db = DB_URL ? new URL(DB_URL).pathname.slice(1) : "bench";
+        const url = DB_URL ?? (await pg.createDatabase(db));
         const target = SIZE_GB * GiB;
-        // ≈ 3.3 KiB per user with these settings (users, profile, entitlement, 2 sessions with 512 random
-        // bytes, 5 messages, indexes): seed most of it in one go, then top up.
-        const users = Math.max(1000, Math.round((target / 3400) * 0.9));
-        process.stdout.write(`seeding ≈ ${SIZE_GB} GiB (${users} users, Supabase-like schema, RLS, roles)…\n`);
-        await seedSupabase(url, { users, messagesPerUser: 5, sessionsPerUser: 2, payloadBytes: 512 });
-        await growTo(pg, db, target);
+        if (DB_URL) {
+            process.stdout.write(`using the seeded database ${db} on port ${pg.port}\n`);
+        } else if (FAST_SEED) {
+            process.stdout.write(`seeding ≈ ${SIZE_GB} GiB (bench/seed-big.ts: Supabase-like schema, RLS, roles, toasted documents)…\n`);
+            await seedBig(url, target, (l) => process.stdout.write(l + "\n"));
+            await growTo(pg, db, target);
+        } else {
+            // ≈ 3.3 KiB per user with these settings (users, profile, entitlement, 2 sessions with 512 random
+            // bytes, 5 messages, indexes): seed most of it in one go, then top up.
+            const users = Math.max(1000, Math.round((target / 3400) * 0.9));
+            process.stdout.write(`seeding ≈ ${SIZE_GB} GiB (${users} users, Supabase-like schema, RLS, roles)…\n`);
+            await seedSupabase(url, { users, messagesPerUser: 5, sessionsPerUser: 2, payloadBytes: 512 });
+            await growTo(pg, db, target);
+        }
         const size1 = await dbSize(pg, db);
         process.stdout.write(`database: ${(size1 / GiB).toFixed(2)} GiB, seeded in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+        const meter = () => serverCpuMeter({ postgres: pg.port, s3rver: s3.port, azurite: az.port });
+        const fmtServers = (c: Record<string, number>) => Object.entries(c).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ");
+        // pg_dump's own CPU within the job's tree (the rest is Node: hashing, uploads, GC)
+        const pgDumpTimed = cpuLoggingWrapper(scratch, join(bin, "pg_dump"));
 
         const cfg = writeJobConfig(
             { vault: { bucket: "vault", region: "us-east-1", endpoint: s3.endpoint, forcePathStyle: true }, archive: { accountUrl: az.accountUrl, container: "archive" } },
@@ -113,7 +157,7 @@ async function main() {
             // BENCH_PROFILE=<dir>: V8 CPU profiles of the job's runs (where its CPU goes)
             ...(process.env.BENCH_PROFILE ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_PROFILE}` } : {}),
         };
-        const jobArgs = ["dump", "--config", cfg.path, "--json", "--pg-dump", join(bin, "pg_dump"), "--pg-dumpall", join(bin, "pg_dumpall"), ...(LEVEL !== undefined ? ["--level", String(LEVEL)] : []), ...(NO_AZURE ? ["--no-archive"] : [])];
+        const jobArgs = ["dump", "--config", cfg.path, "--json", "--pg-dump", pgDumpTimed.path, "--pg-dumpall", join(bin, "pg_dumpall"), ...(LEVEL !== undefined ? ["--level", String(LEVEL)] : []), ...(NO_AZURE ? ["--no-archive"] : [])];
         if (ENCRYPT) {
             const age = await import("age-encryption");
             jobArgs.push("--age-recipient", await age.identityToRecipient(await age.generateIdentity()));
@@ -141,29 +185,55 @@ async function main() {
         const jobSizes: number[] = [];
         const jobRss: number[] = [];
         const jobSelfRss: number[] = [];
+        const floorTimes: Record<string, number[]> = {};
         const runJob = async (label: string) => {
+            const m = meter();
             const r = await timedUsage(CLI_BIN, jobArgs, jobEnv, { stderrTail: 50_000 });
+            const servers = m.read();
+            const pgDumpCpu = pgDumpTimed.take();
             if (r.code !== 0) throw new Error(`job run failed (${r.code}): ${r.stderr.slice(-3000)}`);
             const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
             const bytes = out.manifest.objects[0].bytes as number;
             const rss = r.maxRssKiB / 1024;
             process.stdout.write(
                 `  ${label}: ${r.seconds.toFixed(1)} s, dump ${(bytes / MiB).toFixed(1)} MiB (${out.manifest.compression.algorithm} by ${out.manifest.compression.by}), ` +
-                    `CPU ${r.cpuSeconds.toFixed(1)} s (user ${r.userSeconds.toFixed(1)}, sys ${r.sysSeconds.toFixed(1)}), ` +
+                    `CPU ${r.cpuSeconds.toFixed(1)} s (user ${r.userSeconds.toFixed(1)}, sys ${r.sysSeconds.toFixed(1)}; pg_dump ${pgDumpCpu.toFixed(1)}, Node ${(r.cpuSeconds - pgDumpCpu).toFixed(1)}), ` +
+                    `servers' CPU: ${fmtServers(servers)}; ` +
                     `peak RSS ${rss.toFixed(0)} MiB (job's own ${out.maxRssMiB} MiB), azure ${out.manifest.secondary.status}, load ${load()}\n`,
             );
+            // Azurite keeps blobs in memory: drop this run's copy before the next one.
+            const container = az.service.getContainerClient("archive");
+            for await (const b of container.listBlobsFlat()) await container.deleteBlob(b.name).catch(() => undefined);
             return { seconds: r.seconds, cpu: r.cpuSeconds, bytes, rss, self: out.maxRssMiB as number };
+        };
+        // The floors: no upload, no server but PostgreSQL; one stream each.
+        const floors: Array<[string, string]> = [
+            ["pg_dump -Z0 | zstd -1 | sha256sum", `set -euo pipefail; "$PGDUMP" --format=custom --compress=0 "$DATABASE_URL" | zstd -1 -T1 -q -c | sha256sum`],
+            ["pg_dump --compress=zstd:1 | sha256sum", `set -euo pipefail; "$PGDUMP" --format=custom --compress=zstd:1 "$DATABASE_URL" | sha256sum`],
+            // directory format, FLOOR_JOBS workers, to local disk (then removed): does a second stream help here?
+            [`pg_dump -Fd -j ${FLOOR_JOBS} --compress=zstd:1 to disk`, `set -euo pipefail; d=$(mktemp -d -p "$SCRATCH"); "$PGDUMP" --format=directory --jobs=${FLOOR_JOBS} --compress=zstd:1 -f "$d/out" "$DATABASE_URL"; du -sm "$d/out" >&2; rm -rf "$d"`],
+        ];
+        const runFloors = async () => {
+            for (const [name, script] of floors) {
+                const m = meter();
+                const f = await timedUsage("bash", ["-c", script], { ...seedEnv, SCRATCH: scratch }, { stderrTail: 5000 });
+                if (f.code !== 0) throw new Error(`floor ${name} failed (${f.code}): ${f.stderr}`);
+                (floorTimes[name] ??= []).push(f.seconds);
+                process.stdout.write(`  floor ${name}: ${f.seconds.toFixed(1)} s, CPU ${f.cpuSeconds.toFixed(1)} s (user ${f.userSeconds.toFixed(1)}, sys ${f.sysSeconds.toFixed(1)}), servers' CPU: ${fmtServers(m.read())}, load ${load()}\n`);
+            }
         };
         process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${load()})\n`);
         for (let i = 0; i < RUNS; i++) {
+            if (FLOOR) await runFloors();
             const dir = mkdtempSync(join(scratch, "seed-"));
+            const sm = meter();
             const s = await timedUsage("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, { cwd: dir, stderrTail: 50_000 });
             if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
             const bytes = statSync(join(dir, "dump.sql.gz")).size;
             seedTimes.push(s.seconds);
             seedCpu.push(s.cpuSeconds);
             seedSizes.push(bytes);
-            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
+            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), servers' CPU: ${fmtServers(sm.read())}, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
             rmSync(dir, { recursive: true, force: true });
             const j = await runJob(`job #${i + 1}`);
             jobTimes.push(j.seconds);
@@ -192,6 +262,7 @@ async function main() {
         process.stdout.write(`  seed pipeline: median ${seedMed.toFixed(1)} s [${seedTimes.map((x) => x.toFixed(1)).join(", ")}], dump.sql.gz ${(seedSize / MiB).toFixed(1)} MiB\n`);
         process.stdout.write(`  dump job:      median ${jobMed.toFixed(1)} s [${jobTimes.map((x) => x.toFixed(1)).join(", ")}], dump ${(jobSize / MiB).toFixed(1)} MiB\n`);
         process.stdout.write(`  CPU (user+sys of each process tree, loopback servers excluded): seed median ${seedCpuMed.toFixed(1)} s [${seedCpu.map((x) => x.toFixed(1)).join(", ")}], job median ${jobCpuMed.toFixed(1)} s [${jobCpu.map((x) => x.toFixed(1)).join(", ")}]\n`);
+        for (const [name, xs] of Object.entries(floorTimes)) process.stdout.write(`  floor ${name}: median ${median(xs).toFixed(1)} s (${(median(xs) / seedMed).toFixed(3)} of the seed pipeline)\n`);
         process.stdout.write(`  job peak RSS:  ${rss1.toFixed(0)} MiB at ${(size1 / GiB).toFixed(2)} GiB (job's own getrusage: max ${Math.max(...jobSelfRss)} MiB)`);
         if (rss2 !== undefined) process.stdout.write(`, ${rss2.toFixed(0)} MiB at ${(size2! / GiB).toFixed(2)} GiB`);
         process.stdout.write("\n");

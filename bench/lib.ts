@@ -1,8 +1,8 @@
 // What every benchmark needs: flags, medians, and timing a child process on this machine.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 
 export const KiB = 1024;
 export const MiB = 1024 ** 2;
@@ -89,4 +89,65 @@ export function load(): string {
     return loadavg()
         .map((x) => x.toFixed(2))
         .join(" ");
+}
+
+/** CPU seconds (user + sys) of one process and its live descendants, plus its reaped children's (cutime + cstime). */
+function treeCpuSeconds(pid: number): number {
+    let ticks = 0;
+    try {
+        // fields after the ")" of comm: state is 3rd, utime/stime/cutime/cstime are 14th-17th overall
+        const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+        ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+        for (const task of readdirSync(`/proc/${pid}/task`)) {
+            const kids = readFileSync(`/proc/${pid}/task/${task}/children`, "utf8").trim();
+            for (const k of kids ? kids.split(" ") : []) ticks += treeCpuSeconds(Number(k)) * 100;
+        }
+    } catch {
+        // gone between listing and reading: its time is in its parent's cutime once reaped
+    }
+    return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** The process listening on a loopback port (a bench's server): its pid, from `ss`. */
+export function listenerPid(port: number): number {
+    const out = execFileSync("ss", ["-Hltnp", `sport = :${port}`], { encoding: "utf8" });
+    const m = /pid=(\d+)/.exec(out);
+    if (!m) throw new Error(`no process found listening on port ${port}`);
+    return Number(m[1]);
+}
+
+/**
+ * A meter of the loopback servers' CPU (PostgreSQL with its backends, s3rver, Azurite): `read()` gives
+ * each server's CPU seconds since the meter was made. These run beside the contenders, not under them.
+ */
+export function serverCpuMeter(servers: Record<string, number>): { read(): Record<string, number> } {
+    const pids = Object.fromEntries(Object.entries(servers).map(([name, port]) => [name, listenerPid(port)]));
+    const start = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, treeCpuSeconds(pid)]));
+    return { read: () => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, treeCpuSeconds(pid) - start[name]])) };
+}
+
+/**
+ * A wrapper for a tool (pg_dump) that runs it under GNU time and appends each run's "user sys" CPU
+ * seconds to a log: the tool's own share of a process tree's CPU. Returns the wrapper's path and a reader.
+ */
+export function cpuLoggingWrapper(dir: string, bin: string): { path: string; take(): number } {
+    const log = join(dir, `${basename(bin)}.cpu`);
+    const path = join(dir, basename(bin));
+    writeFileSync(path, `#!/bin/sh\nexec /usr/bin/time -a -o '${log}' -f '%U %S' '${bin}' "$@"\n`, { mode: 0o755 });
+    return {
+        path,
+        take() {
+            let s = 0;
+            try {
+                for (const l of readFileSync(log, "utf8").split("\n")) {
+                    const m = /^([\d.]+) ([\d.]+)$/.exec(l.trim());
+                    if (m) s += Number(m[1]) + Number(m[2]);
+                }
+                rmSync(log);
+            } catch {
+                // no run logged
+            }
+            return s;
+        },
+    };
 }
