@@ -41,7 +41,8 @@ function childPgDump(ppid: number): number | undefined {
         try {
             const stat = readFileSync(`/proc/${d}/stat`, "utf8");
             const m = /^\d+ \((.*)\) \S (\d+)/.exec(stat);
-            if (m && m[1] === "pg_dump" && Number(m[2]) === ppid) return Number(d);
+            // the data dump, not the schema-only one that runs beside it
+            if (m && m[1] === "pg_dump" && Number(m[2]) === ppid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("--format=custom")) return Number(d);
         } catch {
             /* gone */
         }

@@ -34,12 +34,13 @@ import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
 import { putRecordOnce, type VaultClientOptions } from "../../vault/s3";
 import { readVersion } from "../../vault/versions";
 import { vaultTags, type VaultTags } from "../../vault/write-params";
-import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan } from "../../postgres/client-tools";
+import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan, type DumpProcess } from "../../postgres/client-tools";
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
 import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
-import { openSnapshot, type DbSnapshot } from "../../postgres/snapshot";
+import { openSnapshot, type DbSnapshot, type SnapshotFacts } from "../../postgres/snapshot";
 import { buildManifest, isRolesRefusal, lockUntil, MIN_PART_SIZE_MIB, partSizeBytes, pgDumpArgs, rolesArgs, summaryLine } from "./plan";
-import { CONTENT_TYPES, transfer, type ObjectResult, type Secondary, type TransferSettings } from "./transfer";
+import { CONTENT_TYPES, transfer, type ObjectResult, type Producer, type Secondary, type TransferSettings } from "./transfer";
+import { prefetch } from "./prefetch";
 
 export interface DumpOptions {
     tables?: string[];
@@ -126,9 +127,7 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
     const snap = await step(run, "cannot open the database snapshot", () => openSnapshot(run.databaseUrl, run.tables));
     run.databaseBytes = snap.databaseBytes;
     const t = transferSettings(run, placement, archive, snap);
-    const objects = await dumpInSnapshot(run, t, tools, snap);
-    const roles = await dumpRoles(run, t);
-    if (roles) objects.push(roles);
+    const { objects, facts } = await dumpInSnapshot(run, t, tools, snap);
 
     const manifest = buildManifest({
         env: ctx.config.env,
@@ -136,7 +135,7 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
         started: run.started,
         finished: new Date(),
         target: run.target,
-        snap,
+        snap: { serverVersion: snap.serverVersion, facts },
         pgDumpVersion: tools.pgDump.version,
         plan,
         recipient: run.recipient,
@@ -290,42 +289,44 @@ function stored(run: DumpRun, r: ObjectResult): ObjectResult {
     return r;
 }
 
-/** The data (custom format) and the schema (plain SQL, for diffs), both in the snapshot; then it closes. */
-async function dumpInSnapshot(run: DumpRun, t: TransferSettings, tools: Tools, snap: DbSnapshot): Promise<ObjectResult[]> {
+/**
+ * The data (custom format) in the snapshot; beside it the snapshot's facts (exact row counts scan whole
+ * tables) and the schema (plain SQL, for diffs) and roles, produced now and stored after the data
+ * (prefetch.ts); then the snapshot closes.
+ */
+async function dumpInSnapshot(run: DumpRun, t: TransferSettings, tools: Tools, snap: DbSnapshot): Promise<{ objects: ObjectResult[]; facts: SnapshotFacts }> {
     const { o, ctx } = run;
-    const objects: ObjectResult[] = [];
+    const procs: DumpProcess[] = [];
+    const tool = (bin: string, args: string[], what: string) => {
+        const p = spawnDumpTool(bin, args, run.childEnv, what);
+        procs.push(p);
+        return p;
+    };
+    const schemaArgs = pgDumpArgs(run.target, ["--schema-only", `--snapshot=${snap.id}`], ctx.config, o.lockWaitTimeoutSec);
+    const schemaTool = () => tool(o.pgDump, schemaArgs, "pg_dump --schema-only");
+    const rolesTool = () => tool(o.pgDumpAll, rolesArgs(run.target), "pg_dumpall --roles-only");
     try {
-        const dump = await step(
-            run,
-            "dump",
-            async () => {
-                const args = pgDumpArgs(run.target, ["--format=custom", `--snapshot=${snap.id}`, ...tools.plan.pgDumpArgs], ctx.config, o.lockWaitTimeoutSec);
-                const proc = spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump");
-                return stored(run, await transfer(t, "dump", proc, tools.plan.transforms?.() ?? [], CONTENT_TYPES.dump));
-            },
-        );
-        objects.push(dump);
-        const schema = await step(
-            run,
-            "schema.sql",
-            async () => {
-                const args = pgDumpArgs(run.target, ["--schema-only", `--snapshot=${snap.id}`], ctx.config, o.lockWaitTimeoutSec);
-                return stored(run, await transfer(t, "schema.sql", spawnDumpTool(o.pgDump, args, run.childEnv, "pg_dump --schema-only"), [], CONTENT_TYPES.sql));
-            },
-        );
-        objects.push(schema);
+        const facts = snap.readFacts();
+        facts.catch(() => undefined); // awaited below, after the dump
+        const early = { schema: prefetch(schemaTool()), roles: o.roles ? prefetch(rolesTool()) : undefined };
+        const dump = await step(run, "dump", async () => {
+            const args = pgDumpArgs(run.target, ["--format=custom", `--snapshot=${snap.id}`, ...tools.plan.pgDumpArgs], ctx.config, o.lockWaitTimeoutSec);
+            return stored(run, await transfer(t, "dump", tool(o.pgDump, args, "pg_dump"), tools.plan.transforms?.() ?? [], CONTENT_TYPES.dump));
+        });
+        const schema = await step(run, "schema.sql", async () => stored(run, await transfer(t, "schema.sql", (await early.schema) ?? schemaTool(), [], CONTENT_TYPES.sql)));
+        const roles = o.roles ? await dumpRoles(run, t, (await early.roles) ?? rolesTool()) : undefined;
+        return { objects: [dump, schema, ...(roles ? [roles] : [])], facts: await step(run, "cannot read the snapshot's facts", () => facts) };
     } finally {
+        for (const p of procs) p.child.kill("SIGTERM"); // a failed run's prefetches (a finished tool ignores it)
         await snap.close();
         t.progress.stop();
     }
-    return objects;
 }
 
 /** Roles, where the server lets this user read them (Supabase: without passwords). Optional. */
-async function dumpRoles(run: DumpRun, t: TransferSettings): Promise<ObjectResult | undefined> {
-    if (!run.o.roles) return undefined;
+async function dumpRoles(run: DumpRun, t: TransferSettings, source: Producer): Promise<ObjectResult | undefined> {
     try {
-        return stored(run, await transfer(t, "roles.sql", spawnDumpTool(run.o.pgDumpAll, rolesArgs(run.target), run.childEnv, "pg_dumpall --roles-only"), [], CONTENT_TYPES.sql));
+        return stored(run, await transfer(t, "roles.sql", source, [], CONTENT_TYPES.sql));
     } catch (e) {
         // A roles dump the server refuses is expected on managed Postgres; anything else is a failure.
         if (!isRolesRefusal(errorMessage(e))) return fail(run, "roles.sql", e);

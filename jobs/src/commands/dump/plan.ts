@@ -4,7 +4,7 @@ import type { ConfigSnapshot, DbManifest, JobConfig, Tier } from "@supabase-back
 import { formatBytes } from "../../runtime/progress";
 import type { CompressionPlan } from "../../postgres/client-tools";
 import type { PgTarget } from "../../postgres/connection";
-import type { DbSnapshot } from "../../postgres/snapshot";
+import type { DbSnapshot, SnapshotFacts } from "../../postgres/snapshot";
 import type { ObjectResult, Secondary } from "./transfer";
 
 /** S3 multipart parts are at least this big. */
@@ -47,7 +47,7 @@ export interface ManifestFacts {
     started: Date;
     finished: Date;
     target: PgTarget;
-    snap: Pick<DbSnapshot, "serverVersion" | "facts">;
+    snap: Pick<DbSnapshot, "serverVersion"> & { facts: SnapshotFacts };
     pgDumpVersion: string;
     plan: Pick<CompressionPlan, "algorithm" | "level" | "by">;
     recipient: string | undefined;
@@ -80,7 +80,8 @@ export function buildManifest(f: ManifestFacts): DbManifest {
             provider: "azure",
             status: f.secondary.status,
             ...(f.container !== undefined ? { container: f.container } : {}),
-            objects: f.secondary.objects,
+            // in the manifest's order (the objects are dumped at once and finish in any order)
+            objects: f.objects.flatMap((p) => f.secondary.objects.filter((x) => x.name === p.name)),
             ...(f.secondary.error ? { error: f.secondary.error } : {}),
         },
         snapshot: f.snap.facts,

@@ -80,8 +80,11 @@ function recordSecondary(s: TransferSettings, sinks: Sink[], object: Omit<Object
     s.log.warn({ object: object.name, err: s.secondary.error }, "Azure copy failed; the run completes on S3 only (degraded)");
 }
 
+/** What an object's bytes come from: a running tool (pg_dump, pg_dumpall), or its output held in memory (prefetch.ts). */
+export type Producer = Pick<DumpProcess, "stdout" | "exited"> & { child: Pick<DumpProcess["child"], "kill"> };
+
 /** Stream one producer's output into the sinks; returns its stored bytes' size and sha256. */
-export async function transfer(s: TransferSettings, name: ObjectName, proc: DumpProcess, transforms: Transform[], contentType: string): Promise<ObjectResult> {
+export async function transfer(s: TransferSettings, name: ObjectName, proc: Producer, transforms: Transform[], contentType: string): Promise<ObjectResult> {
     const key = dbObjectKey(s.env, s.runId, name);
     const t: ObjectTarget = { key, contentType: s.recipient ? CONTENT_TYPES.age : contentType, retainUntil: s.retainUntil, tags: s.tags };
     const sinks = sinksFor(s, t);
