@@ -54,6 +54,12 @@ const DB_URL = (() => {
 // floor), `pg_dump --compress=zstd:1 | sha256sum` (one pg_dump stream compressing itself, as in the job).
 const FLOOR = flag("floor");
 const FLOOR_JOBS = arg("floor-jobs", 2);
+// --compare-js <bundle>: each round also runs the job from another build of jobs/dist/main.js (an
+// earlier commit's, copied into jobs/dist so it finds node_modules), with the bin's dump flags: before/after.
+const COMPARE_JS = (() => {
+    const i = process.argv.indexOf("--compare-js");
+    return i >= 0 ? process.argv[i + 1] : undefined;
+})();
 const AWS = "/usr/bin/aws"; // Debian's awscli, not whatever `aws` is first on PATH
 const TABLES = ["auth.users", "public.profiles", "public.sessions", "public.entitlements", "public.messages"];
 
@@ -186,9 +192,13 @@ async function main() {
         const jobRss: number[] = [];
         const jobSelfRss: number[] = [];
         const floorTimes: Record<string, number[]> = {};
-        const runJob = async (label: string) => {
+        const compareTimes: number[] = [];
+        const compareCpu: number[] = [];
+        const runJob = async (label: string, js?: string) => {
             const m = meter();
-            const r = await timedUsage(CLI_BIN, jobArgs, jobEnv, { stderrTail: 50_000 });
+            const r = js
+                ? await timedUsage(process.execPath, ["--max-semi-space-size=1", "--initial-old-space-size=64", js, ...jobArgs], jobEnv, { stderrTail: 50_000 })
+                : await timedUsage(CLI_BIN, jobArgs, jobEnv, { stderrTail: 50_000 });
             const servers = m.read();
             const pgDumpCpu = pgDumpTimed.take();
             if (r.code !== 0) throw new Error(`job run failed (${r.code}): ${r.stderr.slice(-3000)}`);
@@ -235,6 +245,11 @@ async function main() {
             seedSizes.push(bytes);
             process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), servers' CPU: ${fmtServers(sm.read())}, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
             rmSync(dir, { recursive: true, force: true });
+            if (COMPARE_JS) {
+                const c = await runJob(`job (${COMPARE_JS}) #${i + 1}`, COMPARE_JS);
+                compareTimes.push(c.seconds);
+                compareCpu.push(c.cpu);
+            }
             const j = await runJob(`job #${i + 1}`);
             jobTimes.push(j.seconds);
             jobCpu.push(j.cpu);
@@ -262,6 +277,7 @@ async function main() {
         process.stdout.write(`  seed pipeline: median ${seedMed.toFixed(1)} s [${seedTimes.map((x) => x.toFixed(1)).join(", ")}], dump.sql.gz ${(seedSize / MiB).toFixed(1)} MiB\n`);
         process.stdout.write(`  dump job:      median ${jobMed.toFixed(1)} s [${jobTimes.map((x) => x.toFixed(1)).join(", ")}], dump ${(jobSize / MiB).toFixed(1)} MiB\n`);
         process.stdout.write(`  CPU (user+sys of each process tree, loopback servers excluded): seed median ${seedCpuMed.toFixed(1)} s [${seedCpu.map((x) => x.toFixed(1)).join(", ")}], job median ${jobCpuMed.toFixed(1)} s [${jobCpu.map((x) => x.toFixed(1)).join(", ")}]\n`);
+        if (COMPARE_JS) process.stdout.write(`  job from ${COMPARE_JS}: median ${median(compareTimes).toFixed(1)} s [${compareTimes.map((x) => x.toFixed(1)).join(", ")}], CPU median ${median(compareCpu).toFixed(1)} s (this build / that one: wall ${(jobMed / median(compareTimes)).toFixed(3)}, CPU ${(jobCpuMed / median(compareCpu)).toFixed(3)})\n`);
         for (const [name, xs] of Object.entries(floorTimes)) process.stdout.write(`  floor ${name}: median ${median(xs).toFixed(1)} s (${(median(xs) / seedMed).toFixed(3)} of the seed pipeline)\n`);
         process.stdout.write(`  job peak RSS:  ${rss1.toFixed(0)} MiB at ${(size1 / GiB).toFixed(2)} GiB (job's own getrusage: max ${Math.max(...jobSelfRss)} MiB)`);
         if (rss2 !== undefined) process.stdout.write(`, ${rss2.toFixed(0)} MiB at ${(size2! / GiB).toFixed(2)} GiB`);
