@@ -17,6 +17,9 @@ export interface ArchiveVaultArgs {
     tags?: Record<string, string>;
 }
 
+/** Days a rehydrated blob stays online before the lifecycle may archive it again. */
+export const REHYDRATED_STAYS_DAYS = 7;
+
 /** Soft-delete windows: a deleted blob or container can be recovered this long (lock aside). */
 export const ARCHIVE_SOFT_DELETE_DAYS = 14;
 
@@ -35,7 +38,9 @@ export function archiveLifecycleRules(container: string, retention: RetentionPol
         });
         const colder = {
             ...(t.coolAfterDays !== undefined ? { tierToCool: { daysAfterModificationGreaterThan: t.coolAfterDays } } : {}),
-            ...(t.archiveAfterDays !== undefined ? { tierToArchive: { daysAfterModificationGreaterThan: t.archiveAfterDays } } : {}),
+            // A blob rehydrated for a restore (verify --run, issue 17) would go back to Archive at the next
+            // daily policy run, before anyone reads it: only a week after its last tier change.
+            ...(t.archiveAfterDays !== undefined ? { tierToArchive: { daysAfterModificationGreaterThan: t.archiveAfterDays, daysAfterLastTierChangeGreaterThan: REHYDRATED_STAYS_DAYS } } : {}),
         };
         return [
             {

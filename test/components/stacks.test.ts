@@ -14,6 +14,7 @@ import {
     type StackConfig,
 } from "@supabase-backups/contracts";
 import { ofType, one, stackRun } from "../support/components";
+import { REHYDRATED_STAYS_DAYS } from "../../components/archive";
 import { REPO_ROOT, type MockRunResult } from "../../scripts/lib/mockrun";
 
 function configOf(stack: string): StackConfig {
@@ -156,6 +157,8 @@ for (const stack of ["staging", "prod"] as const) {
                     assert.deepEqual(colder?.definition.filters.blobIndexMatch, [{ name: "tier", op: "==", value: tier }, { name: ARCHIVE_TAG.key, op: "==", value: ARCHIVE_TAG.value }]);
                     assert.equal(colder?.definition.actions.baseBlob.tierToCool?.daysAfterModificationGreaterThan, t.coolAfterDays);
                     assert.equal(colder?.definition.actions.baseBlob.tierToArchive?.daysAfterModificationGreaterThan, t.archiveAfterDays);
+                    // a blob rehydrated for a restore is not archived again at the next policy run
+                    if (t.archiveAfterDays !== undefined) assert.equal(colder?.definition.actions.baseBlob.tierToArchive?.daysAfterLastTierChangeGreaterThan, REHYDRATED_STAYS_DAYS);
                     assert.equal(colder?.definition.actions.baseBlob.delete, undefined);
                 }
             });
