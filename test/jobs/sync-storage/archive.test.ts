@@ -182,6 +182,21 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
         assert.deepEqual(shardCopies, [], "shard manifests stay in S3");
     });
 
+    it("storage.archive: false keeps files in the S3 vault only (no Azure request, no archive in the manifest)", async () => {
+        const off = h.config(ENV, (c) => {
+            c.archive = { accountUrl: az.accountUrl, container: CONTAINER };
+            c.storage.archive = false;
+        });
+        await h.put(BUCKET, "s3-only.txt", "not for the archive");
+        const r = await h.sync(off, [], azureEnv);
+        assert.equal(r.code, 0, r.stderr);
+        const m = (await h.manifests(ENV)).pop()!.manifest;
+        assert.equal(m.archive, undefined);
+        assert.equal(m.objects.find((o) => o.name === "s3-only.txt")!.archive, undefined);
+        assert.equal(proxy.requests.length, 0);
+        // not pushed to `runs`: restore --from archive picks the newest run whose manifest is in the archive
+    });
+
     describe("restore storage --from archive", () => {
         let archiveCfg: string;
         const noAws = () => ({ ...azureEnv, AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_REGION: undefined, AWS_PROFILE: undefined, USER: "oncall-ana" });
