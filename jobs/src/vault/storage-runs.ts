@@ -7,7 +7,7 @@ import { mkdir, rename, rm } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
-import { GetObjectTaggingCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
     assertSafeObjectName,
     runIdTime,
@@ -20,6 +20,7 @@ import {
 } from "@supabase-backups/contracts";
 import { getJson } from "./s3";
 import { openVersion, VaultReadError } from "./versions";
+import { tagOf } from "./thaw";
 import type { RunRef } from "./runs";
 
 /** Which of `count` shards an object belongs to: sha256("bucket/name"), first 4 bytes, mod count. */
@@ -79,8 +80,7 @@ export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): 
  * which keeps more, never less.
  */
 async function archivedRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader | undefined> {
-    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: ref.manifestKey })).catch(() => undefined);
-    const tier = tags?.TagSet?.find((t) => t.Key === "tier")?.Value;
+    const tier = await tagOf(s3, bucket, { key: ref.manifestKey }, "tier");
     if (!tier || !(TIERS as readonly string[]).includes(tier)) return undefined;
     return { runId: ref.runId, tier: tier as Tier, startedAt: runIdTime(ref.runId).toISOString() };
 }

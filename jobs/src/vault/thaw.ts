@@ -179,10 +179,16 @@ export async function requireThawed(what: string, targets: ThawTarget[], opts: T
 export async function archivedRunInfo(s3: S3Client, bucket: string, manifestKey: string, versions: VersionIndex): Promise<{ tier?: string; retainUntil?: string; bytes: number }> {
     const prefix = manifestKey.slice(0, manifestKey.lastIndexOf("/") + 1);
     const pin = versions.pin(manifestKey);
-    const [tags, head] = await Promise.all([
-        s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: manifestKey, VersionId: pin.versionId ?? undefined })).catch(() => undefined),
+    const [tier, head] = await Promise.all([
+        tagOf(s3, bucket, pin, "tier"),
         s3.send(new HeadObjectCommand({ Bucket: bucket, Key: manifestKey, VersionId: pin.versionId ?? undefined })).catch(() => undefined),
     ]);
     const bytes = versions.keys(prefix).filter((k) => k !== manifestKey).reduce((n, k) => n + (versions.versions(k)[0]?.size ?? 0), 0);
-    return { tier: tags?.TagSet?.find((t) => t.Key === "tier")?.Value, retainUntil: head?.ObjectLockRetainUntilDate?.toISOString(), bytes };
+    return { tier, retainUntil: head?.ObjectLockRetainUntilDate?.toISOString(), bytes };
+}
+
+/** One tag of an object (S3 serves the tags of an archived object); undefined when absent or unreadable. */
+export async function tagOf(s3: S3Client, bucket: string, pin: ObjectPin, name: string): Promise<string | undefined> {
+    const tags = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: pin.key, VersionId: pin.versionId ?? undefined })).catch(() => undefined);
+    return tags?.TagSet?.find((t) => t.Key === name)?.Value;
 }
