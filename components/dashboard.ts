@@ -163,10 +163,13 @@ function panelSpecs(o: DashboardOptions): PanelSpec[] {
         {
             type: "stat",
             title: "Tampered objects",
-            description: `${METRICS.tamperedObjects} (verify): vault objects overwritten after the jobs wrote them, and forged verification records (SupabaseBackupTampering fires above 0; \`status\` lists them).`,
+            description: `${METRICS.tamperedObjects} (verify): vault objects overwritten after the jobs wrote them, and forged verification records (SupabaseBackupTampering fires above 0; \`status\` lists them). ${METRICS.dumpRoleCanWrite} (dump): 1 when the dump connects as a role that can change the source (use the read-only role: \`dump --print-role-sql\`).`,
             w: 4,
             h: 6,
-            queries: [[`${by(L.env)} (${METRICS.tamperedObjects}{${sel("verify")}})`, `{{${L.env}}}`]],
+            queries: [
+                [`${by(L.env)} (${METRICS.tamperedObjects}{${sel("verify")}})`, `{{${L.env}}}`],
+                [`${by(L.env)} (${METRICS.dumpRoleCanWrite}{${sel("dump")}})`, `{{${L.env}}} dump role can write`],
+            ],
             ...stat("none", { thresholds: thresholds([null, "green"], [1, "red"]) }),
         },
         {

@@ -36,6 +36,11 @@ export const METRICS = {
     tamperedObjects: `${METRIC_PREFIX}_tampered_objects`,
     /** gauge {env}: 1 when PITR is on as config requires */
     supabasePitrOk: `${METRIC_PREFIX}_supabase_pitr_ok`,
+    /**
+     * gauge {env, kind=dump}: 1 when the newest dump connected as a superuser or a role that can change the
+     * source (jobs/src/postgres/dump-role.ts), 0 for a read-only role
+     */
+    dumpRoleCanWrite: `${METRIC_PREFIX}_dump_role_can_write`,
     /** gauge {env, kind=dump}: pg_database_size of the source at the newest complete dump (capacity) */
     sourceDatabaseBytes: `${METRIC_PREFIX}_source_database_bytes`,
     /**

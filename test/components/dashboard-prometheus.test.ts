@@ -72,7 +72,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
             ],
         });
         // a suspiciously small dump, then two failed ones in a row
-        await push("dump", { result: "success", bytes: 100e6, durationSeconds: 20 });
+        await push("dump", { result: "success", bytes: 100e6, durationSeconds: 20, extra: [{ name: METRICS.dumpRoleCanWrite, help: "role can write", value: 0 }] });
         await push("dump", { result: "failure", durationSeconds: 2 });
         await push("dump", { result: "failure", durationSeconds: 2 });
         assert.deepEqual(warnings, []);

@@ -6,6 +6,7 @@
 import { Client } from "pg";
 import { quoteQualified } from "./ident";
 import { pgClientConfig } from "./connection";
+import { readDumpRoleRights, type DumpRoleRights } from "./dump-role";
 
 export interface SnapshotFacts {
     rowCounts: Record<string, number>;
@@ -21,6 +22,8 @@ export interface DbSnapshot {
     databaseBytes: number;
     /** the facts, read in the snapshot (on its connection, one query at a time) */
     readFacts(): Promise<SnapshotFacts>;
+    /** what the connecting role could do besides reading (a warning and a metric when it can write); undefined if unreadable */
+    role?: DumpRoleRights;
     /** end the transaction and the connection (idempotent) */
     close(): Promise<void>;
     /** rejects if the connection to the database is lost while the snapshot is held */
@@ -46,6 +49,8 @@ export async function openSnapshot(connectionString: string, tables: string[], c
         await client.query("rollback").catch(() => undefined);
         await client.end().catch(() => undefined);
     };
+    // Before the snapshot's transaction: a failure here must not abort it (the check is advisory).
+    const role = await readDumpRoleRights(client).catch(() => undefined);
     try {
         await client.query("begin isolation level repeatable read read only");
         const id = (await client.query("select pg_export_snapshot() as id")).rows[0].id as string;
@@ -57,7 +62,7 @@ export async function openSnapshot(connectionString: string, tables: string[], c
             if (!exists) throw new Error(`configured table ${t} (verify.tables) does not exist in the database`);
         }
         let facts: Promise<SnapshotFacts> | undefined;
-        return { id, serverVersion, databaseBytes, readFacts: () => (facts ??= readFacts(client, tables)), close, lost };
+        return { id, serverVersion, databaseBytes, readFacts: () => (facts ??= readFacts(client, tables)), role, close, lost };
     } catch (e) {
         await close();
         throw e;

@@ -38,6 +38,7 @@ import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type Com
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
 import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
 import { openSnapshot, type DbSnapshot, type SnapshotFacts } from "../../postgres/snapshot";
+import { dumpRoleWarning } from "../../postgres/dump-role";
 import { buildManifest, isRolesRefusal, lockUntil, MIN_PART_SIZE_MIB, partSizeBytes, pgDumpArgs, rolesArgs, summaryLine } from "./plan";
 import { CONTENT_TYPES, transfer, type ObjectResult, type Producer, type Secondary, type TransferSettings } from "./transfer";
 import { prefetch } from "./prefetch";
@@ -91,6 +92,8 @@ interface DumpRun {
     bytesTotal: number;
     /** pg_database_size at the snapshot, for the capacity gauge */
     databaseBytes?: number;
+    /** the source role can change the source (dump-role.ts): a warning and a gauge */
+    roleCanWrite?: boolean;
 }
 
 /** Where the run's objects go and how long they are locked, from the prior runs. */
@@ -126,6 +129,9 @@ export async function runDump(ctx: CommandContext, o: DumpOptions): Promise<Exit
     // The snapshot, held open until every pg_dump that imports it has finished.
     const snap = await step(run, "cannot open the database snapshot", () => openSnapshot(run.databaseUrl, run.tables));
     run.databaseBytes = snap.databaseBytes;
+    run.roleCanWrite = snap.role && snap.role.writes.length > 0;
+    const roleWarning = snap.role && dumpRoleWarning(snap.role);
+    if (roleWarning) run.log.warn({ role: snap.role!.role, superuser: snap.role!.superuser, writes: snap.role!.writes }, roleWarning);
     const t = transferSettings(run, placement, archive, snap);
     const { objects, facts } = await dumpInSnapshot(run, t, tools, snap);
 
@@ -367,7 +373,8 @@ async function finish(run: DumpRun, r: Outcome): Promise<ExitCode> {
     const { config } = run.ctx;
     const seconds = (Date.now() - run.started.getTime()) / 1000;
     const result = r.degraded ? "degraded" : "success";
-    const capacity = run.databaseBytes === undefined ? [] : [{ name: METRICS.sourceDatabaseBytes, help: "pg_database_size of the source at the newest complete dump", value: run.databaseBytes }];
+    const capacity: { name: string; help: string; value: number }[] = run.databaseBytes === undefined ? [] : [{ name: METRICS.sourceDatabaseBytes, help: "pg_database_size of the source at the newest complete dump", value: run.databaseBytes }];
+    if (run.roleCanWrite !== undefined) capacity.push({ name: METRICS.dumpRoleCanWrite, help: "1: the dump's source role can change the source", value: run.roleCanWrite ? 1 : 0 });
     await pushRunMetrics(config.alerts.pushgatewayUrl, config.env, "dump", { result, bytes: run.bytesTotal, durationSeconds: seconds, extra: capacity }, run.log);
     const maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
     const dump = r.manifest.objects[0];
@@ -375,7 +382,7 @@ async function finish(run: DumpRun, r: Outcome): Promise<ExitCode> {
         { result, tier: r.manifest.tier, manifest: r.manifestKey, manifestSha256: r.manifestSha256, manifestVersionId: r.manifestVersionId, bytes: run.bytesTotal, dumpBytes: dump.bytes, dumpSha256: dump.sha256, seconds, maxRssMiB, secondary: r.secondary },
         `dump ${result}: ${formatBytes(dump.bytes)} in ${seconds.toFixed(1)} s`,
     );
-    if (run.o.json) process.stdout.write(JSON.stringify({ result, manifestKey: r.manifestKey, manifestSha256: r.manifestSha256, manifestVersionId: r.manifestVersionId ?? null, maxRssMiB, seconds, manifest: r.manifest }) + "\n");
+    if (run.o.json) process.stdout.write(JSON.stringify({ result, manifestKey: r.manifestKey, manifestSha256: r.manifestSha256, manifestVersionId: r.manifestVersionId ?? null, roleCanWrite: run.roleCanWrite ?? null, maxRssMiB, seconds, manifest: r.manifest }) + "\n");
     else process.stdout.write(summaryLine(r.manifest, r.secondary, result, run.ctx.bucket, r.manifestKey, r.degraded));
     return r.degraded ? EXIT.degraded : EXIT.ok;
 }

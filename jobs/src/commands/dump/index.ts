@@ -6,6 +6,7 @@ import { intFlag } from "../../cli/flags";
 import { UsageError } from "../../runtime/errors";
 import { checkRecipient } from "../../codec/age-encrypt";
 import { DUMP_DEFAULTS, dumpVaultOptions, runDump, type DumpOptions } from "./engine";
+import { DEFAULT_DUMP_ROLE, dumpRoleSetupSql } from "../../postgres/dump-role";
 
 function tableList(v: string): string[] {
     const list = v
@@ -33,6 +34,7 @@ interface Flags {
     lockWaitTimeout: number;
     pgDump: string;
     pgDumpall: string;
+    printRoleSql?: string | true;
 }
 
 export function register(program: Command): void {
@@ -71,13 +73,22 @@ export function register(program: Command): void {
         .option("--lock-wait-timeout <seconds>", "pg_dump --lock-wait-timeout: fail instead of queueing behind a long lock", intFlag(1, 86400), DUMP_DEFAULTS.lockWaitTimeoutSec)
         .option("--pg-dump <path>", "pg_dump binary (default $PG_DUMP or pg_dump on PATH)", process.env.PG_DUMP ?? "pg_dump")
         .option("--pg-dumpall <path>", "pg_dumpall binary (default $PG_DUMPALL or pg_dumpall on PATH)", process.env.PG_DUMPALL ?? "pg_dumpall")
+        .option("--print-role-sql [role]", `print the SQL that makes the read-only role the dump should connect as (default ${DEFAULT_DUMP_ROLE}; run it once as postgres) and exit`)
         .action(async (flags: Flags) => {
+            if (flags.printRoleSql !== undefined) return printRoleSql(flags.printRoleSql);
             await run(flags);
             // The run is over and its outcome reported: do not let a socket a failed upload left behind
             // (a stalled server never answering) keep the pod alive. Logs are written synchronously.
             setTimeout(() => process.exit(), 2000).unref();
         });
 }
+
+/** The setup SQL of the read-only role, for the operator to run once; nothing is connected to. */
+const printRoleSql = action("dump", async (asked: string | true) => {
+    const role = asked === true ? DEFAULT_DUMP_ROLE : asked;
+    if (!/^[a-z_][a-z0-9_]{0,62}$/.test(role)) throw new UsageError(`--print-role-sql: "${role}" is not a plain role name (lowercase letters, digits, _)`);
+    process.stdout.write(dumpRoleSetupSql(role));
+});
 
 const run = action("dump", async (flags: Flags) => {
     const ctx = commandContext(flags, "dump", dumpVaultOptions(flags.stallTimeout));
