@@ -431,6 +431,17 @@ describe("verify (real dump, sync-storage, canary restore)", function () {
         assert.equal(r2.code, EXIT.verifyFailed);
         assert.match(failureLine(r2), /storage: .*1 of 30 sampled blobs do not hash to their sha256/);
         assert.equal(records(r2)[0].storage!.sampleMismatches, 1);
+        // the blob's Azure archive copy altered (sync-storage copied every blob there): the sample re-hashes it too
+        const copy = az.service.getContainerClient(CONTAINER).getBlockBlobClient(objs[2].blobKey);
+        const original = await copy.downloadToBuffer();
+        await copy.upload(Buffer.concat([original, Buffer.from("x")]), original.length + 1);
+        try {
+            const r3 = await verify(["--run", runs[0]], {}, all);
+            assert.equal(r3.code, EXIT.verifyFailed);
+            assert.match(failureLine(r3), new RegExp(`storage: .*Azure archive: 1 sampled blob copies missing or not hashing to their sha256 \\(e\\.g\\. ${objs[2].blobKey} differs\\)`));
+        } finally {
+            await copy.upload(original, original.length);
+        }
         await assertCanaryClean();
     });
 

@@ -122,7 +122,7 @@ async function verifyTargets(ctx: JobContext, s3: S3Client, opts: VerifyOptions,
     };
     // Storage is checked once, alongside the newest target's restore (network vs CPU).
     const { storageSampleRatio: ratio, storageSampleMin: min } = ctx.config.verify;
-    const storage = opts.storage ? verifyNewestStorage({ s3, bucket, env: ctx.config.env, ratio, min, signal: interrupt.signal }) : undefined;
+    const storage = opts.storage ? verifyNewestStorage({ s3, bucket, env: ctx.config.env, ratio, min, signal: interrupt.signal, ...(ctx.config.archive ? { archive: { target: ctx.config.archive, env: ctx.env } } : {}) }) : undefined;
     storage?.catch(() => undefined);
     for (let i = 0; i < targets.length; i++) {
         interrupt.signal.throwIfAborted();

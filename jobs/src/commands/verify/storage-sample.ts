@@ -2,7 +2,9 @@
 // exists in the vault, and a random sample (ratio, at least a minimum) is downloaded and re-hashed.
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomInt } from "node:crypto";
-import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
+import type { ContainerClient } from "@azure/storage-blob";
+import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
+import { createArchiveClient } from "../../vault/archive";
 import { errorMessage } from "../../runtime/errors";
 import { listAll } from "../../vault/s3";
 import { openVersion, VaultReadError, VersionIndex, type ObjectPin, type Tampering } from "../../vault/versions";
@@ -60,6 +62,8 @@ export async function verifyStorageRun(opts: {
     signal?: AbortSignal;
     /** every version under storage/<env>/ (when the store lists versions) */
     versions?: VersionIndex;
+    /** the Azure archive: the sampled blobs' copies there (entries with an `archive` record) are re-hashed too */
+    archive?: ContainerClient;
 }): Promise<StorageVerifyResult> {
     const started = Date.now();
     const { manifest } = opts;
@@ -75,6 +79,8 @@ export async function verifyStorageRun(opts: {
     const there = [...bySha.entries()].filter(([, k]) => present.has(k));
     const picked = sample(there, sampleSize(there.length, opts.ratio, opts.min));
     const mismatches: string[] = [];
+    const archived = new Map(manifest.objects.filter((o) => o.archive).map((o) => [o.blobKey, o.archive!.versionId]));
+    const archiveProblems: string[] = [];
     let next = 0;
     await Promise.all(
         Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 8, picked.length)) }, async () => {
@@ -82,12 +88,17 @@ export async function verifyStorageRun(opts: {
                 const [sha, key] = picked[next++];
                 const got = await hashObject(opts.s3, opts.bucket, { key, versionId: versionOf.get(key) }, opts.signal);
                 if (got !== sha) mismatches.push(key);
+                if (opts.archive && archived.has(key)) {
+                    const copy = await hashArchive(opts.archive, key, archived.get(key), opts.signal);
+                    if (copy !== sha) archiveProblems.push(`${key} ${copy === undefined ? "missing" : "differs"}`);
+                }
             }
         }),
     );
     const problems: string[] = [];
     if (missing.length) problems.push(`${missing.length} of ${bySha.size} blobs missing (e.g. ${missing[0]})`);
     if (mismatches.length) problems.push(`${mismatches.length} of ${picked.length} sampled blobs do not hash to their sha256 (e.g. ${mismatches[0]})`);
+    if (archiveProblems.length) problems.push(`Azure archive: ${archiveProblems.length} sampled blob copies missing or not hashing to their sha256 (e.g. ${archiveProblems[0]})`);
     return {
         runId: manifest.runId,
         blobsReferenced: bySha.size,
@@ -98,7 +109,7 @@ export async function verifyStorageRun(opts: {
         ok: problems.length === 0,
         detail: problems.length
             ? `storage run ${manifest.runId}: ${problems.join("; ")}`
-            : `storage run ${manifest.runId}: all ${bySha.size} blobs present, ${picked.length} re-hashed`,
+            : `storage run ${manifest.runId}: all ${bySha.size} blobs present, ${picked.length} re-hashed${opts.archive && archived.size ? " (with their Azure copies)" : ""}`,
         seconds: (Date.now() - started) / 1000,
     };
 }
@@ -118,6 +129,20 @@ async function presentBlobs(opts: { s3: S3Client; bucket: string; env: string; v
     return out;
 }
 
+/** An archive copy's sha256 at its recorded version (undefined: not there). */
+async function hashArchive(c: ContainerClient, key: string, versionId: string | undefined, signal?: AbortSignal): Promise<string | undefined> {
+    try {
+        const b = c.getBlobClient(key);
+        const r = await (versionId ? b.withVersion(versionId) : b).download(0, undefined, { abortSignal: signal });
+        const h = createHash("sha256");
+        for await (const chunk of r.readableStreamBody as NodeJS.ReadableStream) h.update(chunk as Buffer);
+        return h.digest("hex");
+    } catch (e) {
+        if ((e as { statusCode?: number }).statusCode === 404) return undefined;
+        throw e;
+    }
+}
+
 /** The newest complete storage run, checked; undefined when the env has none. An unreadable manifest fails the check. */
 export async function verifyNewestStorage(opts: {
     s3: S3Client;
@@ -126,6 +151,8 @@ export async function verifyNewestStorage(opts: {
     ratio: number;
     min: number;
     signal?: AbortSignal;
+    /** the job config's archive target and the environment its credentials come from */
+    archive?: { target: NonNullable<JobConfig["archive"]>; env: NodeJS.ProcessEnv };
 }): Promise<StorageVerifyResult | undefined> {
     const runs = await listCompleteRuns(opts.s3, opts.bucket, opts.env, "storage");
     const last = runs[runs.length - 1];
@@ -141,7 +168,8 @@ export async function verifyNewestStorage(opts: {
         const detail = err instanceof ConfigError ? `invalid: ${formatIssue(err.issues[0])}` : errorMessage(err);
         return { runId: last.runId, blobsReferenced: 0, blobsMissing: 0, sampled: 0, sampleMismatches: 0, ok: false, detail: `storage run ${last.runId}: manifest ${detail}`, seconds: (Date.now() - t) / 1000 };
     }
-    const result = await verifyStorageRun({ ...opts, manifest, versions });
+    const archive = opts.archive && manifest.objects.some((o) => o.archive) ? await createArchiveClient(opts.archive.target, opts.archive.env) : undefined;
+    const result = await verifyStorageRun({ ...opts, manifest, versions, archive });
     const overwrittenManifest = versions.tampering(last.manifestKey);
     return overwrittenManifest ? { ...result, tampered: [overwrittenManifest, ...(result.tampered ?? [])] } : result;
 }
