@@ -193,6 +193,7 @@ function panelSpecs(o: DashboardOptions): PanelSpec[] {
             ],
             ...series("s"),
         },
+        ...drillPanels(by),
         row("Sizes"),
         {
             type: "timeseries",
@@ -276,6 +277,49 @@ function panelSpecs(o: DashboardOptions): PanelSpec[] {
             h: 6,
             queries: [[`min by (${L.env}) (${METRICS.supabasePitrOk}{${sel()}})`, `{{${L.env}}}`]],
             ...stat("none", { mappings: [{ type: "value", options: { "0": { text: "OFF", color: "red", index: 0 }, "1": { text: "on", color: "green", index: 1 } } }], color: { mode: "thresholds" }, thresholds: thresholds([null, "text"]) }),
+        },
+    ];
+}
+
+/** Restore drills (docs/operations.md "Restore drills"): result, measured RTO against the target, last success. */
+function drillPanels(by: (...labels: string[]) => string): PanelSpec[] {
+    const d = `${sel("drill")}`;
+    return [
+        row("Restore drills"),
+        {
+            type: "stat",
+            title: "Newest drill per kind",
+            description: `${METRICS.drillResult}: passed; missed-target (restored and checked, slower than drills.rtoMinutes: SupabaseBackupDrillMissedRto); failed (SupabaseBackupDrillFailed).`,
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env, L.drill)} (${METRICS.drillResult}{${d}})`, `{{${L.env}}} {{${L.drill}}}`]],
+            ...stat("none", {
+                mappings: [{ type: "value", options: { "0": { text: "failed", color: "red", index: 0 }, "1": { text: "passed", color: "green", index: 1 }, "2": { text: "missed target", color: "orange", index: 2 } } }],
+                color: { mode: "thresholds" },
+                thresholds: thresholds([null, "text"]),
+            }),
+        },
+        {
+            type: "stat",
+            title: "Newest drill that restored its data",
+            description: `${METRICS.drillLastSuccessTimestamp}: SupabaseBackupDrillLate fires when it is older than the drill's schedule period plus the grace.`,
+            w: 6,
+            h: 6,
+            queries: [[`${by(L.env, L.drill)} (${METRICS.drillLastSuccessTimestamp}{${d}}) * 1000`, `{{${L.env}}} {{${L.drill}}}`]],
+            ...stat("dateTimeFromNow", { color: { mode: "fixed", fixedColor: "blue" } }),
+        },
+        {
+            type: "timeseries",
+            title: "Drill RTO against the target",
+            description: `${METRICS.drillRtoSeconds} (start to restored and checked) and ${METRICS.drillRtoTargetSeconds} (the scenario's target) per drill kind.`,
+            w: 12,
+            h: 6,
+            queries: [
+                [`${by(L.env, L.drill)} (${METRICS.drillRtoSeconds}{${d}})`, `{{${L.env}}} {{${L.drill}}} RTO`],
+                [`${by(L.env, L.drill)} (${METRICS.drillRtoTargetSeconds}{${d}})`, `{{${L.env}}} {{${L.drill}}} target`],
+                [`${by(L.env, L.drill)} (${METRICS.drillDurationSeconds}{${d}})`, `{{${L.env}}} {{${L.drill}}} wall time`],
+            ],
+            ...series("s"),
         },
     ];
 }

@@ -207,9 +207,9 @@ export function writerPolicy(c: VaultPolicyContext): PolicyDocument {
  * Read everything of the env, write records under one prefix only; never delete or reconfigure. The
  * verifier (verification records) and the restore operator (audit records) differ only in that prefix.
  */
-function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: string): PolicyDocument {
+function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: string[]): PolicyDocument {
     const { env, bucket } = c;
-    const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env)];
+    const own = [prefixes.db(env), prefixes.storage(env), prefixes.verify(env), prefixes.audit(env), prefixes.drill(env)];
     return {
         Version: "2012-10-17",
         Statement: [
@@ -232,7 +232,7 @@ function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: strin
                 Sid: sid,
                 Effect: "Allow",
                 Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
-                Resource: objects(bucket, `${writable}*`),
+                Resource: objects(bucket, ...writable.map((p) => `${p}*`)),
             },
             {
                 // An archived dump (GLACIER after 90 days) is read only after a restore request (issue 17):
@@ -251,7 +251,7 @@ function readEnvWriteRecords(c: VaultPolicyContext, sid: string, writable: strin
 
 /** verify: read everything of its env, write verification records; never delete or reconfigure. */
 export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
-    return readEnvWriteRecords(c, "WriteVerificationRecords", prefixes.verify(c.env));
+    return readEnvWriteRecords(c, "WriteVerificationRecords", [prefixes.verify(c.env)]);
 }
 
 /** gc: list and read storage manifests, delete unreferenced blobs (Object Lock still applies). */
@@ -290,7 +290,15 @@ export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
 
 /** A person restoring: read the env, write audit records; MFA is required by the role's trust policy. */
 export function restoreOperatorPolicy(c: VaultPolicyContext): PolicyDocument {
-    return readEnvWriteRecords(c, "WriteAuditRecords", prefixes.audit(c.env));
+    return readEnvWriteRecords(c, "WriteAuditRecords", [prefixes.audit(c.env)]);
+}
+
+/**
+ * drill: read the env (a drill restores a run like an operator does), write its drill record and the
+ * audit records of the drill and of the restores it runs; never delete, reconfigure or write data.
+ */
+export function drillPolicy(c: VaultPolicyContext): PolicyDocument {
+    return readEnvWriteRecords(c, "WriteDrillAndAuditRecords", [prefixes.drill(c.env), prefixes.audit(c.env)]);
 }
 
 /** IRSA: only this service account of this namespace, only with the STS audience. */

@@ -6,6 +6,7 @@ import * as iam from "@pulumi/aws/iam";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import * as authorization from "@pulumi/azure-native/authorization";
 import {
+    drillPolicy,
     gcPolicy,
     irsaTrustPolicy,
     restoreOperatorPolicy,
@@ -39,6 +40,8 @@ export const AZURE_DATA_ACTIONS: Record<CloudIdentity, string[]> = {
     // lifecycle rules expire its blobs), so it holds no delete and no read on Azure. The identity stays,
     // with blob index tags read only, so the gc pod maps to one identity on both clouds.
     gc: [`${BLOBS}/tags/read`],
+    // The drills restore from the S3 vault; like gc, the identity exists on both clouds with tags read only.
+    drill: [`${BLOBS}/tags/read`],
 };
 
 export interface AzureIdentityArgs {
@@ -74,6 +77,7 @@ export const POLICY_BUILDERS: Record<CloudIdentity | "restore-operator", (c: Vau
     writer: writerPolicy,
     verifier: verifierPolicy,
     gc: gcPolicy,
+    drill: drillPolicy,
     "restore-operator": restoreOperatorPolicy,
 };
 

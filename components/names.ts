@@ -6,7 +6,7 @@ import { JOB_KINDS, type JobKind } from "@supabase-backups/contracts";
 export const PROJECT = "supabase-backups";
 
 /** AWS/Azure identities a workload assumes. `check` (check-supabase) needs no cloud identity. */
-export const CLOUD_IDENTITIES = ["writer", "verifier", "gc"] as const;
+export const CLOUD_IDENTITIES = ["writer", "verifier", "gc", "drill"] as const;
 export type CloudIdentity = (typeof CLOUD_IDENTITIES)[number];
 export type WorkloadIdentity = CloudIdentity | "check";
 
@@ -17,6 +17,7 @@ export const JOB_IDENTITY: Record<JobKind, WorkloadIdentity> = {
     verify: "verifier",
     "check-supabase": "check",
     gc: "gc",
+    drill: "drill",
 };
 // Compile-time and run-time guard: every job kind has an identity.
 for (const k of JOB_KINDS) if (!JOB_IDENTITY[k]) throw new Error(`no identity for job kind ${k}`);

@@ -8,6 +8,7 @@ import {
     type JobKind,
     type StackConfig,
 } from "@supabase-backups/contracts";
+import { drillAlertRules, plannedDrills } from "./drills";
 
 export interface PlannedJob {
     /** CronJob name (namespace-scoped) */
@@ -32,6 +33,8 @@ const MAX_RUN_SECONDS: Record<JobKind, number> = {
     verify: 4 * 3600,
     "check-supabase": 10 * 60,
     gc: 2 * 3600,
+    // a drill restores the whole database or every bucket, then cleans up
+    drill: 12 * 3600,
 };
 
 function slug(s: string, max: number): string {
@@ -83,6 +86,7 @@ export function plannedJobs(cfg: StackConfig): PlannedJob[] {
     out.push(job("verify", "verify", s.verify, tz, ["verify"]));
     out.push(job("check-supabase", "check-supabase", s.checkSupabase, tz, ["check-supabase"]));
     out.push(job("gc", "gc", s.gc, tz, ["gc"]));
+    out.push(...plannedDrills(cfg, (name, schedule, args) => job("drill", name, schedule, tz, args)));
     return out;
 }
 
@@ -144,7 +148,8 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
     });
     const rules: AlertRule[] = [];
 
-    for (const j of jobs) {
+    // Drills have their own alerts (components/drills.ts): failed, late, slower than the RTO target.
+    for (const j of jobs.filter((x) => x.kind !== "drill")) {
         const s = sel(j.kind, (perKind.get(j.kind) ?? 0) > 1 ? j.name : undefined);
         const severity = CRITICAL_KINDS.includes(j.kind) ? "critical" : "warning";
         const limit = j.periodSeconds + grace;
@@ -232,6 +237,7 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
         },
     });
     rules.push(...capacityRules(cfg, jobs, labels));
+    rules.push(...drillAlertRules(cfg, jobs.filter((j) => j.kind === "drill"), labels));
     rules.push(unsafeNamesRule(env, sel("sync-storage"), labels("warning", jobs.find((j) => j.kind === "sync-storage"))));
     rules.push({
         alert: "SupabaseBackupRpoMissed",

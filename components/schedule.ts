@@ -37,6 +37,9 @@ export const IDENTITY_SECRETS: Record<WorkloadIdentity, SecretName[]> = {
     verifier: ["ageIdentity"],
     gc: [],
     check: ["managementApiToken"],
+    // a drill decrypts dumps, restores buckets into restored-* through the Storage API, and creates
+    // throw-away databases on the scratch server; it never gets DATABASE_URL
+    drill: ["ageIdentity", "serviceRoleKey", "drillScratchPassword"],
 };
 
 export const APP_LABEL = { "app.kubernetes.io/name": "supabase-backups", "app.kubernetes.io/part-of": "supabase-backups" };
@@ -48,6 +51,7 @@ const RESOURCES: Record<PlannedJob["kind"], k8s.core.v1.ResourceRequirements> = 
     verify: { requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } },
     "check-supabase": { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "250m", memory: "256Mi" } },
     gc: { requests: { cpu: "100m", memory: "256Mi" }, limits: { cpu: "1", memory: "1Gi" } },
+    drill: { requests: { cpu: "500m", memory: "512Mi" }, limits: { cpu: "2", memory: "2Gi" } },
 };
 
 const RUN_AS = 10001; // the job image's fixed non-root user (jobs/Dockerfile)
@@ -233,7 +237,7 @@ export class BackupSchedule extends pulumi.ComponentResource {
         }
 
         // NetworkPolicies add up: every pod gets the base (no ingress; DNS, HTTPS, the Pushgateway), and
-        // only the pods that read the source database (dump, sync-storage) also reach Postgres.
+        // only the pods that talk to Postgres (dump, sync-storage; drill, to its scratch server) also reach it.
         new networkingv1.NetworkPolicy(
             `${name}-netpol`,
             {
@@ -270,8 +274,8 @@ export class BackupSchedule extends pulumi.ComponentResource {
     }
 }
 
-/** The job kinds that connect to the source database: the only pods with Postgres egress. */
-export const DATABASE_CLIENTS = ["dump", "sync-storage"] as const satisfies readonly PlannedJob["kind"][];
+/** The job kinds that connect to Postgres (the source; a drill, its scratch server): the only pods with Postgres egress. */
+export const DATABASE_CLIENTS = ["dump", "sync-storage", "drill"] as const satisfies readonly PlannedJob["kind"][];
 
 /** Postgres (5432 direct, 6543 pooler) to the configured CIDRs: for DATABASE_CLIENTS only. */
 export function databaseEgressRules(cfg: StackConfig): k8s.networking.v1.NetworkPolicyEgressRule[] {

@@ -169,6 +169,7 @@ export class BackupVault extends pulumi.ComponentResource {
                                 roleArn(args.accountId, args.env, "writer"),
                                 roleArn(args.accountId, args.env, "verifier"),
                                 roleArn(args.accountId, args.env, "restore-operator"),
+                                roleArn(args.accountId, args.env, "drill"),
                             ],
                             gcRoleArn: roleArn(args.accountId, args.env, "gc"),
                         }),

@@ -3,6 +3,7 @@
 // Defaults live in the schema; ajv fills them in. Every object forbids unknown keys: a typo must fail
 // the preview, not silently disable a backup.
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { DrillsSchema } from "./drills";
 
 export const CONFIG_NAMESPACE = "supabase-backups";
 
@@ -360,6 +361,7 @@ export const StackConfigSchema = Type.Object(
         encryption: Type.Optional(EncryptionSchema),
         masking: Type.Optional(MaskingSchema),
         postgres: Type.Optional(PostgresSchema),
+        drills: Type.Optional(DrillsSchema),
     },
     strict,
 );
@@ -373,15 +375,17 @@ export const SECRETS = {
     ageIdentity: { env: "AGE_IDENTITY", required: false, description: "age secret key; only the verifier gets it" },
     storageS3AccessKeyId: { env: "SUPABASE_S3_ACCESS_KEY_ID", required: false, description: "Storage S3 protocol access key id (needed when storage.mode is s3)" },
     storageS3SecretAccessKey: { env: "SUPABASE_S3_SECRET_ACCESS_KEY", required: false, description: "Storage S3 protocol secret key (needed when storage.mode is s3)" },
+    drillScratchPassword: { env: "SUPABASE_BACKUPS_DRILL_PASSWORD", required: false, description: "password of drills.scratchDatabaseUrl's user; only the drill CronJobs get it (needed with drills)" },
 } as const;
 export type SecretName = keyof typeof SECRETS;
 export const SECRET_NAMES = Object.keys(SECRETS) as SecretName[];
 
 /** The secrets a config needs: the required ones, the age identity with encryption, the Storage S3 keys in s3 mode. */
-export function secretsFor(cfg: { encryption?: { ageRecipient?: string } | null; storage?: { mode?: string } | null }): SecretName[] {
+export function secretsFor(cfg: { encryption?: { ageRecipient?: string } | null; storage?: { mode?: string } | null; drills?: object | null }): SecretName[] {
     return SECRET_NAMES.filter((name) => {
         if (SECRETS[name].required) return true;
         if (name === "ageIdentity") return Boolean(cfg.encryption?.ageRecipient);
+        if (name === "drillScratchPassword") return Boolean(cfg.drills);
         return cfg.storage?.mode === "s3";
     });
 }

@@ -13,3 +13,4 @@ export * from "./chain";
 export * from "./postgres";
 export * from "./object-names";
 export * from "./hosts";
+export * from "./drills";

@@ -50,16 +50,29 @@ export const METRICS = {
     gcKeptUnreadable: `${METRIC_PREFIX}_gc_kept_unreadable_blobs`,
     /** gauge {env, kind=sync-storage}: bytes of every object the newest complete storage run holds (capacity) */
     sourceStorageBytes: `${METRIC_PREFIX}_source_storage_bytes`,
+    /** gauge {env, kind=drill, drill}: unix seconds of the newest drill that restored and checked its data (passed or missed-target) */
+    drillLastSuccessTimestamp: `${METRIC_PREFIX}_drill_last_success_timestamp_seconds`,
+    /** gauge {env, kind=drill, drill}: wall time of the newest drill, cleanup included */
+    drillDurationSeconds: `${METRIC_PREFIX}_drill_duration_seconds`,
+    /** gauge {env, kind=drill, drill}: measured recovery time of the newest drill that restored its data (start → restored and checked) */
+    drillRtoSeconds: `${METRIC_PREFIX}_drill_rto_seconds`,
+    /** gauge {env, kind=drill, drill}: the RTO target of that drill's scenario (drills.rtoMinutes) */
+    drillRtoTargetSeconds: `${METRIC_PREFIX}_drill_rto_target_seconds`,
+    /** gauge {env, kind=drill, drill}: result of the newest drill: 1 passed, 2 missed-target, 0 failed */
+    drillResult: `${METRIC_PREFIX}_drill_result`,
 } as const;
 
 /**
  * Label names. `cronJob` is set from JOB_ENV.cronJob; the alert rules select on it only for kinds that
  * run from more than one CronJob.
  */
-export const METRIC_LABELS = { env: "env", kind: "kind", cronJob: "cronjob" } as const;
+export const METRIC_LABELS = { env: "env", kind: "kind", cronJob: "cronjob", drill: "drill" } as const;
+
+/** The value of METRICS.drillResult per drill result. */
+export const DRILL_RESULT_VALUE = { failed: 0, passed: 1, "missed-target": 2 } as const;
 
 /** Job kinds, as they appear in the `kind` label, the CronJob names and the object tag `kind`. */
-export const JOB_KINDS = ["dump", "sync-storage", "verify", "check-supabase", "gc"] as const;
+export const JOB_KINDS = ["dump", "sync-storage", "verify", "check-supabase", "gc", "drill"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /** Process exit codes of the CLI. Distinct so a CronJob's status and alerts tell them apart. */

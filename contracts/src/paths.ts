@@ -43,6 +43,7 @@ export const prefixes = {
     storageRuns: (env: string) => `storage/${env}/runs/`,
     verify: (env: string) => `verify/${env}/`,
     audit: (env: string) => `audit/${env}/`,
+    drill: (env: string) => `drill/${env}/`,
 };
 
 /** `db/{env}/{yyyy}/{mm}/{dd}/{runId}/` */
@@ -89,6 +90,17 @@ export function auditStartedKey(env: string, at: Date, eventId: string): string 
     return `${prefixes.audit(env)}${datePath(at)}/${eventId}.started.json`;
 }
 
+/** `drill/{env}/{kind}/{yyyy}/{mm}/{dd}/{drillId}.json`; the drill id is a run id (its start, sortable). */
+export function drillRecordKey(env: string, kind: string, drillId: string): string {
+    return `${drillKindPrefix(env, kind)}${datePath(runIdTime(drillId))}/${drillId}.json`;
+}
+
+/** `drill/{env}/{kind}/`: every record of one kind of drill, oldest first when listed. */
+export function drillKindPrefix(env: string, kind: string): string {
+    if (!/^[a-z]+$/.test(kind)) throw new Error(`not a drill kind: "${kind}"`);
+    return `${prefixes.drill(env)}${kind}/`;
+}
+
 export function compactStamp(d: Date): string {
     return d.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
 }
@@ -98,7 +110,8 @@ export type ParsedKey =
     | { kind: "storage-run"; env: string; runId: string; name: string }
     | { kind: "storage-blob"; env: string; sha256: string }
     | { kind: "verify"; env: string; runId: string; name: string }
-    | { kind: "audit"; env: string; name: string };
+    | { kind: "audit"; env: string; name: string }
+    | { kind: "drill"; env: string; drill: string; drillId: string };
 
 /** Parse a vault key back into what it is; undefined for keys outside the layout. */
 export function parseVaultKey(key: string): ParsedKey | undefined {
@@ -112,5 +125,7 @@ export function parseVaultKey(key: string): ParsedKey | undefined {
     if (m && isRunId(m[2])) return { kind: "verify", env: m[1], runId: m[2], name: m[3] };
     m = /^audit\/([^/]+)\/\d{4}\/\d{2}\/\d{2}\/(.+)$/.exec(key);
     if (m) return { kind: "audit", env: m[1], name: m[2] };
+    m = /^drill\/([^/]+)\/([a-z]+)\/\d{4}\/\d{2}\/\d{2}\/([^/]+)\.json$/.exec(key);
+    if (m && isRunId(m[3])) return { kind: "drill", env: m[1], drill: m[2], drillId: m[3] };
     return undefined;
 }

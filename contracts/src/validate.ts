@@ -18,6 +18,7 @@ import {
 import { isValidCron, maxIntervalSeconds } from "./cron";
 import { endpointProblem, type SupabaseEndpoint } from "./hosts";
 import { activeTiers, shortestTierDays } from "./retention";
+import { drillIssues } from "./drills";
 
 export interface ConfigIssue {
     /** Where the config came from: a stack file, a job config file. */
@@ -162,7 +163,7 @@ function issuesFromAjv(errors: ErrorObject[], data: unknown, source: string, key
 }
 
 /** Rules across keys that JSON Schema cannot express. */
-function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => string): ConfigIssue[] {
+function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => string, databaseUrl?: string): ConfigIssue[] {
     const out: ConfigIssue[] = [];
     const r = cfg.retention;
     const shortest = shortestTierDays(r);
@@ -191,6 +192,7 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
         out.push({ source, key: k("storage.s3Endpoint"), expected: "the project's Storage S3 endpoint when storage.mode is s3", found: "nothing" });
     }
     out.push(...endpointIssues(cfg, source, k));
+    out.push(...drillIssues(cfg, databaseUrl).map((i) => ({ source, key: k(i.key), expected: i.expected, found: i.found })));
     const logs = cfg.aws.accessLogs;
     if (logs?.enabled && !logs.bucketName && accessLogBucketName(cfg).length > 63) {
         out.push({ source, key: k("aws.accessLogs.bucketName"), expected: "a bucket name (aws.bucketName + \"-access-logs\" is longer than 63 characters)", found: "nothing" });
@@ -320,7 +322,7 @@ export function validateStackConfig(input: StackValidationInput): ValidationResu
             ),
         );
     } else {
-        issues.push(...semanticIssues(data as StackConfig, source, k));
+        issues.push(...semanticIssues(data as StackConfig, source, k, secrets.databaseUrl));
         const cfg = data as StackConfig;
         issues.push(...rpoIssues(cfg, source, k));
         // The optional secrets this config needs (the required ones are checked above).

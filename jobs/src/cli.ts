@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { register as audit } from "./commands/audit";
 import { register as checkSupabase } from "./commands/check-supabase";
+import { register as drill } from "./commands/drill";
 import { register as dump } from "./commands/dump";
 import { register as gc } from "./commands/gc";
 import { register as incident } from "./commands/incident";
@@ -21,6 +22,7 @@ export const COMMANDS: ReadonlyArray<readonly [string, Register]> = [
     ["sync-storage", syncStorage],
     ["verify", verify],
     ["restore", restore],
+    ["drill", drill],
     ["status", status],
     ["incident", incident],
     ["audit", audit],

@@ -3,9 +3,9 @@
 // Shared by iam-backup-identities-least-privilege, vault-lifecycle-respects-retention and
 // stack-backup-completeness.
 import { roleArn, roleName } from "../../components/names";
-import { auditKey, dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
+import { auditKey, dbObjectKey, drillRecordKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
 
-export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator";
+export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator" | "drill";
 
 /** Default patterns: the components name roles `supabase-backups-<env>-<identity>`. */
 export const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
@@ -13,9 +13,10 @@ export const DEFAULT_IDENTITIES: Record<IdentityName, string> = {
     verifier: "(^|[-_/])verifier([-_/]|$)",
     gc: "(^|[-_/])gc([-_/]|$)",
     restoreOperator: "(^|[-_/])restore(-?operator)?([-_/]|$)",
+    drill: "(^|[-_/])drill([-_/]|$)",
 };
 
-export type KeyKind = "dbDump" | "dbSchema" | "storageBlob" | "storageRunManifest" | "verify" | "audit" | "otherEnvDb";
+export type KeyKind = "dbDump" | "dbSchema" | "storageBlob" | "storageRunManifest" | "verify" | "audit" | "drill" | "otherEnvDb";
 
 /** Representative keys of each vault area, built with the contracts' own path functions. */
 export function sampleKeys(env: string): Record<KeyKind, string> {
@@ -29,6 +30,7 @@ export function sampleKeys(env: string): Record<KeyKind, string> {
         storageRunManifest: storageRunManifestKey(env, runId),
         verify: verifyRecordKey(env, runId, at),
         audit: auditKey(env, at, "sample-event"),
+        drill: drillRecordKey(env, "table", runId),
         otherEnvDb: dbObjectKey(`${env}-other`, runId, "dump"),
     };
 }
@@ -48,6 +50,7 @@ export function knownRoleArns(accountId: string, env: string): Record<IdentityNa
         verifier: roleArn(accountId, env, "verifier"),
         gc: roleArn(accountId, env, "gc"),
         restoreOperator: roleArn(accountId, env, "restore-operator"),
+        drill: roleArn(accountId, env, "drill"),
     };
 }
 
@@ -59,6 +62,7 @@ export function exactIdentities(env: string): Record<IdentityName, string> {
         verifier: `^${esc(roleName(env, "verifier"))}$`,
         gc: `^${esc(roleName(env, "gc"))}$`,
         restoreOperator: `^${esc(roleName(env, "restore-operator"))}$`,
+        drill: `^${esc(roleName(env, "drill"))}$`,
     };
 }
 

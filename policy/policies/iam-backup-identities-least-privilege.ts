@@ -41,33 +41,40 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
         ...BASELINE,
         { category: "delete", why: "delete anything" },
         { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob"], why: "read dumps or storage blobs back" },
-        { category: "put-object", keys: ["verify", "audit", "otherEnvDb"], why: "write outside db/{env}/ and storage/{env}/ (it could forge verification or audit records)" },
-        { category: "restore-request", why: "request restores of archived objects (only the verifier and the restore operator do)" },
+        { category: "put-object", keys: ["verify", "audit", "drill", "otherEnvDb"], why: "write outside db/{env}/ and storage/{env}/ (it could forge verification, audit or drill records)" },
+        { category: "restore-request", why: "request restores of archived objects (only the verifier, the restore operator and the drill do)" },
     ],
     verifier: [
         ...BASELINE,
         { category: "delete", why: "delete anything" },
-        { category: "put-object", keys: ["dbDump", "storageBlob", "audit"], why: "write outside verify/{env}/" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "audit", "drill"], why: "write outside verify/{env}/" },
         { category: "restore-request", keys: ["storageBlob", "storageRunManifest", "verify", "audit", "otherEnvDb"], why: "request restores outside db/{env}/" },
     ],
     restoreOperator: [
         ...BASELINE,
         { category: "delete", why: "delete anything" },
-        { category: "put-object", keys: ["dbDump", "storageBlob", "verify"], why: "write outside audit/{env}/" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "drill"], why: "write outside audit/{env}/" },
+        { category: "restore-request", keys: ["storageBlob", "storageRunManifest", "verify", "audit", "otherEnvDb"], why: "request restores outside db/{env}/" },
+    ],
+    // A drill restores like an operator (read the env) and records the drill and its restores.
+    drill: [
+        ...BASELINE,
+        { category: "delete", why: "delete anything" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "storageRunManifest", "verify", "otherEnvDb"], why: "write outside drill/{env}/ and audit/{env}/ (it could forge backups or verification records)" },
         { category: "restore-request", keys: ["storageBlob", "storageRunManifest", "verify", "audit", "otherEnvDb"], why: "request restores outside db/{env}/" },
     ],
     gc: [
         ...BASELINE,
-        { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit"], why: "delete anything but unreferenced storage blobs" },
-        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write objects" },
+        { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit", "drill"], why: "delete anything but unreferenced storage blobs" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit", "drill"], why: "write objects" },
         { category: "restore-request", why: "request restores of archived objects" },
     ],
     // Deny by default: any other role, user, group or customer-managed policy gets no vault rights at all.
     other: [
         ...BASELINE,
         { category: "delete", why: "delete anything (it is not one of the stack's identities)" },
-        { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob", "storageRunManifest", "verify", "audit"], why: "read the vault (it is not one of the stack's identities)" },
-        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit"], why: "write to the vault (it is not one of the stack's identities)" },
+        { category: "read-data", keys: ["dbDump", "dbSchema", "storageBlob", "storageRunManifest", "verify", "audit", "drill"], why: "read the vault (it is not one of the stack's identities)" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit", "drill"], why: "write to the vault (it is not one of the stack's identities)" },
         { category: "restore-request", why: "request restores of archived objects (it is not one of the stack's identities)" },
     ],
 };
@@ -93,6 +100,7 @@ function areaLabel(kind: KeyKind, env: string): string {
         storageRunManifest: `storage run manifests (storage/${env}/runs/…)`,
         verify: `verification records (verify/${env}/…)`,
         audit: `audit records (audit/${env}/…)`,
+        drill: `drill records (drill/${env}/…)`,
         otherEnvDb: `another environment's prefix (db/${env}-other/…)`,
     }[kind];
 }

@@ -13,7 +13,7 @@ export interface TrustConfig {
     restoreOperatorArns: string[];
 }
 
-const SERVICE_ACCOUNTS: Partial<Record<IdentityName, string>> = { writer: "supabase-backups-writer", verifier: "supabase-backups-verifier", gc: "supabase-backups-gc" };
+const SERVICE_ACCOUNTS: Partial<Record<IdentityName, string>> = { writer: "supabase-backups-writer", verifier: "supabase-backups-verifier", gc: "supabase-backups-gc", drill: "supabase-backups-drill" };
 
 function cond(c: any, op: string, key: string): string[] | undefined {
     for (const [o, body] of Object.entries(c ?? {})) {

@@ -19,7 +19,7 @@ export interface StackPolicyConfig {
 }
 
 /** docs/architecture.md "Security model": which identity each job kind runs as. */
-export const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc" };
+export const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc", drill: "drill" };
 const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
 const AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id";
 
@@ -201,7 +201,7 @@ export const stackPolicy: BackupPolicy = {
             bucketName: { type: "string", minLength: 3, description: "the vault bucket (aws.bucketName)" },
             jobIdentities: {
                 type: "object",
-                properties: Object.fromEntries(JOB_KINDS.map((k) => [k, { type: "string", enum: ["writer", "verifier", "gc", "restoreOperator", "check"] }])),
+                properties: Object.fromEntries(JOB_KINDS.map((k) => [k, { type: "string", enum: ["writer", "verifier", "gc", "restoreOperator", "drill", "check"] }])),
                 additionalProperties: false,
                 default: DEFAULT_JOB_IDENTITIES,
             },

@@ -59,7 +59,7 @@ export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
             what: "no retention or legal-hold change but by the roles that write",
             actions: ["s3:PutObjectRetention", "s3:PutObjectLegalHold"],
             arns: everyArea,
-            exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator],
+            exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator, roles.drill],
         },
         { sid: "DenyDeleteExceptGc", what: "no delete but by gc", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: everyArea, exempt: [roles.gc] },
         { sid: "DenyDeleteOutsideBlobs", what: "no delete outside storage blobs, by anyone", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: obj(k.dbDump, k.dbSchema, k.storageRunManifest, k.verify, k.audit), exempt: [] },

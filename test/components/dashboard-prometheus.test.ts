@@ -71,6 +71,19 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
                 { name: METRICS.supabasePitrOk, help: "pitr", value: 1 },
             ],
         });
+        // a table drill as the drill command pushes it: its own gauges, labelled with the drill kind
+        const drill = { kind: "drill", drill: "table" };
+        await push("drill", {
+            result: "success",
+            durationSeconds: 95,
+            extra: [
+                { name: METRICS.drillResult, help: "result", value: 2, labels: drill },
+                { name: METRICS.drillRtoSeconds, help: "rto", value: 90, labels: drill },
+                { name: METRICS.drillRtoTargetSeconds, help: "target", value: 60, labels: drill },
+                { name: METRICS.drillDurationSeconds, help: "wall", value: 95, labels: drill },
+                { name: METRICS.drillLastSuccessTimestamp, help: "last", value: Math.floor(Date.now() / 1000), labels: drill },
+            ],
+        });
         // a suspiciously small dump, then two failed ones in a row
         await push("dump", { result: "success", bytes: 100e6, durationSeconds: 20, extra: [{ name: METRICS.dumpRoleCanWrite, help: "role can write", value: 0 }] });
         await push("dump", { result: "failure", durationSeconds: 2 });
@@ -136,6 +149,11 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
         const growth = await evalPanel("Vault growth", "B");
         assert.equal(growth[0].value, -50e6);
         assert.equal((await evalPanel("Tampered objects"))[0].value, 0);
+        const drillResult = await evalPanel("Newest drill per kind");
+        assert.deepEqual(drillResult.map((s) => [s.metric.drill, s.value]), [["table", 2]], "missed-target");
+        const [rto, target] = await Promise.all(["A", "B"].map((r) => evalPanel("Drill RTO against the target", r)));
+        assert.equal(rto[0].value, 90);
+        assert.equal(target[0].value, 60);
         const pitr = await evalPanel("Supabase PITR");
         assert.equal(pitr[0].value, 1);
     });

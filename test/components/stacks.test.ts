@@ -166,7 +166,7 @@ for (const stack of ["staging", "prod"] as const) {
             it("Azure identities: federated to each service account, custom roles with only the data actions needed", () => {
                 const ns = cfg.kubernetes.namespace;
                 const creds = ofType(r, "azure-native:managedidentity:FederatedIdentityCredential").map((x) => x.inputs);
-                assert.deepEqual(creds.map((c) => c.subject).sort(), ["gc", "verifier", "writer"].map((id) => `system:serviceaccount:${ns}:supabase-backups-${id}`));
+                assert.deepEqual(creds.map((c) => c.subject).sort(), ["drill", "gc", "verifier", "writer"].map((id) => `system:serviceaccount:${ns}:supabase-backups-${id}`));
                 for (const c of creds) {
                     assert.equal(c.issuer, cfg.azure!.oidcIssuerUrl);
                     assert.deepEqual(c.audiences, ["api://AzureADTokenExchange"]);
@@ -179,13 +179,15 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(!roles.verifier.permissions[0].dataActions.some((a: string) => /delete|write/i.test(a)));
                 // gc never touches the archive (jobs/src/commands/gc): no delete, no read of data there
                 assert.ok(!roles.gc.permissions[0].dataActions.some((a: string) => /delete|\/blobs\/read$/i.test(a)), `gc: ${roles.gc.permissions[0].dataActions}`);
+                // drills restore from the S3 vault only: tags read, nothing else on the archive
+                assert.deepEqual(roles.drill.permissions[0].dataActions, ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read"]);
                 const account = one(r, "azure-native:storage:StorageAccount").state;
                 for (const role of Object.values(roles) as any[]) {
                     // scoped to the archive account, assignable nowhere else
                     assert.match(role.scope, new RegExp(`/storageAccounts/${account.accountName}$`));
                     assert.deepEqual(role.assignableScopes, [role.scope]);
                 }
-                assert.equal(ofType(r, "azure-native:authorization:RoleAssignment").length, 3);
+                assert.equal(ofType(r, "azure-native:authorization:RoleAssignment").length, 4);
             });
         } else {
             it("declares no Azure resources when the archive is off", () => {
@@ -198,10 +200,10 @@ for (const stack of ["staging", "prod"] as const) {
             const o = r.outputs;
             assert.equal(o.bucketName, cfg.aws.bucketName);
             assert.match(o.kmsKeyArn, /^arn:aws:kms:/);
-            for (const id of ["writer", "verifier", "gc"]) assert.equal(o.roleArns[id], `arn:aws:iam::${cfg.aws.accountId}:role/supabase-backups-${stack}-${id}`);
+            for (const id of ["writer", "verifier", "gc", "drill"]) assert.equal(o.roleArns[id], `arn:aws:iam::${cfg.aws.accountId}:role/supabase-backups-${stack}-${id}`);
             assert.equal(o.restoreOperatorRoleArn, `arn:aws:iam::${cfg.aws.accountId}:role/supabase-backups-${stack}-restore-operator`);
             assert.equal(o.namespace, cfg.kubernetes.namespace);
-            assert.deepEqual(Object.keys(o.schedules).sort(), ["check-supabase", "dump", "gc", "sync-storage", "sync-storage-public-assets", "verify"]);
+            assert.deepEqual(Object.keys(o.schedules).sort(), ["check-supabase", "drill-full", "drill-storage", "drill-table", "dump", "gc", "sync-storage", "sync-storage-public-assets", "verify"]);
             assert.equal(o.schedules.dump.schedule, cfg.schedules.dump);
             assert.equal(o.schedules.dump.periodSeconds, 86400);
         });

@@ -80,7 +80,7 @@ describe("program variants (staging stack file, mutated)", () => {
 
     it("no restore operators: no restore-operator role", async () => {
         const r = await runProgramUnderMocks("staging", { mutate: (f) => void ((f.values.aws as any).restoreOperatorArns = []) });
-        assert.equal(ofType(r, "aws:iam/role:Role").filter((x) => !x.name.includes("break-glass")).length, 3);
+        assert.equal(ofType(r, "aws:iam/role:Role").filter((x) => !x.name.includes("break-glass")).length, 4, "writer, verifier, gc, drill");
         assert.equal(r.outputs.restoreOperatorRoleArn, undefined);
     });
 

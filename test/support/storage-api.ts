@@ -2,6 +2,8 @@
 // storage-js uses to create a bucket and upload, plus the authenticated HEAD/GET a client reads back.
 //   POST /storage/v1/bucket                     {id, name, public, file_size_limit, allowed_mime_types} → 200 {name} | 409 Duplicate
 //   GET  /storage/v1/bucket/{id}                                             → 200 bucket | 404
+//   POST /storage/v1/bucket/{id}/empty                                       → 200 | 404
+//   DELETE /storage/v1/bucket/{id}                                           → 200 | 404 | 409 while objects remain
 //   POST|PUT /storage/v1/object/{bucket}/{name} raw body; content-type, cache-control, x-upsert,
 //                                               x-metadata (base64 JSON user metadata)  → 200 {Id, Key}
 //   HEAD|GET /storage/v1/object/authenticated/{bucket}/{name}               → bytes and headers
@@ -78,7 +80,23 @@ export async function startStorageApi(opts: { serviceRoleKey: string }): Promise
             buckets.set(id, { public: !!b.public, fileSizeLimit: b.file_size_limit ?? null, allowedMimeTypes: b.allowed_mime_types ?? null, objects: new Map() });
             return send(200, { name: id });
         }
-        let m = /^\/storage\/v1\/bucket\/([^/]+)$/.exec(path);
+        let m = /^\/storage\/v1\/bucket\/([^/]+)\/empty$/.exec(path);
+        if (m && method === "POST") {
+            const b = buckets.get(decodeURIComponent(m[1]));
+            if (!b) return fail(404, "404", "Bucket not found", "Bucket not found");
+            b.objects.clear();
+            return send(200, { message: "Successfully emptied" });
+        }
+        m = /^\/storage\/v1\/bucket\/([^/]+)$/.exec(path);
+        if (m && method === "DELETE") {
+            const id = decodeURIComponent(m[1]);
+            const b = buckets.get(id);
+            if (!b) return fail(404, "404", "Bucket not found", "Bucket not found");
+            // hosted Storage refuses to delete a bucket that still holds objects
+            if (b.objects.size) return fail(409, "409", "InvalidRequest", "The bucket you tried to delete is not empty");
+            buckets.delete(id);
+            return send(200, { message: "Successfully deleted" });
+        }
         if (m && method === "GET") {
             const id = decodeURIComponent(m[1]);
             const b = buckets.get(id);

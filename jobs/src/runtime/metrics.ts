@@ -96,9 +96,10 @@ export function carriedFrom(exposition: string, grouping: Record<string, string>
  * the gateway holds for this group, so "failed twice in a row" and the failure rate need no state in the
  * job. A push failure is logged, never fatal: the backup itself matters more than its metric.
  */
-export async function pushRunMetrics(url: string | undefined, env: string, kind: JobKind, m: RunMetrics, log: Logger): Promise<void> {
+export async function pushRunMetrics(url: string | undefined, env: string, kind: JobKind, m: RunMetrics, log: Logger, extraGrouping: Record<string, string> = {}): Promise<void> {
     if (!url) return;
-    const groupings = groupingFor(env, kind);
+    // extraGrouping: a kind whose runs are of several sorts (drill: storage, table, full) keeps a group each
+    const groupings = { ...groupingFor(env, kind), ...extraGrouping };
     try {
         let previous: CarriedForward = {};
         try {

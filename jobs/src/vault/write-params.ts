@@ -10,7 +10,7 @@ import type { ARCHIVE_TAG, JobConfig, Tier } from "@supabase-backups/contracts";
  * rules must expire it with its run. Blobs carry no tier (shared by runs of every tier; gc deletes them). */
 export interface VaultTags {
     env: string;
-    kind: "dump" | "sync-storage" | "verify" | "audit";
+    kind: "dump" | "sync-storage" | "verify" | "audit" | "drill";
     tier?: Tier;
     content?: "blob";
     /** bulk run data the lifecycle may move to colder classes (contracts ARCHIVE_TAG); never on records */

@@ -18,6 +18,7 @@ import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
 import { renderPicture, rtoOf, type Rto } from "./render-timeline";
 import { timelineOf, type Timeline } from "./timeline";
+import { drillProblems, drillStatus, renderDrills, type DrillStatus } from "./drills";
 
 export interface StatusOptions extends OperatorOptions {
     supabase: boolean;
@@ -58,6 +59,8 @@ export interface StatusReport {
     /** runs per UTC day and kind (timeline.ts) */
     timeline: Timeline;
     rto: Rto;
+    /** the newest restore drill of each kind (drills.ts) */
+    drills: DrillStatus[];
 }
 
 function dbBytes(m: DbManifest): number {
@@ -106,6 +109,8 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         ...db.breaks.map((b) => `database hash chain broken at ${b.runId}: ${b.reason}`),
         ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`),
     ];
+    const drills = await drillStatus(ctx);
+    problems.push(...drillProblems(drills, config));
     const verified = [...list].reverse().find((r) => r.verification === "passed");
     return {
         env,
@@ -127,6 +132,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         supabase: await supabaseStatus(ctx, opts, now),
         timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, verifications),
         rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, config.alerts.rtoMinutes),
+        drills,
     };
 }
 
@@ -266,6 +272,7 @@ function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
                     : [["Supabase", `not checked: ${sb.reason}`]],
             ),
     );
+    out(renderDrills(r.drills, new Date(r.generatedAt)));
     out(`\nSTATUS: ${r.healthy ? "HEALTHY" : "UNHEALTHY"}\n`);
     for (const p of r.problems) out(`  ! ${p}\n`);
 }
