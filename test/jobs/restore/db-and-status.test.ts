@@ -3,7 +3,7 @@
 // restore target (no Supabase roles on it), s3rver as the vault.
 import assert from "node:assert/strict";
 import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { assertSchema, AuditRecordSchema, dbObjectKey, readStackFile, StackConfigSchema, validateStackConfig, type AuditRecord, type DbManifest } from "@supabase-backups/contracts";
+import { assertSchema, AuditRecordSchema, dbObjectKey, parseJobConfig, readStackFile, StackConfigSchema, validateStackConfig, type AuditRecord, type DbManifest } from "@supabase-backups/contracts";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -165,7 +165,8 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
     it("restore config: the stack file run A was made with, every secret by name only; --out never overwrites", async () => {
         const r = await runCli(["restore", "config", "--config", cfg, "--run", runs[0]], env());
         assert.equal(r.code, 0, r.stderr);
-        const job = JSON.parse(readFileSync(cfg, "utf8"));
+        // the run recorded the config as the job saw it: the file with its defaults filled in
+        const job = JSON.parse(JSON.stringify(parseJobConfig(JSON.parse(readFileSync(cfg, "utf8")), cfg)));
         const doc = yaml.load(r.stdout) as { config: Record<string, unknown> };
         for (const key of Object.keys(StackConfigSchema.properties)) assert.deepEqual(doc.config[`supabase-backups:${key}`], job[key], key);
         assert.equal(doc.config["aws:region"], job.vault.region);
