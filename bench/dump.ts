@@ -97,6 +97,20 @@ async function growTo(pg: PgServer, db: string, target: number): Promise<void> {
     }
 }
 
+/** --timeline: seconds from the job's first log line to each step's line (pino JSON on stderr). */
+function timeline(stderr: string): string {
+    const lines = stderr.split("\n").flatMap((l) => {
+        try {
+            const j = JSON.parse(l) as { time?: string; msg?: string };
+            return j.time && j.msg && !/^dump: /.test(j.msg) ? [{ t: Date.parse(j.time), msg: j.msg }] : [];
+        } catch {
+            return [];
+        }
+    });
+    const t0 = lines[0]?.t ?? 0;
+    return lines.map((l) => `${((l.t - t0) / 1000).toFixed(1)} ${l.msg.slice(0, 40)}`).join(" | ");
+}
+
 /** A server this bench did not start (--db-url): only what the bench uses of a PgServer. */
 function externalPg(dbUrl: string): PgServer {
     const u = new URL(dbUrl);
@@ -211,6 +225,7 @@ async function main() {
                     `servers' CPU: ${fmtServers(servers)}; ` +
                     `peak RSS ${rss.toFixed(0)} MiB (job's own ${out.maxRssMiB} MiB), azure ${out.manifest.secondary.status}, load ${load()}\n`,
             );
+            if (flag("timeline")) process.stdout.write(`    timeline: ${timeline(r.stderr)}\n`);
             // Azurite keeps blobs in memory: drop this run's copy before the next one.
             const container = az.service.getContainerClient("archive");
             for await (const b of container.listBlobsFlat()) await container.deleteBlob(b.name).catch(() => undefined);
@@ -235,16 +250,19 @@ async function main() {
         process.stdout.write(`alternating ${RUNS} runs each (${cpus().length} CPUs, load ${load()})\n`);
         for (let i = 0; i < RUNS; i++) {
             if (FLOOR) await runFloors();
-            const dir = mkdtempSync(join(scratch, "seed-"));
-            const sm = meter();
-            const s = await timedUsage("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, { cwd: dir, stderrTail: 50_000 });
-            if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
-            const bytes = statSync(join(dir, "dump.sql.gz")).size;
-            seedTimes.push(s.seconds);
-            seedCpu.push(s.cpuSeconds);
-            seedSizes.push(bytes);
-            process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), servers' CPU: ${fmtServers(sm.read())}, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
-            rmSync(dir, { recursive: true, force: true });
+            // --jobs-only: the job's runs alone (e.g. with --timeline), no seed pipeline and no ratios
+            if (!flag("jobs-only")) {
+                const dir = mkdtempSync(join(scratch, "seed-"));
+                const sm = meter();
+                const s = await timedUsage("bash", ["-c", seedScript], { ...seedEnv, RUN: String(i) }, { cwd: dir, stderrTail: 50_000 });
+                if (s.code !== 0) throw new Error(`seed pipeline failed (${s.code}): ${s.stderr.slice(-3000)}`);
+                const bytes = statSync(join(dir, "dump.sql.gz")).size;
+                seedTimes.push(s.seconds);
+                seedCpu.push(s.cpuSeconds);
+                seedSizes.push(bytes);
+                process.stdout.write(`  seed pipeline #${i + 1}: ${s.seconds.toFixed(1)} s, CPU ${s.cpuSeconds.toFixed(1)} s (user ${s.userSeconds.toFixed(1)}, sys ${s.sysSeconds.toFixed(1)}), servers' CPU: ${fmtServers(sm.read())}, dump.sql.gz ${(bytes / MiB).toFixed(1)} MiB, load ${load()}\n`);
+                rmSync(dir, { recursive: true, force: true });
+            }
             if (COMPARE_JS) {
                 const c = await runJob(`job (${COMPARE_JS}) #${i + 1}`, COMPARE_JS);
                 compareTimes.push(c.seconds);
