@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
-import { ARCHIVE_TAG, activeTiers, azureTierTransitions, lifecycleExpiryDays, type RetentionPolicy } from "@supabase-backups/contracts";
+import { ARCHIVE_TAG, activeTiers, azureTierTransitions, lifecycleExpiryDays, storageOnlyTiers, type RetentionPolicy } from "@supabase-backups/contracts";
 
 export interface ArchiveVaultArgs {
     env: string;
@@ -13,6 +13,8 @@ export interface ArchiveVaultArgs {
     accountName: string;
     container: string;
     retention: RetentionPolicy;
+    /** storage runs' retention (contracts storageRetention); default retention */
+    storageRetention?: RetentionPolicy;
     protect: boolean;
     tags?: Record<string, string>;
 }
@@ -26,9 +28,23 @@ export const ARCHIVE_SOFT_DELETE_DAYS = 14;
 /**
  * Lifecycle management rules by blob index tag `tier`, from the same contracts as the S3 rules: delete
  * by `tier`; cool/archive only blobs that also carry ARCHIVE_TAG (an Archive-tier blob cannot be read
- * until rehydrated, hours later: manifests never go there).
+ * until rehydrated, hours later: manifests never go there). Storage manifests of a tier a bucket keeps
+ * longer carry `tier=storage-<tier>` and are deleted with the storage retention, as in S3.
  */
-export function archiveLifecycleRules(container: string, retention: RetentionPolicy) {
+export function archiveLifecycleRules(container: string, retention: RetentionPolicy, storage: RetentionPolicy = retention) {
+    const storageRules = storageOnlyTiers(retention, storage).map((tier) => ({
+        name: `tier-storage-${tier}`,
+        enabled: true,
+        type: "Lifecycle",
+        definition: {
+            filters: { blobTypes: ["blockBlob"], prefixMatch: [`${container}/`], blobIndexMatch: [{ name: "tier", op: "==", value: `storage-${tier}` }] },
+            actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: lifecycleExpiryDays(tier, storage) } }, version: { delete: { daysAfterCreationGreaterThan: 1 } } },
+        },
+    }));
+    return [...tierRules(container, retention), ...storageRules];
+}
+
+function tierRules(container: string, retention: RetentionPolicy) {
     return activeTiers(retention).flatMap((tier) => {
         const t = azureTierTransitions(tier, retention);
         const filters = (extra: Array<{ name: string; op: string; value: string }>) => ({
@@ -164,7 +180,7 @@ export class ArchiveVault extends pulumi.ComponentResource {
                 accountName: this.account.name,
                 resourceGroupName,
                 managementPolicyName: "default",
-                policy: { rules: archiveLifecycleRules(args.container, args.retention) },
+                policy: { rules: archiveLifecycleRules(args.container, args.retention, args.storageRetention) },
             },
             { parent: this, dependsOn: [this.container] },
         );

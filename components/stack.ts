@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { SupabasePitr } from "./supabase/pitr";
 import { Provider as AwsProvider } from "@pulumi/aws/provider";
-import { accessLogBucketName, type JobConfig, type SecretName, type StackConfig } from "@supabase-backups/contracts";
+import { accessLogBucketName, storageRetention, type JobConfig, type SecretName, type StackConfig } from "@supabase-backups/contracts";
 import { AccessLogBucket } from "./access-logs";
 import { ArchiveVault } from "./archive";
 import { BreakGlass } from "./break-glass";
@@ -70,6 +70,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                 kmsAlias: cfg.aws.kms.alias,
                 kmsDeletionWindowDays: cfg.aws.kms.deletionWindowDays,
                 retention: cfg.retention,
+                storageRetention: storageRetention(cfg),
                 deployerArns: cfg.aws.deployerArns,
                 protect: cfg.aws.protect,
                 breakGlass:
@@ -92,6 +93,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                       accountName: cfg.azure.accountName,
                       container: cfg.azure.container,
                       retention: cfg.retention,
+                      storageRetention: storageRetention(cfg),
                       protect: cfg.aws.protect,
                       tags,
                   },

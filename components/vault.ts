@@ -8,6 +8,7 @@ import {
     activeTiers,
     lifecycleExpiryDays,
     lifecycleTransitions,
+    storageOnlyTiers,
     type RetentionPolicy,
 } from "@supabase-backups/contracts";
 import { bucketPolicy, kmsKeyPolicy } from "./resource-policies";
@@ -20,6 +21,8 @@ export interface BackupVaultArgs {
     kmsAlias: string;
     kmsDeletionWindowDays: number;
     retention: RetentionPolicy;
+    /** storage runs' retention (contracts storageRetention: the longest of retention and the bucket overrides); default retention */
+    storageRetention?: RetentionPolicy;
     /** principals allowed to change bucket configuration (the ones running `pulumi up`) */
     deployerArns: string[];
     /** Pulumi `protect` on the bucket and the key */
@@ -32,9 +35,11 @@ export interface BackupVaultArgs {
 /**
  * Lifecycle rules: per active tier, expiry by the `tier` tag, and the moves to colder classes only for
  * objects that also carry ARCHIVE_TAG (the run's data, never its manifest or a verification record,
- * which the nightly jobs must be able to read); plus one for versions and uploads.
+ * which the nightly jobs must be able to read); per tier a bucket override keeps longer, one expiring the
+ * storage run manifests of that tier (tag `tier=storage-<tier>`) with the storage retention; plus one for
+ * versions and uploads.
  */
-export function vaultLifecycleRules(retention: RetentionPolicy): s3.BucketLifecycleConfigurationArgs["rules"] & object[] {
+export function vaultLifecycleRules(retention: RetentionPolicy, storage: RetentionPolicy = retention): s3.BucketLifecycleConfigurationArgs["rules"] & object[] {
     const tierRules = activeTiers(retention).flatMap((tier) => {
         const transitions = lifecycleTransitions(tier, retention).map((t) => ({ days: t.days, storageClass: t.storageClass }));
         return [
@@ -50,8 +55,16 @@ export function vaultLifecycleRules(retention: RetentionPolicy): s3.BucketLifecy
                 : []),
         ];
     });
+    // Storage manifests only (no archive tag: they never go cold); blobs carry no tier at all (gc removes them).
+    const storageRules = storageOnlyTiers(retention, storage).map((tier) => ({
+        id: `tier-storage-${tier}`,
+        status: "Enabled",
+        filter: { tag: { key: "tier", value: `storage-${tier}` } },
+        expiration: { days: lifecycleExpiryDays(tier, storage) },
+    }));
     return [
         ...tierRules,
+        ...storageRules,
         {
             // Expiry on a versioned bucket leaves a delete marker and a noncurrent version: remove the
             // version a day later (Object Lock refuses while it is still locked; S3 retries), then the
@@ -151,7 +164,7 @@ export class BackupVault extends pulumi.ComponentResource {
         );
         new s3.BucketLifecycleConfiguration(
             `${name}-lifecycle`,
-            { bucket: bucketId, rules: vaultLifecycleRules(args.retention) },
+            { bucket: bucketId, rules: vaultLifecycleRules(args.retention, args.storageRetention) },
             { parent: this, dependsOn: [versioning] },
         );
         new s3.BucketPolicy(

@@ -5,7 +5,7 @@
 // any lowering that policy/exceptions.yaml does not cover with an entry the same pull request adds.
 // Not a policy: the CrossGuard engine only ever sees one side of a change.
 import { load } from "js-yaml";
-import type { StackConfig } from "@supabase-backups/contracts";
+import { bucketRetention, TIERS, type StackConfig } from "@supabase-backups/contracts";
 
 export interface Floors {
     "retention.daily": number;
@@ -18,6 +18,8 @@ export interface Floors {
     "azure.enabled": boolean;
     "aws.deployerArns": string[];
     "aws.restoreOperatorArns": string[];
+    /** per bucket with an override (storage.buckets[].retention), `<bucket>.<tier>` → periods it keeps */
+    "storage.buckets.retention": Record<string, number>;
 }
 
 export type FloorName = keyof Floors;
@@ -35,7 +37,18 @@ export function floorsOf(cfg: StackConfig): Floors {
         "azure.enabled": cfg.azure?.enabled === true,
         "aws.deployerArns": [...cfg.aws.deployerArns].sort(),
         "aws.restoreOperatorArns": [...(cfg.aws.restoreOperatorArns ?? [])].sort(),
+        "storage.buckets.retention": bucketRetentionFloors(cfg),
     };
+}
+
+function bucketRetentionFloors(cfg: StackConfig): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const b of cfg.storage.buckets ?? []) {
+        if (!b.retention) continue;
+        const kept = bucketRetention(cfg.retention, b.retention);
+        for (const t of TIERS) out[`${b.name}.${t}`] = kept[t] ?? 0;
+    }
+    return out;
 }
 
 export interface Lowering {
@@ -48,6 +61,19 @@ export interface Lowering {
 /** A principal pattern that matches more than one principal: IAM globs in an ARN condition. */
 export function isWildcardArn(arn: string): boolean {
     return /[*?]/.test(arn);
+}
+
+/**
+ * A bucket's longer retention is lowered when the pull request keeps fewer periods of that tier for the
+ * bucket: its override lowered, or removed (the bucket falls back to the environment's count).
+ */
+function bucketRetentionLowering(base: Floors, pr: Floors): Lowering | undefined {
+    const before = base["storage.buckets.retention"] ?? {};
+    const after = pr["storage.buckets.retention"] ?? {};
+    const kept = (k: string) => after[k] ?? (pr[`retention.${k.slice(k.lastIndexOf(".") + 1)}` as FloorName] as number);
+    const lowered = Object.keys(before).filter((k) => kept(k) < before[k]);
+    if (!lowered.length) return undefined;
+    return { floor: "storage.buckets.retention", base: before, pr: after, why: `per-bucket retention goes down: ${lowered.map((k) => `${k} from ${before[k]} to ${kept(k)}`).join(", ")}` };
 }
 
 /** Every floor the pull request lowers, compared with the base branch. Raising is always fine. */
@@ -65,6 +91,8 @@ export function lowerings(base: Floors, pr: Floors): Lowering[] {
     if (pr["alerts.rpoHours"] > base["alerts.rpoHours"]) {
         out.push({ floor: "alerts.rpoHours", base: base["alerts.rpoHours"], pr: pr["alerts.rpoHours"], why: `the RPO grows from ${base["alerts.rpoHours"]} h to ${pr["alerts.rpoHours"]} h` });
     }
+    const bucketLowered = bucketRetentionLowering(base, pr);
+    if (bucketLowered) out.push(bucketLowered);
     if (base["azure.enabled"] && !pr["azure.enabled"]) out.push({ floor: "azure.enabled", base: true, pr: false, why: "the secondary archive in Azure is switched off" });
     // More principals exempt from the config/key-destruction denies, or able to restore, is weaker.
     for (const k of ["aws.deployerArns", "aws.restoreOperatorArns"] as const) {
@@ -100,6 +128,7 @@ const FLOOR_NAMES: FloorName[] = [
     "azure.enabled",
     "aws.deployerArns",
     "aws.restoreOperatorArns",
+    "storage.buckets.retention",
 ];
 
 export class ExceptionFileError extends Error {

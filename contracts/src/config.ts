@@ -4,6 +4,7 @@
 // the preview, not silently disable a backup.
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { DrillsSchema } from "./drills";
+import { BucketRetentionSchema } from "./bucket-retention";
 
 export const CONFIG_NAMESPACE = "supabase-backups";
 
@@ -186,6 +187,7 @@ export const StorageBucketSchema = Type.Object(
         include: Type.Array(Type.String(), { default: [], description: "only names starting with one of these prefixes" }),
         exclude: Type.Array(Type.String(), { default: [], description: "skip names starting with one of these prefixes" }),
         schedule: Type.Optional(Type.String({ ...Cron, description: "own schedule (e.g. weekly); default schedules.syncStorage" })),
+        retention: Type.Optional(BucketRetentionSchema),
     },
     strict,
 );

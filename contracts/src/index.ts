@@ -3,6 +3,7 @@
 export * from "./config";
 export * from "./validate";
 export * from "./retention";
+export * from "./bucket-retention";
 export * from "./paths";
 export * from "./manifest";
 export * from "./cron";

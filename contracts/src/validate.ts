@@ -17,8 +17,9 @@ import {
 } from "./config";
 import { isValidCron, maxIntervalSeconds } from "./cron";
 import { endpointProblem, type SupabaseEndpoint } from "./hosts";
-import { activeTiers, shortestTierDays } from "./retention";
+import { activeTiers, shortestTierDays, TIERS } from "./retention";
 import { drillIssues } from "./drills";
+import { bucketOverrideProblem } from "./bucket-retention";
 
 export interface ConfigIssue {
     /** Where the config came from: a stack file, a job config file. */
@@ -187,6 +188,11 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
     (cfg.storage.buckets ?? []).forEach((b, i) => {
         if (names.has(b.name)) out.push({ source, key: k(`storage.buckets[${i}].name`), expected: "a bucket listed once", found: `"${b.name}" again` });
         names.add(b.name);
+        for (const t of TIERS) {
+            const keep = b.retention?.[t];
+            const problem = keep === undefined ? undefined : bucketOverrideProblem(r, t, keep);
+            if (problem) out.push({ source, key: k(`storage.buckets[${i}].retention.${t}`), expected: problem, found: `${keep} ${t} for bucket "${b.name}"` });
+        }
     });
     if (cfg.storage.mode === "s3" && !cfg.storage.s3Endpoint) {
         out.push({ source, key: k("storage.s3Endpoint"), expected: "the project's Storage S3 endpoint when storage.mode is s3", found: "nothing" });

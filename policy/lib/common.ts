@@ -10,7 +10,7 @@ import type {
     StackValidationArgs,
     StackValidationPolicy,
 } from "@pulumi/policy";
-import type { RetentionPolicy, StackConfig } from "@supabase-backups/contracts";
+import { RetentionSchema, storageOnlyTiers, storageRetention, type RetentionPolicy, type StackConfig } from "@supabase-backups/contracts";
 
 /** Type tokens of the resources the program declares (AWS provider v7, azure-native v3, kubernetes v4). */
 export const T = {
@@ -68,6 +68,28 @@ export type BackupPolicy = (ResourceValidationPolicy | StackValidationPolicy) & 
 export function retentionOf(cfg: StackConfig): RetentionPolicy {
     const r = cfg.retention;
     return { daily: r.daily, weekly: r.weekly ?? 0, monthly: r.monthly ?? 0, yearly: r.yearly ?? 0, objectLockMinDays: r.objectLockMinDays };
+}
+
+/**
+ * The storage runs' retention when a bucket override keeps a tier longer than the environment
+ * (contracts/bucket-retention.ts); undefined otherwise, so such a stack's pack config is as before.
+ */
+export function storageRetentionOf(cfg: StackConfig): RetentionPolicy | undefined {
+    const env = retentionOf(cfg);
+    const s = storageRetention({ retention: env, storage: cfg.storage });
+    return storageOnlyTiers(env, s).length ? s : undefined;
+}
+
+/** The config key the lifecycle policies read storageRetentionOf() from. */
+export const STORAGE_RETENTION_SCHEMA = {
+    ...(RetentionSchema as object),
+    description: "the storage runs' retention when storage.buckets[].retention keeps a tier longer than retention (rules on tag tier=storage-<tier> follow it)",
+} as any;
+
+/** `retention`, and `storageRetention` when the stack has one, for a lifecycle policy's config. */
+export function lifecycleConfigFromStack(cfg: StackConfig): Record<string, unknown> {
+    const storage = storageRetentionOf(cfg);
+    return { retention: retentionOf(cfg), ...(storage ? { storageRetention: storage } : {}) };
 }
 
 export class PolicyConfigError extends Error {

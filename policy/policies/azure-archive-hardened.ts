@@ -4,11 +4,13 @@
 // for the tier periods.
 import type { Unwrap } from "@pulumi/pulumi";
 import type { StorageAccountArgs, BlobServicePropertiesArgs, BlobContainerArgs, ManagementPolicyArgs } from "@pulumi/azure-native/storage";
-import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
-import { type BackupPolicy, asArray, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
+import { RetentionSchema, longestExpiryDays, tierTagExpiryDays, type RetentionPolicy } from "@supabase-backups/contracts";
+import { type BackupPolicy, asArray, isSet, lifecycleConfigFromStack, readPolicyConfig, show, STORAGE_RETENTION_SCHEMA, T } from "../lib/common";
 
 export interface AzureConfig {
     retention: RetentionPolicy;
+    /** storage runs' retention, when a bucket override lengthens a tier */
+    storageRetention?: RetentionPolicy;
     requireLockedImmutability: boolean;
 }
 
@@ -57,17 +59,18 @@ function deleteDays(actions: any): { where: string; days: number }[] {
 
 export function managementPolicyProblems(p: Unwrap<ManagementPolicyArgs>, cfg: AzureConfig): string[] {
     const out: string[] = [];
-    const active = activeTiers(cfg.retention);
-    const longest = Math.max(...active.map((t) => lifecycleExpiryDays(t, cfg.retention)));
+    const storage = cfg.storageRetention ?? cfg.retention;
+    const longest = longestExpiryDays(cfg.retention, storage);
     for (const r of asArray<any>(p.policy?.rules)) {
         if (r?.enabled === false) continue;
         const tierMatch = asArray<any>(r?.definition?.filters?.blobIndexMatch).find((m) => m?.name === "tier" && m?.op === "==");
         const tier = tierMatch?.value as string | undefined;
         let min: number;
         let why: string;
-        if (tier !== undefined && (TIERS as readonly string[]).includes(tier) && active.includes(tier as Tier)) {
-            min = lifecycleExpiryDays(tier as Tier, cfg.retention);
-            why = `lifecycleExpiryDays("${tier}")`;
+        const byTag = tierTagExpiryDays(tier, cfg.retention, storage);
+        if (byTag) {
+            min = byTag.days;
+            why = byTag.why;
         } else if (tier !== undefined) {
             min = cfg.retention.objectLockMinDays;
             why = "retention.objectLockMinDays";
@@ -102,6 +105,7 @@ export const azurePolicy: BackupPolicy = {
     configSchema: {
         properties: {
             retention: { ...(RetentionSchema as object), description: "the stack's retention" } as any,
+            storageRetention: STORAGE_RETENTION_SCHEMA,
             requireLockedImmutability: {
                 type: "boolean",
                 default: false,
@@ -112,7 +116,7 @@ export const azurePolicy: BackupPolicy = {
         },
         required: ["retention"],
     },
-    configFromStack: (cfg) => ({ retention: retentionOf(cfg) }),
+    configFromStack: (cfg) => lifecycleConfigFromStack(cfg),
     validateResource: (args, report) => {
         const types = [T.storageAccount, T.blobService, T.blobContainer, T.managementPolicy] as string[];
         if (!types.includes(args.type)) return;

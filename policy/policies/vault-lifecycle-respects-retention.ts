@@ -3,13 +3,15 @@
 // contracts' own lifecycle arithmetic over the stack's retention, not numbers restated here.
 import type { BucketLifecycleConfigurationArgs } from "@pulumi/aws/s3";
 import type { Unwrap } from "@pulumi/pulumi";
-import { RetentionSchema, TIERS, activeTiers, lifecycleExpiryDays, type RetentionPolicy, type Tier } from "@supabase-backups/contracts";
-import { type BackupPolicy, isSet, readPolicyConfig, retentionOf, show, T } from "../lib/common";
+import { RetentionSchema, activeTiers, longestExpiryDays, tierTagExpiryDays, type RetentionPolicy } from "@supabase-backups/contracts";
+import { type BackupPolicy, isSet, lifecycleConfigFromStack, readPolicyConfig, show, STORAGE_RETENTION_SCHEMA } from "../lib/common";
 import { sampleKeys } from "../lib/identities";
 import { isBucket, isVaultResource, lifecycleRulesOf, VAULT_BUCKET_SCHEMA } from "../lib/bucket-state";
 
 export interface LifecycleConfig {
     retention: RetentionPolicy;
+    /** storage runs' retention, when a bucket override keeps a tier longer (rules on tier=storage-<tier>) */
+    storageRetention?: RetentionPolicy;
     maxAbortIncompleteUploadDays: number;
     bucketName?: string;
 }
@@ -32,21 +34,20 @@ function hasTagFilter(r: Rule): boolean {
     return !!r.filter?.tag || !!(r.filter?.and?.tags && Object.keys(r.filter.and.tags).length);
 }
 
-/** The shortest expiry a rule may have, and why. */
-export function minimumExpiry(r: Rule, retention: RetentionPolicy, env?: string): { days: number; why: string } {
+/** The shortest expiry a rule may have, and why (`storage`: the storage runs' retention, default `retention`). */
+export function minimumExpiry(r: Rule, retention: RetentionPolicy, env?: string, storage: RetentionPolicy = retention): { days: number; why: string } {
     const tier = ruleTier(r);
     const active = activeTiers(retention);
     if (tier !== undefined) {
-        if ((TIERS as readonly string[]).includes(tier) && active.includes(tier as Tier)) {
-            return { days: lifecycleExpiryDays(tier as Tier, retention), why: `tier "${tier}" keeps ${retention[tier as Tier]} period(s): lifecycleExpiryDays("${tier}") = ${lifecycleExpiryDays(tier as Tier, retention)}` };
-        }
+        const byTag = tierTagExpiryDays(tier, retention, storage);
+        if (byTag) return byTag;
         return { days: retention.objectLockMinDays, why: `the bucket default lock (retention.objectLockMinDays ${retention.objectLockMinDays})` };
     }
     const prefix = rulePrefix(r);
     const tiered = env ? [sampleKeys(env).dbDump, sampleKeys(env).storageBlob] : ["db/", "storage/"];
     const touchesTiered = tiered.some((k) => k.startsWith(prefix)) || /^(db|storage)(\/|$)/.test(prefix) || prefix === "";
     if (!touchesTiered) return { days: retention.objectLockMinDays, why: `the bucket default lock (retention.objectLockMinDays ${retention.objectLockMinDays})` };
-    const longest = Math.max(...active.map((t) => lifecycleExpiryDays(t, retention)));
+    const longest = longestExpiryDays(retention, storage);
     return { days: longest, why: `the rule is not limited to one tier, so it must outlast the longest (${active[active.length - 1]}: ${longest} days)` };
 }
 
@@ -58,7 +59,7 @@ export function lifecycleProblems(rules: Rule[] | undefined, cfg: LifecycleConfi
         if (!exp) continue;
         if (isSet(exp.date)) out.push(`rule ${show(r.id)} expires objects on a fixed date (${exp.date}); expiry must follow the tier periods`);
         if (isSet(exp.days)) {
-            const min = minimumExpiry(r, cfg.retention, env);
+            const min = minimumExpiry(r, cfg.retention, env, cfg.storageRetention);
             if (exp.days < min.days) {
                 out.push(`rule ${show(r.id)} expires objects after ${exp.days} day(s), shorter than ${min.days}: ${min.why}. A shorter expiry puts a delete marker over locked backups`);
             }
@@ -90,12 +91,13 @@ export const lifecyclePolicy: BackupPolicy = {
     configSchema: {
         properties: {
             retention: { ...(RetentionSchema as object), description: "the stack's retention (Pulumi.<stack>.yaml supabase-backups:retention)" } as any,
+            storageRetention: STORAGE_RETENTION_SCHEMA,
             maxAbortIncompleteUploadDays: { type: "integer", minimum: 1, maximum: 30, default: 7 },
             bucketName: VAULT_BUCKET_SCHEMA,
         },
         required: ["retention"],
     },
-    configFromStack: (cfg) => ({ retention: retentionOf(cfg), bucketName: cfg.aws.bucketName }),
+    configFromStack: (cfg) => ({ ...lifecycleConfigFromStack(cfg), bucketName: cfg.aws.bucketName }),
     validateResource: (args, report) => {
         // Every spelling: BucketLifecycleConfiguration(V2) or lifecycleRules inline on the Bucket.
         const rules = lifecycleRulesOf(args.type, args.props);

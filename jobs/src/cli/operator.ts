@@ -1,6 +1,7 @@
 // What the operator commands share: the --env guard, actor/reason flags, the audit trail on the vault,
 // the Management API client from config + SUPABASE_ACCESS_TOKEN, and time flags read as usage errors.
 import type { Command } from "commander";
+import { storageRetention } from "@supabase-backups/contracts";
 import { requireSecret, type JobContext } from "../runtime/context";
 import { UsageError, errorMessage } from "../runtime/errors";
 import { parseDuration, parseInstant } from "../runtime/time";
@@ -30,7 +31,8 @@ export function withOperatorOptions(cmd: Command): Command {
  */
 export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
     const reason = requireReason(ctx.config.env, opts.reason);
-    const lockUntil = auditRetainUntil(new Date(), ctx.config.retention);
+    // as long as the longest-kept backup, a bucket's longer retention included
+    const lockUntil = auditRetainUntil(new Date(), storageRetention(ctx.config));
     const identify = () => callerIdentity(ctx.s3, ctx.config.vault);
     return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn, lockUntil, identify);
 }

@@ -18,6 +18,7 @@ import {
     retainUntil,
     type AuditRecord,
     type JobConfig,
+    type RetentionPolicy,
     MANIFEST_SCHEMA_VERSION,
 } from "@supabase-backups/contracts";
 import { UsageError, errorMessage, JobFailure } from "../runtime/errors";
@@ -36,7 +37,7 @@ export function isProdEnv(env: string): boolean {
 }
 
 /** An audit record's lock: as long as the longest-kept tier's backups (prod: 7 years). */
-export function auditRetainUntil(at: Date, retention: JobConfig["retention"]): Date {
+export function auditRetainUntil(at: Date, retention: RetentionPolicy): Date {
     const ends = activeTiers(retention).map((t) => retainUntil(at, t, retention).getTime());
     return new Date(Math.max(at.getTime() + retention.objectLockMinDays * 86_400_000, ...ends));
 }

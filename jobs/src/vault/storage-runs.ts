@@ -10,6 +10,7 @@ import { Transform, type Readable } from "node:stream";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
     assertSafeObjectName,
+    parseTierTag,
     runIdTime,
     storageRunPrefix,
     TIERS,
@@ -80,9 +81,10 @@ export async function readRunHeader(s3: S3Client, bucket: string, ref: RunRef): 
  * which keeps more, never less.
  */
 async function archivedRunHeader(s3: S3Client, bucket: string, ref: RunRef): Promise<RunHeader | undefined> {
-    const tier = await tagOf(s3, bucket, { key: ref.manifestKey }, "tier");
-    if (!tier || !(TIERS as readonly string[]).includes(tier)) return undefined;
-    return { runId: ref.runId, tier: tier as Tier, startedAt: runIdTime(ref.runId).toISOString() };
+    // `storage-<tier>`: the lifecycle class of a tier a bucket keeps longer (contracts/bucket-retention.ts)
+    const tier = parseTierTag(await tagOf(s3, bucket, { key: ref.manifestKey }, "tier"))?.tier;
+    if (!tier) return undefined;
+    return { runId: ref.runId, tier, startedAt: runIdTime(ref.runId).toISOString() };
 }
 
 /** Shard manifests present for a run, by index. */

@@ -4,14 +4,15 @@
 // the vault's key (the bucket policy denies any other). Every writer — dump, sync-storage, verify,
 // audit — builds its PutObject/CreateMultipartUpload input here.
 import type { PutObjectCommandInput, PutObjectRetentionCommandInput, PutObjectTaggingCommandInput } from "@aws-sdk/client-s3";
-import type { ARCHIVE_TAG, JobConfig, Tier } from "@supabase-backups/contracts";
+import type { ARCHIVE_TAG, JobConfig, TierTag } from "@supabase-backups/contracts";
 
 /** What a vault object carries as tags: `kind` (which job wrote it), `env`, and `tier` when lifecycle
  * rules must expire it with its run. Blobs carry no tier (shared by runs of every tier; gc deletes them). */
 export interface VaultTags {
     env: string;
     kind: "dump" | "sync-storage" | "verify" | "audit" | "drill";
-    tier?: Tier;
+    /** the tier, or `storage-<tier>` for storage runs a bucket override keeps longer (contracts/bucket-retention.ts) */
+    tier?: TierTag;
     content?: "blob";
     /** bulk run data the lifecycle may move to colder classes (contracts ARCHIVE_TAG); never on records */
     archive?: typeof ARCHIVE_TAG.value;

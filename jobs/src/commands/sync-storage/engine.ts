@@ -7,7 +7,7 @@
 // the writer identity does not have (and Object Lock would keep every temp object for the lock period),
 // so nothing but final content-addressed blobs is ever written to the vault.
 import type { S3Client } from "@aws-sdk/client-s3";
-import { EXIT, METRICS, retainUntil, runIdTime, storageShardManifestKey, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
+import { EXIT, METRICS, runIdTime, storageShardManifestKey, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
 import type { JobContext } from "../../runtime/context";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
@@ -21,7 +21,7 @@ import { archiveEnabled, ArchiveCopy } from "./archive-copy";
 import { LOCK_SLACK_MS, recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
 import { syncShard, type ShardOutcome } from "./shard";
 import { configuredBucketNames, readBucketFacts } from "./source";
-import { runTier } from "./tier";
+import { runRetainUntil, runTier } from "./tier";
 
 /** What a run wrote: the run manifest (when complete) and/or this shard's manifest. */
 interface Outcome {
@@ -95,7 +95,7 @@ async function resolveRun(ctx: JobContext, s3: S3Client, runId: string, shardCou
     if (runs.some((r) => r.runId === runId)) throw new UsageError(`storage run ${runId} is already complete (its manifest exists)`);
     const earlier = runs.filter((r) => r.runId < runId);
     const tier = await vaultOp("read run headers", () => runTier(s3, vaultBucket, earlier, runTime, cfg));
-    const retain = retainUntil(runTime, tier, cfg.retention);
+    const retain = runRetainUntil(runTime, tier, cfg);
     return { s3, vaultBucket, env: cfg.env, runId, runTime, tier, retain, cfg, log: ctx.log, prevRef: earlier[earlier.length - 1], shardCount, bucketFacts: () => readBucketFacts(ctx) };
 }
 

@@ -7,6 +7,7 @@ import { errorMessage, httpStatusOf } from "../../runtime/errors";
 import type { RunRef } from "../../vault/runs";
 import type { RecordWrite } from "../../vault/s3";
 import type { BucketFacts } from "./source";
+import { runTierTag } from "./tier";
 
 /** Env: the run id all shards of one Indexed Job share (else derived from JOB_NAME, see resolveRunId). */
 export const RUN_ID_ENV = "SUPABASE_BACKUPS_RUN_ID";
@@ -95,9 +96,9 @@ export async function vaultOp<T>(what: string, fn: () => Promise<T>): Promise<T>
     }
 }
 
-/** Manifests: locked like the run, tagged with its tier (lifecycle expires them with the tier). */
+/** Manifests: locked like the run, tagged with its tier's lifecycle class (lifecycle expires them with it). */
 export function recordWrite(cfg: JobConfig, key: string, tier: Tier, retain: Date): RecordWrite {
-    return { key, tags: { tier, env: cfg.env, kind: "sync-storage" }, retainUntil: retain };
+    return { key, tags: { tier: runTierTag(tier, cfg), env: cfg.env, kind: "sync-storage" }, retainUntil: retain };
 }
 
 /** What one shard records: its entries, failures, vanished objects and counters. */
