@@ -254,7 +254,7 @@ export function verifierPolicy(c: VaultPolicyContext): PolicyDocument {
     return readEnvWriteRecords(c, "WriteVerificationRecords", [prefixes.verify(c.env)]);
 }
 
-/** gc: list and read storage manifests, delete unreferenced blobs (Object Lock still applies). */
+/** gc: list and read storage manifests, delete unreferenced blobs (Object Lock still applies), write its audit records. */
 export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
     const { env, bucket } = c;
     return {
@@ -281,8 +281,17 @@ export function gcPolicy(c: VaultPolicyContext): PolicyDocument {
                 Action: ["s3:GetObjectRetention", "s3:DeleteObject", "s3:DeleteObjectVersion"],
                 Resource: objects(bucket, `${prefixes.storageBlobs(env)}*`),
             },
-            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt"]),
-            { Sid: "NeverWrite", Effect: "Deny", Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"], Resource: objects(bucket, "*") },
+            {
+                // Its own audit records (vault/audit.ts): create-only, COMPLIANCE-locked, before anything is deleted.
+                Sid: "WriteAuditRecords",
+                Effect: "Allow",
+                Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"],
+                Resource: objects(bucket, `${prefixes.audit(env)}*`),
+            },
+            // Decrypt: run manifests; GenerateDataKey: the audit records it writes (SSE-KMS).
+            kmsViaS3(c, "KmsThroughS3", ["kms:Decrypt", "kms:GenerateDataKey"]),
+            { Sid: "NeverWriteElsewhere", Effect: "Deny", Action: ["s3:PutObject", "s3:PutObjectRetention", "s3:PutObjectTagging"], NotResource: objects(bucket, `${prefixes.audit(env)}*`) },
+            complianceOnly(c),
             ...commonDenies(c, { allowDelete: true }),
         ],
     };

@@ -126,7 +126,9 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Principal: "*",
                 Action: ["s3:PutObjectRetention", "s3:PutObjectLegalHold"],
                 Resource: `${b}/*`,
-                Condition: { ArnNotLike: { "aws:PrincipalArn": [...c.deployerArns, ...c.writerRoleArns] } },
+                // gc too: its audit records are put with their own lock (its identity document allows puts
+                // and retention only under audit/<env>/; COMPLIANCE can only be extended anyway)
+                Condition: { ArnNotLike: { "aws:PrincipalArn": [...c.deployerArns, ...c.writerRoleArns, c.gcRoleArn] } },
             },
             {
                 Sid: "DenyDeleteExceptGc",

@@ -66,7 +66,7 @@ export const IDENTITY_RULES: Record<IdentityName | "other", Rule[]> = {
     gc: [
         ...BASELINE,
         { category: "delete", keys: ["dbDump", "dbSchema", "storageRunManifest", "verify", "audit", "drill"], why: "delete anything but unreferenced storage blobs" },
-        { category: "put-object", keys: ["dbDump", "storageBlob", "verify", "audit", "drill"], why: "write objects" },
+        { category: "put-object", keys: ["dbDump", "storageBlob", "storageRunManifest", "verify", "drill"], why: "write anything but its own audit records (audit/{env}/)" },
         { category: "restore-request", why: "request restores of archived objects" },
     ],
     // Deny by default: any other role, user, group or customer-managed policy gets no vault rights at all.

@@ -56,10 +56,11 @@ export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
         { sid: "DenyRetentionBypass", what: "no governance bypass but by the deployers", actions: ["s3:BypassGovernanceRetention"], arns: everyArea, exempt: c.deployerArns },
         {
             sid: "DenyRetentionChangesExceptWriters",
-            what: "no retention or legal-hold change but by the roles that write",
+            what: "no retention or legal-hold change but by the roles that write (gc: its audit records)",
             actions: ["s3:PutObjectRetention", "s3:PutObjectLegalHold"],
             arns: everyArea,
-            exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator, roles.drill],
+            // gc writes its own audit records, each with its lock (its identity allows that only under audit/)
+            exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator, roles.drill, roles.gc],
         },
         { sid: "DenyDeleteExceptGc", what: "no delete but by gc", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: everyArea, exempt: [roles.gc] },
         { sid: "DenyDeleteOutsideBlobs", what: "no delete outside storage blobs, by anyone", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: obj(k.dbDump, k.dbSchema, k.storageRunManifest, k.verify, k.audit), exempt: [] },

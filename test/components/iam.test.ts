@@ -165,8 +165,11 @@ for (const stack of ["staging", "prod"] as const) {
             ]);
         });
 
-        it("gc: deletes blobs only, reads run manifests, writes nothing", async () => {
+        it("gc: deletes blobs only, reads run manifests, writes nothing but its own audit records", async () => {
             await check("gc", [
+                { what: "PutObject its audit record", action: "s3:PutObject", key: auditKey(env, new Date("2026-11-23T01:00:00Z"), "gc1"), context: putCtx(), expect: "Allowed" },
+                { what: "PutObject a storage run manifest", action: "s3:PutObject", key: storageRunManifestKey(env, RUN), context: putCtx(), expect: "ExplicitlyDenied" },
+                { what: "PutObject a verification record", action: "s3:PutObject", key: verifyRecordKey(env, RUN, new Date("2026-11-23T01:00:00Z")), context: putCtx(), expect: "ExplicitlyDenied" },
                 { what: "DeleteObject blob", action: "s3:DeleteObject", key: storageBlobKey(env, SHA), expect: "Allowed" },
                 { what: "DeleteObjectVersion blob", action: "s3:DeleteObjectVersion", key: storageBlobKey(env, SHA), expect: "Allowed" },
                 { what: "GetObjectRetention blob", action: "s3:GetObjectRetention", key: storageBlobKey(env, SHA), expect: "Allowed" },

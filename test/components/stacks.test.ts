@@ -10,6 +10,8 @@ import {
     lifecycleTransitions,
     ARCHIVE_TAG,
     readStackFile,
+    storageOnlyTiers,
+    storageRetention,
     validateStackConfig,
     type StackConfig,
 } from "@supabase-backups/contracts";
@@ -115,7 +117,17 @@ for (const stack of ["staging", "prod"] as const) {
             assert.deepEqual(other.abortIncompleteMultipartUpload, { daysAfterInitiation: 1 });
             assert.ok(other.noncurrentVersionExpiration.noncurrentDays >= 1);
             assert.equal(other.expiration.expiredObjectDeleteMarker, true);
-            assert.equal(rules.length, tiers.length + tiers.filter((t) => lifecycleTransitions(t, cfg.retention).length).length + 1);
+            // a tier a bucket keeps longer (staging: public-assets 8 weekly) has its storage class rule
+            const longer = storageOnlyTiers(cfg.retention, storageRetention(cfg));
+            assert.deepEqual(longer, stack === "staging" ? ["weekly"] : []);
+            for (const tier of longer) {
+                const rule = rules.find((x: any) => x.id === `tier-storage-${tier}`);
+                assert.deepEqual(rule.filter, { tag: { key: "tier", value: `storage-${tier}` } });
+                assert.equal(rule.expiration.days, lifecycleExpiryDays(tier, storageRetention(cfg)));
+                assert.ok(rule.expiration.days > lifecycleExpiryDays(tier, cfg.retention));
+                assert.equal(rule.transitions, undefined, "manifests never go cold");
+            }
+            assert.equal(rules.length, tiers.length + tiers.filter((t) => lifecycleTransitions(t, cfg.retention).length).length + longer.length + 1);
         });
 
         if (stack === "prod") {

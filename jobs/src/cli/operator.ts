@@ -29,8 +29,9 @@ export function withOperatorOptions(cmd: Command): Command {
  * An audit trail for an action (reason checked first: prod needs one). `audited()` writes its
  * "started" record, with the caller's cloud identity as the actor, before the action runs.
  */
-export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): AuditTrail {
-    const reason = requireReason(ctx.config.env, opts.reason);
+export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>, how: { scheduled?: boolean } = {}): AuditTrail {
+    // A scheduled job (gc's CronJob) has no one to give a reason: a given one is recorded, none is required.
+    const reason = how.scheduled ? opts.reason?.trim() || null : requireReason(ctx.config.env, opts.reason);
     // as long as the longest-kept backup, a bucket's longer retention included
     const lockUntil = auditRetainUntil(new Date(), storageRetention(ctx.config));
     const identify = () => callerIdentity(ctx.s3, ctx.config.vault);

@@ -2,7 +2,8 @@
 // identity (the only one allowed to delete). Object Lock still applies: a delete of a blob whose
 // retain-until has not passed only adds a delete marker, and the locked version stays until it may go
 // (the bucket's noncurrent-version lifecycle rule removes it then). Any doubt aborts without deleting.
-// The decision itself is the pure plan in plan.ts.
+// The decision itself is the pure plan in plan.ts. Like every action that removes data, a run is audited
+// (vault/audit.ts): the "started" record before anything is deleted (no record, no delete), the result after.
 import {
     METRICS,
     EXIT,
@@ -13,6 +14,8 @@ import {
     type StorageShardManifest,
 } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
+import { startAudit, type OperatorOptions } from "../../cli/operator";
+import { audited, type AuditTrail } from "../../vault/audit";
 import { errorMessage, JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
 import { formatBytes } from "../../runtime/progress";
@@ -23,9 +26,7 @@ import { keepForUnreadable, noteUnreadable, type Unreadable } from "./unreadable
 import { planGc, type BlobListing } from "./plan";
 import { deleteBlobs } from "./delete";
 
-export interface GcOptions {
-    config?: string;
-    json?: boolean;
+export interface GcOptions extends OperatorOptions {
     dryRun?: boolean;
     graceDays: string;
 }
@@ -38,11 +39,21 @@ export function checkGcFlags(opts: GcOptions): number {
 }
 
 export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: number): Promise<ExitCode> {
+    // Scheduled (the gc CronJob): no one to give a reason, so none is required even in prod.
+    const trail = startAudit(ctx, opts, "gc", `s3://${ctx.bucket}/${prefixes.storageBlobs(ctx.config.env)}`, { graceDays, dryRun: !!opts.dryRun }, { scheduled: true });
+    try {
+        return await audited(trail, (t) => collect(ctx, opts, graceDays, t), ctx.log);
+    } finally {
+        ctx.s3.destroy();
+    }
+}
+
+async function collect(ctx: CommandContext, opts: GcOptions, graceDays: number, trail: AuditTrail): Promise<ExitCode> {
     const { config, log } = ctx;
     const env = config.env;
     const started = Date.now();
     try {
-        const { runs, referenced, unreadable } = await referencedBlobs(ctx);
+        const { runs, referenced, unreadable } = await trail.time("plan", () => referencedBlobs(ctx));
         const versions = await VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageBlobs(env));
         const blobs = await listBlobs(ctx, versions);
         const plan = planGc(blobs, referenced, new Date(), graceDays);
@@ -55,7 +66,7 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
             { runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, unhide: plan.unhide.length, bytes: plan.bytesReclaimed },
             "gc plan",
         );
-        const { deleted, locked, markersRemoved, failures } = opts.dryRun ? { deleted: 0, locked: 0, markersRemoved: 0, failures: [] } : await deleteBlobs(ctx, plan, versions);
+        const { deleted, locked, markersRemoved, failures } = opts.dryRun ? { deleted: 0, locked: 0, markersRemoved: 0, failures: [] } : await trail.time("delete", () => deleteBlobs(ctx, plan, versions));
         const summary = {
             env,
             runs,
@@ -72,6 +83,7 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
             bytesReclaimed: plan.bytesReclaimed,
             dryRun: !!opts.dryRun,
         };
+        trail.addOptions({ outcome: summary });
         if (opts.json) process.stdout.write(JSON.stringify({ ...summary, keys: plan.delete.map((b) => b.key) }, null, 2) + "\n");
         else
             process.stdout.write(
@@ -86,8 +98,6 @@ export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: num
         await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: "failure", durationSeconds: (Date.now() - started) / 1000 }, log);
         if (e instanceof JobFailure) throw e;
         throw new JobFailure(`gc failed, nothing more deleted: ${errorMessage(e)}`);
-    } finally {
-        ctx.s3.destroy();
     }
 }
 

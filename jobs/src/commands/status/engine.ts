@@ -19,6 +19,7 @@ import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
 import { renderPicture, rtoOf, type Rto } from "./render-timeline";
 import { timelineOf, type Timeline } from "./timeline";
 import { drillProblems, drillStatus, renderDrills, type DrillStatus } from "./drills";
+import { bucketsStatus, renderBuckets, type BucketsStatus } from "./buckets";
 
 export interface StatusOptions extends OperatorOptions {
     supabase: boolean;
@@ -54,6 +55,8 @@ export interface StatusReport {
         tiers: Array<{ tier: string; runs: number }>;
         /** runs whose manifest is archived (restore needed to inspect): counted, not read */
         archived: string[];
+        /** per bucket of the newest run: recorded settings, the policies naming it, its retention */
+        buckets: BucketsStatus | null;
     };
     supabase: (SupabaseHealth & { checked: true }) | { checked: false; reason: string };
     /** runs per UTC day and kind (timeline.ts) */
@@ -128,7 +131,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
             tiers: dbTiers(list),
             list,
         },
-        storage: { ...storageSummary(storage.manifests, storage.breaks), archived: storage.archived.map((r) => r.runId) },
+        storage: { ...storageSummary(storage.manifests, storage.breaks), archived: storage.archived.map((r) => r.runId), buckets: bucketsStatus(storage.manifests.at(-1)?.manifest, config) },
         supabase: await supabaseStatus(ctx, opts, now),
         timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, verifications),
         rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, config.alerts.rtoMinutes),
@@ -197,7 +200,7 @@ function rpoProblems(rpo: StatusReport["rpo"], env: string): string[] {
     return [];
 }
 
-function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): Omit<StatusReport["storage"], "archived"> {
+function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): Omit<StatusReport["storage"], "archived" | "buckets"> {
     const sNewest = manifests.at(-1)?.manifest;
     return {
         runs: manifests.length,
@@ -259,6 +262,7 @@ function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
                 ["storage hash chain", s.chain.intact ? "intact" : `BROKEN: ${s.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
             ]),
     );
+    if (s.buckets) out(renderBuckets(s.buckets));
     const sb = r.supabase;
     out(
         "\n" +
