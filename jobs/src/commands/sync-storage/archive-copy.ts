@@ -13,7 +13,7 @@
 // buckets cannot be fetched this run and stay missing until their bucket is synced.
 import { createReadStream } from "node:fs";
 import type { ContainerClient } from "@azure/storage-blob";
-import type { JobConfig, StorageArchive, StorageManifest, StorageObject } from "@supabase-backups/contracts";
+import type { JobConfig, StorageArchive, StorageManifest, StorageObject, TierTag } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { archiveWriteOptions, createArchiveClient, isArchiveConflict, isNoImmutabilityApi, putArchiveRecord } from "../../vault/archive";
 import type { Fetched } from "./download";
@@ -201,7 +201,7 @@ export class ArchiveCopy {
     }
 
     /** The run manifest, beside the blobs, as the same bytes (the archive is usable on its own). False: failed. */
-    async copyManifest(key: string, manifest: StorageManifest, tags: { tier: StorageManifest["tier"] }): Promise<boolean> {
+    async copyManifest(key: string, manifest: StorageManifest, tags: { tier: TierTag }): Promise<boolean> {
         if (!this.client) return !this.enabled;
         try {
             await putArchiveRecord(this.client, { key, tags: { tier: tags.tier, env: this.run.env, kind: "sync-storage" }, retainUntil: new Date(manifest.retainUntil) }, manifest);

@@ -21,7 +21,7 @@ import { archiveEnabled, ArchiveCopy } from "./archive-copy";
 import { LOCK_SLACK_MS, recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
 import { syncShard, type ShardOutcome } from "./shard";
 import { configuredBucketNames, readBucketFacts } from "./source";
-import { runRetainUntil, runTier } from "./tier";
+import { runRetainUntil, runTier, runTierTag } from "./tier";
 
 /** What a run wrote: the run manifest (when complete) and/or this shard's manifest. */
 interface Outcome {
@@ -104,7 +104,8 @@ async function archiveManifest(ctx: JobContext, manifest: StorageManifest, key: 
     if (!archiveEnabled(ctx.config)) return true;
     const scope = { env: ctx.config.env, log: ctx.log, retain: new Date(manifest.retainUntil), cfg: ctx.config };
     const archive = await ArchiveCopy.open(scope, undefined, scope.retain, ctx.env);
-    return archive.copyManifest(key, manifest, { tier: manifest.tier });
+    // the same lifecycle class as in S3 (tier=storage-<tier> where a bucket keeps the tier longer)
+    return archive.copyManifest(key, manifest, { tier: runTierTag(manifest.tier, ctx.config) });
 }
 
 async function mergeOnly(ctx: JobContext, run: RunScope): Promise<Outcome> {
