@@ -2,7 +2,7 @@
 // PostgreSQL (the "Supabase" database, Supabase-like schema and data), a second PostgreSQL (the canary
 // and the restore-drill target), s3rver as the vault, Azurite as the archive, s3rver + a local Storage
 // REST server as Supabase Storage. Then: dump → sync-storage → verify → status → restore drill (masked)
-// → storage restore. Everything runs on loopback in a temp directory and is removed at the end, also on
+// → storage restore → a scheduled table drill and its record. Everything runs on loopback in a temp directory and is removed at the end, also on
 // Ctrl-C or failure. `--vault rgw`: the vault is a throwaway Ceph RGW that enforces Object Lock (test/
 // support/rgw.ts), and the demo ends by trying to delete the locked dump, which the vault refuses.
 import { spawn } from "node:child_process";
@@ -183,6 +183,16 @@ function runStep(stack: Stack, args: string[], env: Record<string, string | unde
     });
 }
 
+/** The drill's record as it is in the vault: what was restored, each step's time, RTO against the target. */
+function showDrillRecord(out: any): void {
+    const r = out?.record;
+    if (!r) return;
+    say(`      record ${out.key}`);
+    say(`      ${r.drill} (${r.scenario}) of run ${r.restored.runId}: ${r.result.toUpperCase()}, RTO ${r.rtoSeconds?.toFixed(2)} s against ${r.rtoTargetSeconds / 60} min, cleaned up: ${r.cleanedUp ? "yes" : "NO"}`);
+    for (const st of r.steps) say(`        ${st.ok ? "✔" : "✘"} ${st.name.padEnd(16)} ${st.seconds.toFixed(2).padStart(6)} s  ${st.detail.slice(0, 110)}`);
+    for (const i of r.restored.items) say(`        ${i.name}: ${i.restored} rows restored, the manifest says ${i.expected}`);
+}
+
 function mib(n: number): string {
     return `${(n / 1024 / 1024).toFixed(2)} MiB`;
 }
@@ -200,7 +210,7 @@ async function main(): Promise<void> {
     };
     process.on("SIGINT", () => void onSignal("interrupted"));
     process.on("SIGTERM", () => void onSignal("terminated"));
-    const total = opts.vault === "rgw" ? 9 : 8;
+    const total = opts.vault === "rgw" ? 10 : 9;
     const t0 = Date.now();
     try {
         step(1, total, `starting the local stack in ${stack.tmp}`);
@@ -254,6 +264,8 @@ async function main(): Promise<void> {
                 c.supabase.url = stack.rest!.url;
                 c.storage = { ...c.storage, mode: "rest", s3Endpoint: stack.source!.endpoint, concurrency: 8, shards: 1, retries: 2, buckets: [{ name: "user-media", include: [], exclude: [] }, { name: "public-assets", include: [], exclude: [] }] };
                 c.encryption = { ageRecipient: recipient };
+                // the drills' scratch server: the canary's Postgres (its password: SUPABASE_BACKUPS_DRILL_PASSWORD)
+                c.drills = { ...c.drills, scratchDatabaseUrl: stack.canary!.url.replace(/:[^:@/]+@/, "@") };
                 delete c.alerts.pushgatewayUrl;
             },
         );
@@ -309,14 +321,19 @@ async function main(): Promise<void> {
         const into = srestore.json?.into ?? srestore.json?.target ?? "";
         const restored = into ? ((await stack.source.client.send(new ListObjectsV2Command({ Bucket: into, MaxKeys: 1000 }))).KeyCount ?? 0) : 0;
 
+        step(9, total, "scheduled drill, run now: public.profiles restored into a scratch database, row count checked, timed against the 60 min RTO, cleaned up, recorded");
+        const drillRun = await runStep(stack, ["drill", "--config", config, "--kind", "table", "--reason", "demo: monthly table drill", "--json"], { ...verifier, SUPABASE_BACKUPS_DRILL_PASSWORD: stack.canary.password }, opts.quiet);
+        if (drillRun.code !== 0) fail("drill", drillRun);
+        showDrillRecord(drillRun.json);
+
         let tamper: string | undefined;
         if (opts.vault === "rgw") {
-            step(9, total, "ransomware with the vault's own keys: delete the locked dump's version");
+            step(10, total, "ransomware with the vault's own keys: delete the locked dump's version");
             const dumpKey = (dump.json?.manifest?.objects ?? dump.json?.objects ?? []).find((o: any) => o.name === "dump")?.key;
             tamper = await tryDeleteLockedDump(stack.vault, dumpKey);
             say(`      refused: ${tamper}`);
         }
-        report({ opts, dump, sync, verify, status, drill, srestore, into, restored, tamper, seconds: (Date.now() - t0) / 1000 });
+        report({ opts, dump, sync, verify, status, drill, srestore, into, restored, drillRun, tamper, seconds: (Date.now() - t0) / 1000 });
         // What an operator sees first: `status --timeline`, the run timeline with tiers, RPO and RTO.
         const picture = await runStep(stack, ["status", "--config", config, "--timeline", "--days", "7", "--no-supabase"], verifier, true);
         if (picture.code !== 0) fail("status --timeline", picture);
@@ -342,6 +359,7 @@ function report(r: {
     status: StepResult;
     drill: StepResult;
     srestore: StepResult;
+    drillRun: StepResult;
     into: string;
     restored: number;
     tamper?: string;
@@ -366,6 +384,8 @@ function report(r: {
     say(`hash chains        database ${st.db?.chain?.intact ? "intact" : "BROKEN"} over ${st.db?.runs ?? "?"} run(s); storage ${st.storage?.chain?.intact ? "intact" : "BROKEN"} over ${st.storage?.runs ?? "?"} run(s)`);
     say(`restore drill      masked restore in ${r.drill.seconds.toFixed(1)} s, no unmasked email left`);
     say(`storage restore    ${r.restored} objects into ${r.into || "?"} in ${r.srestore.seconds.toFixed(1)} s`);
+    const dr = r.drillRun.json?.record;
+    say(`drill record       ${dr ? `${dr.drill} drill ${dr.result}: RTO ${dr.rtoSeconds?.toFixed(1)} s (target ${dr.rtoTargetSeconds / 60} min), cleaned up ${dr.cleanedUp ? "yes" : "NO"} → ${r.drillRun.json.key}` : "?"}`);
     if (r.tamper) say(`locked dump delete  refused by the vault: ${r.tamper}`);
     say(`whole demo         ${r.seconds.toFixed(1)} s`);
 }

@@ -240,7 +240,8 @@ describe("drill: storage, table and full restore rehearsals on RGW, PostgreSQL 1
             const problems: string[] = JSON.parse(r.stdout).problems;
             assert.ok(problems.some((p) => /the newest full drill \(.*\) FAILED: restore:/.test(p)), JSON.stringify(problems));
             assert.ok(problems.some((p) => /the newest storage drill \(.*\) FAILED: restore user-media:/.test(p)), JSON.stringify(problems));
-            assert.ok(problems.includes("the table drill is scheduled but has never run"), JSON.stringify(problems));
+            // a drill that has not run yet is no problem for status (DrillLate alerts after its period + grace)
+            assert.ok(!problems.some((p) => /table drill/.test(p)), JSON.stringify(problems));
         });
     });
 

@@ -63,7 +63,7 @@ export async function runDbDrill(x: DbDrillContext): Promise<void> {
         if (!out) return;
         await step(d, "check", async () => {
             d.items = rowItems(out);
-            const detail = checkItems(d.items, "tables' row counts");
+            const detail = checkItems(d.items, "row counts");
             d.rtoSeconds = (Date.now() - d.startedAt.getTime()) / 1000;
             return { value: true, detail: `${detail}; dump sha256 checked against the manifest` };
         });

@@ -48,7 +48,7 @@ export function checkItems(items: DrillItem[], what: string): string {
     if (!items.length) throw new Error(`nothing to compare: the run records no ${what}`);
     const bad = items.filter((i) => !i.ok);
     if (bad.length) throw new Error(`${bad.map((i) => `${i.name}: ${i.restored ?? "nothing"} restored, the manifest says ${i.expected}`).join("; ")}`);
-    return `${items.length} ${what} as the manifest says (${items.map((i) => `${i.name} ${i.restored}`).join(", ")})`;
+    return `${what} as the manifest says: ${items.map((i) => `${i.name} ${i.restored}`).join(", ")}`;
 }
 
 /** passed, missed-target (restored and checked, but slower than the target) or failed. */

@@ -57,7 +57,7 @@ export async function runStorageDrill(x: StorageDrillContext): Promise<void> {
         }
         await step(d, "check", async () => {
             d.items = items;
-            const detail = checkItems(items, "buckets' objects");
+            const detail = checkItems(items, "object counts");
             d.rtoSeconds = (Date.now() - d.startedAt.getTime()) / 1000;
             return { value: true, detail: `${detail}; every blob's sha256 and every upload's MD5 checked by the restore` };
         });

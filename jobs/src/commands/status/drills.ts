@@ -1,6 +1,6 @@
 // The last restore drill of each kind (docs/operations.md "Restore drills"): when, result, measured RTO
 // against the target, whether it cleaned up — from the drill records under drill/<env>/<kind>/.
-import { DRILL_SCENARIOS, type DrillKind, type DrillRecord, type JobConfig } from "@supabase-backups/contracts";
+import { DRILL_SCENARIOS, type DrillKind, type DrillRecord } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
 import { formatAge, renderTable } from "../../cli/output";
 import { lastDrills } from "../../vault/drills";
@@ -35,13 +35,16 @@ export async function drillStatus(ctx: CommandContext): Promise<DrillStatus[]> {
     }));
 }
 
-/** A scheduled drill whose newest record failed, or that never ran, or whose record is unreadable. */
-export function drillProblems(drills: DrillStatus[], config: JobConfig): string[] {
+/**
+ * A drill whose newest record failed or cannot be read. A scheduled drill that has not run yet is no
+ * problem here (a new stack waits up to a quarter for its first full drill): SupabaseBackupDrillLate
+ * alerts once its period and grace have passed.
+ */
+export function drillProblems(drills: DrillStatus[]): string[] {
     const out: string[] = [];
     for (const d of drills) {
         if (d.problem) out.push(`drill record unreadable: ${d.problem}`);
         else if (d.last?.result === "failed") out.push(`the newest ${d.kind} drill (${d.last.drillId}) FAILED: ${d.last.reason}`);
-        else if (d.scheduled && !d.last && config.drills) out.push(`the ${d.kind} drill is scheduled but has never run`);
     }
     return out;
 }

@@ -113,7 +113,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`),
     ];
     const drills = await drillStatus(ctx);
-    problems.push(...drillProblems(drills, config));
+    problems.push(...drillProblems(drills));
     const verified = [...list].reverse().find((r) => r.verification === "passed");
     return {
         env,
