@@ -5,19 +5,23 @@
 // locally and need no KMS permission at all.
 import * as pulumi from "@pulumi/pulumi";
 import * as kms from "@pulumi/aws/kms";
-import { denyKeyDestructionExceptDeployers, type PolicyDocument, type PolicyStatement } from "./iam-policies";
+import type { PolicyDocument, PolicyStatement } from "./iam-policies";
+import { type BreakGlassKeyAccess, keyAdministrationStatements } from "./resource-policies";
 
 export interface RecordSigningKeyPolicyContext {
     accountId: string;
     deployerArns: string[];
     /** the only principal that may call kms:Sign */
     verifierRoleArn: string;
+    /** the break-glass role (aws.breakGlass): then it alone may destroy or re-policy this key, as the vault key */
+    breakGlass?: BreakGlassKeyAccess;
 }
 
 /**
  * Key policy: IAM policies decide management (account root delegation), but kms:Sign is denied to every
- * principal except the verifier's role — an account admin's `kms:*` included — and only deployers may
- * destroy or re-policy the key.
+ * principal except the verifier's role — an account admin's `kms:*` included. Destroying or re-policying
+ * it is held like the vault key's (keyAdministrationStatements: the break-glass role with MFA, or
+ * the deployers): whoever could delete it could stop every future record from being trusted.
  */
 export function recordSigningKeyPolicy(c: RecordSigningKeyPolicyContext): PolicyDocument {
     return {
@@ -32,7 +36,7 @@ export function recordSigningKeyPolicy(c: RecordSigningKeyPolicyContext): Policy
                 Resource: "*",
                 Condition: { ArnNotEquals: { "aws:PrincipalArn": c.verifierRoleArn } },
             },
-            denyKeyDestructionExceptDeployers(c.deployerArns),
+            ...keyAdministrationStatements(c.deployerArns, c.breakGlass),
         ],
     };
 }
@@ -55,6 +59,8 @@ export function recordSigningPolicy(keyArn: string): PolicyDocument {
 
 export interface RecordSigningKeyArgs extends RecordSigningKeyPolicyContext {
     env: string;
+    /** the break-glass role resource: KMS refuses a policy naming a role that does not exist yet */
+    breakGlassRole?: pulumi.Resource;
     deletionWindowDays: number;
     protect: boolean;
     tags?: Record<string, string>;
@@ -76,9 +82,11 @@ export class RecordSigningKey extends pulumi.ComponentResource {
                 customerMasterKeySpec: "ECC_NIST_EDWARDS25519",
                 deletionWindowInDays: args.deletionWindowDays,
                 policy: JSON.stringify(recordSigningKeyPolicy(args)),
+                // As the vault key (components/vault.ts): only the break-glass role may change the policy.
+                bypassPolicyLockoutSafetyCheck: args.breakGlass && !args.breakGlass.deployersMayChangeKeyPolicy ? true : undefined,
                 tags: { project: "supabase-backups", env: args.env, ...args.tags },
             },
-            { parent: this, protect: args.protect },
+            { parent: this, protect: args.protect, dependsOn: args.breakGlassRole ? [args.breakGlassRole] : [] },
         );
         this.keyArn = this.key.arn;
         this.publicKeyPem = kms.getPublicKeyOutput({ keyId: this.key.arn }, { parent: this }).publicKeyPem;

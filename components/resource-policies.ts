@@ -149,14 +149,21 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
     };
 }
 
+/** The break-glass role as a key policy needs it (components/break-glass.ts, config aws.breakGlass). */
+export interface BreakGlassKeyAccess {
+    roleArn: string;
+    mfaMaxAgeSeconds: number;
+    deployersMayChangeKeyPolicy: boolean;
+}
+
 export interface KeyPolicyContext {
     accountId: string;
     deployerArns: string[];
     /** the break-glass role (components/break-glass.ts); absent: the deployers keep the key */
-    breakGlass?: { roleArn: string; mfaMaxAgeSeconds: number; deployersMayChangeKeyPolicy: boolean };
+    breakGlass?: BreakGlassKeyAccess;
 }
 
-/** What the break-glass role may do to the key (besides using nothing: it never encrypts or decrypts). */
+/** What the break-glass role may do to a key (besides using nothing: it never encrypts, decrypts or signs). */
 export const BREAK_GLASS_KEY_ACTIONS = [
     ...KEY_DESTROY_ACTIONS,
     "kms:CancelKeyDeletion",
@@ -169,10 +176,8 @@ export const BREAK_GLASS_KEY_ACTIONS = [
 ] as const;
 
 /**
- * Key policy: IAM policies decide use (account root delegation). Destroying the key (deletion, disabling,
- * rotation off) and changing its policy: with a break-glass role, only that role, only with a recent MFA
- * sign-in, and granted here in the key policy itself (the role carries no IAM policy); without one, the
- * deployers. `deployersMayChangeKeyPolicy` keeps kms:PutKeyPolicy with the deployers too.
+ * Key policy: IAM policies decide use (account root delegation); keyAdministrationStatements decide who
+ * may destroy the key.
  */
 export function kmsKeyPolicy(c: KeyPolicyContext): PolicyDocument {
     const root: PolicyStatement = {
@@ -182,19 +187,17 @@ export function kmsKeyPolicy(c: KeyPolicyContext): PolicyDocument {
         Action: "kms:*",
         Resource: "*",
     };
-    if (!c.breakGlass) {
-        return {
-            Version: "2012-10-17",
-            Statement: [
-                root,
-                denyKeyDestructionExceptDeployers(c.deployerArns),
-            ],
-        };
-    }
-    return { Version: "2012-10-17", Statement: [root, ...breakGlassKeyStatements(c.breakGlass, c.deployerArns)] };
+    return { Version: "2012-10-17", Statement: [root, ...keyAdministrationStatements(c.deployerArns, c.breakGlass)] };
 }
 
-function breakGlassKeyStatements(bg: NonNullable<KeyPolicyContext["breakGlass"]>, deployerArns: string[]): PolicyStatement[] {
+/**
+ * Who may destroy a key (the vault key and the record-signing key alike): deleting it, disabling it,
+ * stopping its rotation and changing its policy. With a break-glass role: only that role, only with a
+ * recent MFA sign-in, granted here in the key policy itself (the role carries no IAM policy);
+ * `deployersMayChangeKeyPolicy` keeps kms:PutKeyPolicy with the deployers too. Without one: the deployers.
+ */
+export function keyAdministrationStatements(deployerArns: string[], bg: BreakGlassKeyAccess | undefined): PolicyStatement[] {
+    if (!bg) return [denyKeyDestructionExceptDeployers(deployerArns)];
     const policyChange = "kms:PutKeyPolicy";
     const destroy = KEY_DESTROY_ACTIONS.filter((a) => !bg.deployersMayChangeKeyPolicy || a !== policyChange);
     const out: PolicyStatement[] = [

@@ -10,7 +10,7 @@ import * as cloudwatch from "@pulumi/aws/cloudwatch";
 import type { PolicyDocument } from "./iam-policies";
 import { namePrefix } from "./names";
 
-/** CloudTrail event names on the vault key that destroy it, or could (a policy change). */
+/** CloudTrail event names on the stack's keys (vault, record signing) that destroy them, or could (a policy change). */
 export const KEY_ALERT_EVENTS = ["ScheduleKeyDeletion", "DisableKey", "DisableKeyRotation", "PutKeyPolicy", "CancelKeyDeletion", "EnableKey"] as const;
 
 /** CloudTrail event names (as CloudTrail spells them) that change a bucket's protection. */
@@ -39,12 +39,12 @@ export const BUCKET_ALERT_EVENTS = [
     "DeleteBucket",
 ] as const;
 
-/** The rule on the key's events: only this key (CloudTrail lists it in the event's resources). */
-export function keyEventPattern(keyArn: string): object {
+/** The rule on the keys' events: only these keys (CloudTrail lists the key in the event's resources). */
+export function keyEventPattern(keyArns: string[]): object {
     return {
         source: ["aws.kms"],
         "detail-type": ["AWS API Call via CloudTrail"],
-        detail: { eventSource: ["kms.amazonaws.com"], eventName: [...KEY_ALERT_EVENTS], resources: { ARN: [keyArn] } },
+        detail: { eventSource: ["kms.amazonaws.com"], eventName: [...KEY_ALERT_EVENTS], resources: { ARN: [...keyArns] } },
     };
 }
 
@@ -76,7 +76,8 @@ export function alertTopicPolicy(topicArn: string, ruleArns: string[]): PolicyDo
 
 export interface SecurityAlertsArgs {
     env: string;
-    keyArn: pulumi.Input<string>;
+    /** the vault key and the record-signing key: a destroyed signing key stops every record from being trusted */
+    keyArns: pulumi.Input<string>[];
     bucketNames: string[];
     subscriptions: { protocol: string; endpoint: string }[];
     tags?: Record<string, string>;
@@ -99,8 +100,8 @@ export class SecurityAlerts extends pulumi.ComponentResource {
                 `${name}-key`,
                 {
                     name: `${prefix}-vault-key-changes`,
-                    description: `supabase-backups ${args.env}: the vault key was scheduled for deletion, disabled, or its policy or rotation changed`,
-                    eventPattern: pulumi.output(args.keyArn).apply((arn) => JSON.stringify(keyEventPattern(arn))),
+                    description: `supabase-backups ${args.env}: the vault key or the record-signing key was scheduled for deletion, disabled, or its policy or rotation changed`,
+                    eventPattern: pulumi.all(args.keyArns).apply((arns) => JSON.stringify(keyEventPattern(arns))),
                     tags,
                 },
                 child,

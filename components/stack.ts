@@ -81,7 +81,6 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             },
             withAws,
         );
-        const { accessLogs, securityAlerts } = this.vaultWatch(name, cfg, vault, breakGlass, withAws);
 
         const archive = cfg.azure?.enabled
             ? new ArchiveVault(
@@ -101,7 +100,8 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const signing = this.recordSigningKey(name, cfg, withAws);
+        const signing = this.recordSigningKey(name, cfg, breakGlass, withAws);
+        const { accessLogs, securityAlerts } = this.vaultWatch(name, cfg, vault, signing, breakGlass, withAws);
         const identities = new BackupIdentities(
             `${name}-identities`,
             {
@@ -190,7 +190,8 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
     }
 
     /** The key that signs verification records (components/record-signing.ts): kms:Sign for the verifier alone. */
-    private recordSigningKey(name: string, cfg: StackConfig, opts: pulumi.ComponentResourceOptions): RecordSigningKey {
+    private recordSigningKey(name: string, cfg: StackConfig, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions): RecordSigningKey {
+        const bg = cfg.aws.breakGlass;
         return new RecordSigningKey(
             `${name}-record-signing`,
             {
@@ -198,6 +199,8 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                 accountId: cfg.aws.accountId,
                 deployerArns: cfg.aws.deployerArns,
                 verifierRoleArn: roleArn(cfg.aws.accountId, cfg.env, "verifier"),
+                breakGlass: breakGlass && bg ? { roleArn: breakGlass.roleArn, mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy } : undefined,
+                breakGlassRole: breakGlass?.role,
                 deletionWindowDays: cfg.aws.kms.deletionWindowDays,
                 protect: cfg.aws.protect,
             },
@@ -205,8 +208,8 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         );
     }
 
-    /** Who watches the vault: its access-log bucket (aws.accessLogs) and the key/bucket change alerts. */
-    private vaultWatch(name: string, cfg: StackConfig, vault: BackupVault, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions) {
+    /** Who watches the vault: its access-log bucket (aws.accessLogs) and the key/bucket change alerts (both keys). */
+    private vaultWatch(name: string, cfg: StackConfig, vault: BackupVault, signing: RecordSigningKey, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions) {
         const env = cfg.env;
         const tags = { "supabase-backups/env": env };
         const logs = cfg.aws.accessLogs;
@@ -232,7 +235,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             `${name}-security-alerts`,
             {
                 env,
-                keyArn: vault.keyArn,
+                keyArns: [vault.keyArn, signing.keyArn],
                 bucketNames: [cfg.aws.bucketName, ...(accessLogs ? [accessLogBucketName(cfg)] : [])],
                 subscriptions: cfg.aws.securityAlerts?.subscriptions ?? [],
                 tags,

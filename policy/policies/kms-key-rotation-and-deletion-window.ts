@@ -2,11 +2,32 @@
 // backup unreadable, Object Lock or not).
 import type { KeyArgs } from "@pulumi/aws/kms";
 import type { Unwrap } from "@pulumi/pulumi";
-import { type BackupPolicy, isSet, readPolicyConfig, show, T } from "../lib/common";
+import { type BackupPolicy, asArray, isSet, parseDocument, readPolicyConfig, show, T } from "../lib/common";
+import { expandDocument } from "../lib/iam-catalog";
+import { breakGlassRoleArn } from "../lib/identities";
 
 export interface KmsConfig {
     minDeletionWindowDays: number;
     maxRotationPeriodDays: number;
+    /** with aws.breakGlass (deployersMayChangeKeyPolicy false) the keys are created with the lockout check bypassed, on purpose */
+    lockoutBypassFor?: string;
+}
+
+/**
+ * KMS refuses a policy that stops the caller from changing it again unless the lockout check is bypassed;
+ * with a break-glass role that is the point. Accepted only when the stack has such a role and the key's own
+ * policy lets exactly that role put a new policy (so the key stays manageable): anything else is a key
+ * that could be locked for good.
+ */
+async function lockoutBypassProblem(policy: unknown, role: string | undefined): Promise<string | undefined> {
+    const base = "bypassPolicyLockoutSafetyCheck is true: a key policy mistake could lock everyone out of the backups";
+    if (!role) return base;
+    const parsed = parseDocument(policy);
+    if (!parsed.ok) return `${base} (and the key policy is ${parsed.error})`;
+    const { statements } = await expandDocument(parsed.doc);
+    const named = (p: any) => (typeof p === "string" ? [p] : asArray<any>(p?.AWS).map(String));
+    const keeps = statements.some((s) => s.effect === "Allow" && s.actions.has("kms:putkeypolicy") && named(s.principal).includes(role));
+    return keeps ? undefined : `${base}: the key policy does not let the break-glass role ${role} put a new policy`;
 }
 
 export const kmsPolicy: BackupPolicy = {
@@ -21,9 +42,14 @@ export const kmsPolicy: BackupPolicy = {
         properties: {
             minDeletionWindowDays: { type: "integer", minimum: 7, maximum: 30, default: 30 },
             maxRotationPeriodDays: { type: "integer", minimum: 90, maximum: 2560, default: 365 },
+            lockoutBypassFor: { type: "string", pattern: "^arn:aws:iam::\\d{12}:role/[^*?\\s]+$", description: "the break-glass role that keeps a key whose lockout check was bypassed manageable" },
         },
     },
-    validateResource: (args, report) => {
+    configFromStack: (cfg) => {
+        const bg = cfg.aws.breakGlass;
+        return bg && !bg.deployersMayChangeKeyPolicy ? { lockoutBypassFor: breakGlassRoleArn(cfg.aws.accountId, cfg.env) } : {};
+    },
+    validateResource: async (args, report) => {
         if (args.type !== T.kmsKey) return;
         const cfg = readPolicyConfig<KmsConfig>(kmsPolicy, args);
         const k = args.props as Unwrap<KeyArgs>;
@@ -43,6 +69,9 @@ export const kmsPolicy: BackupPolicy = {
         if (k.isEnabled === false) report("the key is disabled: nothing can be written or restored");
         if (isSet(k.keyUsage) && k.keyUsage !== "ENCRYPT_DECRYPT" && !signing) report(`keyUsage is ${show(k.keyUsage)}, expected "ENCRYPT_DECRYPT"`);
         if (!signing && isSet(k.customerMasterKeySpec) && k.customerMasterKeySpec !== "SYMMETRIC_DEFAULT") report(`key spec is ${show(k.customerMasterKeySpec)}, expected "SYMMETRIC_DEFAULT" (rotation needs it)`);
-        if (k.bypassPolicyLockoutSafetyCheck === true) report("bypassPolicyLockoutSafetyCheck is true: a key policy mistake could lock everyone out of the backups");
+        if (k.bypassPolicyLockoutSafetyCheck === true) {
+            const m = await lockoutBypassProblem(k.policy, cfg.lockoutBypassFor);
+            if (m) report(m);
+        }
     },
 };
