@@ -3,7 +3,8 @@
 // settings written inline on the Bucket (or BucketV2). Each normaliser returns the canonical form of
 // the separate resource's inputs, or undefined when this resource does not declare that setting, so the
 // policies judge the setting once, in one shape, and a weakening cannot hide in another spelling.
-import { asArray, isSet } from "./common";
+import type { PolicyResource } from "@pulumi/policy";
+import { asArray, BUCKET_COMPANIONS, isSet, T } from "./common";
 
 const S3 = (name: string) => `aws:s3/${name[0].toLowerCase()}${name.slice(1)}:${name}`;
 
@@ -117,3 +118,41 @@ export function isVaultResource(type: string, props: any, vaultBucket: string | 
 
 /** The config property every vault-scoped policy carries: aws.bucketName. */
 export const VAULT_BUCKET_SCHEMA = { type: "string", minLength: 3, description: "the vault bucket (aws.bucketName); other buckets of the stack are not held to the vault's rules" } as const;
+
+/** Read a property that may be unknown during preview (the policy SDK throws on unknowns). */
+export function safe<T>(f: () => T): T | undefined {
+    try {
+        return f();
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * A bucket's companion resources (BUCKET_COMPANIONS, every type version), matched by their `bucket`
+ * property or by what that property depends on (unknown until the bucket exists), plus the settings
+ * written inline on the bucket, which count as (and compete with) the separate resource.
+ */
+export function companionsOf(bucket: PolicyResource, all: PolicyResource[]): Map<string, PolicyResource[]> {
+    const ids = new Set([safe(() => bucket.props.bucket), safe(() => bucket.props.id), safe(() => bucket.props.arn)].filter((v) => typeof v === "string" && v !== ""));
+    const out = new Map<string, PolicyResource[]>();
+    for (const r of all) {
+        // …V2 spellings are the same companion; two of them (V1 and V2) fight over one setting.
+        const type = r.type.replace(/V2:(\w+)V2$/, ":$1").replace(/V2$/, "");
+        if (!(type in BUCKET_COMPANIONS)) continue;
+        const byValue = ids.has(safe(() => r.props.bucket));
+        const byDependency = (r.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn);
+        if (byValue || byDependency) out.set(type, [...(out.get(type) ?? []), r]);
+    }
+    // Settings written inline on the bucket count as (and compete with) the separate resource.
+    const inline: [string, unknown][] = [
+        [T.objectLock, lockOf(bucket.type, bucket.props)],
+        [T.versioning, versioningOf(bucket.type, bucket.props)],
+        [T.sse, sseRulesOf(bucket.type, bucket.props)],
+        [T.lifecycle, lifecycleRulesOf(bucket.type, bucket.props)],
+        [T.bucketPolicy, bucketPolicyOf(bucket.type, bucket.props)],
+    ];
+    for (const [t, v] of inline) if (v !== undefined) out.set(t, [...(out.get(t) ?? []), bucket]);
+    return out;
+}
+

@@ -17,6 +17,7 @@ import { azurePolicy } from "./azure-archive-hardened";
 import { cronJobPolicy } from "./k8s-cronjob-hardened";
 import { workloadsPolicy } from "./k8s-workloads-restricted";
 import { stackPolicy } from "./stack-backup-completeness";
+import { accessLogPolicy } from "./s3-access-log-bucket-hardened";
 
 export const policies: BackupPolicy[] = [
     objectLockPolicy,
@@ -33,4 +34,5 @@ export const policies: BackupPolicy[] = [
     cronJobPolicy,
     workloadsPolicy,
     stackPolicy,
+    accessLogPolicy,
 ];

@@ -7,7 +7,7 @@ import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { BUCKET_COMPANIONS, type BackupPolicy, asArray, parseDocument, readPolicyConfig, show, T } from "../lib/common";
 import { classifyIdentity, DEFAULT_IDENTITIES, type IdentityName } from "../lib/identities";
 import { isKind } from "../lib/job-kinds";
-import { bucketPolicyOf, isBucket, lifecycleRulesOf, lockOf, sseRulesOf, versioningOf } from "../lib/bucket-state";
+import { companionsOf, isBucket, safe } from "../lib/bucket-state";
 
 export interface StackPolicyConfig {
     requireSecondaryArchive: boolean;
@@ -22,38 +22,6 @@ export interface StackPolicyConfig {
 export const DEFAULT_JOB_IDENTITIES: Record<string, string> = { dump: "writer", "sync-storage": "writer", verify: "verifier", "check-supabase": "check", gc: "gc", drill: "drill" };
 const IRSA_ANNOTATION = "eks.amazonaws.com/role-arn";
 const AZURE_CLIENT_ID_ANNOTATION = "azure.workload.identity/client-id";
-
-/** Read a property that may be unknown during preview (the policy SDK throws on unknowns). */
-function safe<T>(f: () => T): T | undefined {
-    try {
-        return f();
-    } catch {
-        return undefined;
-    }
-}
-
-function companionsOf(bucket: PolicyResource, all: PolicyResource[]): Map<string, PolicyResource[]> {
-    const ids = new Set([safe(() => bucket.props.bucket), safe(() => bucket.props.id), safe(() => bucket.props.arn)].filter((v) => typeof v === "string" && v !== ""));
-    const out = new Map<string, PolicyResource[]>();
-    for (const r of all) {
-        // …V2 spellings are the same companion; two of them (V1 and V2) fight over one setting.
-        const type = r.type.replace(/V2:(\w+)V2$/, ":$1").replace(/V2$/, "");
-        if (!(type in BUCKET_COMPANIONS)) continue;
-        const byValue = ids.has(safe(() => r.props.bucket));
-        const byDependency = (r.propertyDependencies?.bucket ?? []).some((d) => d.urn === bucket.urn);
-        if (byValue || byDependency) out.set(type, [...(out.get(type) ?? []), r]);
-    }
-    // Settings written inline on the bucket count as (and compete with) the separate resource.
-    const inline: [string, unknown][] = [
-        [T.objectLock, lockOf(bucket.type, bucket.props)],
-        [T.versioning, versioningOf(bucket.type, bucket.props)],
-        [T.sse, sseRulesOf(bucket.type, bucket.props)],
-        [T.lifecycle, lifecycleRulesOf(bucket.type, bucket.props)],
-        [T.bucketPolicy, bucketPolicyOf(bucket.type, bucket.props)],
-    ];
-    for (const [t, v] of inline) if (v !== undefined) out.set(t, [...(out.get(t) ?? []), bucket]);
-    return out;
-}
 
 export function stackProblems(args: Pick<StackValidationArgs, "resources">, cfg: StackPolicyConfig): { message: string; urn?: string }[] {
     const out: { message: string; urn?: string }[] = [];

@@ -1,6 +1,7 @@
 // Policy 5: the vault's bucket policy (BucketPolicy, or `policy` inline on the Bucket) keeps every
 // protective Deny the program relies on, effective for every principal: TLS only, SSE-KMS only with the
-// vault key, no configuration change or retention bypass but by the deployers, no retention change but by
+// vault key, no SSE-C, create-only (no object-creating put without If-None-Match), no configuration
+// change (notifications and tags included) or retention bypass but by the deployers, no retention change but by
 // the roles that write, no delete but by gc and only under the blob prefix. Statements are judged with
 // actions expanded against the AWS catalog; a Deny with NotPrincipal, an extra condition or a wider
 // exemption does not count. No Allow may name a principal outside the stack's known ones.
@@ -23,6 +24,18 @@ const tlsCondition = (op: string, key: string, values: string[]) => /^Bool(IfExi
 const headerPresent = (header: string) => (op: string, key: string, values: string[]) => op === "Null" && key.toLowerCase() === header && lower(values).every((v) => v === "false");
 const SSE = "s3:x-amz-server-side-encryption";
 const SSE_KEY = "s3:x-amz-server-side-encryption-aws-kms-key-id";
+const SSE_C = "s3:x-amz-server-side-encryption-customer-algorithm";
+/**
+ * Create-only (S3 User Guide, "Enforce conditional writes"): a put without If-None-Match is refused where
+ * it creates an object. Either condition alone only refuses more (every unconditional put, or every
+ * create); anything else (If-None-Match required to be absent, an exemption) lets an overwrite through.
+ */
+const overwriteCondition = (op: string, key: string, values: string[]) =>
+    (op === "Null" && key.toLowerCase() === "s3:if-none-match" && lower(values).every((v) => v === "true")) ||
+    (/^Bool(IfExists)?$/.test(op) && key.toLowerCase() === "s3:objectcreationoperation" && lower(values).every((v) => v === "true"));
+/** SSE-C: the customer-key header present, with any value (StringLike "*", or Null "false"). */
+const customerKeyCondition = (op: string, key: string, values: string[]) =>
+    key.toLowerCase() === SSE_C && ((op === "StringLike" && values.includes("*")) || (op === "Null" && lower(values).every((v) => v === "false")));
 
 /** The protective denies of components/resource-policies.ts bucketPolicy, as requirements. */
 export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
@@ -52,7 +65,26 @@ export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
                 (/^StringNotEquals(IfExists)?$/.test(op) && key.toLowerCase() === SSE_KEY && values.every((v) => new RegExp(`^arn:aws:kms:[a-z0-9-]+:${c.accountId}:key/`).test(v))) || headerPresent(SSE_KEY)(op, key, values),
             needsProtectiveCondition: true,
         },
-        { sid: "DenyConfigChangesExceptDeployers", what: "no configuration change but by the deployers", actions: [...BUCKET_CONFIG_ACTIONS], arns: [b], exempt: c.deployerArns },
+        {
+            sid: "DenyCustomerProvidedKeys",
+            what: "no put with a customer-provided key (SSE-C): nobody else could read the object",
+            actions: ["s3:PutObject"],
+            arns: everyArea,
+            exempt: [],
+            protective: customerKeyCondition,
+            needsProtectiveCondition: true,
+        },
+        {
+            sid: "DenyOverwrites",
+            what: "create-only: no object-creating put without If-None-Match, for anyone (a stolen writer, verifier or operator token included)",
+            actions: ["s3:PutObject"],
+            arns: everyArea,
+            exempt: [],
+            protective: overwriteCondition,
+            needsProtectiveCondition: true,
+        },
+        // BUCKET_CONFIG_ACTIONS includes the notification, tagging and ABAC actions (issue 13).
+        { sid: "DenyConfigChangesExceptDeployers", what: "no configuration change (notifications and tags included) but by the deployers", actions: [...BUCKET_CONFIG_ACTIONS], arns: [b], exempt: c.deployerArns },
         { sid: "DenyRetentionBypass", what: "no governance bypass but by the deployers", actions: ["s3:BypassGovernanceRetention"], arns: everyArea, exempt: c.deployerArns },
         {
             sid: "DenyRetentionChangesExceptWriters",
@@ -84,13 +116,14 @@ export async function bucketPolicyProblems(doc: unknown, c: BucketPolicyConfig):
 export const bucketPolicyPolicy: BackupPolicy = {
     name: "vault-bucket-policy-tls-and-encryption",
     description:
-        "The vault bucket policy keeps every protective deny effective for every principal (TLS only; SSE-KMS with the vault key; no config change or retention bypass " +
+        "The vault bucket policy keeps every protective deny effective for every principal (TLS only; SSE-KMS with the vault key; no SSE-C; create-only puts " +
+        "(If-None-Match); no config change (notifications and tags included) or retention bypass " +
         "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs) and allows nothing to other principals.",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:
         "Keep BackupVault's BucketPolicy (components/resource-policies.ts bucketPolicy): each Deny with Principal \"*\", no NotPrincipal, and no condition but the " +
-        "protection itself (aws:SecureTransport, the SSE headers) or an ArnNotLike aws:PrincipalArn exemption of exactly aws.deployerArns / the stack's roles. " +
+        "protection itself (aws:SecureTransport, the SSE and SSE-C headers, Null s3:if-none-match with Bool s3:ObjectCreationOperation) or an ArnNotLike aws:PrincipalArn exemption of exactly aws.deployerArns / the stack's roles. " +
         "Add no Allow statements for other principals; grant access through the identities' own policies.",
     configSchema: {
         properties: {

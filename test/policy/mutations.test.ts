@@ -12,8 +12,8 @@ import { policies } from "../../policy/policies";
 import { MUTANTS } from "./mutations/corpus";
 import { ROOT } from "../support/policy-fixtures";
 
-function edit(rs: DeclaredResource[], type: string, f: (doc: any) => void): void {
-    const r = rs.find((x) => x.type === type)!;
+function edit(rs: DeclaredResource[], type: string, f: (doc: any) => void, suffix = "-vault-policy"): void {
+    const r = rs.find((x) => x.type === type && x.name.endsWith(suffix))!;
     const d = JSON.parse(r.props.policy);
     f(d);
     r.props.policy = JSON.stringify(d);
@@ -48,9 +48,9 @@ describe("mutation corpus: every weakening of the real prod program fails the ga
         ["an Allow for gc next to the denies (an Allow cannot undo an explicit Deny)", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::444455556666:role/supabase-backups-prod-gc" }, Action: "s3:DeleteObject", Resource: "arn:aws:s3:::acme-supabase-backups-prod/*" }))],
         ["the delete deny widened to s3:Delete*", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => (d.Statement.find((x: any) => x.Sid === "DenyDeleteOutsideBlobs").Action = "s3:Delete*"))],
         [
-            "a separate access-log bucket with SSE-S3, its own expiry and S3 log delivery allowed",
+            "another bucket of the stack (neither the vault nor its log bucket) with SSE-S3, its own expiry and S3 log delivery allowed",
             (rs) => {
-                const b = "acme-supabase-backups-prod-access-logs";
+                const b = "acme-supabase-backups-prod-exports";
                 const add = (type: string, name: string, props: any) => rs.push({ type, name, props, urn: `urn:pulumi:prod::supabase-backups::${type}::${name}` });
                 add("aws:s3/bucket:Bucket", "logs", { bucket: b });
                 add("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "logs-sse", { bucket: b, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] });
@@ -58,6 +58,10 @@ describe("mutation corpus: every weakening of the real prod program fails the ga
                 add("aws:s3/bucketPolicy:BucketPolicy", "logs-policy", { bucket: b, policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "logging.s3.amazonaws.com" }, Action: "s3:PutObject", Resource: `arn:aws:s3:::${b}/*` }] }) });
             },
         ],
+        // the log bucket is not the vault: SSE-S3, no default lock and its own expiry are what it needs
+        ["the log bucket keeps logs longer (800 days)", (rs) => void (rs.find((r) => r.name.endsWith("-access-logs-lifecycle"))!.props.rules[0].expiration.days = 800)],
+        ["the log bucket policy's statements reversed", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => d.Statement.reverse(), "-access-logs-policy")],
+        ["the vault key's stale-MFA bound tightened to 15 minutes", (rs) => edit(rs, "aws:kms/key:Key", (d) => (d.Statement.find((x: any) => x.Sid === "DenyKeyDestructionWithStaleMfa").Condition.NumericGreaterThanIfExists["aws:MultiFactorAuthAge"] = "900"), "-vault-key")],
     ];
     for (const [name, apply] of harmless) {
         it(`not a weakening, passes: ${name}`, async () => {

@@ -1,52 +1,11 @@
 // The mutation corpus: named weakenings of the real program's declared resources (prod), applied from
 // outside the pack. Each names the policy that must catch it. mutations.test.ts runs every one.
 import type { DeclaredResource } from "../../../policy/evaluate";
+import { add, dropSid, editDoc, type Mutant, one, props, T } from "./edit";
+import { ACCESS_LOG_MUTANTS, KEY_MUTANTS, VAULT_WRITE_MUTANTS } from "./issue13";
 
-export interface Mutant {
-    name: string;
-    policy: string;
-    apply: (rs: DeclaredResource[]) => void;
-}
+export type { Mutant } from "./edit";
 
-const T = {
-    bucket: "aws:s3/bucket:Bucket",
-    lock: "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration",
-    lifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-    versioning: "aws:s3/bucketVersioning:BucketVersioning",
-    sse: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-    policy: "aws:s3/bucketPolicy:BucketPolicy",
-    pab: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-    key: "aws:kms/key:Key",
-    role: "aws:iam/role:Role",
-    rolePolicy: "aws:iam/rolePolicy:RolePolicy",
-    cronJob: "kubernetes:batch/v1:CronJob",
-    deployment: "kubernetes:apps/v1:Deployment",
-    ns: "kubernetes:core/v1:Namespace",
-    netpol: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-    account: "azure-native:storage:StorageAccount",
-    blobService: "azure-native:storage:BlobServiceProperties",
-    mgmt: "azure-native:storage:ManagementPolicy",
-    roleDef: "azure-native:authorization:RoleDefinition",
-};
-
-const one = (rs: DeclaredResource[], type: string, suffix = ""): DeclaredResource => {
-    const hits = rs.filter((r) => r.type === type && r.name.endsWith(suffix));
-    if (hits.length !== 1) throw new Error(`mutation target: expected one ${type} *${suffix}, found ${hits.length}`);
-    return hits[0];
-};
-const props = (rs: DeclaredResource[], type: string, suffix = "") => one(rs, type, suffix).props;
-const doc = (p: any, key = "policy") => {
-    const d = JSON.parse(p[key]);
-    return { d, save: () => (p[key] = JSON.stringify(d)) };
-};
-const editDoc = (rs: DeclaredResource[], type: string, suffix: string, f: (d: any) => void, key = "policy") => {
-    const p = props(rs, type, suffix);
-    const x = doc(p, key);
-    f(x.d);
-    x.save();
-};
-const dropSid = (sid: string) => (d: any) => (d.Statement = d.Statement.filter((s: any) => s.Sid !== sid));
-const add = (rs: DeclaredResource[], type: string, name: string, p: Record<string, any>) => rs.push({ type, name, props: p, urn: `urn:pulumi:prod::supabase-backups::${type}::${name}` });
 const BUCKET = "acme-supabase-backups-prod";
 const B = `arn:aws:s3:::${BUCKET}`;
 const ACCT = "444455556666";
@@ -65,23 +24,22 @@ const LC = "vault-lifecycle-respects-retention";
 
 export const MUTANTS: Mutant[] = [
     // ---- bucket policy: each protective statement removed, or made ineffective
-    ...["DenyInsecureTransport", "DenyNonKmsEncryption", "DenyWrongKmsKey", "DenyConfigChangesExceptDeployers", "DenyRetentionBypass", "DenyRetentionChangesExceptWriters", "DenyDeleteExceptGc", "DenyDeleteOutsideBlobs"].map(
-        (sid): Mutant => ({ name: `bucket policy without ${sid}`, policy: BP, apply: (rs) => editDoc(rs, T.policy, "", dropSid(sid)) }),
+    ...["DenyInsecureTransport", "DenyNonKmsEncryption", "DenyWrongKmsKey", "DenyCustomerProvidedKeys", "DenyOverwrites", "DenyConfigChangesExceptDeployers", "DenyRetentionBypass", "DenyRetentionChangesExceptWriters", "DenyDeleteExceptGc", "DenyDeleteOutsideBlobs"].map(
+        (sid): Mutant => ({ name: `bucket policy without ${sid}`, policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", dropSid(sid)) }),
     ),
-    { name: "bucket policy: foreign account allowed s3:*", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "s3:*", Resource: [B, `${B}/*`] })) },
-    { name: "bucket policy: public read", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => d.Statement.push({ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `${B}/*` })) },
-    { name: "bucket policy: delete deny exempts a wildcard", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteExceptGc").Condition.ArnNotLike["aws:PrincipalArn"] = `arn:aws:iam::${ACCT}:*`)) },
-    { name: "bucket policy: config deny exempts an extra role", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => d.Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"].push(`arn:aws:iam::${ACCT}:role/intern`)) },
-    { name: "bucket policy: delete deny turned into NotPrincipal", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => { const s = d.Statement.find((x: any) => x.Sid === "DenyDeleteExceptGc"); delete s.Principal; s.NotPrincipal = { AWS: `arn:aws:iam::${ACCT}:root` }; }) },
-    { name: "bucket policy: retention deny only for one principal", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => (d.Statement.find((s: any) => s.Sid === "DenyRetentionBypass").Principal = { AWS: `arn:aws:iam::${ACCT}:role/someone` })) },
-    { name: "bucket policy: delete deny with an unrelated condition", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteOutsideBlobs").Condition = { StringEquals: { "aws:RequestedRegion": "us-east-1" } })) },
-    { name: "bucket policy: TLS deny narrowed to s3:Get*", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => (d.Statement.find((s: any) => s.Sid === "DenyInsecureTransport").Action = "s3:Get*")) },
-    { name: "bucket policy: delete deny narrowed to one prefix", policy: BP, apply: (rs) => editDoc(rs, T.policy, "", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteExceptGc").Resource = `${B}/audit/*`)) },
-    { name: "bucket policy inline on the Bucket with an Allow to another account", policy: BP, apply: (rs) => (props(rs, T.bucket).policy = writerDoc([{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "s3:*", Resource: `${B}/*` }])) },
+    { name: "bucket policy: foreign account allowed s3:*", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "s3:*", Resource: [B, `${B}/*`] })) },
+    { name: "bucket policy: public read", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => d.Statement.push({ Effect: "Allow", Principal: "*", Action: "s3:GetObject", Resource: `${B}/*` })) },
+    { name: "bucket policy: delete deny exempts a wildcard", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteExceptGc").Condition.ArnNotLike["aws:PrincipalArn"] = `arn:aws:iam::${ACCT}:*`)) },
+    { name: "bucket policy: config deny exempts an extra role", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => d.Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"].push(`arn:aws:iam::${ACCT}:role/intern`)) },
+    { name: "bucket policy: delete deny turned into NotPrincipal", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => { const s = d.Statement.find((x: any) => x.Sid === "DenyDeleteExceptGc"); delete s.Principal; s.NotPrincipal = { AWS: `arn:aws:iam::${ACCT}:root` }; }) },
+    { name: "bucket policy: retention deny only for one principal", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => (d.Statement.find((s: any) => s.Sid === "DenyRetentionBypass").Principal = { AWS: `arn:aws:iam::${ACCT}:role/someone` })) },
+    { name: "bucket policy: delete deny with an unrelated condition", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteOutsideBlobs").Condition = { StringEquals: { "aws:RequestedRegion": "us-east-1" } })) },
+    { name: "bucket policy: TLS deny narrowed to s3:Get*", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => (d.Statement.find((s: any) => s.Sid === "DenyInsecureTransport").Action = "s3:Get*")) },
+    { name: "bucket policy: delete deny narrowed to one prefix", policy: BP, apply: (rs) => editDoc(rs, T.policy, "-vault-policy", (d) => (d.Statement.find((s: any) => s.Sid === "DenyDeleteExceptGc").Resource = `${B}/audit/*`)) },
+    { name: "bucket policy inline on the Bucket with an Allow to another account", policy: BP, apply: (rs) => (props(rs, T.bucket, "-vault-bucket").policy = writerDoc([{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "s3:*", Resource: `${B}/*` }])) },
     // ---- KMS key policy and grants
+    ...KEY_MUTANTS,
     { name: "key policy: Principal * kms:*", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", (d) => d.Statement.push({ Effect: "Allow", Principal: "*", Action: "kms:*", Resource: "*" })) },
-    { name: "key policy: destruction deny removed", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", dropSid("DenyKeyDestructionExceptDeployers")) },
-    { name: "key policy: destruction deny exempts a wildcard", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", (d) => (d.Statement[1].Condition.ArnNotLike["aws:PrincipalArn"] = [`arn:aws:iam::${ACCT}:*`])) },
     { name: "key policy: foreign account allowed Decrypt", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "kms:Decrypt", Resource: "*" })) },
     { name: "separate KeyPolicy resource without the destruction deny", policy: KP, apply: (rs) => add(rs, "aws:kms/keyPolicy:KeyPolicy", "k", { keyId: "x", policy: writerDoc([{ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCT}:root` }, Action: "kms:*", Resource: "*" }]) }) },
     { name: "kms Grant to a foreign account", policy: KP, apply: (rs) => add(rs, "aws:kms/grant:Grant", "g", { keyId: "x", granteePrincipal: "arn:aws:iam::999988887777:root", operations: ["Decrypt"] }) },
@@ -89,18 +47,22 @@ export const MUTANTS: Mutant[] = [
     { name: "key deletion window 7 days", policy: "kms-key-rotation-and-deletion-window", apply: (rs) => (props(rs, T.key, "-vault-key").deletionWindowInDays = 7) },
     { name: "key rotation off", policy: "kms-key-rotation-and-deletion-window", apply: (rs) => (props(rs, T.key, "-vault-key").enableKeyRotation = false) },
     { name: "key policy removed, no KeyPolicy resource", policy: "stack-backup-completeness", apply: (rs) => delete props(rs, T.key, "-vault-key").policy },
+    // ---- issue 13: the vault's create-only, SSE-C and notification/tagging denies
+    ...VAULT_WRITE_MUTANTS,
+    // ---- issue 13: the access-log bucket (prod has aws.accessLogs on)
+    ...ACCESS_LOG_MUTANTS,
     // ---- other spellings and inline arguments
     { name: "BucketLifecycleConfigurationV2 with a 1-day expiry", policy: LC, apply: (rs) => add(rs, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", "lc2", { bucket: BUCKET, rules: [{ id: "x", status: "Enabled", filter: { prefix: "" }, expiration: { days: 1 }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } }] }) },
     { name: "BucketObjectLockConfigurationV2 with a 1-day GOVERNANCE lock", policy: LOCK, apply: (rs) => add(rs, "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2", "lock2", { bucket: BUCKET, rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } }) },
-    { name: "inline objectLockConfiguration 1-day GOVERNANCE", policy: LOCK, apply: (rs) => (props(rs, T.bucket).objectLockConfiguration = { objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } }) },
-    { name: "inline lifecycleRules 1-day expiry", policy: LC, apply: (rs) => (props(rs, T.bucket).lifecycleRules = [{ enabled: true, prefix: "", expiration: { days: 1 }, abortIncompleteMultipartUploadDays: 1 }]) },
+    { name: "inline objectLockConfiguration 1-day GOVERNANCE", policy: LOCK, apply: (rs) => (props(rs, T.bucket, "-vault-bucket").objectLockConfiguration = { objectLockEnabled: "Enabled", rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } }) },
+    { name: "inline lifecycleRules 1-day expiry", policy: LC, apply: (rs) => (props(rs, T.bucket, "-vault-bucket").lifecycleRules = [{ enabled: true, prefix: "", expiration: { days: 1 }, abortIncompleteMultipartUploadDays: 1 }]) },
     { name: "BucketVersioningV2 suspended", policy: "vault-versioning-enabled", apply: (rs) => add(rs, "aws:s3/bucketVersioningV2:BucketVersioningV2", "v2", { bucket: BUCKET, versioningConfiguration: { status: "Suspended" } }) },
-    { name: "inline versioning disabled", policy: "vault-versioning-enabled", apply: (rs) => (props(rs, T.bucket).versioning = { enabled: false }) },
+    { name: "inline versioning disabled", policy: "vault-versioning-enabled", apply: (rs) => (props(rs, T.bucket, "-vault-bucket").versioning = { enabled: false }) },
     { name: "BucketServerSideEncryptionConfigurationV2 AES256", policy: "vault-sse-kms-customer-key", apply: (rs) => add(rs, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", "sse2", { bucket: BUCKET, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] }) },
-    { name: "inline SSE with the AWS-managed key", policy: "vault-sse-kms-customer-key", apply: (rs) => (props(rs, T.bucket).serverSideEncryptionConfiguration = { rule: { applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/aws/s3" }, bucketKeyEnabled: true } }) },
+    { name: "inline SSE with the AWS-managed key", policy: "vault-sse-kms-customer-key", apply: (rs) => (props(rs, T.bucket, "-vault-bucket").serverSideEncryptionConfiguration = { rule: { applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: "alias/aws/s3" }, bucketKeyEnabled: true } }) },
     { name: "a second lock configuration (V2) fighting the first", policy: "stack-backup-completeness", apply: (rs) => add(rs, "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2", "lock3", { bucket: BUCKET, rule: { defaultRetention: { mode: "COMPLIANCE", days: 3650 } } }) },
     { name: "lock 1 day COMPLIANCE", policy: LOCK, apply: (rs) => (props(rs, T.lock).rule.defaultRetention.days = 1) },
-    { name: "public access block off", policy: "vault-public-access-blocked", apply: (rs) => (props(rs, T.pab).restrictPublicBuckets = false) },
+    { name: "public access block off", policy: "vault-public-access-blocked", apply: (rs) => (props(rs, T.pab, "-vault-public-access").restrictPublicBuckets = false) },
     // ---- IAM: deny by default, documents, attachments, trust
     { name: "customer-managed policy with delete and read (named like the writer)", policy: IAM, apply: (rs) => add(rs, "aws:iam/policy:Policy", "writer-extra", { name: "supabase-backups-prod-writer-extra", policy: writerDoc([{ Effect: "Allow", Action: ["s3:DeleteObject", "s3:GetObject"], Resource: `${B}/*` }]) }) },
     { name: "new role with an unrecognised name reading and deleting", policy: IAM, apply: (rs) => add(rs, T.role, "analytics", { name: "analytics-export", assumeRolePolicy: writerDoc([{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "sts:AssumeRole" }]), inlinePolicies: [{ name: "x", policy: writerDoc([{ Effect: "Allow", Action: ["s3:GetObject", "s3:DeleteObject"], Resource: `${B}/*` }]) }] }) },
