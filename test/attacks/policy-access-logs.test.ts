@@ -4,13 +4,14 @@
 // vault), whose versions nobody may delete (lifecycle expiry, done by S3 itself, after retentionDays),
 // Object Lock on (versioning can never be suspended; an investigator can put a legal hold), no public
 // access, and the vault's logging configuration changeable only by the deployers (and alerted on).
-// Judged by the IAM simulator on the documents the program declares for prod with aws.accessLogs
-// enabled (the committed stack files keep it off until the policy pack knows the log bucket).
+// Judged by the IAM simulator on the documents the program declares for the committed prod stack file
+// (aws.accessLogs on); the pack's s3-access-log-bucket-hardened holds the same bucket to these rules
+// (its weakened stacks: test/policy/mutations/issue13.ts).
 import { strict as assert } from "node:assert";
-import { decide, one, ofType } from "../support/components";
-import { runProgramUnderMocks, type MockRunResult } from "../../scripts/lib/mockrun";
+import { decide, one, ofType, stackRun } from "../support/components";
+import type { MockRunResult } from "../../scripts/lib/mockrun";
 
-describe("attack: erasing the vault's access logs (IAM simulator, prod with aws.accessLogs on)", function () {
+describe("attack: erasing the vault's access logs (IAM simulator, the prod stack file: aws.accessLogs on)", function () {
     this.timeout(120_000);
     let r: MockRunResult;
     let account: string;
@@ -20,7 +21,7 @@ describe("attack: erasing the vault's access logs (IAM simulator, prod with aws.
     let deployer: string;
 
     before(async () => {
-        r = await runProgramUnderMocks("prod", { mutate: (f) => void ((f.values.aws as any).accessLogs = { enabled: true, retentionDays: 400 }) });
+        r = await stackRun("prod");
         account = r.outputs.roleArns.writer.split(":")[4];
         vault = r.outputs.bucketName;
         logs = r.outputs.accessLogBucketName;

@@ -3,7 +3,8 @@
 // those — making every S3 backup unreadable. Judged by the IAM simulator on the key policy the program
 // declares for the real stack files (and variants of them); KMS itself is not available here, and RGW's
 // SSE-KMS never evaluates a key policy. Then: the break-glass role's trust, and the alert path
-// (EventBridge rules → SNS) the attack sets off.
+// (EventBridge rules → SNS) the attack sets off. The record-signing key (whoever destroys it stops every
+// future verification record from being trusted) is held the same way and pages on the same rule.
 import { strict as assert } from "node:assert";
 import { decide, one, ofType, stackRun, type Decision } from "../support/components";
 import { runProgramUnderMocks, type MockRunResult } from "../../scripts/lib/mockrun";
@@ -21,12 +22,12 @@ interface Key {
     breakGlass: string;
 }
 
-async function keyOf(r: MockRunResult): Promise<Key> {
-    const key = one(r, "aws:kms/key:Key", "-vault-key");
+async function keyOf(r: MockRunResult, suffix = "-vault-key"): Promise<Key> {
+    const key = one(r, "aws:kms/key:Key", suffix);
     const account = r.outputs.roleArns.writer.split(":")[4];
     const bp = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy", "-vault-policy").inputs.policy);
     const deployer = bp.Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
-    return { r, account, keyArn: r.outputs.kmsKeyArn, policy: JSON.parse(key.inputs.policy), deployer, breakGlass: r.outputs.breakGlassRoleArn };
+    return { r, account, keyArn: key.state.arn, policy: JSON.parse(key.inputs.policy), deployer, breakGlass: r.outputs.breakGlassRoleArn };
 }
 
 /**
@@ -46,6 +47,8 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
     this.timeout(180_000);
     let prod: Key;
     let locked: Key;
+    let signing: Key;
+    let signingMay: Key;
 
     // The prod stack file with aws.breakGlass set: `prod` keeps kms:PutKeyPolicy with the deployers,
     // `locked` (the schema's default) reserves it to the break-glass role too.
@@ -55,14 +58,18 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
         deployersMayChangeKeyPolicy,
     });
     before(async () => {
-        prod = await keyOf(await runProgramUnderMocks("prod", { mutate: (f) => void ((f.values.aws as any).breakGlass = breakGlass(true)) }));
-        locked = await keyOf(await runProgramUnderMocks("prod", { mutate: (f) => void ((f.values.aws as any).breakGlass = breakGlass(false)) }));
+        const may = await runProgramUnderMocks("prod", { mutate: (f) => void ((f.values.aws as any).breakGlass = breakGlass(true)) });
+        const lockedRun = await runProgramUnderMocks("prod", { mutate: (f) => void ((f.values.aws as any).breakGlass = breakGlass(false)) });
+        prod = await keyOf(may);
+        locked = await keyOf(lockedRun);
+        signingMay = await keyOf(may, "-record-signing-key");
+        signing = await keyOf(lockedRun, "-record-signing-key");
     });
 
     it("the deployer and an admin, with kms:* and even with MFA, cannot delete, disable or stop rotating the key", async () => {
         const admin = `arn:aws:iam::${prod.account}:role/AdministratorAccess`;
         const failures: string[] = [];
-        for (const k of [prod, locked])
+        for (const k of [prod, locked, signing, signingMay])
             for (const who of [prod.deployer, admin])
                 for (const action of DESTROY)
                     for (const ctx of [{}, MFA]) {
@@ -74,8 +81,8 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
         assert.equal(await kms(prod, prod.deployer, "kms:ScheduleKeyDeletion", MFA, withoutSid(prod.policy, "DenyKeyDestructionExceptBreakGlass")), "Allowed");
     });
 
-    it("the break-glass role: denied without MFA or with an MFA sign-in older than the limit, allowed with a recent one", async () => {
-        for (const k of [prod, locked]) {
+    it("the break-glass role: denied without MFA or with an MFA sign-in older than the limit, allowed with a recent one (vault and record-signing key)", async () => {
+        for (const k of [prod, locked, signing, signingMay]) {
             for (const action of [...DESTROY, "kms:CancelKeyDeletion"]) {
                 assert.equal(await kms(k, k.breakGlass, action, MFA), "Allowed", `${action} with MFA`);
                 assert.notEqual(await kms(k, k.breakGlass, action), "Allowed", `${action} without MFA`);
@@ -85,6 +92,7 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
                 assert.equal(await kms(k, k.breakGlass, action, { "aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "7200" }), "ExplicitlyDenied", `${action} stale MFA`);
             }
             assert.equal(await kms(k, k.breakGlass, "kms:Decrypt", MFA), "ImplicitlyDenied", "break-glass never reads backups");
+            assert.notEqual(await kms(k, k.breakGlass, "kms:Sign", MFA), "Allowed", "break-glass never signs records");
         }
         // the stale-MFA deny is what refuses the old sign-in
         assert.equal(await kms(prod, prod.breakGlass, "kms:ScheduleKeyDeletion", { "aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "7200" }, withoutSid(prod.policy, "DenyKeyDestructionWithStaleMfa")), "Allowed");
@@ -97,6 +105,11 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
         assert.equal(await kms(locked, locked.breakGlass, "kms:PutKeyPolicy", MFA), "Allowed");
         assert.notEqual(await kms(locked, locked.breakGlass, "kms:PutKeyPolicy"), "Allowed");
         assert.equal(one(locked.r, "aws:kms/key:Key", "-vault-key").inputs.bypassPolicyLockoutSafetyCheck, true);
+        // the record-signing key alike
+        assert.equal(await kms(signing, signing.deployer, "kms:PutKeyPolicy", MFA), "ExplicitlyDenied");
+        assert.equal(await kms(signing, signing.breakGlass, "kms:PutKeyPolicy", MFA), "Allowed");
+        assert.equal(one(locked.r, "aws:kms/key:Key", "-record-signing-key").inputs.bypassPolicyLockoutSafetyCheck, true);
+        assert.ok(one(locked.r, "aws:kms/key:Key", "-record-signing-key").dependencies?.some((u: string) => u.endsWith("-break-glass-role")), "the key waits for the role its policy names");
         // with deployersMayChangeKeyPolicy, PutKeyPolicy stays with the deployers (and only them and break-glass)
         assert.equal(await kms(prod, prod.deployer, "kms:PutKeyPolicy"), "Allowed");
         assert.equal(await kms(prod, admin, "kms:PutKeyPolicy"), "ExplicitlyDenied");
@@ -138,7 +151,9 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
                 resources: [{ accountId: prod.account, type: "AWS::KMS::Key", ARN: keyArn }],
             },
         });
-        for (const e of ["ScheduleKeyDeletion", "DisableKey", "DisableKeyRotation", "PutKeyPolicy"]) assert.ok(matches(pattern, event(e, prod.keyArn)), e);
+        for (const keyArn of [prod.keyArn, signingMay.keyArn])
+            for (const e of ["ScheduleKeyDeletion", "DisableKey", "DisableKeyRotation", "PutKeyPolicy"]) assert.ok(matches(pattern, event(e, keyArn)), `${e} on ${keyArn}`);
+        assert.notEqual(prod.keyArn, signingMay.keyArn);
         assert.ok(!matches(pattern, event("ScheduleKeyDeletion", `${prod.keyArn}-another-key`)), "another key");
         assert.ok(!matches(pattern, event("Decrypt", prod.keyArn)), "use of the key");
         const bucketPattern = JSON.parse(bucketRule.inputs.eventPattern);
@@ -170,12 +185,27 @@ describe("attack: destroying the vault key (IAM simulator on the declared key po
         assert.deepEqual(subs.map((x) => x.inputs.topic), subs.map(() => r.outputs.securityAlertsTopicArn));
     });
 
-    it("without aws.breakGlass (the committed stack files, for now) the deployers keep the key: no break-glass role, no bypass", async () => {
-        const r = await stackRun("staging");
+    it("the committed stack files have aws.breakGlass on: neither the deployer nor an admin can destroy either key", async () => {
+        for (const stack of ["staging", "prod"] as const) {
+            const r = await stackRun(stack);
+            assert.equal(ofType(r, "aws:iam/role:Role").filter((x) => x.name.includes("break-glass")).length, 1, stack);
+            for (const suffix of ["-vault-key", "-record-signing-key"]) {
+                const k = await keyOf(r, suffix);
+                for (const who of [k.deployer, `arn:aws:iam::${k.account}:role/AdministratorAccess`]) assert.equal(await kms(k, who, "kms:ScheduleKeyDeletion", MFA), "ExplicitlyDenied", `${stack} ${suffix} ${who}`);
+                assert.equal(await kms(k, k.breakGlass, "kms:ScheduleKeyDeletion", MFA), "Allowed", `${stack} ${suffix} break-glass`);
+            }
+        }
+    });
+
+    it("without aws.breakGlass the deployers keep both keys: no break-glass role, no bypass", async () => {
+        const r = await runProgramUnderMocks("staging", { mutate: (f) => void delete (f.values.aws as any).breakGlass });
         assert.equal(ofType(r, "aws:iam/role:Role").filter((x) => x.name.includes("break-glass")).length, 0);
-        const k = await keyOf(r);
-        assert.equal(await kms(k, k.deployer, "kms:ScheduleKeyDeletion"), "Allowed");
-        assert.notEqual(one(r, "aws:kms/key:Key", "-vault-key").inputs.bypassPolicyLockoutSafetyCheck, true);
+        for (const suffix of ["-vault-key", "-record-signing-key"]) {
+            const k = await keyOf(r, suffix);
+            assert.equal(await kms(k, k.deployer, "kms:ScheduleKeyDeletion"), "Allowed", suffix);
+            assert.equal(await kms(k, `arn:aws:iam::${k.account}:role/AdministratorAccess`, "kms:ScheduleKeyDeletion"), "ExplicitlyDenied", suffix);
+            assert.notEqual(one(r, "aws:kms/key:Key", suffix).inputs.bypassPolicyLockoutSafetyCheck, true);
+        }
     });
 });
 

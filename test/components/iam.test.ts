@@ -52,7 +52,7 @@ for (const stack of ["staging", "prod"] as const) {
             bucket = r.outputs.bucketName;
             keyArn = r.outputs.kmsKeyArn;
             region = keyArn.split(":")[3];
-            bucketPolicy = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
+            bucketPolicy = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy", "-vault-policy").inputs.policy);
             keyPolicy = JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy);
         });
 
@@ -226,7 +226,7 @@ for (const stack of ["staging", "prod"] as const) {
 
         it("bucket policy denies, for everyone: non-TLS, non-KMS or wrong-key puts, config changes, retention bypass, deletes but gc's", async () => {
             const admin = `arn:aws:iam::${account}:role/AdministratorAccess`;
-            const deployer = r.resources.length && JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy).Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
+            const deployer = r.resources.length && JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy", "-vault-policy").inputs.policy).Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
             const everything = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["s3:*"], Resource: "*" }] };
             const as = (principal: string, action: string, key: string | undefined, context: Record<string, string> = {}) =>
                 decide({ action, resource: objectArn(key), principal, accountId: account, identityPolicy: everything, resourcePolicy: bucketPolicy, context });
@@ -261,17 +261,17 @@ for (const stack of ["staging", "prod"] as const) {
             assert.deepEqual(failures, []);
         });
 
-        it("KMS key policy: IAM decides use; without aws.breakGlass only deployers can destroy the key (with it: test/attacks/policy-key-destruction)", async () => {
-            const deployer = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy").inputs.policy).Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
-            assert.equal(r.outputs.breakGlassRoleArn, undefined);
+        it("KMS key policy: IAM decides use; with aws.breakGlass (both stack files) neither an admin nor the deployer destroys the key (the break-glass role: test/attacks/policy-key-destruction)", async () => {
+            const deployer = JSON.parse(one(r, "aws:s3/bucketPolicy:BucketPolicy", "-vault-policy").inputs.policy).Statement.find((s: any) => s.Sid === "DenyConfigChangesExceptDeployers").Condition.ArnNotLike["aws:PrincipalArn"][0];
+            assert.equal(r.outputs.breakGlassRoleArn, `arn:aws:iam::${account}:role/supabase-backups-${stack}-break-glass`);
             const admin = `arn:aws:iam::${account}:role/AdministratorAccess`;
             const kmsAll = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: ["kms:*"], Resource: "*" }] };
             const as = (principal: string, action: string) =>
-                decide({ action, resource: keyArn, principal, accountId: account, identityPolicy: kmsAll, resourcePolicy: keyPolicy });
+                decide({ action, resource: keyArn, principal, accountId: account, identityPolicy: kmsAll, resourcePolicy: keyPolicy, context: { "aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "60" } });
             assert.equal(await as(admin, "kms:Decrypt"), "Allowed");
             for (const action of ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation", "kms:PutKeyPolicy"]) {
                 assert.equal(await as(admin, action), "ExplicitlyDenied", `admin ${action}`);
-                assert.equal(await as(deployer, action), "Allowed", `deployer ${action}`);
+                assert.equal(await as(deployer, action), "ExplicitlyDenied", `deployer ${action}`);
             }
         });
     });

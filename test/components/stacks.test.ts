@@ -74,26 +74,26 @@ for (const stack of ["staging", "prod"] as const) {
             assert.equal(key.enableKeyRotation, true);
             assert.equal(key.deletionWindowInDays, cfg.aws.kms.deletionWindowDays);
             assert.equal(one(r, "aws:kms/alias:Alias").inputs.name, cfg.aws.kms.alias);
-            const bucket = one(r, "aws:s3/bucket:Bucket");
+            const bucket = one(r, "aws:s3/bucket:Bucket", "-vault-bucket");
             assert.equal(bucket.inputs.bucket, cfg.aws.bucketName);
             assert.equal(bucket.inputs.objectLockEnabled, true);
             assert.equal(bucket.protect, cfg.aws.protect);
             assert.equal(one(r, "aws:kms/key:Key", "-vault-key").protect, cfg.aws.protect);
             const lock = one(r, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration");
             assert.deepEqual(lock.inputs.rule.defaultRetention, { mode: "COMPLIANCE", days: cfg.retention.objectLockMinDays });
-            assert.ok(lock.dependencies.includes(one(r, "aws:s3/bucketVersioning:BucketVersioning").urn), "lock after versioning");
-            assert.equal(one(r, "aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration.status, "Enabled");
-            const sse = one(r, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs.rules;
+            assert.ok(lock.dependencies.includes(one(r, "aws:s3/bucketVersioning:BucketVersioning", "-vault-versioning").urn), "lock after versioning");
+            assert.equal(one(r, "aws:s3/bucketVersioning:BucketVersioning", "-vault-versioning").inputs.versioningConfiguration.status, "Enabled");
+            const sse = one(r, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "-vault-sse").inputs.rules;
             assert.deepEqual(sse, [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: r.outputs.kmsKeyArn }, bucketKeyEnabled: true }]);
-            const pab = one(r, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs;
+            const pab = one(r, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "-vault-public-access").inputs;
             for (const k of ["blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"]) assert.equal(pab[k], true, k);
-            assert.equal(one(r, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs.rule.objectOwnership, "BucketOwnerEnforced");
+            assert.equal(one(r, "aws:s3/bucketOwnershipControls:BucketOwnershipControls", "-vault-ownership").inputs.rule.objectOwnership, "BucketOwnerEnforced");
             // v7 resource classes only, never the deprecated *V2 ones
             assert.ok(!r.resources.some((x) => /V2$/.test(x.type)), "no *V2 classes");
         });
 
         it("BackupVault lifecycle: per tier, expiry by tag and colder classes only with the archive tag (never manifests), plus versions and aborted uploads", () => {
-            const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules;
+            const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "-vault-lifecycle").inputs.rules;
             const tiers = activeTiers(cfg.retention);
             assert.deepEqual(tiers, stack === "prod" ? ["daily", "weekly", "monthly", "yearly"] : ["daily", "weekly", "monthly"]);
             for (const tier of tiers) {

@@ -88,7 +88,7 @@ describe("program variants (staging stack file, mutated)", () => {
         const r = await runProgramUnderMocks("staging", {
             mutate: (f) => void (f.values.retention = { daily: 14, objectLockMinDays: 14 }),
         });
-        const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules;
+        const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "-vault-lifecycle").inputs.rules;
         assert.deepEqual(rules.map((x: any) => x.id), ["tier-daily", "versions-and-uploads"]);
         assert.equal(one(r, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration").inputs.rule.defaultRetention.days, 14);
     });

@@ -59,12 +59,12 @@ for (const stack of ["staging", "prod"]) {
         it("SSE AES256 fails vault-sse-kms-customer-key", async () => {
             const rs = await mutated(stack, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", (p) => {
                 p.rules[0].applyServerSideEncryptionByDefault = { sseAlgorithm: "AES256" };
-            });
+            }, "-vault-sse");
             await expectFails(rs, stack, "vault-sse-kms-customer-key", /sseAlgorithm is "AES256", expected "aws:kms"/);
         });
 
         it("versioning off fails vault-versioning-enabled", async () => {
-            const rs = await mutated(stack, "aws:s3/bucketVersioning:BucketVersioning", (p) => (p.versioningConfiguration.status = "Suspended"));
+            const rs = await mutated(stack, "aws:s3/bucketVersioning:BucketVersioning", (p) => (p.versioningConfiguration.status = "Suspended"), "-vault-versioning");
             await expectFails(rs, stack, "vault-versioning-enabled", /versioning status is "Suspended"/);
         });
 
@@ -74,9 +74,9 @@ for (const stack of ["staging", "prod"]) {
         });
 
         it("public access block, bucket policy without the TLS deny, short lifecycle, KMS rotation off each fail their policy", async () => {
-            await expectFails(await mutated(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", (p) => (p.blockPublicPolicy = false)), stack, "vault-public-access-blocked", /blockPublicPolicy=false/);
+            await expectFails(await mutated(stack, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", (p) => (p.blockPublicPolicy = false), "-vault-public-access"), stack, "vault-public-access-blocked", /blockPublicPolicy=false/);
             await expectFails(
-                await mutated(stack, "aws:s3/bucketPolicy:BucketPolicy", (p) => editDoc(p, (d) => (d.Statement = d.Statement.filter((s: any) => !JSON.stringify(s.Condition ?? {}).includes("aws:SecureTransport"))))),
+                await mutated(stack, "aws:s3/bucketPolicy:BucketPolicy", (p) => editDoc(p, (d) => (d.Statement = d.Statement.filter((s: any) => !JSON.stringify(s.Condition ?? {}).includes("aws:SecureTransport")))), "-vault-policy"),
                 stack,
                 "vault-bucket-policy-tls-and-encryption",
                 /no effective deny "DenyInsecureTransport"/,
@@ -84,7 +84,7 @@ for (const stack of ["staging", "prod"]) {
             await expectFails(
                 await mutated(stack, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", (p) => {
                     for (const r of p.rules) if (r.expiration?.days) r.expiration.days = 2;
-                }),
+                }, "-vault-lifecycle"),
                 stack,
                 "vault-lifecycle-respects-retention",
                 /expires objects after 2 day\(s\), shorter than/,
