@@ -25,7 +25,8 @@ function configOf(stack: string): StackConfig {
     return r.config.config;
 }
 
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "SecurityAlerts"];
+// Both stack files have aws.breakGlass and aws.accessLogs on (issue 13).
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "SecurityAlerts", "BreakGlass", "AccessLogBucket"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {
