@@ -3,6 +3,7 @@
 // passes, which the tests mutate one setting at a time. The real program is tested too (program.test.ts).
 import { join } from "node:path";
 import {
+    accessLogBucketName,
     activeTiers,
     lifecycleExpiryDays,
     lifecycleTransitions,
@@ -12,6 +13,7 @@ import {
 } from "@supabase-backups/contracts";
 import type { DeclaredResource } from "../../policy/evaluate";
 import { bucketPolicy, kmsKeyPolicy } from "../../components/resource-policies";
+import { ACCESS_LOG_PREFIX, accessLogBucketPolicy, accessLogLifecycleRules } from "../../components/access-logs";
 import { roleArn } from "../../components/names";
 import { derivePackConfig, type PackConfig } from "../../policy/config";
 
@@ -41,6 +43,29 @@ export function writerDocument(cfg: StackConfig, bucketArn: string, keyArn: stri
     ]);
 }
 
+/** aws.breakGlass as the key policies take it (components/stack.ts). */
+function breakGlassOf(cfg: StackConfig) {
+    const bg = cfg.aws.breakGlass;
+    return bg ? { roleArn: roleArn(cfg.aws.accountId, cfg.env, "break-glass" as Parameters<typeof roleArn>[2]), mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy } : undefined;
+}
+
+/** The access-log bucket and the vault's logging into it (components/access-logs.ts), where aws.accessLogs is on. */
+function accessLogResources(cfg: StackConfig): DeclaredResource[] {
+    if (!cfg.aws.accessLogs?.enabled) return [];
+    const bucket = accessLogBucketName(cfg);
+    const policy = accessLogBucketPolicy({ logBucket: bucket, sourceBucket: cfg.aws.bucketName, accountId: cfg.aws.accountId, deployerArns: cfg.aws.deployerArns, breakGlassRoleArn: breakGlassOf(cfg)?.roleArn });
+    return [
+        { type: "aws:s3/bucket:Bucket", name: "logs", props: { bucket, objectLockEnabled: true, forceDestroy: false } },
+        { type: "aws:s3/bucketVersioning:BucketVersioning", name: "logs-versioning", props: { bucket, versioningConfiguration: { status: "Enabled" } } },
+        { type: "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", name: "logs-pab", props: { bucket, blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true } },
+        { type: "aws:s3/bucketOwnershipControls:BucketOwnershipControls", name: "logs-ownership", props: { bucket, rule: { objectOwnership: "BucketOwnerEnforced" } } },
+        { type: "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", name: "logs-sse", props: { bucket, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" } }] } },
+        { type: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", name: "logs-lifecycle", props: { bucket, rules: accessLogLifecycleRules(cfg.aws.accessLogs.retentionDays) } },
+        { type: "aws:s3/bucketPolicy:BucketPolicy", name: "logs-policy", props: { bucket, policy: JSON.stringify(policy) } },
+        { type: "aws:s3/bucketLogging:BucketLogging", name: "vault-logging", props: { bucket: cfg.aws.bucketName, targetBucket: bucket, targetPrefix: ACCESS_LOG_PREFIX } },
+    ];
+}
+
 export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
     const env = cfg.env;
     const bucket = cfg.aws.bucketName;
@@ -48,7 +73,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
     const keyArn = `arn:aws:kms:${cfg.aws.region}:${cfg.aws.accountId}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
     const r = cfg.retention;
     const out: DeclaredResource[] = [
-        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30, policy: JSON.stringify(kmsKeyPolicy({ accountId: cfg.aws.accountId, deployerArns: cfg.aws.deployerArns })) }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
+        { type: "aws:kms/key:Key", name: "vault-key", props: { description: "vault", enableKeyRotation: true, deletionWindowInDays: 30, policy: JSON.stringify(kmsKeyPolicy({ accountId: cfg.aws.accountId, deployerArns: cfg.aws.deployerArns, breakGlass: breakGlassOf(cfg) })), bypassPolicyLockoutSafetyCheck: breakGlassOf(cfg) && !breakGlassOf(cfg)!.deployersMayChangeKeyPolicy ? true : undefined }, outputs: { arn: keyArn, keyId: "1234abcd-12ab-34cd-56ef-1234567890ab" } },
         { type: "aws:kms/alias:Alias", name: "vault-key-alias", props: { name: cfg.aws.kms.alias, targetKeyId: keyArn } },
         { type: "aws:s3/bucket:Bucket", name: "vault", props: { bucket, objectLockEnabled: true, forceDestroy: false }, outputs: { arn: bucketArn } },
         { type: "aws:s3/bucketVersioning:BucketVersioning", name: "vault-versioning", props: { bucket, versioningConfiguration: { status: "Enabled" } } },
@@ -104,6 +129,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
             },
         },
     ];
+    out.push(...accessLogResources(cfg));
     const ns = cfg.kubernetes.namespace;
     const oidc = cfg.aws.oidcProviderArn.split(":oidc-provider/")[1];
     for (const id of ["writer", "verifier", "gc"]) {
