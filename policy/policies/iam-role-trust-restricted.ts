@@ -1,8 +1,10 @@
 // Policy: who can become a role. Trust policies are parsed (principals, actions, conditions), not
 // matched as strings: the workload roles trust only this cluster's OIDC provider, for exactly their
-// service account (StringEquals on :sub, never a wildcard) and the STS audience; the restore-operator role
-// only the configured people, with MFA; no role trusts "*", another account, or an AWS service.
+// service account (StringEquals on :sub, never a wildcard) and the STS audience; the restore-operator and
+// break-glass roles only the configured people, with MFA; no role trusts "*", another account, or an AWS
+// service.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig, show } from "../lib/common";
+import { roleName } from "../../components/names";
 import { classifyIdentity, exactIdentities, type IdentityName } from "../lib/identities";
 
 export interface TrustConfig {
@@ -11,6 +13,8 @@ export interface TrustConfig {
     oidcProviderArn: string;
     namespace: string;
     restoreOperatorArns: string[];
+    /** aws.breakGlass.principalArns: the only people the break-glass role may trust (with MFA) */
+    breakGlassPrincipalArns?: string[];
 }
 
 const SERVICE_ACCOUNTS: Partial<Record<IdentityName, string>> = { writer: "supabase-backups-writer", verifier: "supabase-backups-verifier", gc: "supabase-backups-gc", drill: "supabase-backups-drill" };
@@ -23,11 +27,19 @@ function cond(c: any, op: string, key: string): string[] | undefined {
     return undefined;
 }
 
-export function trustProblems(doc: unknown, identity: IdentityName | undefined, c: TrustConfig): string[] {
+/** The roles people assume: who may, from the stack config, and what the config key is called. */
+type PeopleRole = { label: string; allowed: string[]; key: string };
+
+export function trustProblems(doc: unknown, identity: IdentityName | undefined, c: TrustConfig, breakGlass = false): string[] {
     const parsed = parseDocument(doc);
     if (!parsed.ok) return [`trust policy is ${parsed.error}`];
     const out: string[] = [];
     const issuer = c.oidcProviderArn.split(":oidc-provider/")[1];
+    const people: PeopleRole | undefined = breakGlass
+        ? { label: "break-glass", allowed: c.breakGlassPrincipalArns ?? [], key: "aws.breakGlass.principalArns" }
+        : identity === "restoreOperator"
+          ? { label: "restore-operator", allowed: c.restoreOperatorArns, key: "aws.restoreOperatorArns" }
+          : undefined;
     for (const s of asArray<any>(parsed.doc?.Statement)) {
         if (s?.Effect !== "Allow") continue;
         const label = `trust statement ${show(s.Sid ?? "(no Sid)")}`;
@@ -39,11 +51,11 @@ export function trustProblems(doc: unknown, identity: IdentityName | undefined, 
         for (const a of asArray<string>(p.AWS)) {
             if (a === "*") out.push(`${label} trusts everyone (AWS "*")`);
             else if (!new RegExp(`^(arn:aws:iam::${c.accountId}:|${c.accountId}$)`).test(a)) out.push(`${label} trusts ${a}, outside account ${c.accountId}`);
-            else if (identity === "restoreOperator" && !c.restoreOperatorArns.includes(a)) out.push(`${label} trusts ${a}, which is not in aws.restoreOperatorArns`);
-            else if (identity && identity !== "restoreOperator") out.push(`${label}: the ${identity} role is for its service account only, but trusts ${a}`);
+            else if (people && !people.allowed.includes(a)) out.push(`${label} trusts ${a}, which is not in ${people.key}`);
+            else if (identity && !people) out.push(`${label}: the ${identity} role is for its service account only, but trusts ${a}`);
         }
-        if (asArray(p.AWS).length && identity === "restoreOperator") {
-            if (!(cond(s.Condition, "Bool", "aws:MultiFactorAuthPresent") ?? []).includes("true")) out.push(`${label} lets people assume the restore-operator role without MFA (Bool aws:MultiFactorAuthPresent "true" is required)`);
+        if (asArray(p.AWS).length && people) {
+            if (!(cond(s.Condition, "Bool", "aws:MultiFactorAuthPresent") ?? []).includes("true")) out.push(`${label} lets people assume the ${people.label} role without MFA (Bool aws:MultiFactorAuthPresent "true" is required)`);
         }
         for (const svc of asArray<string>(p.Service)) out.push(`${label} trusts the AWS service ${svc}: no backup role is for a service`);
         for (const f of asArray<string>(p.Federated)) {
@@ -81,6 +93,7 @@ export const trustPolicy: BackupPolicy = {
             oidcProviderArn: { type: "string", minLength: 20 },
             namespace: { type: "string", minLength: 1 },
             restoreOperatorArns: { type: "array", items: { type: "string" }, default: [] },
+            breakGlassPrincipalArns: { type: "array", items: { type: "string" }, description: "aws.breakGlass.principalArns; absent: the stack has no break-glass role" },
         },
         required: ["env", "accountId", "oidcProviderArn", "namespace"],
     },
@@ -90,12 +103,15 @@ export const trustPolicy: BackupPolicy = {
         oidcProviderArn: cfg.aws.oidcProviderArn,
         namespace: cfg.kubernetes.namespace,
         restoreOperatorArns: [...(cfg.aws.restoreOperatorArns ?? [])],
+        ...(cfg.aws.breakGlass ? { breakGlassPrincipalArns: [...cfg.aws.breakGlass.principalArns] } : {}),
     }),
     validateResource: (args, report) => {
         if (args.type !== "aws:iam/role:Role") return;
         const cfg = readPolicyConfig<TrustConfig>(trustPolicy, args);
         const p = args.props as any;
         const identity = classifyIdentity([p.name], exactIdentities(cfg.env));
-        for (const m of trustProblems(p.assumeRolePolicy, identity, cfg)) report(m);
+        // The break-glass role (components/break-glass.ts) is people's, like the restore operator's.
+        const breakGlass = p.name === roleName(cfg.env, "break-glass");
+        for (const m of trustProblems(p.assumeRolePolicy, identity, cfg, breakGlass)) report(m);
     },
 };

@@ -46,7 +46,7 @@ export function writerDocument(cfg: StackConfig, bucketArn: string, keyArn: stri
 /** aws.breakGlass as the key policies take it (components/stack.ts). */
 function breakGlassOf(cfg: StackConfig) {
     const bg = cfg.aws.breakGlass;
-    return bg ? { roleArn: roleArn(cfg.aws.accountId, cfg.env, "break-glass" as Parameters<typeof roleArn>[2]), mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy } : undefined;
+    return bg ? { roleArn: roleArn(cfg.aws.accountId, cfg.env, "break-glass"), mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy } : undefined;
 }
 
 /** The access-log bucket and the vault's logging into it (components/access-logs.ts), where aws.accessLogs is on. */

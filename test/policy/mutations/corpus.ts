@@ -2,7 +2,7 @@
 // outside the pack. Each names the policy that must catch it. mutations.test.ts runs every one.
 import type { DeclaredResource } from "../../../policy/evaluate";
 import { add, dropSid, editDoc, type Mutant, one, props, T } from "./edit";
-import { ACCESS_LOG_MUTANTS, KEY_MUTANTS, VAULT_WRITE_MUTANTS } from "./issue13";
+import { ACCESS_LOG_MUTANTS, BREAK_GLASS_TRUST_MUTANTS, KEY_MUTANTS, VAULT_WRITE_MUTANTS } from "./issue13";
 
 export type { Mutant } from "./edit";
 
@@ -39,6 +39,7 @@ export const MUTANTS: Mutant[] = [
     { name: "bucket policy inline on the Bucket with an Allow to another account", policy: BP, apply: (rs) => (props(rs, T.bucket, "-vault-bucket").policy = writerDoc([{ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "s3:*", Resource: `${B}/*` }])) },
     // ---- KMS key policy and grants
     ...KEY_MUTANTS,
+    ...BREAK_GLASS_TRUST_MUTANTS,
     { name: "key policy: Principal * kms:*", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", (d) => d.Statement.push({ Effect: "Allow", Principal: "*", Action: "kms:*", Resource: "*" })) },
     { name: "key policy: foreign account allowed Decrypt", policy: KP, apply: (rs) => editDoc(rs, T.key, "-vault-key", (d) => d.Statement.push({ Effect: "Allow", Principal: { AWS: "arn:aws:iam::999988887777:root" }, Action: "kms:Decrypt", Resource: "*" })) },
     { name: "separate KeyPolicy resource without the destruction deny", policy: KP, apply: (rs) => add(rs, "aws:kms/keyPolicy:KeyPolicy", "k", { keyId: "x", policy: writerDoc([{ Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCT}:root` }, Action: "kms:*", Resource: "*" }]) }) },

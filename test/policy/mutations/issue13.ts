@@ -69,6 +69,14 @@ export const KEY_MUTANTS: Mutant[] = [
     { name: "record-signing key: lockout check bypassed and the break-glass Allow removed", policy: "kms-key-rotation-and-deletion-window", apply: onKey(SIGNING_KEY, dropSid("BreakGlassAdministersKey")) },
 ];
 
+const TRUST = "iam-role-trust-restricted";
+const onBreakGlassTrust = (f: (d: any) => void) => (rs: DeclaredResource[]) => editDoc(rs, T.role, "-break-glass-role", f, "assumeRolePolicy");
+export const BREAK_GLASS_TRUST_MUTANTS: Mutant[] = [
+    { name: "break-glass role trusts an extra person", policy: TRUST, apply: onBreakGlassTrust((d) => d.Statement[0].Principal.AWS.push(`arn:aws:iam::${ACCT}:user/contractor`)) },
+    { name: "break-glass role trusts the deployer", policy: TRUST, apply: onBreakGlassTrust((d) => d.Statement[0].Principal.AWS.push(DEPLOYER)) },
+    { name: "break-glass role assumable without MFA", policy: TRUST, apply: onBreakGlassTrust((d) => delete d.Statement[0].Condition) },
+];
+
 const onVaultPolicy = (f: (d: any) => void) => (rs: DeclaredResource[]) => editDoc(rs, T.policy, "-vault-policy", f);
 const withoutAction = (action: string) => onVaultPolicy((d) => (sid(d, "DenyConfigChangesExceptDeployers").Action = sid(d, "DenyConfigChangesExceptDeployers").Action.filter((a: string) => a !== action)));
 
