@@ -69,7 +69,12 @@ export function exactIdentities(env: string): Record<IdentityName, string> {
 /** The action lists the program's denies are built from: judged against the same lists. */
 export { BUCKET_CONFIG_ACTIONS, KEY_DESTROY_ACTIONS } from "../../components/iam-policies";
 
-/** The break-glass role's ARN (components/break-glass.ts names it with roleName like the others). */
+/** The break-glass role's name (components/break-glass.ts names it with roleName like the others). */
+export function breakGlassRoleName(env: string): string {
+    return roleName(env, "break-glass");
+}
+
+/** The break-glass role's ARN. */
 export function breakGlassRoleArn(accountId: string, env: string): string {
     return roleArn(accountId, env, "break-glass" as Parameters<typeof roleArn>[2]);
 }

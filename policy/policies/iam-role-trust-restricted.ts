@@ -4,8 +4,7 @@
 // break-glass roles only the configured people, with MFA; no role trusts "*", another account, or an AWS
 // service.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig, show } from "../lib/common";
-import { roleName } from "../../components/names";
-import { classifyIdentity, exactIdentities, type IdentityName } from "../lib/identities";
+import { breakGlassRoleName, classifyIdentity, exactIdentities, type IdentityName } from "../lib/identities";
 
 export interface TrustConfig {
     env: string;
@@ -111,7 +110,7 @@ export const trustPolicy: BackupPolicy = {
         const p = args.props as any;
         const identity = classifyIdentity([p.name], exactIdentities(cfg.env));
         // The break-glass role (components/break-glass.ts) is people's, like the restore operator's.
-        const breakGlass = p.name === roleName(cfg.env, "break-glass");
+        const breakGlass = p.name === breakGlassRoleName(cfg.env);
         for (const m of trustProblems(p.assumeRolePolicy, identity, cfg, breakGlass)) report(m);
     },
 };
