@@ -32,7 +32,8 @@ describe("per-bucket retention: program and pack (prod, public-assets 24 monthly
         base = toPolicyResources((await runProgramUnderMocks("prod", { mutate: withOverride })).resources);
     });
 
-    const rulesOf = (rs: DeclaredResource[]) => rs.find((r) => r.type === LC)!.props.rules as any[];
+    // the vault's lifecycle (the access-log bucket has one too)
+    const rulesOf = (rs: DeclaredResource[]) => rs.find((r) => r.type === LC && r.name.endsWith("-vault-lifecycle"))!.props.rules as any[];
     const azureRulesOf = (rs: DeclaredResource[]) => rs.find((r) => r.type === MP)!.props.policy.rules as any[];
     const violations = async (rs: DeclaredResource[]) => (await evaluatePack(rs, pack, { stack: "prod" })).map((v) => `[${v.policy}] ${v.message}`);
 
