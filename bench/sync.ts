@@ -3,6 +3,7 @@
 //
 //   npm run bench:sync                      # 20 000 objects, 1 KB – 5 MB, ≥ 1 GiB
 //   npm run bench:sync -- --objects 2000    # smoke run (sizes scale with the count)
+//   npm run bench:sync -- --scale 1000000   # the incremental run at 100 000 and 1 000 000 objects (sync-scale.ts)
 //
 // Source: one s3rver plays Supabase's Storage S3 endpoint (bucket `bench`), with matching
 // `storage.objects` rows in a real Postgres; the job runs in `storage.mode: s3` against it. Destination:
@@ -18,6 +19,7 @@ import { startPostgres } from "../test/support/postgres";
 import { S3_TEST_CREDENTIALS, startS3rver } from "../test/support/s3rver";
 import { SUPABASE_SCHEMA_SQL } from "../test/support/seed";
 import { arg, KiB, load, MiB, timedUsage, type Timed } from "./lib";
+import { scaleMain } from "./sync-scale";
 
 const OBJECTS = arg("objects", 20_000);
 const CONCURRENCY = arg("concurrency", 16);
@@ -168,7 +170,7 @@ async function main() {
     }
 }
 
-main().catch((e) => {
+(process.argv.includes("--scale") ? scaleMain(arg("scale", 1_000_000)) : main()).catch((e) => {
     process.stderr.write(`bench:sync: ${e instanceof Error ? e.stack : String(e)}\n`);
     process.exit(1);
 });

@@ -15,3 +15,4 @@ export * from "./postgres";
 export * from "./object-names";
 export * from "./hosts";
 export * from "./drills";
+export * from "./object-list";

@@ -15,6 +15,14 @@ const TierT = Type.Unsafe<(typeof TIERS)[number]>({ type: "string", enum: [...TI
 export const MANIFEST_SCHEMA_VERSION = 1;
 
 /**
+ * Storage run and shard manifests: 1 held every object inline (`objects`, read whole); 2 names a separate
+ * object list (`objectList`: gzip NDJSON sorted by bucket and name, object-list.ts) that is written and
+ * read as a stream. Readers take both.
+ */
+export const STORAGE_MANIFEST_SCHEMA_VERSION = 2;
+const StorageSchemaVersionT = Type.Union([Type.Literal(MANIFEST_SCHEMA_VERSION), Type.Literal(STORAGE_MANIFEST_SCHEMA_VERSION)]);
+
+/**
  * A store's version id (S3 VersionId, Azure versionId) of an object as written by the job. Optional: a
  * store without versioning returns none, and manifests written before version pinning lack it.
  */
@@ -168,6 +176,24 @@ export const StorageObjectSchema = Type.Object(
 );
 export type StorageObject = Static<typeof StorageObjectSchema>;
 
+/**
+ * Where a version-2 storage manifest keeps its objects: the list's key, the version the job wrote, the
+ * sha256 and size of its stored (compressed) bytes and its entry count. The manifest's own sha256 (the
+ * hash chain, the signed verification records) thereby covers the list.
+ */
+export const ObjectListRefSchema = Type.Object(
+    {
+        key: Type.String(),
+        versionId: Type.Optional(VersionIdT),
+        sha256: Sha256,
+        bytes: Type.Integer({ minimum: 0 }),
+        count: Type.Integer({ minimum: 0 }),
+        encoding: Type.Literal("ndjson+gzip"),
+    },
+    strict,
+);
+export type ObjectListRef = Static<typeof ObjectListRefSchema>;
+
 export const FailedObjectSchema = Type.Object({ bucket: Type.String(), name: Type.String(), error: Type.String() }, strict);
 
 /** A source object listed by the run but deleted before it could be read: not a failure, recorded. */
@@ -193,14 +219,17 @@ export const StorageStatsSchema = Type.Object(
 
 export const StorageShardManifestSchema = Type.Object(
     {
-        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        schemaVersion: StorageSchemaVersionT,
         kind: Type.Literal("storage-shard"),
         env: Type.String(),
         runId: RunIdT,
         shard: Type.Object({ index: Type.Integer({ minimum: 0 }), count: Type.Integer({ minimum: 1 }) }, strict),
         startedAt: IsoTime,
         finishedAt: IsoTime,
-        objects: Type.Array(StorageObjectSchema),
+        /** version 1: every entry inline */
+        objects: Type.Optional(Type.Array(StorageObjectSchema)),
+        /** version 2: the shard's entries as a separate sorted list */
+        objectList: Type.Optional(ObjectListRefSchema),
         failed: Type.Array(FailedObjectSchema),
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
@@ -238,7 +267,7 @@ export type StoragePolicy = Static<typeof StoragePolicySchema>;
 
 export const StorageManifestSchema = Type.Object(
     {
-        schemaVersion: Type.Literal(MANIFEST_SCHEMA_VERSION),
+        schemaVersion: StorageSchemaVersionT,
         kind: Type.Literal("storage"),
         env: Type.String(),
         runId: RunIdT,
@@ -262,7 +291,10 @@ export const StorageManifestSchema = Type.Object(
         ),
         /** the RLS policies on storage.objects at the run (optional: older manifests lack them) */
         policies: Type.Optional(Type.Array(StoragePolicySchema)),
-        objects: Type.Array(StorageObjectSchema),
+        /** version 1: every entry inline */
+        objects: Type.Optional(Type.Array(StorageObjectSchema)),
+        /** version 2: the entries as a separate list, sorted by bucket and name (object-list.ts) */
+        objectList: Type.Optional(ObjectListRefSchema),
         failed: Type.Array(FailedObjectSchema),
         vanished: Type.Optional(Type.Array(VanishedObjectSchema)),
         unsafe: Type.Optional(Type.Array(UnsafeObjectSchema)),
@@ -274,6 +306,8 @@ export const StorageManifestSchema = Type.Object(
     strict,
 );
 export type StorageManifest = Static<typeof StorageManifestSchema>;
+/** A storage manifest with its entries in memory (version 1 as stored, version 2 with its list read). */
+export type StorageManifestWithObjects = StorageManifest & { objects: StorageObject[] };
 
 export const CheckResultSchema = Type.Object(
     { name: Type.String(), ok: Type.Boolean(), detail: Type.String(), seconds: Type.Optional(Type.Number()) },

@@ -8,7 +8,7 @@
 // request: no hostile name ever reaches a request, sync records and alerts, restore refuses.
 import assert from "node:assert/strict";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
-import { METRICS, newRunId, serializeRecord, storageRunManifestKey, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { METRICS, newRunId, serializeRecord, storageRunManifestKey, type StorageManifest, type StorageManifestWithObjects, type StorageObject } from "@supabase-backups/contracts";
 import { restSource, SourceError } from "../../jobs/src/supabase/storage-source";
 import { listAudit } from "../../jobs/src/vault/audit";
 import { runCli } from "../support/cli";
@@ -41,7 +41,7 @@ describe("attack: hostile object names (sync-storage records and alerts, restore
     let gw: Pushgateway;
     let api: StorageApiServer;
     let cfg: string;
-    let honest: StorageManifest;
+    let honest: StorageManifestWithObjects;
     const victim = bytesOf("victim", 3000);
 
     before(async () => {
@@ -112,8 +112,10 @@ describe("attack: hostile object names (sync-storage records and alerts, restore
         const blob = honest.objects.find((o) => o.name === "avatars/ok.png")!;
         const evil: StorageObject[] = names.map((name) => ({ ...blob, name, contentType: "application/json" }));
         const runId = newRunId(new Date(Date.parse(honest.startedAt) + 60_000));
-        const forged: StorageManifest = { ...honest, runId, objects: [...honest.objects, ...evil], unsafe: undefined };
+        // written in the version-1 form (every entry inline), which readers still take
+        const forged: StorageManifest = { ...honest, schemaVersion: 1, runId, objects: [...honest.objects, ...evil], unsafe: undefined };
         delete forged.unsafe;
+        delete forged.objectList;
         await h.vault.client.send(new PutObjectCommand({ Bucket: VAULT_BUCKET, Key: storageRunManifestKey(ENV, runId), Body: serializeRecord(forged) }));
         return runId;
     }

@@ -55,6 +55,7 @@ import { SUPABASE_SCHEMA_SQL } from "../support/seed";
 import { startStorageRest, type StorageRestServer } from "../support/storage-rest";
 import { awsEnv, backdateListing, forPacific, putUserPolicy, rgwUserArn } from "../support/rgw-vault";
 import { passwordOutOfArgv } from "../support/target-url";
+import { withObjects } from "../../jobs/src/vault/object-list";
 
 const ENV = "test";
 const SERVICE_ROLE_KEY = "service-role-" + "p".repeat(24);
@@ -305,7 +306,7 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
         assert.equal(r.code, EXIT.ok, r.stderr.slice(-3000));
         const listing = await s3.inspector.send(new ListObjectVersionsCommand({ Bucket: BUCKET, Prefix: prefixes.storageRuns(ENV) }));
         const manifestKey = (listing.Versions ?? []).map((v) => v.Key!).find((k) => k.endsWith("/manifest.json"))!;
-        const m: StorageManifest = JSON.parse(Buffer.from(await (await s3.inspector.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey }))).Body!.transformToByteArray()).toString());
+        const m = await withObjects(s3.inspector, BUCKET, JSON.parse(Buffer.from(await (await s3.inspector.send(new GetObjectCommand({ Bucket: BUCKET, Key: manifestKey }))).Body!.transformToByteArray()).toString()) as StorageManifest);
         assert.equal(m.objects.length, FILES.size);
         for (const o of m.objects) assert.deepEqual((await versionsOf(o.blobKey)).versions.map((v) => v.VersionId), [o.versionId], `${o.name}: the blob's recorded VersionId`);
         // the attacker's bytes over a blob, with the writer's credentials

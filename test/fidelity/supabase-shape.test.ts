@@ -221,7 +221,7 @@ describe("Supabase-shaped source database (supabase-shape) through pg_dump and p
                 try {
                     assert.deepEqual(await catalog.bucketNames(), ["avatars", "public-assets"]);
                     const pages = [];
-                    for await (const page of catalog.listBucket({ name: "avatars", include: [], exclude: [] }, 7)) pages.push(page);
+                    for await (const page of catalog.listBucket({ name: "avatars", include: [], exclude: [] }, { byteWise: true, pageSize: 7 })) pages.push(page);
                     const objects = pages.flat();
                     assert.equal(objects.length, 20);
                     assert.match(objects[0].eTag!, /^"[0-9a-f]{32}"$/);

@@ -23,7 +23,8 @@ import {
     type ObjectVersion,
     type S3Client,
 } from "@aws-sdk/client-s3";
-import { assertSchema, StorageManifestSchema, type StorageManifest } from "@supabase-backups/contracts";
+import { assertSchema, StorageManifestSchema, type StorageManifest, type StorageManifestWithObjects } from "@supabase-backups/contracts";
+import { withObjects } from "../../jobs/src/vault/object-list";
 import { listCompleteRuns, loadManifest } from "../../jobs/src/vault/runs";
 import { materializeToDirectory } from "../../jobs/src/vault/storage-runs";
 import { runCli, startCli, writeJobConfig, type CliResult } from "./cli";
@@ -226,20 +227,20 @@ export class StorageHarness {
         return startCli(["sync-storage", "--config", config, "--json", "--retry-base-ms", "20", ...args], this.env(env));
     }
 
-    /** Complete storage runs of an env, oldest first, schema-checked. */
-    async manifests(env: string): Promise<Array<{ manifest: StorageManifest; sha256: string; key: string }>> {
+    /** Complete storage runs of an env, oldest first, schema-checked, with their entries (a version-2 object list read and checked). */
+    async manifests(env: string): Promise<Array<{ manifest: StorageManifestWithObjects; sha256: string; key: string }>> {
         const refs = await listCompleteRuns(this.vault.client, VAULT_BUCKET, env, "storage");
         const out = [];
         for (const ref of refs) {
             const m = await loadManifest<StorageManifest>(this.vault.client, VAULT_BUCKET, ref);
             assertSchema<StorageManifest>(StorageManifestSchema, m.manifest, ref.manifestKey);
-            out.push({ manifest: m.manifest, sha256: m.sha256, key: ref.manifestKey });
+            out.push({ manifest: await withObjects(this.vault.client, VAULT_BUCKET, m.manifest), sha256: m.sha256, key: ref.manifestKey });
         }
         return out;
     }
 
     /** Restore a run's bucket state from the vault alone, into a fresh directory: `bucket/name` → bytes. */
-    async restore(manifest: StorageManifest, buckets?: string[]): Promise<Map<string, Buffer>> {
+    async restore(manifest: StorageManifestWithObjects, buckets?: string[]): Promise<Map<string, Buffer>> {
         const dir = mkdtempSync(join(tmpdir(), "sb-restore-"));
         await materializeToDirectory(this.vault.client, VAULT_BUCKET, manifest, dir, { buckets });
         const out = new Map<string, Buffer>();

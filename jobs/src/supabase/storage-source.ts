@@ -78,13 +78,32 @@ export class StorageCatalog {
     }
 
     /**
-     * Every object of a bucket, in (bucket_id, name) order, `pageSize` rows per query. Keyset pagination
-     * (`where (bucket_id, name) > ($1, $2)`) uses the (bucket_id, name) unique index Supabase has, so each
-     * page is an index range scan: no OFFSET, no long transaction, no cursor held open while downloading.
-     * Include and exclude prefixes are `starts_with` filters in the same query, so the database does the
-     * filtering and only rows to sync cross the wire.
+     * Does `name` sort in code-point (byte) order by itself? True when its collation (the column's, else
+     * the database's) is C or POSIX: then the (bucket_id, name) index gives the order merge-compare needs.
+     * Otherwise (en_US.UTF-8, C.UTF-8, ICU) the listing asks for `collate "C"` explicitly: still exact,
+     * but each page is sorted by the server instead of read in index order.
      */
-    async *listBucket(filter: BucketFilter, pageSize = 5000): AsyncGenerator<SourceObject[]> {
+    async namesSortByteWise(): Promise<boolean> {
+        const r = await this.client.query<{ coll: string | null; datcollate: string }>(
+            `select (select collname from pg_collation c where c.oid = a.attcollation) as coll, d.datcollate ` +
+                `from pg_attribute a, pg_database d where a.attrelid = 'storage.objects'::regclass and a.attname = 'name' and d.datname = current_database()`,
+        );
+        const row = r.rows[0];
+        const eff = !row ? "" : row.coll && row.coll !== "default" ? row.coll : row.datcollate;
+        return eff === "C" || eff === "POSIX";
+    }
+
+    /**
+     * Every object of a bucket in name order by code point (merge-compare's order), `pageSize` rows per
+     * query. Keyset pagination (`where name > $2`, never OFFSET): with a byte-wise collation each page is
+     * an index range scan on Supabase's (bucket_id, name) unique index; no long transaction, no cursor
+     * held open while downloading; each row is listed at most once (names only grow). Include and exclude
+     * prefixes and the shard (sha256 of "bucket/name", first 4 bytes mod count: the same function as
+     * vault/storage-runs.ts shardOf) are filters in the same query: only this shard's rows cross the wire.
+     */
+    async *listBucket(filter: BucketFilter, opts: { shard?: { index: number; count: number }; byteWise: boolean; pageSize?: number }): AsyncGenerator<SourceObject[]> {
+        const pageSize = opts.pageSize ?? 5000;
+        const name = opts.byteWise ? "name" : `(name collate "C")`;
         let after: string | null = null;
         const conds: string[] = [];
         const params: unknown[] = [filter.name];
@@ -96,13 +115,17 @@ export class StorageCatalog {
             params.push(filter.exclude);
             conds.push(`not exists (select 1 from unnest($${params.length}::text[]) p where starts_with(name, p))`);
         }
+        if (opts.shard && opts.shard.count > 1) {
+            params.push(opts.shard.count, opts.shard.index);
+            conds.push(`('x' || substr(encode(sha256(convert_to(bucket_id || '/' || name, 'UTF8')), 'hex'), 1, 8))::bit(32)::bigint % $${params.length - 1} = $${params.length}`);
+        }
         const base = params.length;
         for (;;) {
-            const keyset: string = after === null ? "" : `and name > $${base + 1}`;
+            const keyset: string = after === null ? "" : `and ${name} > $${base + 1}`;
             const sql: string =
                 `select ${COLUMNS} from storage.objects ` +
                 `where bucket_id = $1 and name is not null ${conds.map((c) => "and " + c).join(" ")} ${keyset} ` +
-                `order by bucket_id, name limit ${pageSize}`;
+                `order by bucket_id, ${name} limit ${pageSize}`;
             const r: { rows: any[] } = await this.client.query(sql, after === null ? params : [...params, after]);
             if (!r.rows.length) return;
             yield r.rows.map(toSourceObject);

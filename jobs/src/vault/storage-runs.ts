@@ -1,5 +1,5 @@
 // Storage runs in the vault: shard assignment, run headers (tier without loading a whole manifest),
-// merging shard manifests, and materializing a run's bucket state from the manifest (used by the tests,
+// merging shard manifests' records, bucket totals, and materializing a run's bucket state from the manifest (used by the tests,
 // the `restore storage` command and the verify job).
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -11,6 +11,7 @@ import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import {
     assertSafeObjectName,
     parseTierTag,
+    compareStorageKeys,
     runIdTime,
     storageRunPrefix,
     TIERS,
@@ -31,11 +32,12 @@ export function shardOf(bucket: string, name: string, count: number): number {
     return h.readUInt32BE(0) % count;
 }
 
-/** Manifest order: bucket, then name, by UTF-16 code units (independent of any database collation). */
-export function compareObjects(a: { bucket: string; name: string }, b: { bucket: string; name: string }): number {
-    if (a.bucket !== b.bucket) return a.bucket < b.bucket ? -1 : 1;
-    return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}
+/**
+ * Manifest order: bucket, then name, by code point (the UTF-8 byte order of PostgreSQL's "C" collation,
+ * which the listing uses; independent of the database's own collation). Version-1 manifests were sorted
+ * by UTF-16 code units, which differs only for names mixing characters above U+FFFF with U+E000–U+FFFF.
+ */
+export const compareObjects = compareStorageKeys;
 
 export function objectKey(bucket: string, name: string): string {
     return `${bucket}\u0000${name}`;
@@ -103,39 +105,46 @@ export async function listShardManifests(s3: S3Client, bucket: string, env: stri
     return out;
 }
 
-/** Combine shard manifests: objects and failures sorted, stats summed. Throws when one is missing. */
-export function mergeShards(shards: StorageShardManifest[], count: number): Pick<StorageManifest, "objects" | "failed" | "vanished" | "unsafe" | "stats" | "buckets"> & { startedAt: string; finishedAt: string } {
+/** Combine shard manifests' failures and counters (their object lists are merged as streams). Throws when one is missing. */
+export function mergeShards(shards: StorageShardManifest[], count: number): Pick<StorageManifest, "failed" | "vanished" | "unsafe" | "stats"> & { startedAt: string; finishedAt: string } {
     const seen = new Set(shards.map((s) => s.shard.index));
     for (let i = 0; i < count; i++) if (!seen.has(i)) throw new Error(`shard ${i}/${count} has no shard manifest yet`);
-    const objects = shards.flatMap((s) => s.objects).sort(compareObjects);
     const failed = shards.flatMap((s) => s.failed).sort(compareObjects);
     const vanished = shards.flatMap((s) => s.vanished ?? []).sort(compareObjects);
     const unsafe = shards.flatMap((s) => s.unsafe ?? []).sort(compareObjects);
     const stats = { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 };
     for (const s of shards) for (const k of Object.keys(stats) as (keyof typeof stats)[]) stats[k] += s.stats[k];
     return {
-        objects,
         failed,
         vanished,
         ...(unsafe.length ? { unsafe } : {}),
         stats,
-        buckets: bucketSummary(objects, []),
         startedAt: shards.map((s) => s.startedAt).sort()[0],
         finishedAt: shards.map((s) => s.finishedAt).sort().slice(-1)[0],
     };
 }
 
-/** Per-bucket object count and bytes; `names` lists buckets to include even when empty. */
-export function bucketSummary(objects: StorageObject[], names: string[]): StorageManifest["buckets"] {
-    const m = new Map<string, { name: string; objects: number; bytes: number }>();
-    for (const n of names) m.set(n, { name: n, objects: 0, bytes: 0 });
-    for (const o of objects) {
-        const b = m.get(o.bucket) ?? { name: o.bucket, objects: 0, bytes: 0 };
-        b.objects++;
-        b.bytes += o.size;
-        m.set(o.bucket, b);
+/** Per-bucket totals of a run's entries, counted as they are written. */
+export class BucketTotals {
+    readonly byBucket = new Map<string, { objects: number; bytes: number }>();
+    /** entries without an archive record (the manifest's `archive.missing`, when an archive is on) */
+    unarchived = 0;
+
+    add(o: Pick<StorageObject, "bucket" | "size" | "archive">): void {
+        if (!o.archive) this.unarchived++;
+        const t = this.byBucket.get(o.bucket) ?? { objects: 0, bytes: 0 };
+        t.objects++;
+        t.bytes += o.size;
+        this.byBucket.set(o.bucket, t);
     }
-    return [...m.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+
+    /** The manifest's `buckets`: `names` lists buckets to include even when empty. */
+    summary(names: string[]): StorageManifest["buckets"] {
+        const m = new Map<string, { name: string; objects: number; bytes: number }>();
+        for (const n of names) m.set(n, { name: n, objects: 0, bytes: 0 });
+        for (const [name, t] of this.byBucket) m.set(name, { name, ...t });
+        return [...m.values()].sort((a, b) => compareStorageKeys({ bucket: a.name, name: "" }, { bucket: b.name, name: "" }));
+    }
 }
 
 export interface MaterializeOptions {
@@ -175,7 +184,7 @@ function verifying(o: StorageObject): Transform {
 export async function materializeRunState(
     s3: S3Client,
     vaultBucket: string,
-    manifest: Pick<StorageManifest, "objects">,
+    manifest: { objects: StorageObject[] },
     write: (o: StorageObject, body: Readable) => Promise<void>,
     opts: MaterializeOptions = {},
 ): Promise<{ objects: number; bytes: number }> {
@@ -186,7 +195,7 @@ export async function materializeRunState(
 /** materializeRunState from any store: `open` gives a blob's bytes, checked here against sha256 and size. */
 export async function materializeFrom(
     open: (o: StorageObject) => Promise<Readable>,
-    manifest: Pick<StorageManifest, "objects">,
+    manifest: { objects: StorageObject[] },
     write: (o: StorageObject, body: Readable) => Promise<void>,
     opts: MaterializeOptions = {},
 ): Promise<{ objects: number; bytes: number }> {
@@ -216,7 +225,7 @@ export async function materializeFrom(
 export async function materializeToDirectory(
     s3: S3Client,
     vaultBucket: string,
-    manifest: Pick<StorageManifest, "objects">,
+    manifest: { objects: StorageObject[] },
     dir: string,
     opts: MaterializeOptions = {},
 ): Promise<{ objects: number; bytes: number }> {

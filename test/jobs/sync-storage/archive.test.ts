@@ -5,7 +5,7 @@
 // degraded metric. One server set for the file; the cases build on each other in order.
 import assert from "node:assert/strict";
 import { GetObjectCommand, ListObjectsV2Command } from "@aws-sdk/client-s3";
-import { auditKey, METRICS, newRunId, sha256Hex, storageBlobKey, type StorageManifest } from "@supabase-backups/contracts";
+import { auditKey, METRICS, newRunId, sha256Hex, storageBlobKey, type StorageManifestWithObjects } from "@supabase-backups/contracts";
 import { runCli } from "../../support/cli";
 import { startAzurite, AZURITE_ACCOUNT, AZURITE_KEY, type AzuriteServer } from "../../support/azurite";
 import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
@@ -25,7 +25,7 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
     let gateway: Pushgateway;
     let cfg: string;
     let azureEnv: Record<string, string>;
-    const runs: StorageManifest[] = [];
+    const runs: StorageManifestWithObjects[] = [];
 
     const container = () => az.service.getContainerClient(CONTAINER);
     const azureBytes = async (key: string) => container().getBlobClient(key).downloadToBuffer();

@@ -9,6 +9,7 @@ import { EXIT, prefixes, storageBlobKey, type StorageManifest } from "@supabase-
 import { loadChain } from "../../../jobs/src/vault/runs";
 import { refused } from "../../support/rgw-vault";
 import { StorageHarness, VAULT_BUCKET, bytesOf, parseJsonLine, sha } from "../../support/sync-storage-harness";
+import { withObjects } from "../../../jobs/src/vault/object-list";
 
 async function vaultBlobs(h: StorageHarness, env: string): Promise<Set<string>> {
     const out = new Set<string>();
@@ -300,7 +301,9 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         // Every blob uploaded once across shards; shard manifests exist for each index.
         const blobPuts = h.recorder.objectPuts(prefixes.storageBlobs("t-sharded")).map((p) => p.path);
         assert.equal(new Set(blobPuts).size, blobPuts.length);
-        assert.equal(h.recorder.objectPuts(`storage/t-sharded/runs/`).filter((p) => p.path.includes("/shards/")).length, 3);
+        const shardPuts = h.recorder.objectPuts(`storage/t-sharded/runs/`).filter((p) => p.path.includes("/shards/"));
+        assert.equal(shardPuts.filter((p) => p.path.endsWith(".json")).length, 3, "a shard manifest per index");
+        assert.equal(shardPuts.filter((p) => p.path.endsWith(".objects.ndjson.gz")).length, 3, "and its object list");
         const again = await h.sync(three, ["--merge"], { JOB_NAME: jobName });
         assert.equal(again.code, EXIT.usage);
         assert.match(again.stderr, /already complete/);
@@ -406,7 +409,7 @@ describe("sync-storage: faults, sharding, retention, per-bucket runs", function 
         const { manifests, breaks } = await loadChain<StorageManifest>(h.vault.client, VAULT_BUCKET, env, "storage");
         assert.deepEqual(breaks, []);
         assert.equal(manifests.length, 3);
-        const last = manifests[2].manifest;
+        const last = await withObjects(h.vault.client, VAULT_BUCKET, manifests[2].manifest);
         assert.notEqual(last.runId, "20261121T040000Z-aaaaaa", "run A re-identified after B");
         assert.equal(last.previous!.runId, "20261121T050000Z-bbbbbb");
         // The newest state has both changes: a0 from run A, b0 from run B.

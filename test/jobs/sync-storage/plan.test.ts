@@ -1,9 +1,9 @@
-// sync-storage's pure steps (no Postgres, no S3): bucket planning, the previous run's index, the change
-// test, lock ends, eTag parsing, run id and shard resolution, the tier's period.
+// sync-storage's pure steps (no Postgres, no S3): bucket planning, the change test, lock ends, eTag parsing, run id and shard resolution, the tier's period.
 import { strict as assert } from "node:assert";
-import { isRunId, runIdTime, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { isRunId, runIdTime, type StorageObject } from "@supabase-backups/contracts";
 import { md5FromETag } from "../../../jobs/src/commands/sync-storage/download";
-import { carriedEntries, indexPrevious, isUnchanged, lockCovers, planBuckets, refreshedEntry, withBlobVersions, withLockEnds } from "../../../jobs/src/commands/sync-storage/plan";
+import { isUnchanged } from "../../../jobs/src/commands/sync-storage/compare";
+import { lockCovers, planBuckets, refreshedEntry, withBlob } from "../../../jobs/src/commands/sync-storage/plan";
 import { parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
 import { widestPeriodStart } from "../../../jobs/src/commands/sync-storage/tier";
 import { UsageError } from "../../../jobs/src/runtime/errors";
@@ -49,26 +49,16 @@ describe("sync-storage: pure steps", () => {
         assert.throws(() => planBuckets(["a", "b"], [{ name: "a" }] as any, ["b"]), (e) => e instanceof UsageError && /--bucket b: not a configured bucket/.test(e.message));
     });
 
-    it("indexPrevious keeps the latest recorded lock end per blob; lockCovers compares it with retain-until", () => {
-        const prev = { objects: [entry("a", "x", "1", "2026-03-01T00:00:00.000Z"), entry("a", "y", "1", "2026-05-01T00:00:00.000Z"), entry("a", "z", "2")] } as StorageManifest;
-        const idx = indexPrevious(prev);
-        assert.equal(idx.entries.size, 3);
-        assert.deepEqual([...idx.blobs].sort(), ["blobs/1", "blobs/2"]);
-        assert.equal(idx.locks.get("blobs/1"), "2026-05-01T00:00:00.000Z");
-        assert.equal(lockCovers(idx.locks, "blobs/1", new Date("2026-05-01T00:00:00.000Z")), true);
-        assert.equal(lockCovers(idx.locks, "blobs/1", new Date("2026-05-02T00:00:00.000Z")), false);
-        assert.equal(lockCovers(idx.locks, "blobs/2", new Date("2020-01-01T00:00:00.000Z")), false, "unknown lock");
-        assert.deepEqual(indexPrevious(undefined).entries.size, 0);
-    });
-
-    it("indexPrevious and withBlobVersions: each entry records its blob's VersionId, this run's upload first, else as recorded", () => {
-        const prev = { objects: [{ ...entry("a", "x", "1"), versionId: "v1" }, entry("a", "z", "2")] } as StorageManifest;
-        const idx = indexPrevious(prev);
-        assert.deepEqual([...idx.versions], [["blobs/1", "v1"]]);
-        const uploaded = new Map([["blobs/3", "v3"]]);
-        const out = withBlobVersions([entry("b", "x", "1"), entry("b", "y", "2"), { ...entry("b", "w", "3"), versionId: "stale" }], (k) => uploaded.get(k) ?? idx.versions.get(k));
-        assert.deepEqual(out.map((o) => o.versionId), ["v1", undefined, "v3"]);
-        assert.ok(!("versionId" in out[1]), "no versionId field when none is known");
+    it("lockCovers compares a recorded lock end with retain-until (unknown never covers); withBlob records lock end and VersionId last, only when known", () => {
+        assert.equal(lockCovers("2026-05-01T00:00:00.000Z", new Date("2026-05-01T00:00:00.000Z")), true);
+        assert.equal(lockCovers("2026-05-01T00:00:00.000Z", new Date("2026-05-02T00:00:00.000Z")), false);
+        assert.equal(lockCovers(undefined, new Date("2020-01-01T00:00:00.000Z")), false, "unknown lock");
+        const stale = { ...entry("a", "x", "1", "2026-01-01T00:00:00.000Z"), versionId: "stale" };
+        const out = withBlob(stale, "2026-09-01T00:00:00.000Z", "v3");
+        assert.deepEqual([out.lockedUntil, out.versionId], ["2026-09-01T00:00:00.000Z", "v3"]);
+        assert.deepEqual(Object.keys(out).slice(-2), ["lockedUntil", "versionId"]);
+        const bare = withBlob(stale, undefined, undefined);
+        assert.ok(!("versionId" in bare) && !("lockedUntil" in bare), "no fields when nothing is known");
     });
 
     it("isUnchanged: same eTag, updated_at and size (a row without size compares on the rest); refreshedEntry keeps the blob", () => {
@@ -78,19 +68,9 @@ describe("sync-storage: pure steps", () => {
         assert.equal(isUnchanged(p, row({ size: 4 })), false);
         assert.equal(isUnchanged(p, row({ eTag: '"f"' })), false);
         assert.equal(isUnchanged(p, row({ updatedAt: "2026-01-02T00:00:00.000000Z" })), false);
-        assert.equal(isUnchanged(undefined, row()), false);
         const r = refreshedEntry(p, row());
         assert.equal(r.blobKey, p.blobKey);
         assert.deepEqual([r.contentType, r.cacheControl, r.metadata], ["image/png", "max-age=60", { k: 1 }]);
-    });
-
-    it("carriedEntries and withLockEnds: carried buckets' entries of this shard; lock ends from this run, else recorded", () => {
-        const prev = { objects: [entry("a", "x", "1"), entry("b", "y", "2"), entry("b", "z", "3", "2026-02-01T00:00:00.000Z")] } as StorageManifest;
-        assert.deepEqual(carriedEntries(prev, ["b"], (_b, n) => n !== "y").map((o) => o.name), ["z"]);
-        const set = new Map([["blobs/1", "2026-09-01T00:00:00.000Z"]]);
-        const out = withLockEnds(prev.objects, (k) => set.get(k) ?? (k === "blobs/3" ? "2026-02-01T00:00:00.000Z" : undefined));
-        assert.deepEqual(out.map((o) => o.lockedUntil), ["2026-09-01T00:00:00.000Z", undefined, "2026-02-01T00:00:00.000Z"]);
-        assert.equal("lockedUntil" in out[1], false);
     });
 
     it("md5FromETag: plain and weak single-part md5 eTags; multipart and missing ones give nothing", () => {

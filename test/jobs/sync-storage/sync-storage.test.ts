@@ -125,16 +125,25 @@ describe("sync-storage (vault: Ceph RGW)", function () {
             assert.deepEqual(st.tags, { env: ENV, kind: "sync-storage", content: "blob" }, `${key} tags on the server`);
             assert.ok(!("tier" in st.tags));
         }
+        // The run's objects: the manifest (version 2) and its object list, which it names with the
+        // version written, sha256, size and count (the chain's sha256 of the manifest covers the list).
+        const list = m.objectList!;
+        assert.equal(m.schemaVersion, 2);
+        assert.equal(list.key, runs[0].key.replace(/manifest\.json$/, "objects.ndjson.gz"));
+        assert.equal(list.count, m.objects.length);
         const runVersions = await h.versions(`storage/${ENV}/runs/`);
-        assert.deepEqual(runVersions.versions.map((v) => v.Key), [runs[0].key], "the manifest, one version, the only run object");
+        assert.deepEqual(runVersions.versions.map((v) => v.Key).sort(), [runs[0].key, list.key].sort(), "the manifest and its list, one version each, the only run objects");
+        assert.equal(runVersions.versions.find((v) => v.Key === list.key)!.VersionId, list.versionId, "the list's version is pinned");
         assert.equal(runVersions.deleteMarkers, 0);
-        const ms = await h.state(runs[0].key);
-        assert.equal(ms.mode, "COMPLIANCE");
-        assert.equal(ms.retainUntil, m.retainUntil, "the manifest is locked exactly to the run's retain-until");
-        assert.deepEqual(ms.tags, { tier: "monthly", env: ENV, kind: "sync-storage" });
-        const head = await h.vault.client.send(new HeadObjectCommand({ Bucket: VAULT_BUCKET, Key: runs[0].key }));
-        assert.equal(head.ServerSideEncryption, "aws:kms");
-        assert.equal(head.SSEKMSKeyId, h.rgw!.kmsKeyId);
+        for (const key of [runs[0].key, list.key]) {
+            const ms = await h.state(key);
+            assert.equal(ms.mode, "COMPLIANCE");
+            assert.equal(ms.retainUntil, m.retainUntil, `${key} is locked exactly to the run's retain-until`);
+            assert.deepEqual(ms.tags, { tier: "monthly", env: ENV, kind: "sync-storage" });
+            const head = await h.vault.client.send(new HeadObjectCommand({ Bucket: VAULT_BUCKET, Key: key }));
+            assert.equal(head.ServerSideEncryption, "aws:kms");
+            assert.equal(head.SSEKMSKeyId, h.rgw!.kmsKeyId);
+        }
         // The lock holds: RGW refuses to delete a blob's version or to shorten its lock (even to the admin).
         const [aBlob] = blobVersions.versions;
         await refused(h.vault.client.send(new DeleteObjectCommand({ Bucket: VAULT_BUCKET, Key: aBlob.Key!, VersionId: aBlob.VersionId })));

@@ -80,6 +80,7 @@ import {
     type DbManifest,
     type JobConfig,
     type StorageManifest,
+    type StorageManifestWithObjects,
 } from "@supabase-backups/contracts";
 import { gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPolicy, writerReadableKeys, type PolicyDocument, type VaultPolicyContext } from "../../../components/iam-policies";
 import { bucketPolicy } from "../../../components/resource-policies";
@@ -90,6 +91,7 @@ import { awsEnv, backdateListing, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUse
 import { seedSupabase } from "../../support/seed";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
 import { passwordOutOfArgv } from "../../support/target-url";
+import { withObjects } from "../../../jobs/src/vault/object-list";
 
 const ENV = "test";
 const BUCKET = "vault";
@@ -123,7 +125,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
     let appliedBucketPolicy: PolicyDocument;
     let appliedWriterPolicy: PolicyDocument;
     let db: { manifest: DbManifest; manifestKey: string; manifestSha256: string };
-    let storageRun: { manifest: StorageManifest; manifestKey: string };
+    let storageRun: { manifest: StorageManifestWithObjects; manifestKey: string };
     /** version id of each object of the first dump (and its manifest), by key */
     const versions = new Map<string, string>();
     const storageFiles = new Map<string, Buffer>();
@@ -353,7 +355,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             const listed = await s3.inspector.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefixes.storageRuns(ENV) }));
             const manifests = (listed.Contents ?? []).map((o) => o.Key!).filter((k) => k.endsWith("/manifest.json"));
             assert.equal(manifests.length, 1, JSON.stringify(listed.Contents?.map((o) => o.Key)));
-            const m = assertSchema<StorageManifest>(StorageManifestSchema, JSON.parse((await inspect.bytes(manifests[0])).toString("utf8")), "storage manifest");
+            const m = await withObjects(s3.inspector, BUCKET, assertSchema<StorageManifest>(StorageManifestSchema, JSON.parse((await inspect.bytes(manifests[0])).toString("utf8")), "storage manifest"));
             storageRun = { manifest: m, manifestKey: manifests[0] };
             assert.deepEqual(m.objects.map((o) => o.name).sort(), [...storageFiles.keys()].sort());
             assert.equal(new Set(m.objects.map((o) => o.blobKey)).size, storageFiles.size - 1, "u/dup.bin shares u/0.bin's blob");

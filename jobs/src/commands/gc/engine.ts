@@ -25,6 +25,7 @@ import { VaultReadError, VersionIndex } from "../../vault/versions";
 import { keepForUnreadable, noteUnreadable, type Unreadable } from "./unreadable";
 import { planGc, type BlobListing } from "./plan";
 import { deleteBlobs } from "./delete";
+import { storageEntries } from "../../vault/object-list";
 
 export interface GcOptions extends OperatorOptions {
     dryRun?: boolean;
@@ -113,6 +114,14 @@ async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; ref
         noteUnreadable(unreadable, key, written);
         return undefined;
     };
+    // a manifest's entries; an archived object list is noted like an archived manifest
+    const addEntries = async (m: StorageManifest | StorageShardManifest, written: Date | undefined) => {
+        try {
+            for await (const o of storageEntries(s3, bucket, m)) referenced.add(o.sha256);
+        } catch (e) {
+            archived(m.objectList?.key ?? `${m.runId} entries`, written)(e);
+        }
+    };
     const runs = await listCompleteRuns(s3, bucket, env, "storage");
     // Every version of every manifest: an overwrite with a stolen writer token can add references, never
     // take away those of the version the job wrote.
@@ -126,16 +135,17 @@ async function referencedBlobs(ctx: CommandContext): Promise<{ runs: number; ref
             const loaded = await loadManifest<StorageManifest>(s3, bucket, ref, versionId).catch(archived(`${ref.manifestKey}${versionId ? ` (version ${versionId})` : ""}`, written));
             if (!loaded) continue;
             const { manifest } = loaded;
-            if (manifest.kind !== "storage" || !Array.isArray(manifest.objects)) {
+            if (manifest.kind !== "storage" || (!Array.isArray(manifest.objects) && !manifest.objectList)) {
                 throw new JobFailure(`${ref.manifestKey} is not a storage manifest: refusing to collect on partial knowledge`);
             }
-            for (const o of manifest.objects) referenced.add(o.sha256);
+            // streamed (a version-2 object list at the version this manifest version pins, sha256-checked)
+            await addEntries(manifest, written);
         }
     }
     const shardKeys = listed.filter((o) => /\/shards\/[^/]+\.json$/.test(o.key));
     for (const o of shardKeys) {
         const got = await getJson<StorageShardManifest>(s3, bucket, o.key).catch(archived(o.key, o.lastModified));
-        for (const obj of got?.value.objects ?? []) referenced.add(obj.sha256);
+        if (got && (got.value.objects || got.value.objectList)) await addEntries(got.value, o.lastModified);
     }
     return { runs: runs.length, referenced, unreadable };
 }

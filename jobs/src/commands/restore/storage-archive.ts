@@ -3,13 +3,14 @@
 // client is created and no AWS credential is read; the audit records go to the archive (archive-runs.ts).
 // Every blob is checked against the manifest's sha256 and size; the chosen manifest is checked against
 // the next archived run's `previous` link when there is one (a forged or altered copy is refused).
-import { assertSchema, EXIT, runIdTime, StorageManifestSchema, type ExitCode, type StorageManifest } from "@supabase-backups/contracts";
+import { assertSchema, EXIT, runIdTime, StorageManifestSchema, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import type { ContainerClient } from "@azure/storage-blob";
 import type { JobContext } from "../../runtime/context";
 import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
 import { createArchiveClient } from "../../vault/archive";
 import { ArchiveAuditTrail, archiveIdentity, listArchiveStorageRuns, openArchiveBlob, readArchiveBytes } from "../../vault/archive-runs";
 import { audited, auditRetainUntil, Refusal, requireReason, resolveActor } from "../../vault/audit";
+import { withObjectsVia } from "../../vault/object-list";
 import { parseAt } from "../../vault/run-choice";
 import type { RunRef } from "../../vault/runs";
 import { storageTarget } from "./storage-targets";
@@ -32,7 +33,9 @@ export async function restoreStorageFromArchive(ctx: JobContext, opts: RestoreSt
     });
     const source = {
         choose: () => chooseArchiveRun(container, ctx.config.env, opts),
-        open: (o: StorageManifest["objects"][number]) => openArchiveBlob(container, o.blobKey, o.archive?.versionId),
+        open: (o: StorageObject) => openArchiveBlob(container, o.blobKey, o.archive?.versionId),
+        // the object list's copy beside the manifest (its sha256 in the manifest checks it)
+        entries: (m: StorageManifest) => withObjectsVia(m, (ref) => openArchiveBlob(container, ref.key)),
     };
     try {
         return await audited(trail, () => runStorageRestore(ctx, opts, dest, trail, source), ctx.log);

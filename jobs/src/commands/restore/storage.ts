@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable, Transform, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { EXIT, printableName, runIdTime, unsafeObjectName, type BucketSettings, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+import { EXIT, printableName, runIdTime, unsafeObjectName, type BucketSettings, type ExitCode, type StorageManifest, type StorageManifestWithObjects, type StorageObject } from "@supabase-backups/contracts";
 import { s3Metadata, sameMetadata, storageTarget, type StorageTarget } from "./storage-targets";
 import { audited, Refusal, type AuditTrail } from "../../vault/audit";
 import { JobFailure, UsageError } from "../../runtime/errors";
@@ -22,6 +22,7 @@ import { materializeFrom } from "../../vault/storage-runs";
 import { openVersion } from "../../vault/versions";
 import type { JobContext } from "../../runtime/context";
 import { out, outJson, renderPairs } from "../../cli/output";
+import { withObjects } from "../../vault/object-list";
 
 export interface RestoreStorageOptions extends OperatorOptions {
     run?: string;
@@ -70,6 +71,7 @@ export async function restoreStorage(ctx: CommandContext, opts: RestoreStorageOp
         choose: () => chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: opts.run, at: opts.at, trust: {} }),
         // the blob's version as its run recorded it (a later overwrite of the key is not read)
         open: async (o) => (await openVersion(ctx.s3, ctx.bucket, { key: o.blobKey, versionId: o.versionId })).body,
+        entries: (m) => withObjects(ctx.s3, ctx.bucket, m),
     };
     return audited(trail, () => runStorageRestore(ctx, opts, dest, trail, source), ctx.log);
 }
@@ -91,6 +93,8 @@ export interface StorageRunSource {
     choose(): Promise<ChosenStorageRun>;
     /** a blob's bytes, unverified (materializeFrom checks sha256 and size) */
     open(o: StorageObject): Promise<Readable>;
+    /** the run's entries (a version-2 manifest's object list from the same store, sha256-checked) */
+    entries(m: StorageManifest): Promise<StorageManifestWithObjects>;
 }
 
 /** A storage restore's state: the run, what of it is restored, and where to. */
@@ -113,7 +117,7 @@ interface StorageRestore {
  * sync-storage never records one, so the manifest is forged or from before the check — unless
  * --skip-unsafe-names restores the others (docs/security.md "Hostile object names").
  */
-function screenNames(ctx: JobContext, opts: RestoreStorageOptions, m: StorageManifest): { selected: StorageObject[]; unsafe: string[] } {
+function screenNames(ctx: JobContext, opts: RestoreStorageOptions, m: StorageManifestWithObjects): { selected: StorageObject[]; unsafe: string[] } {
     const selected: StorageObject[] = [];
     const unsafe: string[] = [];
     for (const o of m.objects) {
@@ -134,7 +138,8 @@ function screenNames(ctx: JobContext, opts: RestoreStorageOptions, m: StorageMan
 
 export async function runStorageRestore(ctx: JobContext, opts: RestoreStorageOptions, dest: StorageTarget, trail: AuditTrail, source: StorageRunSource): Promise<ExitCode> {
     const chosen = await trail.time("choose", () => source.choose());
-    const m = chosen.loaded.manifest;
+    // the run's entries in memory (a version-2 manifest's object list, read from the same store)
+    const m = await source.entries(chosen.loaded.manifest);
     trail.setRun(m.runId);
     const into = opts.into ?? defaultRestoreBucket(opts.bucket, m.runId);
     trail.setTarget(`storage:${into}`);

@@ -208,8 +208,9 @@ function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, break
         newest: sNewest
             ? {
                   runId: sNewest.runId,
-                  objects: sNewest.objects.length,
-                  bytes: sNewest.objects.reduce((n, o) => n + o.size, 0),
+                  // from the per-bucket totals: a version-2 manifest keeps its entries in a separate list
+                  objects: sNewest.buckets.reduce((n, b) => n + b.objects, 0),
+                  bytes: sNewest.buckets.reduce((n, b) => n + b.bytes, 0),
                   failed: sNewest.failed.length,
                   buckets: sNewest.buckets,
                   retainUntil: sNewest.retainUntil,

@@ -5,15 +5,18 @@
 // archive degraded (exit code and metric "degraded"), stops further Azure writes for this run, and
 // leaves the entries without an `archive` record, so the next run copies them.
 //
-// What is in the archive is known from the previous manifest's `archive` records (the writer may not
-// list or read Azure), so an incremental run sends nothing for blobs already there. Three ways a blob
-// gets there: (1) right after its S3 store, from the same verified bytes (`copy`); (2) an unchanged
-// object whose blob is not there yet (an earlier degraded run, or the archive was switched on later) is
-// downloaded again from the source and checked against its sha256 (`catchUp`); (3) entries of carried
-// buckets cannot be fetched this run and stay missing until their bucket is synced.
+// What is in the archive is known from each previous entry's `archive` record (the writer may not list
+// or read Azure), so an incremental run sends nothing for blobs already there. Entries are handled one
+// at a time as the run streams them (no index of the previous run): three ways a blob gets there: (1)
+// right after its S3 store, from the same verified bytes (`copy`); (2) an unchanged object whose entry
+// has no record (an earlier degraded run, or the archive was switched on later) is downloaded again from
+// the source and checked against its sha256 (`keep` with a refetch); (3) entries of carried buckets
+// cannot be fetched this run and stay missing until their bucket is synced. Records this run made are
+// remembered for the last RECENT blobs (dedup without a set of every blob).
 import { createReadStream } from "node:fs";
-import type { ContainerClient } from "@azure/storage-blob";
-import type { JobConfig, StorageArchive, StorageManifest, StorageObject, TierTag } from "@supabase-backups/contracts";
+import type { Readable } from "node:stream";
+import type { BlockBlobClient, ContainerClient } from "@azure/storage-blob";
+import type { JobConfig, ObjectListRef, StorageArchive, StorageManifest, StorageObject, TierTag } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { archiveWriteOptions, createArchiveClient, isArchiveConflict, isNoImmutabilityApi, putArchiveRecord } from "../../vault/archive";
 import type { Fetched } from "./download";
@@ -27,21 +30,18 @@ export function archiveEnabled(cfg: JobConfig): cfg is JobConfig & { archive: No
     return !!cfg.archive && cfg.azure?.enabled !== false && cfg.storage.archive !== false;
 }
 
-/** Blob key → its archive record, from the previous manifest. */
-export function indexArchived(prev: Pick<StorageManifest, "objects"> | undefined): Map<string, ArchiveBlob> {
-    const m = new Map<string, ArchiveBlob>();
-    for (const o of prev?.objects ?? []) if (o.archive && !m.has(o.blobKey)) m.set(o.blobKey, o.archive);
-    return m;
-}
+/** How many of this run's blob records are remembered. */
+const RECENT = 50_000;
 
 const BLOCK_SIZE = 8 * 1024 * 1024;
 
 export class ArchiveCopy {
-    /** what this run copied (or found there) and the locks it set, by blob key */
-    private readonly records = new Map<string, ArchiveBlob>();
-    private readonly inflight = new Map<string, Promise<void>>();
-    private readonly extended = new Set<string>();
-    private readonly catchingUp = new Set<string>();
+    /** records this run made (copies, extensions), oldest first, bounded */
+    private readonly recent = new Map<string, ArchiveBlob>();
+    private readonly inflight = new Map<string, Promise<ArchiveBlob | undefined>>();
+    private readonly extending = new Map<string, Promise<ArchiveBlob>>();
+    /** the first lock extension runs alone: a store without the API answers it, and no more are tried */
+    private firstExtension?: Promise<unknown>;
     private copied = 0;
     private failure?: string;
     private noImmutabilityApi = false;
@@ -50,20 +50,18 @@ export class ArchiveCopy {
         private readonly run: Pick<RunScope, "env" | "log" | "retain">,
         private readonly client: ContainerClient | undefined,
         readonly container: string | undefined,
-        private readonly known: Map<string, ArchiveBlob>,
         private readonly lockTarget: Date,
     ) {}
 
     /** Off (no archive configured): every method is a no-op and the manifest gets no `archive`. */
-    static async open(run: Pick<RunScope, "env" | "log" | "retain" | "cfg">, prev: Pick<StorageManifest, "objects"> | undefined, lockTarget: Date, env: NodeJS.ProcessEnv): Promise<ArchiveCopy> {
-        const known = indexArchived(prev);
-        if (!archiveEnabled(run.cfg)) return new ArchiveCopy(run, undefined, undefined, known, lockTarget);
+    static async open(run: Pick<RunScope, "env" | "log" | "retain" | "cfg">, lockTarget: Date, env: NodeJS.ProcessEnv): Promise<ArchiveCopy> {
+        if (!archiveEnabled(run.cfg)) return new ArchiveCopy(run, undefined, undefined, lockTarget);
         const a = run.cfg.archive;
         try {
             const client = await createArchiveClient(a, env, { retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4000, tryTimeoutInMs: 120_000 } });
-            return new ArchiveCopy(run, client, a.container, known, lockTarget);
+            return new ArchiveCopy(run, client, a.container, lockTarget);
         } catch (e) {
-            const c = new ArchiveCopy(run, undefined, a.container, known, lockTarget);
+            const c = new ArchiveCopy(run, undefined, a.container, lockTarget);
             c.fail(`cannot create the Azure client: ${errorMessage(e)}`);
             return c;
         }
@@ -83,19 +81,23 @@ export class ArchiveCopy {
         this.run.log.warn({ err: error }, "Azure archive copy failed; the run completes on S3 only (degraded), the next run copies what is missing");
     }
 
-    /** Is the blob in the archive (recorded before, or copied by this run)? */
-    has(key: string): boolean {
-        return this.known.has(key) || this.records.has(key);
+    private remember(key: string, rec: ArchiveBlob): ArchiveBlob {
+        this.recent.delete(key);
+        this.recent.set(key, rec);
+        if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+        return rec;
     }
 
-    /** Should an unchanged object be fetched again to copy its blob? Only while the archive works. */
-    needsCatchUp(key: string): boolean {
-        return !!this.live && !this.has(key) && !this.inflight.has(key);
-    }
-
-    /** Copy the verified bytes of a blob (just stored in S3). Never throws: a failure degrades the archive. */
-    copy(key: string, f: Fetched): Promise<void> {
-        if (!this.live || this.has(key)) return Promise.resolve();
+    /**
+     * Copy the verified bytes of a blob just stored in S3 (`prev`: the object's previous entry, whose
+     * record holds when the content is the same blob); the entry's record. Never throws: a failure
+     * degrades the archive.
+     */
+    copy(key: string, f: Fetched, prev?: StorageObject): Promise<ArchiveBlob | undefined> {
+        if (!this.enabled) return Promise.resolve(undefined);
+        const known = this.recent.get(key) ?? (prev?.blobKey === key ? prev.archive : undefined);
+        if (known) return Promise.resolve(this.covering(key, known));
+        if (!this.live) return Promise.resolve(undefined);
         let p = this.inflight.get(key);
         if (!p) {
             p = this.put(key, f).finally(() => this.inflight.delete(key));
@@ -104,7 +106,7 @@ export class ArchiveCopy {
         return p;
     }
 
-    private async put(key: string, f: Fetched): Promise<void> {
+    private async put(key: string, f: Fetched): Promise<ArchiveBlob | undefined> {
         const blob = this.live!.getBlockBlobClient(key);
         const options = archiveWriteOptions({ key, contentType: "application/octet-stream", tags: { env: this.run.env, kind: "sync-storage", content: "blob" }, retainUntil: this.lockTarget });
         try {
@@ -112,92 +114,87 @@ export class ArchiveCopy {
                 ? await blob.upload(f.buffer, f.size, options)
                 : // staged blocks, one commit; the policy, tags and condition ride on the commit (as dump does)
                   await blob.uploadStream(createReadStream(f.file!), BLOCK_SIZE, 2, options as Parameters<typeof blob.uploadStream>[3]);
-            this.records.set(key, { ...(r.versionId ? { versionId: r.versionId } : {}), lockedUntil: this.lockTarget.toISOString() });
             this.copied++;
+            return this.remember(key, { ...(r.versionId ? { versionId: r.versionId } : {}), lockedUntil: this.lockTarget.toISOString() });
         } catch (e) {
             // Already there (a run that failed before its manifest, or another shard): content-addressed,
             // so the same bytes; its lock is unknown until this run extends it.
-            if (isArchiveConflict(e)) this.records.set(key, {});
-            else this.fail(`${key}: ${errorMessage(e)}`);
+            if (isArchiveConflict(e)) return this.covering(key, {});
+            this.fail(`${key}: ${errorMessage(e)}`);
+            return undefined;
         }
     }
 
     /**
-     * An unchanged object whose blob is not in the archive: download it again (`fetch` hands the verified
-     * bytes to `use` and cleans up), check it is still the recorded content, copy it. Never throws: a
-     * source failure leaves the blob missing (retried next run), an Azure failure degrades the archive.
+     * A previous entry kept without a transfer (unchanged, or a carried bucket's): its record, its lock
+     * extended when needed; without one, `refetch` (unchanged objects only) downloads the object again
+     * (verified bytes to `use`) to copy it. Never throws.
      */
-    async catchUp(entry: StorageObject, fetch: (use: (f: Fetched) => Promise<void>) => Promise<void>): Promise<void> {
-        if (!this.needsCatchUp(entry.blobKey) || this.catchingUp.has(entry.blobKey)) return;
-        this.catchingUp.add(entry.blobKey);
+    keep(p: StorageObject, refetch?: (use: (f: Fetched) => Promise<void>) => Promise<void>): ArchiveBlob | undefined | Promise<ArchiveBlob | undefined> {
+        if (!this.enabled) return p.archive;
+        const known = this.recent.get(p.blobKey) ?? p.archive;
+        if (known) return this.covering(p.blobKey, known);
+        if (!this.live || !refetch) return undefined;
+        return this.catchUp(p, refetch);
+    }
+
+    private async catchUp(entry: StorageObject, refetch: (use: (f: Fetched) => Promise<void>) => Promise<void>): Promise<ArchiveBlob | undefined> {
+        let rec: ArchiveBlob | undefined;
         try {
-            await fetch(async (f) => {
+            await refetch(async (f) => {
                 if (f.sha256 !== entry.sha256) {
                     this.run.log.warn({ bucket: entry.bucket, name: entry.name }, "object changed since its entry was recorded: its blob is copied to the archive when the next run records it");
                     return;
                 }
-                await this.copy(entry.blobKey, f);
+                rec = await this.copy(entry.blobKey, f);
             });
         } catch (e) {
             this.run.log.warn({ bucket: entry.bucket, name: entry.name, err: errorMessage(e) }, "could not fetch the object again for its archive copy (retried next run)");
-        } finally {
-            this.catchingUp.delete(entry.blobKey);
         }
+        return rec;
     }
 
-    /**
-     * Extend the Locked immutability of every referenced blob whose recorded lock ends before this run's
-     * retain-until (as blobs.ts does in S3), once per key. A store without the API is logged once.
-     */
-    async extendLocks(objects: StorageObject[], concurrency: number): Promise<void> {
-        const ends = this.lockEnds();
-        const due = [...new Set(objects.map((o) => o.blobKey))].filter((k) => this.has(k) && !this.extended.has(k) && !lockCovers(ends, k, this.run.retain));
-        if (!due.length) return;
-        // the first alone: a store without the API answers it, and no more are tried
-        await this.extendOne(due[0]);
-        let next = 1;
-        const worker = async () => {
-            while (next < due.length && this.live && !this.noImmutabilityApi) await this.extendOne(due[next++]);
-        };
-        await Promise.all(Array.from({ length: Math.min(concurrency, due.length - 1) }, worker));
+    /** The record, or (when its lock ends before this run's retain-until, as blobs.ts does in S3) the promise of its extension, once per key. */
+    private covering(key: string, rec: ArchiveBlob): ArchiveBlob | Promise<ArchiveBlob> {
+        if (lockCovers(rec.lockedUntil, this.run.retain) || !this.live || this.noImmutabilityApi) return rec;
+        let p = this.extending.get(key);
+        if (!p) {
+            p = this.extend(key, rec).finally(() => this.extending.delete(key));
+            this.extending.set(key, p);
+        }
+        return p;
     }
 
-    private async extendOne(key: string): Promise<void> {
+    private async extend(key: string, rec: ArchiveBlob): Promise<ArchiveBlob> {
+        if (!this.firstExtension) {
+            const first = this.extendOne(key, rec);
+            this.firstExtension = first;
+            return first;
+        }
+        await this.firstExtension;
+        return this.extendOne(key, rec);
+    }
+
+    private async extendOne(key: string, rec: ArchiveBlob): Promise<ArchiveBlob> {
         const live = this.live;
-        if (!live || this.noImmutabilityApi) return;
-        this.extended.add(key);
+        if (!live || this.noImmutabilityApi) return rec;
         try {
-            const rec = this.records.get(key) ?? this.known.get(key);
             const c = live.getBlobClient(key);
-            await (rec?.versionId ? c.withVersion(rec.versionId) : c).setImmutabilityPolicy({ expiriesOn: this.lockTarget, policyMode: "Locked" });
-            this.records.set(key, { ...rec, lockedUntil: this.lockTarget.toISOString() });
+            await (rec.versionId ? c.withVersion(rec.versionId) : c).setImmutabilityPolicy({ expiriesOn: this.lockTarget, policyMode: "Locked" });
+            return this.remember(key, { ...rec, lockedUntil: this.lockTarget.toISOString() });
         } catch (e) {
             if (isNoImmutabilityApi(e)) {
+                if (!this.noImmutabilityApi) this.run.log.warn({ err: errorMessage(e) }, "the archive has no immutability API: blob locks cannot be extended");
                 this.noImmutabilityApi = true;
-                this.run.log.warn({ err: errorMessage(e) }, "the archive has no immutability API: blob locks cannot be extended");
             } else this.fail(`extend the immutability of ${key}: ${errorMessage(e)}`);
+            return rec;
         }
     }
 
-    private lockEnds(): Map<string, string> {
-        const m = new Map<string, string>();
-        for (const [k, v] of [...this.known, ...this.records]) if (v.lockedUntil) m.set(k, v.lockedUntil);
-        return m;
-    }
-
-    /** Every entry records its blob's archive copy when known (this run's, else the previous run's). */
-    withArchive(objects: StorageObject[]): StorageObject[] {
-        if (!this.enabled) return objects;
-        return objects.map(({ archive: _a, ...o }) => {
-            const a = this.records.get(o.blobKey) ?? this.known.get(o.blobKey);
-            return a ? { ...o, archive: a } : o;
-        });
-    }
-
-    /** The manifest's `archive`: degraded when a write failed or an entry's blob is not known to be there. */
-    summary(objects: StorageObject[]): StorageArchive | undefined {
+    /** A shard's `archive`: `missing` = its entries without a record (counted as they were written). */
+    summary(missing: number): StorageArchive | undefined {
         if (!this.enabled) return undefined;
-        return runArchive([{ provider: "azure", container: this.container!, status: "ok", missing: 0, copied: this.copied, ...(this.failure ? { error: this.failure } : {}) }], objects);
+        return runArchive([{ provider: "azure", container: this.container!, status: "ok", missing: 0, copied: this.copied, ...(this.failure ? { error: this.failure } : {}) }], missing);
     }
 
     /** The run manifest, beside the blobs, as the same bytes (the archive is usable on its own). False: failed. */
@@ -211,13 +208,26 @@ export class ArchiveCopy {
             return false;
         }
     }
+
+    /** The run's object list beside its manifest (same key, same bytes, streamed from S3). False: failed. */
+    async copyObjectList(ref: ObjectListRef, body: () => Promise<Readable>, manifest: StorageManifest, tier: TierTag): Promise<boolean> {
+        if (!this.client) return !this.enabled;
+        try {
+            const options = archiveWriteOptions({ key: ref.key, contentType: "application/x-ndjson", tags: { tier, env: this.run.env, kind: "sync-storage" }, retainUntil: new Date(manifest.retainUntil) });
+            await this.client.getBlockBlobClient(ref.key).uploadStream(await body(), BLOCK_SIZE, 2, options as Parameters<BlockBlobClient["uploadStream"]>[3]);
+            return true;
+        } catch (e) {
+            if (isArchiveConflict(e)) return true;
+            this.run.log.warn({ key: ref.key, err: errorMessage(e) }, "Azure copy of the run's object list failed (degraded)");
+            return false;
+        }
+    }
 }
 
-/** A run's `archive` from its shards' (or its one shard's) and its final entries; undefined when off. */
-export function runArchive(parts: Array<StorageArchive | undefined>, objects: StorageObject[]): StorageArchive | undefined {
+/** A run's `archive` from its shards' (or its one shard's), `missing` its final entries without a record; undefined when off. */
+export function runArchive(parts: Array<StorageArchive | undefined>, missing: number): StorageArchive | undefined {
     const present = parts.filter((p): p is StorageArchive => !!p);
     if (!present.length) return undefined;
-    const missing = objects.filter((o) => !o.archive).length;
     const error = present.find((p) => p.error)?.error;
     return {
         provider: "azure",

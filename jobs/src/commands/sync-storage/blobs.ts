@@ -1,40 +1,48 @@
 // The run's view of the content-addressed blobs: which exist, which this run stores, and their locks.
 //
-// Existence: the previous manifest's blobs are known to exist; other blobs are checked by listing (the
-// writer may list its prefixes but, by the IAM policy, may not GetObject/HeadObject a blob): one
-// delimiter listing of the blob directories per run, then a ListObjectsV2 on the exact key where the
-// directory exists. A blob another shard stores meanwhile is caught by the put's If-None-Match. A map of
-// in-flight blob keys dedups within the run.
+// Existence: a changed object whose content is the blob its previous entry named is known to exist;
+// other blobs are checked by listing (the writer may list its prefixes but, by the IAM policy, may not
+// GetObject/HeadObject a blob): one delimiter listing of the blob directories per run, then a
+// ListObjectsV2 on the exact key where the directory exists. A blob another shard stores meanwhile is
+// caught by the put's If-None-Match. In-flight stores and extensions are deduplicated per key, and the
+// outcome of the last RECENT blobs is remembered: memory stays bounded at a million objects (the
+// previous run's blobs are never held as a set).
 //
 // Locks (docs/architecture.md "Retention"): a blob's lock must cover every retained manifest that
 // references it. This run's manifest references its blobs until `retain`: a blob whose known lock ends
-// earlier (or is unknown) is extended to `retain` + slack, once per key per run; the lock end is
-// recorded per entry.
+// earlier (or is unknown) is extended to `retain` + slack; the lock end is recorded per entry.
 import { ListObjectsV2Command, PutObjectRetentionCommand, type S3Client } from "@aws-sdk/client-s3";
-import { prefixes, storageBlobKey } from "@supabase-backups/contracts";
+import { prefixes, storageBlobKey, type StorageObject } from "@supabase-backups/contracts";
 import { errorMessage } from "../../runtime/errors";
 import { retentionParams } from "../../vault/write-params";
 import { isShorterLockRefusal } from "../../vault/s3";
 import type { Fetched } from "./download";
-import { lockCovers, type PreviousIndex } from "./plan";
+import { lockCovers } from "./plan";
 import { LOCK_SLACK_MS, vaultOp, type RunScope, type Timing } from "./run";
 import { putBlob, type BlobTarget } from "./upload";
 
 export type Stored = "uploaded" | "existing";
 
+/** What an entry records of its blob: how this run got it, its lock end and VersionId when known. */
+export interface BlobInfo {
+    how: Stored;
+    lockedUntil?: string;
+    versionId?: string;
+}
+
+/** How many blobs' outcomes are remembered (dedup within the run without a set of every blob). */
+const RECENT = 50_000;
+
 export class BlobStore {
     readonly target: BlobTarget;
-    private readonly stores = new Map<string, Promise<Stored>>();
-    private readonly extensions = new Map<string, Promise<void>>();
-    /** lock ends this run set (upload, extension), by blob key */
-    private readonly setLocks = new Map<string, string>();
-    /** VersionIds of the blobs this run uploaded */
-    private readonly uploaded = new Map<string, string>();
+    private readonly stores = new Map<string, Promise<BlobInfo>>();
+    private readonly extensions = new Map<string, Promise<string | undefined>>();
+    /** outcomes of recent stores and extensions, oldest first */
+    private readonly recent = new Map<string, { lockedUntil?: string; versionId?: string }>();
     private blobDirs: Promise<Set<string>> | undefined;
 
     constructor(
         private readonly run: Pick<RunScope, "s3" | "vaultBucket" | "env" | "cfg" | "log" | "retain">,
-        private readonly prev: PreviousIndex,
         private readonly timing: Timing,
         multipartThreshold: number,
     ) {
@@ -45,33 +53,34 @@ export class BlobStore {
         return this.run.s3;
     }
 
-    /** The lock end an entry records: set by this run, else as the previous run recorded it. */
-    lockEnd(key: string): string | undefined {
-        return this.setLocks.get(key) ?? this.prev.locks.get(key);
-    }
-
-    /** The blob's VersionId an entry records: this run's upload, else as the previous run recorded it. */
-    versionOf(key: string): string | undefined {
-        return this.uploaded.get(key) ?? this.prev.versions.get(key);
-    }
-
-    /** A blob of the previous manifest, referenced without a transfer: does its lock need extending? */
-    needsExtension(key: string): boolean {
-        return !lockCovers(this.prev.locks, key, this.run.retain) && !this.extensions.has(key);
+    private remember(key: string, info: { lockedUntil?: string; versionId?: string }): void {
+        this.recent.delete(key);
+        this.recent.set(key, info);
+        if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
     }
 
     /**
-     * Extend the blob's lock to the lock target, once per key per run. `lowerBoundKnown`: a manifest
-     * vouches for the blob, so a refusal other than "already locked longer" is real.
+     * An entry of the previous manifest kept without a transfer (unchanged, or a carried bucket's): its
+     * lock end, extending the blob's lock first when the recorded one ends before this run's retain-until.
      */
-    extendRetention(key: string, lowerBoundKnown: boolean): Promise<void> {
+    keep(p: StorageObject): string | undefined | Promise<string | undefined> {
+        if (p.lockedUntil && lockCovers(p.lockedUntil, this.run.retain)) return p.lockedUntil;
+        const known = this.recent.get(p.blobKey)?.lockedUntil;
+        if (known && lockCovers(known, this.run.retain)) return known;
+        return this.extendRetention(p.blobKey, true);
+    }
+
+    /**
+     * Extend the blob's lock to the lock target, once per key at a time; resolves to the lock end to
+     * record. `lowerBoundKnown`: a manifest vouches for the blob, so a refusal other than "already locked
+     * longer" is real.
+     */
+    extendRetention(key: string, lowerBoundKnown: boolean): Promise<string | undefined> {
         let p = this.extensions.get(key);
         if (!p) {
             const until = this.target.lockTarget;
             p = vaultOp(`extend retention of ${key}`, () => this.s3.send(new PutObjectRetentionCommand(retentionParams(this.run.cfg.vault, key, until)))).then(
-                () => {
-                    this.setLocks.set(key, until.toISOString());
-                },
+                () => until.toISOString(),
                 (e) => {
                     // The blob may already be locked longer than requested (a higher-tier run, or a
                     // manifest that did not record it): the store refuses to shorten COMPLIANCE, which is
@@ -81,48 +90,59 @@ export class BlobStore {
                     // period and governance bypass check failed".
                     if (isShorterLockRefusal(e)) {
                         this.run.log.debug({ key }, "retention already longer than requested");
-                        this.setLocks.set(key, until.toISOString());
-                        return;
+                        return until.toISOString();
                     }
                     if (lowerBoundKnown) throw e;
                     this.run.log.warn({ key, err: errorMessage(e) }, "could not extend the retention of an existing blob (it may already be locked longer)");
+                    return undefined;
                 },
             );
-            this.extensions.set(key, p);
+            const done = p;
+            this.extensions.set(key, done);
+            done.then(
+                (lockedUntil) => {
+                    if (lockedUntil) this.remember(key, { ...this.recent.get(key), lockedUntil });
+                },
+                () => undefined,
+            ).finally(() => this.extensions.delete(key));
         }
         return p;
     }
 
-    /** Make sure the blob is in the vault with at least this run's lock; once per key per run. */
-    store(f: Fetched): Promise<Stored> {
+    /**
+     * Make sure the blob is in the vault with at least this run's lock. `prev`: the object's previous
+     * entry, whose blob is known to exist (same content, e.g. only its metadata changed).
+     */
+    store(f: Fetched, prev?: StorageObject): Promise<BlobInfo> {
         const key = storageBlobKey(this.run.env, f.sha256);
-        let job = this.stores.get(key);
-        if (job) return job.then(() => "existing" as const);
-        job = this.storeOnce(key, f);
+        const inFlight = this.stores.get(key);
+        if (inFlight) return inFlight.then((i) => ({ ...i, how: "existing" as const }));
+        const job = this.storeOnce(key, f, prev);
         this.stores.set(key, job);
-        // A failed attempt must not poison later attempts at the same content.
-        job.catch(() => this.stores.delete(key));
+        // settled stores are remembered in `recent`; a failed attempt must not poison later ones
+        job.then((i) => this.remember(key, i), () => undefined).finally(() => this.stores.delete(key));
         return job;
     }
 
-    private async storeOnce(key: string, f: Fetched): Promise<Stored> {
-        if (this.prev.blobs.has(key)) {
-            if (!lockCovers(this.prev.locks, key, this.run.retain)) await this.extendRetention(key, true);
-            return "existing";
+    private async storeOnce(key: string, f: Fetched, prev: StorageObject | undefined): Promise<BlobInfo> {
+        const seen = this.recent.get(key);
+        if (seen?.lockedUntil && lockCovers(seen.lockedUntil, this.run.retain)) return { how: "existing", ...seen };
+        if (prev?.blobKey === key) {
+            const lockedUntil = await this.keep(prev);
+            return { how: "existing", lockedUntil, versionId: prev.versionId };
         }
         if (await this.timing.time("exists", () => this.exists(key))) {
-            await this.extendRetention(key, false);
-            return "existing";
+            return { how: "existing", lockedUntil: await this.extendRetention(key, false) };
         }
         const { how, versionId } = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
-        if (how === "uploaded") this.setLocks.set(key, this.target.lockTarget.toISOString());
         // "null" is the version of an object in a bucket without versioning: nothing to pin
-        if (versionId && versionId !== "null") this.uploaded.set(key, versionId);
-        // lost the If-None-Match race: the other writer's lock is unknown
-        else await this.extendRetention(key, false);
-        return how;
+        const pinned = versionId && versionId !== "null" ? versionId : undefined;
+        if (how === "uploaded" && pinned) return { how, lockedUntil: this.target.lockTarget.toISOString(), versionId: pinned };
+        // lost the If-None-Match race (the other writer's lock is unknown), or no version to tell this
+        // upload from another writer's: extend (a no-op when it already holds)
+        const extended = await this.extendRetention(key, false);
+        return { how, lockedUntil: extended ?? (how === "uploaded" ? this.target.lockTarget.toISOString() : undefined) };
     }
-
     /** One delimiter listing tells which blob directories exist, so a first sync into an empty vault lists nothing else. */
     private async exists(key: string): Promise<boolean> {
         const dir = key.slice(0, key.lastIndexOf("/") + 1);

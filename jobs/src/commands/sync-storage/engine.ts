@@ -7,7 +7,16 @@
 // the writer identity does not have (and Object Lock would keep every temp object for the lock period),
 // so nothing but final content-addressed blobs is ever written to the vault.
 import type { S3Client } from "@aws-sdk/client-s3";
-import { EXIT, METRICS, runIdTime, storageShardManifestKey, type StorageManifest, type StorageShardManifest } from "@supabase-backups/contracts";
+import {
+    EXIT,
+    METRICS,
+    runIdTime,
+    storageObjectListKey,
+    storageShardManifestKey,
+    storageShardObjectListKey,
+    type StorageManifest,
+    type StorageShardManifest,
+} from "@supabase-backups/contracts";
 import type { JobContext } from "../../runtime/context";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { pushRunMetrics } from "../../runtime/metrics";
@@ -15,6 +24,7 @@ import { listCompleteRuns, loadManifest } from "../../vault/runs";
 import { getJson, putRecordOnce } from "../../vault/s3";
 import type { CommandContext } from "../../cli/command";
 import { listShardManifests } from "../../vault/storage-runs";
+import { openVersion } from "../../vault/versions";
 import { mergeRun, writeLinkedManifest } from "./merge";
 import { resolveRunId } from "./run-id";
 import { archiveEnabled, ArchiveCopy } from "./archive-copy";
@@ -29,7 +39,7 @@ interface Outcome {
     manifestKey?: string;
     shard?: StorageShardManifest;
     shardKey?: string;
-    /** false: the run manifest's Azure copy failed (degraded) */
+    /** false: the run manifest's (or its object list's) Azure copy failed (degraded) */
     manifestArchived?: boolean;
 }
 
@@ -43,7 +53,7 @@ export async function syncStorage(ctx: CommandContext, opts: SyncOptions): Promi
     let outcome: Outcome;
     try {
         outcome = await runSteps(ctx, opts, s3, runId, started);
-        if (outcome.manifest && outcome.manifestKey) outcome.manifestArchived = await archiveManifest(ctx, outcome.manifest, outcome.manifestKey);
+        if (outcome.manifest && outcome.manifestKey) outcome.manifestArchived = await archiveManifest(ctx, s3, outcome.manifest, outcome.manifestKey);
     } catch (e) {
         await pushRunMetrics(cfg.alerts.pushgatewayUrl, cfg.env, "sync-storage", { result: "failure", durationSeconds: (Date.now() - started.getTime()) / 1000 }, ctx.log);
         if (e instanceof VaultError) throw new JobFailure(`${e.message}; no manifest written, the next run resumes (blobs that landed are not uploaded again)`, EXIT.failed, e);
@@ -75,10 +85,12 @@ async function runSteps(ctx: JobContext, opts: SyncOptions, s3: S3Client, runId:
     }
 
     const prevRef = run.prevRef;
+    // the header (version 2: its object list is streamed by the shard; version 1: every entry inline)
     const prev = prevRef ? await vaultOp("read previous manifest", () => loadManifest<StorageManifest>(s3, run.vaultBucket, prevRef)) : undefined;
     mark(ctx, started, "previous manifest loaded");
-    const archive = await ArchiveCopy.open(run, prev?.manifest, new Date(run.retain.getTime() + LOCK_SLACK_MS), ctx.env);
-    const shard = await syncShard(ctx, opts, { ...run, prev: prev?.manifest, shardIndex: index, archive });
+    const listKey = sharded ? storageShardObjectListKey(run.env, runId, index, run.shardCount) : storageObjectListKey(run.env, runId);
+    const archive = await ArchiveCopy.open(run, new Date(run.retain.getTime() + LOCK_SLACK_MS), ctx.env);
+    const shard = await syncShard(ctx, opts, { ...run, prev: prev?.manifest, shardIndex: index, listKey, archive });
     if (!sharded) {
         const written = await writeLinkedManifest(run, shard, prev);
         return { manifest: written.manifest, manifestKey: written.key };
@@ -99,13 +111,16 @@ async function resolveRun(ctx: JobContext, s3: S3Client, runId: string, shardCou
     return { s3, vaultBucket, env: cfg.env, runId, runTime, tier, retain, cfg, log: ctx.log, prevRef: earlier[earlier.length - 1], shardCount, bucketFacts: () => readBucketFacts(ctx) };
 }
 
-/** The run manifest beside its blobs in the Azure archive (same bytes); false when that copy failed. */
-async function archiveManifest(ctx: JobContext, manifest: StorageManifest, key: string): Promise<boolean> {
+/** The run manifest and its object list beside its blobs in the Azure archive (same bytes); false when a copy failed. */
+async function archiveManifest(ctx: JobContext, s3: S3Client, manifest: StorageManifest, key: string): Promise<boolean> {
     if (!archiveEnabled(ctx.config)) return true;
     const scope = { env: ctx.config.env, log: ctx.log, retain: new Date(manifest.retainUntil), cfg: ctx.config };
-    const archive = await ArchiveCopy.open(scope, undefined, scope.retain, ctx.env);
+    const archive = await ArchiveCopy.open(scope, scope.retain, ctx.env);
     // the same lifecycle class as in S3 (tier=storage-<tier> where a bucket keeps the tier longer)
-    return archive.copyManifest(key, manifest, { tier: runTierTag(manifest.tier, ctx.config) });
+    const tier = runTierTag(manifest.tier, ctx.config);
+    const list = manifest.objectList;
+    const listed = list ? await archive.copyObjectList(list, async () => (await openVersion(s3, ctx.config.vault.bucket, { key: list.key, versionId: list.versionId })).body, manifest, tier) : true;
+    return (await archive.copyManifest(key, manifest, { tier })) && listed;
 }
 
 async function mergeOnly(ctx: JobContext, run: RunScope): Promise<Outcome> {
@@ -116,7 +131,7 @@ async function mergeOnly(ctx: JobContext, run: RunScope): Promise<Outcome> {
 
 /** Sharded: this shard's manifest, then the merge if it is the last shard to finish. */
 async function writeShardAndMerge(run: RunScope, shard: ShardOutcome, key: string, index: number): Promise<Outcome> {
-    const { bucketNames: _b, carriedBuckets: _c, ...record } = shard;
+    const { bucketNames: _b, carriedBuckets: _c, totals: _t, ...record } = shard;
     await vaultOp("write shard manifest", () => putRecordOnce(run.s3, run.cfg.vault, recordWrite(run.cfg, key, run.tier, run.retain), record));
     run.log.info({ runId: run.runId, shard: `${index}/${run.shardCount}` }, "shard manifest written");
     const merged = await mergeRun(run, async () => shard.bucketNames);

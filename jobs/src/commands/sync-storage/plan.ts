@@ -1,10 +1,8 @@
-// The pure part of a shard's sync: which buckets it syncs and which it carries over, what the previous
-// run tells (entries, blobs known to exist, their lock ends), whether an object changed, and the
-// manifest entries. No I/O here.
-import { storageBlobKey, type JobConfig, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
+// The pure part of a shard's sync: which buckets it syncs and which it carries over, whether a blob's
+// known lock covers the run, and the manifest entries. No I/O here (the comparison: compare.ts).
+import { compareCodePoints, storageBlobKey, type JobConfig, type StorageObject } from "@supabase-backups/contracts";
 import { UsageError } from "../../runtime/errors";
 import type { BucketFilter, SourceObject } from "../../supabase/storage-source";
-import { objectKey } from "../../vault/storage-runs";
 
 export interface BucketPlan {
     /** every configured bucket (default: all of the project's) */
@@ -29,41 +27,10 @@ export function planBuckets(existing: string[], configuredBuckets: JobConfig["st
             throw new UsageError(`--bucket ${b}: not a configured bucket (${configured.map((x) => x.name).join(", ") || "none"})`);
         }
     }
-    const toSync = only ? configured.filter((b) => only.includes(b.name)) : configured;
+    // in code-point order: the listing is merge-compared with the previous run's sorted list
+    const toSync = (only ? configured.filter((b) => only.includes(b.name)) : configured).slice().sort((a, b) => compareCodePoints(a.name, b.name));
     const carried = configured.filter((b) => !toSync.includes(b)).map((b) => b.name);
     return { configured, toSync, carried };
-}
-
-/**
- * The previous run: its entries by bucket/name, its blobs (known to exist in the vault) and their
- * recorded lock ends (`lockedUntil`, a lower bound of the real lock; absent in older manifests).
- */
-export interface PreviousIndex {
-    entries: Map<string, StorageObject>;
-    blobs: Set<string>;
-    locks: Map<string, string>;
-    /** the blobs' VersionIds as recorded (absent in older manifests) */
-    versions: Map<string, string>;
-}
-
-export function indexPrevious(prev: StorageManifest | undefined): PreviousIndex {
-    const entries = new Map<string, StorageObject>();
-    const blobs = new Set<string>();
-    const locks = new Map<string, string>();
-    const versions = new Map<string, string>();
-    for (const o of prev?.objects ?? []) {
-        entries.set(objectKey(o.bucket, o.name), o);
-        blobs.add(o.blobKey);
-        if (o.versionId) versions.set(o.blobKey, o.versionId);
-        const k = locks.get(o.blobKey);
-        if (o.lockedUntil && (!k || Date.parse(o.lockedUntil) > Date.parse(k))) locks.set(o.blobKey, o.lockedUntil);
-    }
-    return { entries, blobs, locks, versions };
-}
-
-/** Unchanged: same name, eTag, size, updated_at as the previous entry (a row without a size compares on the rest). */
-export function isUnchanged(p: StorageObject | undefined, o: SourceObject): p is StorageObject {
-    return !!p && p.eTag === o.eTag && p.updatedAt === o.updatedAt && (o.size === null || p.size === o.size);
 }
 
 /** An unchanged object keeps its blob; the descriptive fields are refreshed from the row. */
@@ -86,33 +53,19 @@ export function entryFrom(env: string, o: SourceObject, sha256: string, size: nu
     };
 }
 
-/** The previous run's entries of the carried buckets that fall in this shard, as they were. */
-export function carriedEntries(prev: StorageManifest | undefined, carried: string[], inShard: (bucket: string, name: string) => boolean): StorageObject[] {
-    const out: StorageObject[] = [];
-    for (const name of carried) {
-        for (const o of prev?.objects ?? []) if (o.bucket === name && inShard(o.bucket, o.name)) out.push(o);
-    }
-    return out;
+/** The entry as recorded: its blob's lock end and VersionId last, when known. */
+export function withBlob(o: StorageObject, lockedUntil: string | undefined, versionId: string | undefined): StorageObject {
+    const { lockedUntil: _l, versionId: _v, ...rest } = o;
+    return { ...rest, ...(lockedUntil ? { lockedUntil } : {}), ...(versionId ? { versionId } : {}) };
 }
 
-/** Does the blob's known lock already reach `retain`? Unknown locks do not. */
-export function lockCovers(locks: Map<string, string>, key: string, retain: Date): boolean {
-    const k = locks.get(key);
-    return !!k && Date.parse(k) >= retain.getTime();
+/** The entry with its blob's archive record (none: not known to be in the archive). */
+export function withArchiveRecord(o: StorageObject, rec: StorageObject["archive"]): StorageObject {
+    const { archive: _a, ...rest } = o;
+    return rec ? { ...rest, archive: rec } : rest;
 }
 
-/** Every entry records its blob's lock end: set by this run, else as the previous run recorded it. */
-export function withLockEnds(objects: StorageObject[], lockEnd: (blobKey: string) => string | undefined): StorageObject[] {
-    return objects.map(({ lockedUntil: _l, ...o }) => {
-        const l = lockEnd(o.blobKey);
-        return l ? { ...o, lockedUntil: l } : o;
-    });
-}
-
-/** Every entry records its blob's VersionId when known: uploaded by this run, else as recorded before. */
-export function withBlobVersions(objects: StorageObject[], versionOf: (blobKey: string) => string | undefined): StorageObject[] {
-    return objects.map(({ versionId: _v, ...o }) => {
-        const v = versionOf(o.blobKey);
-        return v ? { ...o, versionId: v } : o;
-    });
+/** Does a blob's known lock end (absent: unknown) already reach `retain`? */
+export function lockCovers(lockedUntil: string | undefined, retain: Date): boolean {
+    return !!lockedUntil && Date.parse(lockedUntil) >= retain.getTime();
 }

@@ -1,7 +1,7 @@
 // What every step of a sync-storage run shares: its options and result, the run's scope (who, where,
 // which tier), the vault error that ends a run, and the per-shard tally and timings.
 import type { S3Client } from "@aws-sdk/client-s3";
-import type { ExitCode, JobConfig, StorageManifest, StorageObject, StorageShardManifest, Tier } from "@supabase-backups/contracts";
+import type { ExitCode, JobConfig, StorageManifest, StorageShardManifest, Tier } from "@supabase-backups/contracts";
 import type { JobContext } from "../../runtime/context";
 import { errorMessage, httpStatusOf } from "../../runtime/errors";
 import type { RunRef } from "../../vault/runs";
@@ -101,9 +101,8 @@ export function recordWrite(cfg: JobConfig, key: string, tier: Tier, retain: Dat
     return { key, tags: { tier: runTierTag(tier, cfg), env: cfg.env, kind: "sync-storage" }, retainUntil: retain };
 }
 
-/** What one shard records: its entries, failures, vanished objects and counters. */
+/** What one shard records besides its entries (streamed to its object list): failures, vanished objects and counters. */
 export interface Tally {
-    objects: StorageObject[];
     failed: StorageShardManifest["failed"];
     vanished: NonNullable<StorageShardManifest["vanished"]>;
     /** listed but not synced: names that could address another object or path */
@@ -112,8 +111,7 @@ export interface Tally {
 }
 
 export function newTally(): Tally {
-    // Key order is the manifest's (records are serialized as built).
-    return { objects: [], failed: [], vanished: [], unsafe: [], stats: { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 } };
+    return { failed: [], vanished: [], unsafe: [], stats: { listed: 0, copied: 0, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: 0 } };
 }
 
 /** Summed wall time per operation kind (ms), logged at the end: where a slow run spends it. */

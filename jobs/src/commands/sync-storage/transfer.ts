@@ -9,15 +9,15 @@
 // directory (the CronJob's emptyDir) and the file is removed once uploaded.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { storageBlobKey } from "@supabase-backups/contracts";
 import { backoffMs, ByteBudget, Semaphore, sleep, type TaskGroup } from "../../runtime/concurrency";
 import { errorMessage, JobFailure } from "../../runtime/errors";
 import type { Progress } from "../../runtime/progress";
 import { SourceError, type SourceObject, type StorageCatalog, type StorageSource } from "../../supabase/storage-source";
+import { storageBlobKey, type StorageObject } from "@supabase-backups/contracts";
 import type { ArchiveCopy } from "./archive-copy";
-import type { BlobStore, Stored } from "./blobs";
+import type { BlobInfo, BlobStore } from "./blobs";
 import { fetchVerified, type Fetched } from "./download";
-import { entryFrom } from "./plan";
+import { entryFrom, withArchiveRecord, withBlob } from "./plan";
 import { VaultError, type RunScope, type Tally, type Timing } from "./run";
 
 export interface TransferSettings {
@@ -65,18 +65,20 @@ export class Transfers {
         this.memory = new ByteBudget(Math.max(s.concurrency * s.memoryThreshold, s.memoryThreshold));
     }
 
-    /** Sync one new or changed object; throws only what must stop the run. */
-    async sync(o: SourceObject): Promise<void> {
+    /**
+     * Sync one new or changed object (`prev`: its previous entry); its entry, or undefined when it failed
+     * or vanished (recorded in the tally). Throws only what must stop the run.
+     */
+    async sync(o: SourceObject, prev?: StorageObject): Promise<StorageObject | undefined> {
         let lastError = "";
         for (let attempt = 0; attempt <= this.s.retries; attempt++) {
-            if (this.d.tasks.failed) return;
+            if (this.d.tasks.failed) return undefined;
             if (attempt > 0) await sleep(backoffMs(this.s.retryBaseMs, attempt - 1));
             try {
-                await this.transferOnce(o);
-                return;
+                return await this.transferOnce(o, prev);
             } catch (e) {
                 const v = await this.judge(o, e, attempt);
-                if (v.next === "vanished") return;
+                if (v.next === "vanished") return undefined;
                 o = v.object;
                 lastError = v.error;
                 if (v.next === "give-up") break;
@@ -84,9 +86,10 @@ export class Transfers {
         }
         this.d.tally.failed.push({ bucket: o.bucket, name: o.name, error: lastError });
         this.d.tally.stats.failed++;
+        return undefined;
     }
 
-    private async transferOnce(o: SourceObject): Promise<void> {
+    private async transferOnce(o: SourceObject, prev: StorageObject | undefined): Promise<StorageObject> {
         // In-memory objects reserve their size from the buffer budget until uploaded.
         const reserved = o.size !== null && o.size <= this.s.memoryThreshold ? o.size : 0;
         await this.memory.acquire(reserved);
@@ -94,9 +97,10 @@ export class Transfers {
         try {
             f = await this.downloads.run(() => this.d.timing.time("download", () => this.fetch(o)));
             const fetched = f;
-            const how = await this.uploads.run(() => this.d.blobs.store(fetched));
-            await this.d.archive?.copy(storageBlobKey(this.d.run.env, fetched.sha256), fetched);
-            this.record(o, fetched, how);
+            const blob = await this.uploads.run(() => this.d.blobs.store(fetched, prev));
+            const archived = await this.d.archive?.copy(storageBlobKey(this.d.run.env, fetched.sha256), fetched, prev);
+            const entry = this.record(o, fetched, blob);
+            return this.d.archive?.enabled ? withArchiveRecord(entry, archived) : entry;
         } finally {
             this.memory.release(reserved);
             if (f) f.buffer = undefined;
@@ -128,14 +132,14 @@ export class Transfers {
         });
     }
 
-    private record(o: SourceObject, f: Fetched, how: Stored): void {
+    private record(o: SourceObject, f: Fetched, blob: BlobInfo): StorageObject {
         const { tally } = this.d;
-        tally.objects.push(entryFrom(this.d.run.env, o, f.sha256, f.size));
-        if (how === "uploaded") {
+        if (blob.how === "uploaded") {
             tally.stats.copied++;
             tally.stats.bytesUploaded += f.size;
         } else tally.stats.deduplicated++;
         this.d.progress.add(f.size, 1);
+        return withBlob(entryFrom(this.d.run.env, o, f.sha256, f.size), blob.lockedUntil, blob.versionId);
     }
 
     private async judge(o: SourceObject, e: unknown, attempt: number): Promise<Verdict> {

@@ -3,12 +3,13 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import { createHash, randomInt } from "node:crypto";
 import type { ContainerClient } from "@azure/storage-blob";
-import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
+import { assertSchema, ConfigError, formatIssue, prefixes, StorageManifestSchema, type JobConfig, type StorageManifest, type StorageManifestWithObjects } from "@supabase-backups/contracts";
 import { createArchiveClient } from "../../vault/archive";
 import { errorMessage } from "../../runtime/errors";
 import { listAll } from "../../vault/s3";
 import { openVersion, VaultReadError, VersionIndex, type ObjectPin, type Tampering } from "../../vault/versions";
 import { listCompleteRuns, loadManifest } from "../../vault/runs";
+import { withObjects } from "../../vault/object-list";
 
 /** How many of `n` blobs to re-hash: ceil(ratio × n), at least `min`, at most n. */
 export function sampleSize(n: number, ratio: number, min: number): number {
@@ -55,7 +56,7 @@ export async function verifyStorageRun(opts: {
     s3: S3Client;
     bucket: string;
     env: string;
-    manifest: StorageManifest;
+    manifest: StorageManifestWithObjects;
     ratio: number;
     min: number;
     concurrency?: number;
@@ -160,16 +161,18 @@ export async function verifyNewestStorage(opts: {
     const t = Date.now();
     // one listing of every version under storage/<env>/: the manifest as written, the blobs, overwrites
     const versions = await VersionIndex.load(opts.s3, opts.bucket, prefixes.storage(opts.env));
-    let manifest: StorageManifest;
+    let manifest: StorageManifestWithObjects;
     try {
         const loaded = await loadManifest<StorageManifest>(opts.s3, opts.bucket, last, versions.pin(last.manifestKey).versionId);
-        manifest = assertSchema<StorageManifest>(StorageManifestSchema, loaded.manifest, last.manifestKey);
+        // a version-2 manifest's entries: its object list at the version it pins, sha256-checked
+        manifest = await withObjects(opts.s3, opts.bucket, assertSchema<StorageManifest>(StorageManifestSchema, loaded.manifest, last.manifestKey));
     } catch (err) {
         const detail = err instanceof ConfigError ? `invalid: ${formatIssue(err.issues[0])}` : errorMessage(err);
         return { runId: last.runId, blobsReferenced: 0, blobsMissing: 0, sampled: 0, sampleMismatches: 0, ok: false, detail: `storage run ${last.runId}: manifest ${detail}`, seconds: (Date.now() - t) / 1000 };
     }
     const archive = opts.archive && manifest.objects.some((o) => o.archive) ? await createArchiveClient(opts.archive.target, opts.archive.env) : undefined;
     const result = await verifyStorageRun({ ...opts, manifest, versions, archive });
-    const overwrittenManifest = versions.tampering(last.manifestKey);
-    return overwrittenManifest ? { ...result, tampered: [overwrittenManifest, ...(result.tampered ?? [])] } : result;
+    const list = manifest.objectList;
+    const overwritten = [versions.tampering(last.manifestKey), list ? versions.tampering(list.key, list.versionId) : undefined].filter((t): t is Tampering => !!t);
+    return overwritten.length ? { ...result, tampered: [...overwritten, ...(result.tampered ?? [])] } : result;
 }
