@@ -23,7 +23,9 @@ import { sealUpload, type RecordWrite } from "./s3";
 import { openVersion } from "./versions";
 import { writeParams, type VaultTarget } from "./write-params";
 
-const PART_SIZE = 8 * 1024 * 1024;
+// S3's smallest part, one in flight: a million-entry list (~70 MiB) must not hold more than ~10 MiB of
+// parts; lists up to one part go up as a single PutObject.
+const PART_SIZE = 5 * 1024 * 1024;
 
 /**
  * A list being written: `add` entries in strictly increasing (bucket, name) order (out of order throws:
@@ -67,7 +69,7 @@ export class ObjectListWriter {
         const upload = new Upload({
             client: this.s3,
             partSize: PART_SIZE,
-            queueSize: 2,
+            queueSize: 1,
             leavePartsOnError: false,
             params: { ...writeParams(this.vault, { ...this.write, contentType: "application/x-ndjson" }), ContentEncoding: "gzip", Body: this.body },
         });

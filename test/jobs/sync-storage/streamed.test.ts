@@ -9,6 +9,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
     compareStorageKeys,
     newRunId,
+    runIdTime,
     serializeRecord,
     sha256Hex,
     storageRunManifestKey,
@@ -24,7 +25,7 @@ import { listShardManifests, shardOf } from "../../../jobs/src/vault/storage-run
 import { StorageHarness, VAULT_BUCKET, lit, parseJsonLine } from "../../support/sync-storage-harness";
 
 const N = 2000;
-const BUCKETS = ["bulk", "zz"];
+const BUCKETS = ["bulk", "zzz"];
 // Names where JavaScript's UTF-16 order and the code-point (PostgreSQL "C") order disagree: the listing
 // and the lists must agree on the latter.
 const ODD = ["odd/\u{1F600}-emoji", "odd/\uFF5E-fullwidth", "odd/ä", "odd/a b", "odd/A"];
@@ -41,9 +42,11 @@ describe("sync-storage: streamed manifests and sharded listing (a few thousand o
     const env = "t-streamed";
     let cfg: string;
     const names = new Map<string, string[]>();
-    let jobSeq = Math.floor(Date.now() / 60_000);
+    let jobSeq = 0;
     const shardedRun = async () => {
-        const jobName = `sync-storage-${jobSeq++}`;
+        // a new Job each time, scheduled in a later minute than any run so far (its run id sorts last)
+        jobSeq = Math.max(jobSeq + 1, Math.floor(Date.now() / 60_000) + 1);
+        const jobName = `sync-storage-${jobSeq}`;
         const outs = [];
         for (const i of [0, 1, 2]) {
             const r = await h.sync(cfg, [], { JOB_NAME: jobName, JOB_COMPLETION_INDEX: String(i), JOB_COMPLETIONS: "3" });
@@ -117,10 +120,10 @@ describe("sync-storage: streamed manifests and sharded listing (a few thousand o
         for (let i = 1; i < merged.length; i++) assert.ok(compareStorageKeys(merged[i - 1], merged[i]) < 0, "strictly sorted by code point");
         const odd = merged.filter((o) => o.name.startsWith("odd/")).map((o) => o.name);
         assert.deepEqual(odd, ["odd/A", "odd/a b", "odd/ä", "odd/\uFF5E-fullwidth", "odd/\u{1F600}-emoji"], "code-point order, as PostgreSQL's \"C\" lists them");
-        assert.deepEqual(m.buckets.map((b) => [b.name, b.objects]), [["bulk", N + ODD.length], ["zz", 1]]);
+        assert.deepEqual(m.buckets.map((b) => [b.name, b.objects]), [["bulk", N + ODD.length], ["zzz", 1]]);
         // The round trip holds the bytes: the restored state equals the source.
-        const restored = await h.restore(await withObjects(h.vault.client, VAULT_BUCKET, m), ["zz"]);
-        assert.equal(restored.get("zz/only")!.toString(), "zz/only v1");
+        const restored = await h.restore(await withObjects(h.vault.client, VAULT_BUCKET, m), ["zzz"]);
+        assert.equal(restored.get("zzz/only")!.toString(), "zzz/only v1");
     });
 
     it("an incremental sharded run compares by streaming: only the changed objects are transferred; it links to the previous manifest", async () => {
@@ -145,7 +148,7 @@ describe("sync-storage: streamed manifests and sharded listing (a few thousand o
         const last = await loadManifest<StorageManifest>(h.vault.client, VAULT_BUCKET, runs[runs.length - 1]);
         const full = await withObjects(h.vault.client, VAULT_BUCKET, last.manifest);
         // as an older release wrote it: schemaVersion 1, entries inline in UTF-16 order, no list
-        const runId = newRunId(new Date(Date.parse(last.manifest.startedAt) + 1000));
+        const runId = newRunId(new Date(Math.max(Date.now(), runIdTime(last.ref.runId).getTime() + 1000)));
         const v1: StorageManifest = { ...full, schemaVersion: 1, runId, objects: [...full.objects].sort((a, b) => (a.bucket + "\0" + a.name < b.bucket + "\0" + b.name ? -1 : 1)), previous: { runId: last.ref.runId, sha256: last.sha256 } };
         delete v1.objectList;
         await h.vault.client.send(new PutObjectCommand({ Bucket: VAULT_BUCKET, Key: storageRunManifestKey(env, runId), Body: serializeRecord(v1) }));
