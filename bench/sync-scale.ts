@@ -180,9 +180,10 @@ async function measure(n: number, ctx: { db: Client; pgUrl: string; source: { cl
     const s = out.stats;
     if (s.listed !== n || s.skipped !== n - changed || s.copied !== changed || s.failed !== 0) throw new Error(`N=${n}: unexpected stats ${JSON.stringify(s)}`);
     const timing = /"timingMs":(\{[^}]*\})/.exec(r.stderr)?.[1] ?? "";
+    const memory = /"memoryMiB":(\{[^}]*\})/.exec(r.stderr)?.[1] ?? "";
     const point = { n, seconds: r.seconds, cpu: r.cpuSeconds, rssMiB: r.maxRssKiB / 1024, loadBefore, loadAfter };
     process.stdout.write(
-        `  N=${n}: ${r.seconds.toFixed(1)} s wall, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${point.rssMiB.toFixed(0)} MiB, load ${loadBefore} → ${loadAfter}, per-operation ms ${timing}, ${JSON.stringify(s)}\n`,
+        `  N=${n}: ${r.seconds.toFixed(1)} s wall, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${point.rssMiB.toFixed(0)} MiB, load ${loadBefore} → ${loadAfter}, per-operation ms ${timing}, memory at the end (MiB) ${memory}, ${JSON.stringify(s)}\n`,
     );
     return point;
 }

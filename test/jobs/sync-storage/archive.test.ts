@@ -72,7 +72,7 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
             assert.equal(sha(await azureBytes(o.blobKey)), o.sha256, `${o.name} in Azure`);
         }
         // what the job sent for each blob: If-None-Match *, a Locked policy until the lock end, the S3 twin's tags
-        const puts = blobPuts().concat(proxy.requests.filter((r) => r.method === "PUT" && /comp=blocklist/.test(r.url)));
+        const puts = blobPuts().concat(proxy.requests.filter((r) => r.method === "PUT" && /comp=blocklist/.test(r.url) && /\/blobs\//.test(r.url)));
         assert.equal(puts.length, 3, puts.map((p) => p.url).join("\n"));
         for (const p of puts) {
             assert.equal(p.headers["if-none-match"], "*", p.url);
@@ -87,6 +87,13 @@ describe("sync-storage: the Azure archive copy and restore storage --from archiv
         const mput = proxy.requests.find((r) => r.method === "PUT" && r.url.includes(key))!;
         assert.equal(mput.headers["if-none-match"], "*");
         assert.match(String(mput.headers["x-ms-tags"]), new RegExp(`^tier=${m.tier}&env=archstor&kind=sync-storage$`));
+        // its object list beside it (schema 2): the same bytes, create-only, tagged and locked like the manifest
+        const list = m.objectList!;
+        assert.equal(sha(await azureBytes(list.key)), list.sha256);
+        const lput = proxy.requests.find((r) => r.method === "PUT" && r.url.includes(list.key) && /comp=blocklist/.test(r.url))!;
+        assert.equal(lput.headers["if-none-match"], "*");
+        assert.equal(String(lput.headers["x-ms-immutability-policy-mode"]).toLowerCase(), "locked");
+        assert.match(String(lput.headers["x-ms-tags"]), new RegExp(`^tier=${m.tier}&env=archstor&kind=sync-storage$`));
     });
 
     it("an incremental run sends only the new blob (what is in Azure comes from the previous manifest, no HEAD or list)", async () => {

@@ -125,8 +125,9 @@ export class BlobStore {
     }
 
     private async storeOnce(key: string, f: Fetched, prev: StorageObject | undefined): Promise<BlobInfo> {
+        // stored or found by this run already: the same content, nothing to send
         const seen = this.recent.get(key);
-        if (seen?.lockedUntil && lockCovers(seen.lockedUntil, this.run.retain)) return { how: "existing", ...seen };
+        if (seen) return { how: "existing", ...seen };
         if (prev?.blobKey === key) {
             const lockedUntil = await this.keep(prev);
             return { how: "existing", lockedUntil, versionId: prev.versionId };
@@ -135,6 +136,8 @@ export class BlobStore {
             return { how: "existing", lockedUntil: await this.extendRetention(key, false) };
         }
         const { how, versionId } = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
+        // the listing of blob directories was taken before: a later blob in this directory must be looked up
+        void this.blobDirs?.then((dirs) => dirs.add(key.slice(0, key.lastIndexOf("/") + 1)), () => undefined);
         // "null" is the version of an object in a bucket without versioning: nothing to pin
         const pinned = versionId && versionId !== "null" ? versionId : undefined;
         if (how === "uploaded" && pinned) return { how, lockedUntil: this.target.lockTarget.toISOString(), versionId: pinned };

@@ -26,6 +26,12 @@ import { Transfers, type TransferSettings } from "./transfer";
 /** Entries that may wait behind an unfinished transfer before the listing pauses (ordered.ts). */
 const ORDER_WINDOW = 10_000;
 
+/** Resident and V8 heap memory now (the bench reads it from the log line: where a large run's memory is). */
+function memoryMiB(): { rss: number; heap: number; external: number } {
+    const m = process.memoryUsage();
+    return { rss: Math.round(m.rss / 1048576), heap: Math.round(m.heapUsed / 1048576), external: Math.round((m.external + m.arrayBuffers) / 1048576) };
+}
+
 /** What a step records: nothing, an entry, or the promise of one (boxed: an awaited promise would wait for the transfer). */
 interface Slot {
     entry?: StorageObject | Promise<StorageObject | undefined>;
@@ -235,7 +241,7 @@ class ShardSync {
         tally.unsafe.sort(compareObjects);
         this.io.progress.stop();
         c.log.info(
-            { ...tally.stats, bytes: formatBytes(tally.stats.bytesUploaded), timingMs: this.timing.rounded(), tier: c.tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: tally.vanished.length, unsafe: tally.unsafe.length },
+            { ...tally.stats, bytes: formatBytes(tally.stats.bytesUploaded), timingMs: this.timing.rounded(), memoryMiB: memoryMiB(), tier: c.tier, shard: `${c.shardIndex}/${c.shardCount}`, vanished: tally.vanished.length, unsafe: tally.unsafe.length },
             `sync-storage: ${tally.stats.copied} copied, ${tally.stats.deduplicated} deduplicated, ${tally.stats.skipped} unchanged, ${tally.stats.failed} failed`,
         );
         return {
