@@ -27,6 +27,7 @@ import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
 import { startRgw, type RgwServer } from "../../support/rgw";
 import { startStorageApi, type StorageApiServer } from "../../support/storage-api";
 import { startSupabaseCanary, startSupabasePostgres } from "../../support/supabase-shape";
+import { withObjects } from "../../../jobs/src/vault/object-list";
 
 const VAULT = "vault";
 const ENV = "drilltest";
@@ -204,8 +205,10 @@ describe("drill: storage, table and full restore rehearsals on RGW, PostgreSQL 1
             await s3.send(new PutObjectCommand({ Bucket: VAULT, Key: dbObjectKey(BAD, m.runId, "dump"), Body: Buffer.from("not a dump: corrupted in the vault") }));
             await s3.send(new PutObjectCommand({ Bucket: VAULT, Key: dbObjectKey(BAD, m.runId, "manifest.json"), Body: JSON.stringify(copy, null, 2) + "\n" }));
             const sKeys = (await s3.send(new ListObjectsV2Command({ Bucket: VAULT, Prefix: prefixes.storageRuns(ENV) }))).Contents!.map((o) => o.Key!);
-            const sm: StorageManifest = await read(sKeys.find((k) => k.endsWith("/manifest.json"))!);
-            const scopy = { ...sm, env: BAD, previous: null, objects: sm.objects.map((o: any) => ({ ...o, versionId: undefined, blobKey: o.blobKey.replace(`storage/${ENV}/`, `storage/${BAD}/`) })) };
+            // the entries inline (a version-1 manifest, which readers still take)
+            const sm = await withObjects(s3, VAULT, (await read(sKeys.find((k) => k.endsWith("/manifest.json"))!)) as StorageManifest);
+            const { objectList: _l, ...smHeader } = sm;
+            const scopy = { ...smHeader, schemaVersion: 1, env: BAD, previous: null, objects: sm.objects.map((o: any) => ({ ...o, versionId: undefined, blobKey: o.blobKey.replace(`storage/${ENV}/`, `storage/${BAD}/`) })) };
             await s3.send(new PutObjectCommand({ Bucket: VAULT, Key: storageRunManifestKey(BAD, sm.runId), Body: JSON.stringify(scopy, null, 2) + "\n" }));
         });
 

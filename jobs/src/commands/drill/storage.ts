@@ -25,10 +25,13 @@ export function drillBucketName(bucket: string, drillId: string): string {
     return `${RESTORED_BUCKET_PREFIX}${bucket.slice(0, 60)}-drill-${stamp.replace(/[TZ]/g, "").toLowerCase()}-${rand}`;
 }
 
-/** Objects per bucket in the run (the names the manifest lists as unsafe are not among its objects). */
+/**
+ * Objects per bucket in the run, from the manifest's per-bucket totals (counted from its entries, which a
+ * version-2 manifest keeps in a separate list; the names it lists as unsafe are not among them).
+ */
 export function objectsPerBucket(m: StorageManifest, buckets: string[]): Map<string, number> {
     const n = new Map(buckets.map((b) => [b, 0]));
-    for (const o of m.objects) if (n.has(o.bucket)) n.set(o.bucket, n.get(o.bucket)! + 1);
+    for (const b of m.buckets) if (n.has(b.name)) n.set(b.name, b.objects);
     return n;
 }
 
