@@ -33,12 +33,35 @@ export interface BlobInfo {
 /** How many blobs' outcomes are remembered (dedup within the run without a set of every blob). */
 const RECENT = 50_000;
 
+/**
+ * A Bloom filter over sha256 hex digests (already uniform: four 24-bit slices are the hash functions).
+ * 2^23 bits (1 MiB): ~2 % false positives at a million blobs, each costing one exact listing.
+ */
+class ShaBloom {
+    private readonly bits = new Uint8Array(1 << 20);
+
+    private *slots(sha256: string): Generator<number> {
+        for (let i = 0; i < 4; i++) yield parseInt(sha256.slice(i * 6, i * 6 + 6), 16) & ((1 << 23) - 1);
+    }
+
+    add(sha256: string): void {
+        for (const b of this.slots(sha256)) this.bits[b >> 3] |= 1 << (b & 7);
+    }
+
+    mightHave(sha256: string): boolean {
+        for (const b of this.slots(sha256)) if (!(this.bits[b >> 3] & (1 << (b & 7)))) return false;
+        return true;
+    }
+}
+
 export class BlobStore {
     readonly target: BlobTarget;
     private readonly stores = new Map<string, Promise<BlobInfo>>();
     private readonly extensions = new Map<string, Promise<string | undefined>>();
     /** outcomes of recent stores and extensions, oldest first */
     private readonly recent = new Map<string, { lockedUntil?: string; versionId?: string }>();
+    /** every blob this run uploaded, approximately (1 MiB whatever the count; no false negatives) */
+    private readonly storedByRun = new ShaBloom();
     private blobDirs: Promise<Set<string>> | undefined;
 
     constructor(
@@ -132,12 +155,12 @@ export class BlobStore {
             const lockedUntil = await this.keep(prev);
             return { how: "existing", lockedUntil, versionId: prev.versionId };
         }
-        if (await this.timing.time("exists", () => this.exists(key))) {
+        // beyond `recent`, a blob this run may have stored is looked up exactly (the directory listing is older)
+        if (await this.timing.time("exists", () => this.exists(key, this.storedByRun.mightHave(f.sha256)))) {
             return { how: "existing", lockedUntil: await this.extendRetention(key, false) };
         }
         const { how, versionId } = await this.timing.time("upload", () => vaultOp(`put ${key}`, () => putBlob(this.s3, this.target, key, f)));
-        // the listing of blob directories was taken before: a later blob in this directory must be looked up
-        void this.blobDirs?.then((dirs) => dirs.add(key.slice(0, key.lastIndexOf("/") + 1)), () => undefined);
+        this.storedByRun.add(f.sha256);
         // "null" is the version of an object in a bucket without versioning: nothing to pin
         const pinned = versionId && versionId !== "null" ? versionId : undefined;
         if (how === "uploaded" && pinned) return { how, lockedUntil: this.target.lockTarget.toISOString(), versionId: pinned };
@@ -147,14 +170,19 @@ export class BlobStore {
         return { how, lockedUntil: extended ?? (how === "uploaded" ? this.target.lockTarget.toISOString() : undefined) };
     }
     /** One delimiter listing tells which blob directories exist, so a first sync into an empty vault lists nothing else. */
-    private async exists(key: string): Promise<boolean> {
+    private async exists(key: string, mayBeOurs = false): Promise<boolean> {
         const dir = key.slice(0, key.lastIndexOf("/") + 1);
+        if (mayBeOurs) return this.listKey(key);
         if (!this.blobDirs) {
             this.blobDirs = this.listBlobDirs();
             // a failed listing is retried by the next caller
             this.blobDirs.catch(() => (this.blobDirs = undefined));
         }
         if (!(await this.blobDirs).has(dir)) return false;
+        return this.listKey(key);
+    }
+
+    private listKey(key: string): Promise<boolean> {
         return vaultOp(`list ${key}`, async () => {
             const r = await this.s3.send(new ListObjectsV2Command({ Bucket: this.run.vaultBucket, Prefix: key, MaxKeys: 1 }));
             return (r.Contents ?? []).some((o) => o.Key === key);
