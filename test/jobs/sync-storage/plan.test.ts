@@ -4,7 +4,7 @@ import { isRunId, runIdTime, type StorageObject } from "@supabase-backups/contra
 import { md5FromETag } from "../../../jobs/src/commands/sync-storage/download";
 import { isUnchanged } from "../../../jobs/src/commands/sync-storage/compare";
 import { lockCovers, planBuckets, refreshedEntry, withBlob } from "../../../jobs/src/commands/sync-storage/plan";
-import { parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
+import { afterNewest, isFreshRunId, parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
 import { widestPeriodStart } from "../../../jobs/src/commands/sync-storage/tier";
 import { UsageError } from "../../../jobs/src/runtime/errors";
 import type { SourceObject } from "../../../jobs/src/supabase/storage-source";
@@ -92,6 +92,18 @@ describe("sync-storage: pure steps", () => {
         assert.throws(() => parseShard("4/4", {}, 1), /not within 0..3/);
         assert.deepEqual(parseShard(undefined, { JOB_COMPLETION_INDEX: "2" }, 3), { index: 2, count: 3 });
         assert.deepEqual(parseShard(undefined, {}, 3), { index: 0, count: 1 });
+    });
+
+    it("afterNewest: a fresh id made in the newest complete run's second sorts after it; others are kept", () => {
+        const newest = "20261122T193000Z-zzzzzz";
+        const moved = afterNewest("20261122T193000Z-aaaaaa", newest);
+        assert.ok(moved > newest && runIdTime(moved).toISOString() === "2026-11-22T19:30:01.000Z", moved);
+        assert.equal(afterNewest("20261122T193000Z-zzzzzz0".slice(0, 23), undefined), "20261122T193000Z-zzzzzz");
+        assert.equal(afterNewest("20261122T193005Z-aaaaaa", newest), "20261122T193005Z-aaaaaa", "already later");
+        assert.equal(afterNewest("20261122T190000Z-aaaaaa", newest), "20261122T190000Z-aaaaaa", "an earlier second is a deliberate --now");
+        assert.equal(isFreshRunId(undefined, {}), true);
+        assert.equal(isFreshRunId("20261122T193000Z-aaaaaa", {}), false);
+        assert.equal(isFreshRunId(undefined, { JOB_NAME: "sync-storage-29378040" }), false);
     });
 
     it("widestPeriodStart: the start of the widest active tier's period (weeks start on Monday)", () => {

@@ -26,7 +26,7 @@ import type { CommandContext } from "../../cli/command";
 import { listShardManifests } from "../../vault/storage-runs";
 import { openVersion } from "../../vault/versions";
 import { mergeRun, writeLinkedManifest } from "./merge";
-import { resolveRunId } from "./run-id";
+import { afterNewest, isFreshRunId, resolveRunId } from "./run-id";
 import { archiveEnabled, ArchiveCopy } from "./archive-copy";
 import { LOCK_SLACK_MS, recordWrite, vaultOp, VaultError, type RunScope, type SyncOptions, type SyncResult } from "./run";
 import { syncShard, type ShardOutcome } from "./shard";
@@ -68,8 +68,9 @@ function mark(ctx: JobContext, started: Date, phase: string): void {
     ctx.log.debug({ phase, ms: Date.now() - started.getTime() }, "phase");
 }
 
-async function runSteps(ctx: JobContext, opts: SyncOptions, s3: S3Client, runId: string, started: Date): Promise<Outcome> {
-    const run = await resolveRun(ctx, s3, runId, opts.shard.count);
+async function runSteps(ctx: JobContext, opts: SyncOptions, s3: S3Client, proposedRunId: string, started: Date): Promise<Outcome> {
+    const run = await resolveRun(ctx, s3, proposedRunId, opts.shard.count, isFreshRunId(opts.runId, ctx.env));
+    const runId = run.runId;
     mark(ctx, started, "tier chosen");
     if (opts.mergeOnly) return mergeOnly(ctx, run);
 
@@ -99,11 +100,12 @@ async function runSteps(ctx: JobContext, opts: SyncOptions, s3: S3Client, runId:
 }
 
 /** What is already in the vault (complete runs) fixes the previous run and this run's tier and retain-until. */
-async function resolveRun(ctx: JobContext, s3: S3Client, runId: string, shardCount: number): Promise<RunScope> {
+async function resolveRun(ctx: JobContext, s3: S3Client, proposed: string, shardCount: number, fresh: boolean): Promise<RunScope> {
     const cfg = ctx.config;
     const vaultBucket = cfg.vault.bucket;
-    const runTime = runIdTime(runId);
     const runs = await vaultOp("list runs", () => listCompleteRuns(s3, vaultBucket, cfg.env, "storage"));
+    const runId = fresh ? afterNewest(proposed, runs[runs.length - 1]?.runId) : proposed;
+    const runTime = runIdTime(runId);
     if (runs.some((r) => r.runId === runId)) throw new UsageError(`storage run ${runId} is already complete (its manifest exists)`);
     const earlier = runs.filter((r) => r.runId < runId);
     const tier = await vaultOp("read run headers", () => runTier(s3, vaultBucket, earlier, runTime, cfg));

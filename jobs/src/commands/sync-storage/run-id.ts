@@ -1,7 +1,7 @@
 // Which run and which shard this process is: from flags, else from the Job's environment, so that every
 // pod of an Indexed Job agrees without talking to the others.
 import { createHash } from "node:crypto";
-import { isRunId, JOB_ENV, newRunId } from "@supabase-backups/contracts";
+import { isRunId, JOB_ENV, newRunId, runIdTime } from "@supabase-backups/contracts";
 import { UsageError } from "../../runtime/errors";
 import { RUN_ID_ENV } from "./run";
 
@@ -24,6 +24,21 @@ export function resolveRunId(explicit: string | undefined, env: NodeJS.ProcessEn
     }
     if (sharded) throw new UsageError(`a sharded run needs a run id all shards share: pass --run-id, or set ${RUN_ID_ENV} or JOB_NAME (the Job's name)`);
     return newRunId(now);
+}
+
+/** True when resolveRunId made the id up (no flag, env or Job name fixed it): only such an id may move. */
+export function isFreshRunId(explicit: string | undefined, env: NodeJS.ProcessEnv): boolean {
+    return !(explicit ?? env[RUN_ID_ENV]) && !(env.JOB_NAME && /-(\d{7,})$/.test(env.JOB_NAME));
+}
+
+/**
+ * A fresh id made in the same second as the newest complete run sorts after it: the random suffixes
+ * would otherwise order the two by chance, and the later run would neither chain to the earlier nor
+ * sort after it. (An id from an earlier second is left alone: that is a deliberate --now.)
+ */
+export function afterNewest(runId: string, newest: string | undefined): string {
+    if (!newest || newest < runId || runIdTime(newest).getTime() !== runIdTime(runId).getTime()) return runId;
+    return newRunId(new Date(runIdTime(runId).getTime() + 1000));
 }
 
 /** The shard: --shard I/N, else the Indexed Job's completion index of its completions, else 0/1. */
