@@ -164,7 +164,7 @@ function issuesFromAjv(errors: ErrorObject[], data: unknown, source: string, key
 }
 
 /** Rules across keys that JSON Schema cannot express. */
-function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => string, databaseUrl?: string): ConfigIssue[] {
+function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => string): ConfigIssue[] {
     const out: ConfigIssue[] = [];
     const r = cfg.retention;
     const shortest = shortestTierDays(r);
@@ -198,7 +198,6 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
         out.push({ source, key: k("storage.s3Endpoint"), expected: "the project's Storage S3 endpoint when storage.mode is s3", found: "nothing" });
     }
     out.push(...endpointIssues(cfg, source, k));
-    out.push(...drillIssues(cfg, databaseUrl).map((i) => ({ source, key: k(i.key), expected: i.expected, found: i.found })));
     const logs = cfg.aws.accessLogs;
     if (logs?.enabled && !logs.bucketName && accessLogBucketName(cfg).length > 63) {
         out.push({ source, key: k("aws.accessLogs.bucketName"), expected: "a bucket name (aws.bucketName + \"-access-logs\" is longer than 63 characters)", found: "nothing" });
@@ -328,7 +327,10 @@ export function validateStackConfig(input: StackValidationInput): ValidationResu
             ),
         );
     } else {
-        issues.push(...semanticIssues(data as StackConfig, source, k, secrets.databaseUrl));
+        issues.push(...semanticIssues(data as StackConfig, source, k));
+        // The drills' cross-key rules are the stack file's (a job config may narrow verify.tables for a
+        // one-off run; the drill itself refuses a table whose row count the run does not record).
+        issues.push(...drillIssues(data as StackConfig, secrets.databaseUrl).map((i) => ({ source, key: k(i.key), expected: i.expected, found: i.found })));
         const cfg = data as StackConfig;
         issues.push(...rpoIssues(cfg, source, k));
         // The optional secrets this config needs (the required ones are checked above).

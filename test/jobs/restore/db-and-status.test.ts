@@ -176,7 +176,7 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         // The encrypted run C also needed the age identity.
         const c = await runCli(["restore", "config", "--config", cfg, "--run", runs[2], "--json"], env());
         assert.equal(c.code, 0, c.stderr);
-        assert.deepEqual(JSON.parse(c.stdout).config.secrets.map((x: { name: string }) => x.name), ["databaseUrl", "serviceRoleKey", "managementApiToken", "ageIdentity"]);
+        assert.deepEqual(JSON.parse(c.stdout).config.secrets.map((x: { name: string }) => x.name), ["databaseUrl", "serviceRoleKey", "managementApiToken", "ageIdentity", "drillScratchPassword"]);
         const file = join(mkdtempSync(join(tmpdir(), "restore-config-")), `Pulumi.${ENV}.yaml`);
         assert.equal((await runCli(["restore", "config", "--config", cfg, "--at", "now", "--out", file], env())).code, 0);
         // The written file is a stack file the program accepts, with the run's config (secrets set later).
