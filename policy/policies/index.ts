@@ -16,6 +16,7 @@ import { trustPolicy } from "./iam-role-trust-restricted";
 import { azurePolicy } from "./azure-archive-hardened";
 import { cronJobPolicy } from "./k8s-cronjob-hardened";
 import { workloadsPolicy } from "./k8s-workloads-restricted";
+import { canaryPolicy } from "./k8s-canary-isolated";
 import { stackPolicy } from "./stack-backup-completeness";
 import { accessLogPolicy } from "./s3-access-log-bucket-hardened";
 
@@ -33,6 +34,7 @@ export const policies: BackupPolicy[] = [
     azurePolicy,
     cronJobPolicy,
     workloadsPolicy,
+    canaryPolicy,
     stackPolicy,
     accessLogPolicy,
 ];

@@ -3,6 +3,7 @@
 // by digest where the stack asks for it (prod); the namespace keeps its pod-security labels; and a
 // NetworkPolicy keeps default deny (Ingress and Egress policy types, no ingress rule) over its pods.
 import { type BackupPolicy, asArray, readPolicyConfig, show } from "../lib/common";
+import { podLabelsOf, podSpecOf, selectorMatches } from "../lib/k8s";
 
 export interface WorkloadConfig {
     namespace: string;
@@ -12,13 +13,6 @@ export interface WorkloadConfig {
 const WORKLOAD_KINDS = ["CronJob", "Job", "Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Pod", "ReplicationController"];
 const isWorkload = (type: string) => type.startsWith("kubernetes:") && WORKLOAD_KINDS.includes(type.split(":").pop()!);
 const DIGEST = /@sha256:[0-9a-f]{64}$/;
-
-/** The pod spec of any workload kind. */
-export function podSpecOf(kind: string, props: any): any {
-    if (kind === "Pod") return props?.spec;
-    if (kind === "CronJob") return props?.spec?.jobTemplate?.spec?.template?.spec;
-    return props?.spec?.template?.spec;
-}
 
 export function restrictedProblems(spec: any, requireDigests: boolean): string[] {
     const out: string[] = [];
@@ -81,8 +75,7 @@ export const workloadsPolicy: BackupPolicy = {
             if (!isWorkload(r.type) || !inNs(r)) continue;
             const kind = r.type.split(":").pop()!;
             for (const m of restrictedProblems(podSpecOf(kind, r.props), cfg.requireDigests)) report(`${kind} ${show(r.props?.metadata?.name ?? r.name)}: ${m}`, r.urn);
-            const tpl = kind === "Pod" ? r.props?.metadata : kind === "CronJob" ? r.props?.spec?.jobTemplate?.spec?.template?.metadata : r.props?.spec?.template?.metadata;
-            pods.push({ r, labels: tpl?.labels ?? {} });
+            pods.push({ r, labels: podLabelsOf(kind, r.props) });
         }
         // Default deny: some NetworkPolicy with both policy types, no ingress rule, selects every pod.
         const netpols = args.resources.filter((r) => r.type === "kubernetes:networking.k8s.io/v1:NetworkPolicy" && inNs(r));
@@ -94,9 +87,8 @@ export const workloadsPolicy: BackupPolicy = {
         for (const n of netpols) {
             if (asArray<any>(n.props?.spec?.ingress).some((rule) => !rule || asArray(rule.from).length === 0)) report(`NetworkPolicy ${show(n.props?.metadata?.name)} allows ingress from anywhere`, n.urn);
         }
-        const selects = (sel: any, labels: Record<string, string>) => Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v) && !asArray(sel?.matchExpressions).length;
         for (const p of pods) {
-            if (!denying.some((n) => selects(n.props?.spec?.podSelector ?? {}, p.labels))) {
+            if (!denying.some((n) => selectorMatches(n.props?.spec?.podSelector ?? {}, p.labels))) {
                 report(`${p.r.type.split(":").pop()} ${show(p.r.props?.metadata?.name ?? p.r.name)} is not under a default-deny NetworkPolicy (policyTypes Ingress and Egress, no ingress rules)`, p.r.urn);
             }
         }

@@ -27,9 +27,9 @@ async function expectViolation(rs: DeclaredResource[], cfg: PackConfig, policy: 
 }
 
 describe("policy pack: metadata", () => {
-    it("has the fifteen policies, each mandatory with a description and remediation steps", () => {
-        assert.equal(policies.length, 15);
-        assert.equal(new Set(policies.map((p) => p.name)).size, 15);
+    it("has the sixteen policies, each mandatory with a description and remediation steps", () => {
+        assert.equal(policies.length, 16);
+        assert.equal(new Set(policies.map((p) => p.name)).size, 16);
         for (const p of policies) {
             assert.equal(p.enforcementLevel, "mandatory", p.name);
             assert.ok(p.description.length > 30, p.name);

@@ -3,6 +3,7 @@
 import type { DeclaredResource } from "../../../policy/evaluate";
 import { add, dropSid, editDoc, type Mutant, one, props, T } from "./edit";
 import { ACCESS_LOG_MUTANTS, BREAK_GLASS_TRUST_MUTANTS, KEY_MUTANTS, VAULT_WRITE_MUTANTS } from "./issue13";
+import { CANARY_MUTANTS } from "./canary";
 
 export type { Mutant } from "./edit";
 
@@ -52,6 +53,7 @@ export const MUTANTS: Mutant[] = [
     ...VAULT_WRITE_MUTANTS,
     // ---- issue 13: the access-log bucket (prod has aws.accessLogs on)
     ...ACCESS_LOG_MUTANTS,
+    ...CANARY_MUTANTS,
     // ---- other spellings and inline arguments
     { name: "BucketLifecycleConfigurationV2 with a 1-day expiry", policy: LC, apply: (rs) => add(rs, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2", "lc2", { bucket: BUCKET, rules: [{ id: "x", status: "Enabled", filter: { prefix: "" }, expiration: { days: 1 }, abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } }] }) },
     { name: "BucketObjectLockConfigurationV2 with a 1-day GOVERNANCE lock", policy: LOCK, apply: (rs) => add(rs, "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2", "lock2", { bucket: BUCKET, rule: { defaultRetention: { mode: "GOVERNANCE", days: 1 } } }) },
