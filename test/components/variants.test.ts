@@ -84,12 +84,18 @@ describe("program variants (staging stack file, mutated)", () => {
         assert.equal(r.outputs.restoreOperatorRoleArn, undefined);
     });
 
-    it("retention feeds lock and lifecycle: a daily-only stack has one tier rule", async () => {
-        const r = await runProgramUnderMocks("staging", {
-            mutate: (f) => void (f.values.retention = { daily: 14, objectLockMinDays: 14 }),
-        });
+    it("retention feeds lock and lifecycle: a daily-only stack has one tier rule; a bucket's longer weekly adds its own", async () => {
+        const dailyOnly = (f: any) => {
+            f.values.retention = { daily: 14, objectLockMinDays: 14 };
+            for (const b of f.values.storage.buckets ?? []) delete b.retention;
+        };
+        const r = await runProgramUnderMocks("staging", { mutate: dailyOnly });
         const rules = one(r, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "-vault-lifecycle").inputs.rules;
         assert.deepEqual(rules.map((x: any) => x.id), ["tier-daily", "versions-and-uploads"]);
+        // the staging file keeps public-assets 8 weekly: its storage runs get their own rule even so
+        const withOverride = await runProgramUnderMocks("staging", { mutate: (f) => void (f.values.retention = { daily: 14, objectLockMinDays: 14 }) });
+        const ids = one(withOverride, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "-vault-lifecycle").inputs.rules.map((x: any) => x.id);
+        assert.deepEqual(ids, ["tier-daily", "tier-storage-weekly", "versions-and-uploads"]);
         assert.equal(one(r, "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration").inputs.rule.defaultRetention.days, 14);
     });
 

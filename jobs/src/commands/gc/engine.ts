@@ -42,8 +42,14 @@ export function checkGcFlags(opts: GcOptions): number {
 export async function runGc(ctx: CommandContext, opts: GcOptions, graceDays: number): Promise<ExitCode> {
     // Scheduled (the gc CronJob): no one to give a reason, so none is required even in prod.
     const trail = startAudit(ctx, opts, "gc", `s3://${ctx.bucket}/${prefixes.storageBlobs(ctx.config.env)}`, { graceDays, dryRun: !!opts.dryRun }, { scheduled: true });
+    const started = Date.now();
     try {
         return await audited(trail, (t) => collect(ctx, opts, graceDays, t), ctx.log);
+    } catch (e) {
+        // one failure push for every way gc fails, the audit record it could not write included: the
+        // consecutive-failure and failure-rate alerts must see a gc that never got to start
+        await pushRunMetrics(ctx.config.alerts.pushgatewayUrl, ctx.config.env, "gc", { result: "failure", durationSeconds: (Date.now() - started) / 1000 }, ctx.log);
+        throw e;
     } finally {
         ctx.s3.destroy();
     }
@@ -96,7 +102,6 @@ async function collect(ctx: CommandContext, opts: GcOptions, graceDays: number, 
         await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed, extra }, log);
         return failures.length ? EXIT.partial : EXIT.ok;
     } catch (e) {
-        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: "failure", durationSeconds: (Date.now() - started) / 1000 }, log);
         if (e instanceof JobFailure) throw e;
         throw new JobFailure(`gc failed, nothing more deleted: ${errorMessage(e)}`);
     }
