@@ -250,12 +250,13 @@ function panelSpecs(o: DashboardOptions): PanelSpec[] {
         {
             type: "timeseries",
             title: "Source sizes (capacity)",
-            description: `${METRICS.sourceDatabaseBytes} (pg_database_size at the newest dump) and ${METRICS.sourceStorageBytes} (every object of the newest storage run): what the growth and near-quota alerts watch.`,
+            description: `${METRICS.sourceDatabaseBytes} (pg_database_size at the newest dump), ${METRICS.sourceStorageBytes} (every object of the newest storage run) and ${METRICS.vaultStorageBytes} (every storage blob version in the vault, at gc): what the growth and near-quota alerts watch.`,
             w: 12,
             h: 8,
             queries: [
                 [`${by(L.env)} (${METRICS.sourceDatabaseBytes}{${sel("dump")}})`, `{{${L.env}}} database`],
                 [`${by(L.env)} (${METRICS.sourceStorageBytes}{${sel("sync-storage")}})`, `{{${L.env}}} Storage`],
+                [`${by(L.env)} (${METRICS.vaultStorageBytes}{${sel("gc")}})`, `{{${L.env}}} vault: Storage copies`],
             ],
             ...series("bytes"),
         },

@@ -316,15 +316,17 @@ function capacityRules(cfg: StackConfig, jobs: PlannedJob[], labels: (severity: 
     const near = cap?.nearRatio ?? 0.8;
     const env = cfg.env;
     const series = [
-        { what: "database", metric: METRICS.sourceDatabaseBytes, kind: "dump" as const, quota: cap?.databaseBytes },
-        { what: "Storage", metric: METRICS.sourceStorageBytes, kind: "sync-storage" as const, quota: cap?.storageBytes },
+        { name: "Database", what: "database", metric: METRICS.sourceDatabaseBytes, kind: "dump" as const, quota: cap?.databaseBytes },
+        { name: "Storage", what: "Storage", metric: METRICS.sourceStorageBytes, kind: "sync-storage" as const, quota: cap?.storageBytes },
+        // the vault's own growth (gc measures the file copies it lists; the dumps' sizes are in bytes{kind=dump})
+        { name: "VaultStorage", what: "vault's copy of the Storage files", metric: METRICS.vaultStorageBytes, kind: "gc" as const, quota: undefined },
     ];
     const rules: AlertRule[] = [];
     for (const s of series) {
         const now = `max by (${METRIC_LABELS.env}) (${s.metric}{${METRIC_LABELS.env}="${env}"})`;
         const weekAgo = `max by (${METRIC_LABELS.env}) (max_over_time(${s.metric}{${METRIC_LABELS.env}="${env}"}[1d] offset 7d))`;
         const job = jobs.find((j) => j.kind === s.kind);
-        const name = s.what === "database" ? "Database" : "Storage";
+        const name = s.name;
         rules.push({
             alert: `SupabaseBackup${name}GrowthFast`,
             expr: `${now} > ${+(1 + growth).toFixed(4)} * ${weekAgo}`,

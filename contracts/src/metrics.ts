@@ -48,6 +48,8 @@ export const METRICS = {
      * (archived before manifests stopped going cold) may name them; 0 when every manifest was read
      */
     gcKeptUnreadable: `${METRIC_PREFIX}_gc_kept_unreadable_blobs`,
+    /** gauge {env, kind=gc}: bytes of every storage blob version in the vault, locked and hidden ones included (capacity: the vault's growth) */
+    vaultStorageBytes: `${METRIC_PREFIX}_vault_storage_bytes`,
     /** gauge {env, kind=sync-storage}: bytes of every object the newest complete storage run holds (capacity) */
     sourceStorageBytes: `${METRIC_PREFIX}_source_storage_bytes`,
     /** gauge {env, kind=drill, drill}: unix seconds of the newest drill that restored and checked its data (passed or missed-target) */

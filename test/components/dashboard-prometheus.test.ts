@@ -62,7 +62,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
                 { name: METRICS.tamperedObjects, help: "tampered", value: 0 },
             ],
         });
-        await push("gc", { result: "success", bytes: 50e6, durationSeconds: 5, extra: [{ name: METRICS.gcKeptUnreadable, help: "kept", value: 3 }] });
+        await push("gc", { result: "success", bytes: 50e6, durationSeconds: 5, extra: [{ name: METRICS.gcKeptUnreadable, help: "kept", value: 3 }, { name: METRICS.vaultStorageBytes, help: "vault", value: 7e9 }] });
         await push("check-supabase", {
             result: "success",
             durationSeconds: 1,
@@ -144,6 +144,7 @@ describe("Grafana dashboard: every query evaluated by a real Prometheus on pushe
         assert.equal(objects.find((s) => s.metric.state === "failed")!.value, 2);
         assert.equal((await evalPanel("Storage objects per sync", "B"))[0].value, 1);
         assert.equal((await evalPanel("Storage objects per sync", "C"))[0].value, 3, "gc's kept-unreadable blobs");
+        assert.equal((await evalPanel("Source sizes (capacity)", "C"))[0].value, 7e9, "the vault's storage bytes, from gc");
         const status = await evalPanel("Result of the newest run");
         assert.equal(status.find((s) => s.metric.kind === "dump")!.value, 0);
         assert.equal(status.find((s) => s.metric.kind === "sync-storage")!.value, 3, "partial outranks success under max");

@@ -298,6 +298,7 @@ for (const stack of ["staging", "prod"] as const) {
             // capacity: growth in 7 days always; near-quota where the stack file gives the quota (prod does)
             assert.match(byAlert("SupabaseBackupDatabaseGrowthFast")[0].expr, new RegExp(`${METRICS.sourceDatabaseBytes}\\{env="${stack}"\\}\\) > 1\\.5 \\* .*\\[1d\\] offset 7d`));
             assert.match(byAlert("SupabaseBackupStorageGrowthFast")[0].expr, new RegExp(`${METRICS.sourceStorageBytes}\\{env="${stack}"\\}`));
+            assert.match(byAlert("SupabaseBackupVaultStorageGrowthFast")[0].expr, new RegExp(`${METRICS.vaultStorageBytes}\\{env="${stack}"\\}\\) > 1\\.5 \\* .*\\[1d\\] offset 7d`));
             const quota = stack === "prod" ? 1 : 0;
             assert.equal(byAlert("SupabaseBackupDatabaseNearQuota").length, quota);
             assert.equal(byAlert("SupabaseBackupStorageNearQuota").length, quota);

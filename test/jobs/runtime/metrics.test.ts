@@ -1,7 +1,9 @@
 // Run metrics through a real Pushgateway: the names the PrometheusRule alerts read, the cronjob grouping
 // label, and the consecutive-failure count and run counters carried across runs.
 import { strict as assert } from "node:assert";
-import { METRICS } from "@supabase-backups/contracts";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { METRICS, storageBlobKey } from "@supabase-backups/contracts";
+import { createHash, randomBytes } from "node:crypto";
 import { readGauge } from "../../../jobs/src/runtime/metrics";
 import { runCli, writeJobConfig } from "../../support/cli";
 import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
@@ -40,12 +42,16 @@ describe("metrics: pushed to a real Pushgateway", function () {
             assert.equal(readGauge(text, METRICS.lastRunStatus, group), 0);
             assert.equal(readGauge(text, METRICS.bytes, group), undefined, "a failed run reports no size (not bytes=0)");
         }
+        // one blob in the vault (too young for gc to touch): the vault's size gauge counts its bytes
+        const body = randomBytes(1234);
+        await s3.client.send(new PutObjectCommand({ Bucket: "vault", Key: storageBlobKey("test", createHash("sha256").update(body).digest("hex")), Body: body }));
         const ok = await runCli(["gc", "--config", config(s3.endpoint)], env());
         assert.equal(ok.code, 0, ok.stderr);
         const text = await gw.scrape();
         assert.equal(readGauge(text, METRICS.consecutiveFailures, group), 0);
         assert.equal(readGauge(text, METRICS.lastRunStatus, group), 1);
         assert.equal(readGauge(text, METRICS.bytes, group), 0, "a successful gc reports what it reclaimed");
+        assert.equal(readGauge(text, METRICS.vaultStorageBytes, group), 1234, "and the bytes of the vault's storage blobs it listed");
         const ts = readGauge(text, METRICS.lastSuccessTimestamp, group)!;
         assert.ok(Math.abs(ts - Date.now() / 1000) < 120, "last success timestamp is now");
         // another CronJob of the same kind keeps its own series

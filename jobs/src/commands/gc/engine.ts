@@ -98,7 +98,10 @@ async function collect(ctx: CommandContext, opts: GcOptions, graceDays: number, 
                     `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})${keptUnreadable ? `; ${keptUnreadable} unreferenced blob(s) kept: an archived manifest may name them` : ""}\n`,
             );
         for (const f of failures) log.error({ failure: f }, "delete failed");
-        const extra = [{ name: METRICS.gcKeptUnreadable, help: "unreferenced blobs kept because an archived storage manifest may name them", value: keptUnreadable }];
+        const extra = [
+            { name: METRICS.gcKeptUnreadable, help: "unreferenced blobs kept because an archived storage manifest may name them", value: keptUnreadable },
+            { name: METRICS.vaultStorageBytes, help: "bytes of every storage blob in the vault before this gc", value: blobs.reduce((n, b) => n + b.size, 0) },
+        ];
         await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed, extra }, log);
         return failures.length ? EXIT.partial : EXIT.ok;
     } catch (e) {
