@@ -24,7 +24,7 @@ import { one, stackRun } from "../support/components";
 import { loggingSettings, removeTlsFiles } from "../support/pg-tls";
 import { clientBin, ensurePg17 } from "../support/pg-versions";
 import type { PgServer } from "../support/postgres";
-import { startRgw, type RgwServer } from "../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../support/rgw";
 import { startSupabaseCanary, startSupabasePostgres } from "../support/supabase-shape";
 
 const VAULT = "vault";
@@ -85,12 +85,7 @@ describe("the canary over the network: TLS with the stack's pinned certificate, 
         }).path;
         const bin = clientBin(17);
         env = {
-            AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-            AWS_REGION: rgw.region,
-            PATH: `${bin}:${process.env.PATH}`,
-            PG_DUMP: `${bin}/pg_dump`,
-            PG_DUMPALL: `${bin}/pg_dumpall`,
+            ...rgwJobEnv(rgw, bin),
             SUPABASE_ACCESS_TOKEN: undefined,
             AGE_IDENTITY: undefined,
             AZURE_STORAGE_CONNECTION_STRING: undefined,

@@ -13,7 +13,7 @@ import { EXIT, type VerifyRecord } from "@supabase-backups/contracts";
 import { runCli, writeJobConfig } from "../support/cli";
 import { clientBin, ensurePg17, MAJORS } from "../support/pg-versions";
 import type { PgServer } from "../support/postgres";
-import { startRgw, type RgwServer } from "../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../support/rgw";
 import { startSupabaseCanary, startSupabasePostgres } from "../support/supabase-shape";
 
 const VAULT = "vault";
@@ -73,12 +73,7 @@ describe("attack: hostile code in the source runs in the canary restore (verify)
                 }).path;
                 const bin = clientBin(17);
                 env = {
-                    AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-                    AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-                    AWS_REGION: rgw.region,
-                    PATH: `${bin}:${process.env.PATH}`,
-                    PG_DUMP: `${bin}/pg_dump`,
-                    PG_DUMPALL: `${bin}/pg_dumpall`,
+                    ...rgwJobEnv(rgw, bin),
                     SUPABASE_ACCESS_TOKEN: undefined,
                     AGE_IDENTITY: undefined,
                     AZURE_STORAGE_CONNECTION_STRING: undefined,

@@ -23,7 +23,7 @@ import { runCli, writeJobConfig } from "../support/cli";
 import { clientBin, ensurePg17, MAJORS } from "../support/pg-versions";
 import type { PgServer } from "../support/postgres";
 import { startPushgateway, type Pushgateway } from "../support/pushgateway";
-import { startRgw, type RgwServer } from "../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../support/rgw";
 import { startSupabasePostgres } from "../support/supabase-shape";
 
 const VAULT = "vault";
@@ -80,12 +80,7 @@ describe("attack: the dump's source credentials change the source (read-only dum
                     delete c.archive;
                 }).path;
                 env = {
-                    AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-                    AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-                    AWS_REGION: rgw.region,
-                    PATH: `${bin}:${process.env.PATH}`,
-                    PG_DUMP: `${bin}/pg_dump`,
-                    PG_DUMPALL: `${bin}/pg_dumpall`,
+                    ...rgwJobEnv(rgw, bin),
                     AZURE_STORAGE_CONNECTION_STRING: undefined,
                 };
             });

@@ -438,3 +438,15 @@ export function signV4(req: { method: string; url: URL; body: string; region: st
     delete headers.host; // fetch sets it (same value)
     return headers;
 }
+
+/** A job's env against this RGW as its admin user, with the PostgreSQL client tools in `bin` first on PATH. */
+export function rgwJobEnv(rgw: RgwServer, bin: string): Record<string, string> {
+    return {
+        AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
+        AWS_REGION: rgw.region,
+        PATH: `${bin}:${process.env.PATH}`,
+        PG_DUMP: `${bin}/pg_dump`,
+        PG_DUMPALL: `${bin}/pg_dumpall`,
+    };
+}

@@ -11,7 +11,7 @@ import { EXIT, prefixes, type VerifyRecord } from "@supabase-backups/contracts";
 import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { clientBin, ensurePg17, MAJORS } from "../../support/pg-versions";
 import type { PgServer } from "../../support/postgres";
-import { startRgw, type RgwServer } from "../../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../../support/rgw";
 import { S3_TEST_CREDENTIALS, startS3rver, type S3Server } from "../../support/s3rver";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
 import { startPlainCanary, startSupabaseCanary, startSupabasePostgres, SUPABASE_EXTENSIONS } from "../../support/supabase-shape";
@@ -63,12 +63,7 @@ for (const major of MAJORS) {
             }).path;
             const bin = clientBin(17); // the job image's client tools, whatever the source's major
             env = {
-                AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-                AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-                AWS_REGION: rgw.region,
-                PATH: `${bin}:${process.env.PATH}`,
-                PG_DUMP: `${bin}/pg_dump`,
-                PG_DUMPALL: `${bin}/pg_dumpall`,
+                ...rgwJobEnv(rgw, bin),
                 SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
                 SUPABASE_S3_ACCESS_KEY_ID: S3_TEST_CREDENTIALS.accessKeyId,
                 SUPABASE_S3_SECRET_ACCESS_KEY: S3_TEST_CREDENTIALS.secretAccessKey,

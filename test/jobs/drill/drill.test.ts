@@ -24,7 +24,7 @@ import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { clientBin, ensurePg17 } from "../../support/pg-versions";
 import type { PgServer } from "../../support/postgres";
 import { startPushgateway, type Pushgateway } from "../../support/pushgateway";
-import { startRgw, type RgwServer } from "../../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../../support/rgw";
 import { startStorageApi, type StorageApiServer } from "../../support/storage-api";
 import { startSupabaseCanary, startSupabasePostgres } from "../../support/supabase-shape";
 import { withObjects } from "../../../jobs/src/vault/object-list";
@@ -93,12 +93,7 @@ describe("drill: storage, table and full restore rehearsals on RGW, PostgreSQL 1
         config = configWith(ENV);
         const bin = clientBin(17);
         env = {
-            AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-            AWS_REGION: rgw.region,
-            PATH: `${bin}:${process.env.PATH}`,
-            PG_DUMP: `${bin}/pg_dump`,
-            PG_DUMPALL: `${bin}/pg_dumpall`,
+            ...rgwJobEnv(rgw, bin),
             SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
             SUPABASE_BACKUPS_DRILL_PASSWORD: scratch.password,
             SUPABASE_ACCESS_TOKEN: undefined,

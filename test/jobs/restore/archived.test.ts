@@ -12,7 +12,7 @@ import { Client } from "pg";
 import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { clientBin } from "../../support/pg-versions";
 import { startPostgres, type PgServer } from "../../support/postgres";
-import { startRgw, type RgwServer } from "../../support/rgw";
+import { rgwJobEnv, startRgw, type RgwServer } from "../../support/rgw";
 import { seedSupabase } from "../../support/seed";
 import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-proxy";
 import { passwordOutOfArgv } from "../../support/target-url";
@@ -90,12 +90,7 @@ describe("archived runs (issue 17): restore db / verify --run request the restor
         }).path;
         const bin = clientBin(15);
         env = {
-            AWS_ACCESS_KEY_ID: rgw.admin.accessKeyId,
-            AWS_SECRET_ACCESS_KEY: rgw.admin.secretAccessKey,
-            AWS_REGION: rgw.region,
-            PATH: `${bin}:${process.env.PATH}`,
-            PG_DUMP: `${bin}/pg_dump`,
-            PG_DUMPALL: `${bin}/pg_dumpall`,
+            ...rgwJobEnv(rgw, bin),
             DATABASE_URL: pg.url,
             CANARY_DATABASE_URL: pg.url,
             SUPABASE_ACCESS_TOKEN: undefined,
