@@ -3,27 +3,17 @@
 // a side schema, the full drill the whole dump — then every restored table's exact row count compared
 // with the count the dump recorded, and the database dropped, also when a step failed.
 import { JOB_ENV, type DbManifest, type DrillsConfig } from "@supabase-backups/contracts";
-import type { CommandContext } from "../../cli/command";
 import { runSubcommand, subcommandEnv } from "../../cli/subcommand";
 import { withDatabase } from "../../postgres/canary";
 import { urlWithPassword } from "../../postgres/connection";
 import { createScratchDatabase, dropScratchDatabase, scratchDatabaseName } from "../../postgres/scratch";
 import { recordTrust } from "../../vault/record-signing";
 import { chooseRun } from "../../vault/run-choice";
-import { checkItems, step, type DrillItem, type DrillState } from "./outcome";
+import type { DrillContext } from "./context";
+import { checkItems, step, type DrillItem } from "./outcome";
 
 /** The schema the table drill restores into, inside the throw-away database. */
 export const DRILL_SCHEMA = "drill_restored";
-
-export interface DbDrillContext {
-    ctx: CommandContext;
-    d: DrillState;
-    drills: DrillsConfig;
-    /** the restore's audit reason */
-    reason: string;
-    run?: string;
-    signal: AbortSignal;
-}
 
 /** The tables the table drill restores: the configured ones, else the largest the run counted. */
 export function drillTables(m: DbManifest, configured: string[] | undefined): string[] {
@@ -38,7 +28,7 @@ export function rowItems(out: { rowCounts?: Array<{ table: string; expected: num
     return (out.rowCounts ?? []).map((c) => ({ name: c.table, expected: c.expected, restored: c.restored, ok: c.ok }));
 }
 
-export async function runDbDrill(x: DbDrillContext): Promise<void> {
+export async function runDbDrill(x: DrillContext): Promise<void> {
     const { ctx, d } = x;
     const chosen = await step(d, "choose", async () => {
         const c = await chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: x.run, at: x.run ? undefined : "now", trust: recordTrust(ctx.config.vault) });
@@ -87,7 +77,7 @@ function pickTables(m: DbManifest, drills: DrillsConfig): { value: string[]; det
 }
 
 /** `restore db --run … --target-url <scratch db>` as a child: the operator's own restore, audited. */
-async function restoreInto(x: DbDrillContext, runId: string, url: string, password: string | undefined, tables: string[] | undefined): Promise<{ value: any; detail: string }> {
+async function restoreInto(x: DrillContext, runId: string, url: string, password: string | undefined, tables: string[] | undefined): Promise<{ value: any; detail: string }> {
     const { ctx, d } = x;
     const args = ["restore", "db", "--config", ctx.configSource, "--env", ctx.config.env, "--run", runId, "--target-url", url, "--target-env", ctx.config.env];
     if (tables) args.push("--tables", tables.join(","), "--into-schema", DRILL_SCHEMA);

@@ -3,21 +3,12 @@
 // the Storage REST API (each blob's sha256 and each upload's MD5 checked by the restore), the object
 // counts compared with the manifest, and every restored-* bucket emptied and deleted afterwards, also
 // when a step failed.
-import { type DrillsConfig, type StorageManifest } from "@supabase-backups/contracts";
-import type { CommandContext } from "../../cli/command";
+import { type StorageManifest } from "@supabase-backups/contracts";
 import { runSubcommand, subcommandEnv } from "../../cli/subcommand";
 import { deleteRestoredBucket, RESTORED_BUCKET_PREFIX, type StorageRest } from "../../supabase/storage-buckets";
 import { chooseRun } from "../../vault/run-choice";
-import { checkItems, step, type DrillItem, type DrillState } from "./outcome";
-
-export interface StorageDrillContext {
-    ctx: CommandContext;
-    d: DrillState;
-    drills: DrillsConfig;
-    reason: string;
-    run?: string;
-    signal: AbortSignal;
-}
+import type { DrillContext } from "./context";
+import { checkItems, step, type DrillItem } from "./outcome";
 
 /** `restored-<bucket>-drill-<yyyymmddhhmmss>-<rand>`: never a bucket the project uses, at most 100 characters. */
 export function drillBucketName(bucket: string, drillId: string): string {
@@ -35,7 +26,7 @@ export function objectsPerBucket(m: StorageManifest, buckets: string[]): Map<str
     return n;
 }
 
-export async function runStorageDrill(x: StorageDrillContext): Promise<void> {
+export async function runStorageDrill(x: DrillContext): Promise<void> {
     const { ctx, d } = x;
     const m = await step(d, "choose", async () => {
         const c = await chooseRun<StorageManifest>(ctx.s3, ctx.bucket, ctx.config.env, "storage", { run: x.run, at: x.run ? undefined : "now", trust: {} });
@@ -77,7 +68,7 @@ export async function runStorageDrill(x: StorageDrillContext): Promise<void> {
 }
 
 /** `restore storage --run … --bucket … --into restored-…-drill-…` as a child: the operator's own restore, audited. */
-async function restoreBucket(x: StorageDrillContext, runId: string, bucket: string, into: string): Promise<{ value: any; detail: string }> {
+async function restoreBucket(x: DrillContext, runId: string, bucket: string, into: string): Promise<{ value: any; detail: string }> {
     const { ctx, d } = x;
     const args = ["restore", "storage", "--config", ctx.configSource, "--env", ctx.config.env, "--run", runId, "--bucket", bucket, "--into", into, "--via", "rest"];
     args.push("--reason", x.reason, "--actor", `drill/${d.drillId}`, "--json");
