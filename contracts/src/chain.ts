@@ -1,5 +1,6 @@
 // The hash chain over runs: each manifest records the sha256 of the previous run's manifest bytes.
 // Pure: given manifests in run order, say where the chain holds and where it breaks.
+import { createHash } from "node:crypto";
 
 export interface ChainEntry {
     runId: string;
@@ -50,4 +51,13 @@ export function checkChain(entries: ChainEntry[], opts: { allowOpenStart?: boole
         }
     });
     return breaks;
+}
+
+/** The exact bytes a manifest or record is stored as: the hash chain is over these. */
+export function serializeRecord(value: unknown): Buffer {
+    return Buffer.from(JSON.stringify(value, null, 2) + "\n", "utf8");
+}
+
+export function sha256Hex(data: Buffer | string): string {
+    return createHash("sha256").update(data).digest("hex");
 }

@@ -2,8 +2,8 @@
 // targets per scenario, and the record each drill leaves in the vault. The CronJobs (components/plan.ts),
 // the `drill` command, `status` and the alerts all read these.
 import { Type, type Static } from "@sinclair/typebox";
+import { strict } from "./schema-kit";
 
-const strict = { additionalProperties: false } as const;
 
 /** What a drill rehearses: every Storage bucket of a run, one table with its row count, the whole database. */
 export const DRILL_KINDS = ["storage", "table", "full"] as const;

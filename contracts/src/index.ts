@@ -1,6 +1,7 @@
 // The contracts shared by the Pulumi program, the job image and the policy pack
 // (docs/architecture.md "Contracts").
 export * from "./config";
+export * from "./aws-config";
 export * from "./validate";
 export * from "./retention";
 export * from "./bucket-retention";

@@ -1,12 +1,11 @@
 // Manifest and record schemas (docs/architecture.md "Vault layout"). A run is complete iff its
 // manifest exists; each manifest carries the sha256 of the previous run's manifest bytes, so a missing
 // or altered run breaks the chain visibly.
-import { createHash } from "node:crypto";
 import { Type, type Static } from "@sinclair/typebox";
+import { strict } from "./schema-kit";
 import { TIERS } from "./retention";
 import { SECRETS, secretsFor, type JobConfig } from "./config";
 
-const strict = { additionalProperties: false } as const;
 const Sha256 = Type.String({ pattern: "^[0-9a-f]{64}$" });
 const IsoTime = Type.String({ format: "date-time" });
 const RunIdT = Type.String({ pattern: "^\\d{8}T\\d{6}Z-[a-z0-9]{6}$" });
@@ -392,13 +391,4 @@ export type AuditRecord = Static<typeof AuditRecordSchema>;
 export function recordSigningPayload(r: Pick<VerifyRecord, "env" | "runId" | "verifiedAt" | "result"> & { manifest?: VerifyRecord["manifest"] }): Buffer {
     const m = r.manifest;
     return Buffer.from(JSON.stringify(["supabase-backups/verify-record/v1", r.env, r.runId, r.verifiedAt, r.result, m?.key ?? null, m?.versionId ?? null, m?.sha256 ?? null]), "utf8");
-}
-
-/** The exact bytes a manifest or record is stored as: the hash chain is over these. */
-export function serializeRecord(value: unknown): Buffer {
-    return Buffer.from(JSON.stringify(value, null, 2) + "\n", "utf8");
-}
-
-export function sha256Hex(data: Buffer | string): string {
-    return createHash("sha256").update(data).digest("hex");
 }
