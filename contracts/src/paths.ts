@@ -12,7 +12,9 @@ function pad(n: number, width = 2): string {
 
 /** `20261122T193000Z-k3x9qa`: UTC start time (sortable) plus a random suffix. */
 export function newRunId(start: Date, suffix?: string): string {
-    const s = suffix ?? randomBytes(6).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "0").slice(0, 6);
+    // the suffix starts with the start's milliseconds (base 36, 2 characters): two runs started in the same
+    // second by different processes still sort in start order, so the later one chains after the earlier
+    const s = suffix ?? start.getUTCMilliseconds().toString(36).padStart(2, "0") + randomBytes(3).toString("base64url").toLowerCase().replace(/[^a-z0-9]/g, "0").slice(0, 4);
     if (!/^[a-z0-9]{6}$/.test(s)) throw new Error(`run id suffix must be 6 of [a-z0-9], got "${s}"`);
     const d = start;
     const stamp =

@@ -5,6 +5,7 @@ import { md5FromETag } from "../../../jobs/src/commands/sync-storage/download";
 import { isUnchanged } from "../../../jobs/src/commands/sync-storage/compare";
 import { lockCovers, planBuckets, refreshedEntry, withBlob } from "../../../jobs/src/commands/sync-storage/plan";
 import { afterNewest, isFreshRunId, parseShard, resolveRunId } from "../../../jobs/src/commands/sync-storage/run-id";
+import { newRunId } from "@supabase-backups/contracts";
 import { widestPeriodStart } from "../../../jobs/src/commands/sync-storage/tier";
 import { UsageError } from "../../../jobs/src/runtime/errors";
 import type { SourceObject } from "../../../jobs/src/supabase/storage-source";
@@ -101,6 +102,8 @@ describe("sync-storage: pure steps", () => {
         assert.equal(afterNewest("20261122T193000Z-zzzzzz0".slice(0, 23), undefined), "20261122T193000Z-zzzzzz");
         assert.equal(afterNewest("20261122T193005Z-aaaaaa", newest), "20261122T193005Z-aaaaaa", "already later");
         assert.equal(afterNewest("20261122T190000Z-aaaaaa", newest), "20261122T190000Z-aaaaaa", "an earlier second is a deliberate --now");
+        // fresh ids of two processes started in one second sort in start order (milliseconds lead the suffix)
+        for (let i = 0; i < 20; i++) assert.ok(newRunId(new Date("2026-11-22T19:30:00.010Z")) < newRunId(new Date("2026-11-22T19:30:00.011Z")));
         assert.equal(isFreshRunId(undefined, {}), true);
         assert.equal(isFreshRunId("20261122T193000Z-aaaaaa", {}), false);
         assert.equal(isFreshRunId(undefined, { JOB_NAME: "sync-storage-29378040" }), false);
