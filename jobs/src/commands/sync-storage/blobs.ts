@@ -99,6 +99,9 @@ export class BlobStore {
      * longer" is real.
      */
     extendRetention(key: string, lowerBoundKnown: boolean): Promise<string | undefined> {
+        // settled meanwhile (e.g. kept for another entry while this one was being looked up): one request per blob
+        const known = this.recent.get(key)?.lockedUntil;
+        if (known && lockCovers(known, this.run.retain)) return Promise.resolve(known);
         let p = this.extensions.get(key);
         if (!p) {
             const until = this.target.lockTarget;
