@@ -190,7 +190,7 @@ export const AlertsSchema = Type.Object(
             description: "recovery point objective in hours: the newest complete dump must be younger (status, SupabaseBackupRpoMissed); in a stack file more than the dump schedule's longest gap, which the dump's run time adds to",
         }),
         rtoMinutes: Type.Optional(
-            Type.Number({ exclusiveMinimum: 0, description: "recovery time objective: `status` compares the newest verified run's measured canary restore time with it" }),
+            Type.Number({ exclusiveMinimum: 0, description: "recovery time objective of a full restore, minutes, for stacks without drills (with drills, drills.rtoMinutes.fullLoss is the target and this must be unset): `status` compares the newest verified run's measured canary restore time with it" }),
         ),
         graceMinutes: Type.Integer({ minimum: 0, default: 60, description: "slack added to a schedule's period before a run counts as missed" }),
         sizeAnomalyRatio: Type.Number({

@@ -138,7 +138,7 @@ function endpointOf(url: string): string | undefined {
  * counts the dump records, the storage drill only buckets the sync covers. Secret values are never echoed.
  */
 export function drillIssues(
-    cfg: { drills?: DrillsConfig; supabase: { projectRef: string }; verify: { tables: string[] }; storage: { buckets?: Array<{ name: string }> } },
+    cfg: { drills?: DrillsConfig; alerts: { rtoMinutes?: number }; supabase: { projectRef: string }; verify: { tables: string[] }; storage: { buckets?: Array<{ name: string }> } },
     databaseUrl?: string,
 ): DrillConfigIssue[] {
     const d = cfg.drills;
@@ -156,6 +156,9 @@ export function drillIssues(
             expected: "a Postgres server other than the source project (a drill creates and drops databases there)",
             found: sameServer ? "the same host and port as the databaseUrl secret" : `a URL of project ${ref}`,
         });
+    }
+    if (cfg.alerts.rtoMinutes !== undefined) {
+        out.push({ key: "alerts.rtoMinutes", expected: "unset with drills: drills.rtoMinutes.fullLoss is the one full-restore target (status compares the verified restore with it)", found: String(cfg.alerts.rtoMinutes) });
     }
     const recorded = new Set(cfg.verify.tables);
     (d.table?.tables ?? []).forEach((t, i) => {

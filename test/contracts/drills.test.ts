@@ -38,6 +38,19 @@ describe("contracts: drills config", () => {
         assert.match(issues(prodWith((d) => void delete d.rtoMinutes.storage))[0], /drills\.rtoMinutes\.storage: expected .*; found nothing \(the key is required\)/);
     });
 
+    it("one full-restore target: alerts.rtoMinutes is refused beside drills (drills.rtoMinutes.fullLoss is it), accepted without them", () => {
+        const out = issues(prodWith((_d, v) => void (v.alerts.rtoMinutes = 30)));
+        assert.equal(out.length, 1, out.join("\n"));
+        assert.match(out[0], /supabase-backups:alerts\.rtoMinutes: expected unset with drills: drills\.rtoMinutes\.fullLoss is the one full-restore target .*; found 30$/);
+        assert.deepEqual(
+            issues(prodWith((_d, v) => {
+                v.alerts.rtoMinutes = 30;
+                delete v.drills;
+            })),
+            [],
+        );
+    });
+
     it("schedules must be valid 5-field cron expressions", () => {
         const out = issues(prodWith((d) => void (d.full.schedule = "0 4 31 2 * *")));
         assert.equal(out.length, 1, out.join("\n"));

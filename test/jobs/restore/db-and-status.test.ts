@@ -120,7 +120,8 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         assert.deepEqual(runsOf("verify").map((r: any) => [r.runId, r.mark]), [[runs[0], "verified"]]);
         const rto = json(j).rto;
         assert.equal(rto.runId, runs[0]);
-        assert.ok(rto.restoreSeconds > 0 && rto.bytes > 0 && rto.targetMinutes === null && rto.met === null, JSON.stringify(rto));
+        // the job config has drills: their full-loss target (240 min) is the one a full restore is held to
+        assert.ok(rto.restoreSeconds > 0 && rto.bytes > 0 && rto.targetMinutes === 240 && rto.met === true, JSON.stringify(rto));
         const r = await status(["--timeline", "--no-supabase", "--days", "3"]);
         assert.equal(r.code, 0, r.stderr);
         const lines = r.stdout.trimEnd().split("\n");
@@ -131,7 +132,7 @@ describe("operator: restore db and status (real dump, verify, sync-storage)", fu
         assert.ok(flat.includes(`\ntiers held    ${tiers}`), r.stdout);
         assert.ok(lines.some((l) => /^ +(Nov|Dec|Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct)( |$)/.test(l)), "a month line");
         assert.match(flat, /^RPO {11}newest complete dump \d+ s ago; target \d+ h: met$/m);
-        assert.match(flat, /^RTO {11}canary restore of [\d.]+ KiB: [\d.]+ s \([\d.]+ s\/GB\); no target set \(alerts\.rtoMinutes\)$/m);
+        assert.match(flat, /^RTO {11}canary restore of [\d.]+ KiB: [\d.]+ s \([\d.]+ s\/GB\); target 240 min: met$/m);
         assert.match(r.stdout, /STATUS: HEALTHY\n$/);
         assert.doesNotMatch(r.stdout, /Database runs/, "--timeline prints only the picture");
     });

@@ -2,7 +2,7 @@
 // is not due yet, and the text fitting 80 columns (timeline.ts, render-timeline.ts).
 import { strict as assert } from "node:assert";
 import { buildTimeline, MARKS, type TimelineInput } from "../../../jobs/src/commands/status/timeline";
-import { renderPicture, rtoOf, type Picture } from "../../../jobs/src/commands/status/render-timeline";
+import { renderPicture, rtoOf, rtoTargetOf, type Picture } from "../../../jobs/src/commands/status/render-timeline";
 
 const NOW = new Date("2026-12-02T10:00:00Z");
 // Asia/Manila is UTC+8: dump 19:30, sync-storage 20:00, verify 22:00 UTC the day before
@@ -120,7 +120,13 @@ describe("status: the run timeline (fixed inputs)", () => {
         assert.equal(short.split("\n")[3], "              30 01 02");
     });
 
-    it("RTO against alerts.rtoMinutes: met, missed, unknown, or no target", () => {
+    it("the full-restore target: drills.rtoMinutes.fullLoss with drills, else alerts.rtoMinutes, else none", () => {
+        assert.equal(rtoTargetOf({ alerts: {}, drills: { rtoMinutes: { fullLoss: 240 } } }), 240);
+        assert.equal(rtoTargetOf({ alerts: { rtoMinutes: 45 } }), 45);
+        assert.equal(rtoTargetOf({ alerts: {} }), undefined);
+    });
+
+    it("RTO against its target: met, missed, unknown, or no target", () => {
         assert.equal(rtoOf({ runId: "r", restoreSeconds: 100 }, () => 1e9, 2).met, true);
         assert.equal(rtoOf({ runId: "r", restoreSeconds: 121 }, () => 1e9, 2).met, false);
         assert.equal(rtoOf(null, () => undefined, 2).met, false);

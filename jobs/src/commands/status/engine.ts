@@ -16,7 +16,7 @@ import { archivedRunInfo } from "../../vault/thaw";
 import { recordTrust } from "../../vault/record-signing";
 import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
-import { renderPicture, rtoOf, type Rto } from "./render-timeline";
+import { renderPicture, rtoOf, rtoTargetOf, type Rto } from "./render-timeline";
 import { timelineOf, type Timeline } from "./timeline";
 import { drillProblems, drillStatus, renderDrills, type DrillStatus } from "./drills";
 import { bucketsStatus, renderBuckets, type BucketsStatus } from "./buckets";
@@ -134,7 +134,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         storage: { ...storageSummary(storage.manifests, storage.breaks), archived: storage.archived.map((r) => r.runId), buckets: bucketsStatus(storage.manifests.at(-1)?.manifest, config) },
         supabase: await supabaseStatus(ctx, opts, now),
         timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, verifications),
-        rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, config.alerts.rtoMinutes),
+        rto: rtoOf(verified ? { runId: verified.runId, restoreSeconds: verifications.get(verified.runId)?.restoreSeconds ?? null } : null, (id) => list.find((x) => x.runId === id)?.bytes, rtoTargetOf(config)),
         drills,
     };
 }

@@ -5,7 +5,7 @@ import { formatBytes } from "../../runtime/progress";
 import { MARKS, type Timeline } from "./timeline";
 
 export interface Rto {
-    /** alerts.rtoMinutes, when set */
+    /** the full-restore target (rtoTargetOf), when set */
     targetMinutes: number | null;
     /** measured canary restore of the newest verified run */
     restoreSeconds: number | null;
@@ -24,7 +24,15 @@ export interface Picture {
 
 const LABEL = 14;
 
-/** The RTO: the newest verified run's measured restore against alerts.rtoMinutes. */
+/**
+ * The target a full restore is held to: drills.rtoMinutes.fullLoss when drills are configured (the
+ * config refuses alerts.rtoMinutes beside it: one target per scenario), else alerts.rtoMinutes.
+ */
+export function rtoTargetOf(config: { alerts: { rtoMinutes?: number }; drills?: { rtoMinutes: { fullLoss: number } } }): number | undefined {
+    return config.drills?.rtoMinutes.fullLoss ?? config.alerts.rtoMinutes;
+}
+
+/** The RTO: the newest verified run's measured restore against the full-restore target (rtoTargetOf). */
 export function rtoOf(newestVerified: { runId: string; restoreSeconds: number | null } | null, bytesOf: (runId: string) => number | undefined, targetMinutes: number | undefined): Rto {
     const restoreSeconds = newestVerified?.restoreSeconds ?? null;
     const target = targetMinutes ?? null;
@@ -108,7 +116,7 @@ function rtoText(r: Rto): string {
     if (r.restoreSeconds === null) return `no measured restore yet (no verified run)${r.targetMinutes !== null ? `; target ${r.targetMinutes} min: UNKNOWN` : ""}`;
     const size = r.bytes !== null ? ` of ${formatBytes(r.bytes)}` : "";
     const perGb = r.bytes ? ` (${(r.restoreSeconds / (r.bytes / 1e9)).toFixed(1)} s/GB)` : "";
-    const target = r.targetMinutes === null ? "no target set (alerts.rtoMinutes)" : `target ${r.targetMinutes} min: ${r.met ? "met" : "MISSED"}`;
+    const target = r.targetMinutes === null ? "no target set (drills.rtoMinutes.fullLoss or alerts.rtoMinutes)" : `target ${r.targetMinutes} min: ${r.met ? "met" : "MISSED"}`;
     return `canary restore${size}: ${r.restoreSeconds.toFixed(1)} s${perGb}; ${target}`;
 }
 
