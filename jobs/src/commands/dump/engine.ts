@@ -25,7 +25,7 @@ import {
     type Tier,
 } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
-import { createArchiveClient } from "../../vault/archive";
+import { archiveWriteOptions, createArchiveClient } from "../../vault/archive";
 import { errorMessage, JobFailure } from "../../runtime/errors";
 import type { Logger } from "../../runtime/log";
 import { pushRunMetrics } from "../../runtime/metrics";
@@ -33,7 +33,7 @@ import { formatBytes, Progress } from "../../runtime/progress";
 import { listCompleteRuns, loadManifest, type RunRef } from "../../vault/runs";
 import { putRecordOnce, type VaultClientOptions } from "../../vault/s3";
 import { readVersion } from "../../vault/versions";
-import { vaultTags, type VaultTags } from "../../vault/write-params";
+import { type VaultTags } from "../../vault/write-params";
 import { pgDumpVersion, planCompression, spawnDumpTool, type Algorithm, type CompressionPlan, type DumpProcess } from "../../postgres/client-tools";
 import { pgChildEnv, pgTarget, type PgTarget } from "../../postgres/connection";
 import { pgTlsPolicy, securePgUrl } from "../../postgres/tls";
@@ -345,13 +345,9 @@ async function dumpRoles(run: DumpRun, t: TransferSettings, source: Producer): P
 async function copyManifestToArchive(run: DumpRun, a: Archive, p: Placement, manifestKey: string, manifest: DbManifest): Promise<boolean> {
     if (!a.client || a.secondary.status !== "ok") return true;
     try {
+        // create-only: a manifest already at this run's key is not this run's (a failure, not "existing")
         const body = serializeRecord(manifest);
-        await a.client.getBlockBlobClient(manifestKey).upload(body, body.length, {
-            blobHTTPHeaders: { blobContentType: "application/json" },
-            tags: vaultTags(p.tags),
-            conditions: { ifNoneMatch: "*" },
-            immutabilityPolicy: { expiriesOn: p.retainUntil, policyMode: "Locked" },
-        });
+        await a.client.getBlockBlobClient(manifestKey).upload(body, body.length, archiveWriteOptions({ key: manifestKey, contentType: "application/json", tags: p.tags, retainUntil: p.retainUntil }));
         return true;
     } catch (e) {
         run.log.warn({ err: errorMessage(e) }, "Azure copy of the manifest failed (degraded)");

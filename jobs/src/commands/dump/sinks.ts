@@ -8,8 +8,9 @@ import type { ContainerClient } from "@azure/storage-blob";
 import { PassThrough, type Readable } from "node:stream";
 import { errorMessage } from "../../runtime/errors";
 import type { Logger } from "../../runtime/log";
-import { vaultTags, writeParams, type VaultTags, type VaultTarget } from "../../vault/write-params";
+import { writeParams, type VaultTags, type VaultTarget } from "../../vault/write-params";
 import { sealUpload } from "../../vault/s3";
+import { archiveWriteOptions } from "../../vault/archive";
 
 export interface ObjectTarget {
     key: string;
@@ -145,11 +146,8 @@ export function azureSink(container: ContainerClient, t: ObjectTarget, o: AzureS
     };
     const options = {
         abortSignal: abortController.signal,
-        blobHTTPHeaders: { blobContentType: t.contentType },
-        tags: vaultTags(t.tags),
-        // Passed through to commitBlockList (x-ms-immutability-policy-until-date / -mode).
-        immutabilityPolicy: { expiriesOn: t.retainUntil, policyMode: "Locked" as const },
-        conditions: { ifNoneMatch: "*" },
+        // the immutability policy and tags are passed through to commitBlockList
+        ...archiveWriteOptions(t),
         onProgress: () => (sink.lastProgressAt = Date.now()),
     };
     (sink as { settled: Promise<void> }).settled = blob.uploadStream(input, o.blockSize, o.concurrency, options).then(
