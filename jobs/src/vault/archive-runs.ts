@@ -20,6 +20,39 @@ export async function listArchiveStorageRuns(c: ContainerClient, env: string): P
     return refs.sort((a, b) => (a.runId < b.runId ? -1 : 1));
 }
 
+/** One listed version of an archive blob (one entry without a version id where the store keeps none). */
+export interface ArchiveVersion {
+    name: string;
+    versionId?: string;
+    /** the current version (true where the store keeps no versions) */
+    current: boolean;
+    size: number;
+    /** the later of its creation and last modification */
+    written?: Date;
+    /** the version's immutability policy end, when the store reports one */
+    lockedUntil?: Date;
+    legalHold: boolean;
+}
+
+/** Every version of every blob under a prefix, with its lock (one listing: List Blobs with versions). */
+export async function listArchiveVersions(c: ContainerClient, prefix: string): Promise<ArchiveVersion[]> {
+    const out: ArchiveVersion[] = [];
+    for await (const b of c.listBlobsFlat({ prefix, includeVersions: true, includeImmutabilityPolicy: true, includeLegalHold: true })) {
+        const p = b.properties;
+        const times = [p.createdOn, p.lastModified].filter((d): d is Date => !!d).map((d) => d.getTime());
+        out.push({
+            name: b.name,
+            ...(b.versionId ? { versionId: b.versionId } : {}),
+            current: b.versionId ? b.isCurrentVersion === true : true,
+            size: p.contentLength ?? 0,
+            ...(times.length ? { written: new Date(Math.max(...times)) } : {}),
+            ...(p.immutabilityPolicyExpiresOn ? { lockedUntil: p.immutabilityPolicyExpiresOn } : {}),
+            legalHold: p.legalHold === true,
+        });
+    }
+    return out;
+}
+
 /** A blob's bytes, whole (manifests: small JSON), with their sha256. */
 export async function readArchiveBytes(c: ContainerClient, key: string, versionId?: string): Promise<{ bytes: Buffer; sha256: string }> {
     const b = c.getBlobClient(key);

@@ -47,6 +47,15 @@ export function isArchiveConflict(e: unknown): boolean {
     return x?.statusCode === 409 || x?.statusCode === 412 || x?.code === "BlobAlreadyExists";
 }
 
+/**
+ * Azure refused a delete because the version is still immutable (409 BlobImmutableDueToPolicy) or under a
+ * legal hold: the lock doing its job, not a failure.
+ */
+export function isImmutabilityRefusal(e: unknown): boolean {
+    const x = e as { statusCode?: number; code?: string } | undefined;
+    return x?.code === "BlobImmutableDueToPolicy" || x?.code === "BlobImmutableDueToLegalHold";
+}
+
 /** The store has no immutability API (Azurite answers 501 APINotImplemented). */
 export function isNoImmutabilityApi(e: unknown): boolean {
     const x = e as { statusCode?: number; code?: string } | undefined;

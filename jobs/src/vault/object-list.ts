@@ -207,7 +207,12 @@ async function* sortedArray(objects: StorageObject[]): AsyncGenerator<StorageObj
 
 /** Every entry of a run or shard manifest, in (bucket, name) order: the inline array (version 1) or the list (version 2). */
 export function storageEntries(s3: S3Client, bucket: string, m: Pick<StorageManifest | StorageShardManifest, "env" | "runId" | "objects" | "objectList">): AsyncGenerator<StorageObject> {
-    if (m.objectList) return readObjectList(s3, bucket, m.objectList, { env: m.env, runId: m.runId });
+    return storageEntriesVia(m, (ref) => openVersion(s3, bucket, { key: ref.key, versionId: ref.versionId }).then((r) => r.body));
+}
+
+/** The same from any store (the Azure archive): `open` gives a list's stored bytes. */
+export function storageEntriesVia(m: Pick<StorageManifest | StorageShardManifest, "env" | "runId" | "objects" | "objectList">, open: (ref: ObjectListRef) => Promise<Readable>): AsyncGenerator<StorageObject> {
+    if (m.objectList) return readObjectListFrom(() => open(m.objectList!), m.objectList, { env: m.env, runId: m.runId });
     if (m.objects) return sortedArray(m.objects);
     throw new Error(`storage manifest of run ${m.runId} has neither objects nor an object list`);
 }

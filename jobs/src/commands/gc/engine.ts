@@ -4,6 +4,8 @@
 // (the bucket's noncurrent-version lifecycle rule removes it then). Any doubt aborts without deleting.
 // The decision itself is the pure plan in plan.ts. Like every action that removes data, a run is audited
 // (vault/audit.ts): the "started" record before anything is deleted (no record, no delete), the result after.
+// With an Azure archive configured, a second pass collects the archive's copies of the blobs by the same
+// rules (archive.ts); its failure degrades the run (exit 3, result "degraded"), never the vault's pass.
 import {
     METRICS,
     EXIT,
@@ -25,6 +27,7 @@ import { VaultReadError, VersionIndex } from "../../vault/versions";
 import { keepForUnreadable, noteUnreadable, type Unreadable } from "./unreadable";
 import { planGc, type BlobListing } from "./plan";
 import { deleteBlobs } from "./delete";
+import { archiveGcEnabled, collectArchive, type ArchiveGcOutcome } from "./archive";
 import { storageEntries } from "../../vault/object-list";
 
 export interface GcOptions extends OperatorOptions {
@@ -60,54 +63,79 @@ async function collect(ctx: CommandContext, opts: GcOptions, graceDays: number, 
     const env = config.env;
     const started = Date.now();
     try {
-        const { runs, referenced, unreadable } = await trail.time("plan", () => referencedBlobs(ctx));
-        const versions = await VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageBlobs(env));
-        const blobs = await listBlobs(ctx, versions);
-        const plan = planGc(blobs, referenced, new Date(), graceDays);
-        const keptUnreadable = keepForUnreadable(plan, unreadable);
-        if (unreadable.keys.length) {
-            const upTo = unreadable.unknownTime ? "every unreferenced blob" : `unreferenced blobs written up to ${unreadable.newest!.toISOString()}`;
-            log.warn({ manifests: unreadable.keys, kept: keptUnreadable }, `${unreadable.keys.length} storage manifest(s) are archived and cannot be read: kept ${upTo} (${keptUnreadable}), which they may name`);
-        }
-        log.info(
-            { runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, unhide: plan.unhide.length, bytes: plan.bytesReclaimed },
-            "gc plan",
-        );
-        const { deleted, locked, markersRemoved, failures } = opts.dryRun ? { deleted: 0, locked: 0, markersRemoved: 0, failures: [] } : await trail.time("delete", () => deleteBlobs(ctx, plan, versions));
-        const summary = {
-            env,
-            runs,
-            blobs: blobs.length,
-            referenced: plan.referenced,
-            keptTooYoung: plan.tooYoung,
-            candidates: plan.delete.length,
-            deleted,
-            keptLocked: locked,
-            // only when an archived manifest made gc keep blobs (the usual summary stays as it was)
-            ...(keptUnreadable ? { keptUnreadable } : {}),
-            markersRemoved,
-            failed: failures.length,
-            bytesReclaimed: plan.bytesReclaimed,
-            dryRun: !!opts.dryRun,
-        };
+        const vault = await collectVault(ctx, opts, graceDays, trail);
+        // the archive's blobs after the vault's: the vault's references (and doubts) keep archive blobs too
+        const archive = archiveGcEnabled(config) ? await trail.time("archive", () => collectArchive(ctx, vault, { dryRun: !!opts.dryRun, graceDays })) : undefined;
+        const { keys: archiveKeys, ...archiveSummary } = archive ?? { keys: [] };
+        const summary = { ...vault.summary, ...(archive ? { archive: archiveSummary } : {}) };
         trail.addOptions({ outcome: summary });
-        if (opts.json) process.stdout.write(JSON.stringify({ ...summary, keys: plan.delete.map((b) => b.key) }, null, 2) + "\n");
-        else
-            process.stdout.write(
-                `gc ${env}: ${blobs.length} blobs, ${plan.referenced} referenced by ${runs} runs, ${plan.tooYoung} unreferenced but younger than ${graceDays} d, ` +
-                    `${opts.dryRun ? `${plan.delete.length} would be deleted` : `${deleted} version(s) deleted, ${locked} kept until their lock ends, ${markersRemoved} delete marker(s) removed`} (${formatBytes(plan.bytesReclaimed)})${keptUnreadable ? `; ${keptUnreadable} unreferenced blob(s) kept: an archived manifest may name them` : ""}\n`,
-            );
-        for (const f of failures) log.error({ failure: f }, "delete failed");
+        if (opts.json) process.stdout.write(JSON.stringify({ ...summary, keys: vault.keys, ...(archive ? { archive: { ...archiveSummary, keys: archiveKeys } } : {}) }, null, 2) + "\n");
+        else process.stdout.write(vaultLine(vault.summary, graceDays) + (archive ? archiveLine(archive, graceDays, !!opts.dryRun) : ""));
+        for (const f of vault.failures) log.error({ failure: f }, "delete failed");
+        // an Azure-only failure degrades the run, as a failed archive copy degrades dump and sync-storage
+        const archiveFailed = !!archive && (archive.error !== undefined || archive.failed > 0);
+        const result = vault.failures.length ? "partial" : archiveFailed ? "degraded" : "success";
         const extra = [
-            { name: METRICS.gcKeptUnreadable, help: "unreferenced blobs kept because an archived storage manifest may name them", value: keptUnreadable },
-            { name: METRICS.vaultStorageBytes, help: "bytes of every storage blob in the vault before this gc", value: blobs.reduce((n, b) => n + b.size, 0) },
+            { name: METRICS.gcKeptUnreadable, help: "unreferenced blobs (vault and archive) kept because a storage manifest that cannot be read may name them", value: (vault.summary.keptUnreadable ?? 0) + (archive?.keptUnreadable ?? 0) },
+            { name: METRICS.vaultStorageBytes, help: "bytes of every storage blob in the vault before this gc", value: vault.storageBytes },
         ];
-        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result: failures.length ? "partial" : "success", durationSeconds: (Date.now() - started) / 1000, bytes: plan.bytesReclaimed, extra }, log);
-        return failures.length ? EXIT.partial : EXIT.ok;
+        await pushRunMetrics(config.alerts.pushgatewayUrl, env, "gc", { result, durationSeconds: (Date.now() - started) / 1000, bytes: vault.summary.bytesReclaimed, extra }, log);
+        return result === "partial" ? EXIT.partial : result === "degraded" ? EXIT.degraded : EXIT.ok;
     } catch (e) {
         if (e instanceof JobFailure) throw e;
         throw new JobFailure(`gc failed, nothing more deleted: ${errorMessage(e)}`);
     }
+}
+
+type VaultSummary = Awaited<ReturnType<typeof collectVault>>["summary"];
+
+function vaultLine(s: VaultSummary, graceDays: number): string {
+    return (
+        `gc ${s.env}: ${s.blobs} blobs, ${s.referenced} referenced by ${s.runs} runs, ${s.keptTooYoung} unreferenced but younger than ${graceDays} d, ` +
+        `${s.dryRun ? `${s.candidates} would be deleted` : `${s.deleted} version(s) deleted, ${s.keptLocked} kept until their lock ends, ${s.markersRemoved} delete marker(s) removed`} (${formatBytes(s.bytesReclaimed)})${s.keptUnreadable ? `; ${s.keptUnreadable} unreferenced blob(s) kept: an archived manifest may name them` : ""}\n`
+    );
+}
+
+function archiveLine(a: ArchiveGcOutcome, graceDays: number, dryRun: boolean): string {
+    const done = dryRun ? `${a.candidates} would be deleted` : `${a.deleted} version(s) deleted, ${a.keptLocked} kept until their immutability ends`;
+    return (
+        `gc archive ${a.container}: ${a.blobs} blobs, ${a.referenced} referenced (${a.manifests} archived manifest(s) read, and the vault's), ${a.keptTooYoung} unreferenced but younger than ${graceDays} d, ${done} (${formatBytes(a.bytesReclaimed)})` +
+        `${a.keptUnreadable ? `; ${a.keptUnreadable} unreferenced blob(s) kept: a storage manifest cannot be read` : ""}${a.failed ? `; ${a.failed} delete(s) failed` : ""}${a.error ? `; FAILED (degraded): ${a.error}` : ""}\n`
+    );
+}
+
+/** The vault's pass: plan, then delete (unless a dry run); what the archive pass builds on. */
+async function collectVault(ctx: CommandContext, opts: GcOptions, graceDays: number, trail: AuditTrail) {
+    const { config, log } = ctx;
+    const env = config.env;
+    const { runs, referenced, unreadable } = await trail.time("plan", () => referencedBlobs(ctx));
+    const versions = await VersionIndex.load(ctx.s3, ctx.bucket, prefixes.storageBlobs(env));
+    const blobs = await listBlobs(ctx, versions);
+    const plan = planGc(blobs, referenced, new Date(), graceDays);
+    const keptUnreadable = keepForUnreadable(plan, unreadable);
+    if (unreadable.keys.length) {
+        const upTo = unreadable.unknownTime ? "every unreferenced blob" : `unreferenced blobs written up to ${unreadable.newest!.toISOString()}`;
+        log.warn({ manifests: unreadable.keys, kept: keptUnreadable }, `${unreadable.keys.length} storage manifest(s) are archived and cannot be read: kept ${upTo} (${keptUnreadable}), which they may name`);
+    }
+    log.info({ runs, blobs: blobs.length, referenced: plan.referenced, tooYoung: plan.tooYoung, toDelete: plan.delete.length, unhide: plan.unhide.length, bytes: plan.bytesReclaimed }, "gc plan");
+    const { deleted, locked, markersRemoved, failures } = opts.dryRun ? { deleted: 0, locked: 0, markersRemoved: 0, failures: [] } : await trail.time("delete", () => deleteBlobs(ctx, plan, versions));
+    const summary = {
+        env,
+        runs,
+        blobs: blobs.length,
+        referenced: plan.referenced,
+        keptTooYoung: plan.tooYoung,
+        candidates: plan.delete.length,
+        deleted,
+        keptLocked: locked,
+        // only when an archived manifest made gc keep blobs (the usual summary stays as it was)
+        ...(keptUnreadable ? { keptUnreadable } : {}),
+        markersRemoved,
+        failed: failures.length,
+        bytesReclaimed: plan.bytesReclaimed,
+        dryRun: !!opts.dryRun,
+    };
+    return { summary, keys: plan.delete.map((b) => b.key), failures, referenced, unreadable, storageBytes: blobs.reduce((n, b) => n + b.size, 0) };
 }
 
 /** Every complete run's manifest, and the shard manifests of runs still in progress: the blobs they name. */

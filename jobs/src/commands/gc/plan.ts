@@ -2,6 +2,8 @@
 // manifest references. Retained = the manifest still exists (lifecycle rules expire manifests by their
 // tier tag; blobs are never expired by lifecycle, since many runs share them). Blobs younger than the
 // grace period are kept: a run in progress has uploaded them but has not written its manifest yet.
+// The same plan decides for the S3 vault and for the Azure archive (archive.ts): a listing carries what
+// its store needs to delete (S3 versions come from the version index, Azure's ride on the listing).
 
 export interface BlobListing {
     key: string;
@@ -12,20 +14,20 @@ export interface BlobListing {
     hidden?: boolean;
 }
 
-export interface GcPlan {
+export interface GcPlan<T extends BlobListing = BlobListing> {
     /** blobs to delete */
-    delete: BlobListing[];
+    delete: T[];
     /** unreferenced, but younger than the grace period */
     tooYoung: number;
     referenced: number;
     bytesReclaimed: number;
     /** referenced blobs hidden by a delete marker: the marker goes, so readers find them again */
-    unhide: BlobListing[];
+    unhide: T[];
 }
 
-export function planGc(blobs: BlobListing[], referenced: Set<string>, now: Date, graceDays: number): GcPlan {
+export function planGc<T extends BlobListing>(blobs: T[], referenced: Set<string>, now: Date, graceDays: number): GcPlan<T> {
     const cutoff = now.getTime() - graceDays * 86_400_000;
-    const plan: GcPlan = { delete: [], tooYoung: 0, referenced: 0, bytesReclaimed: 0, unhide: [] };
+    const plan: GcPlan<T> = { delete: [], tooYoung: 0, referenced: 0, bytesReclaimed: 0, unhide: [] };
     for (const b of blobs) {
         if (referenced.has(b.sha256)) {
             plan.referenced++;

@@ -3,7 +3,7 @@
 // not fail the nightly run either: it keeps every unreferenced blob as old as the newest unreadable
 // manifest (a run references only blobs that existed when its manifest was written), says so in one log
 // line and a metric, and collects the younger ones as usual.
-import type { GcPlan } from "./plan";
+import type { BlobListing, GcPlan } from "./plan";
 
 export interface Unreadable {
     /** manifest keys (and versions) that could not be read */
@@ -21,9 +21,9 @@ export function noteUnreadable(u: Unreadable, key: string, written: Date | undef
 }
 
 /** The plan without the blobs an unreadable manifest may reference; returns how many were kept. */
-export function keepForUnreadable(plan: GcPlan, u: Unreadable): number {
+export function keepForUnreadable<T extends BlobListing>(plan: GcPlan<T>, u: Unreadable): number {
     if (!u.keys.length) return 0;
-    const mayBeNamed = (b: GcPlan["delete"][number]) => u.unknownTime || !b.lastModified || b.lastModified.getTime() <= u.newest!.getTime();
+    const mayBeNamed = (b: T) => u.unknownTime || !b.lastModified || b.lastModified.getTime() <= u.newest!.getTime();
     const kept = plan.delete.filter(mayBeNamed);
     plan.delete = plan.delete.filter((b) => !mayBeNamed(b));
     plan.bytesReclaimed -= kept.reduce((n, b) => n + b.size, 0);
