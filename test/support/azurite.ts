@@ -1,5 +1,6 @@
 // Azure Blob on loopback (azurite-blob, in memory) as a child process. No immutability support: tests
-// assert on what the job sends for immutability policies.
+// assert on what the job sends for immutability policies. With `clock`, Azurite's clock can be moved
+// (azurite-clock.cjs): blobs written then carry that time, as blobs written days ago would.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { tmpdir } from "node:os";
@@ -16,18 +17,20 @@ export interface AzuriteServer {
     connectionString: string;
     service: BlobServiceClient;
     createContainer(name: string): Promise<void>;
+    /** only with `clock`: Azurite's clock runs this many ms from the real one until set again (negative: the past) */
+    setClock(offsetMs: number): Promise<void>;
     kill(): Promise<void>;
     stop(): Promise<void>;
 }
 
 const bin = join(__dirname, "..", "..", "node_modules", "azurite", "dist", "src", "blob", "main.js");
 
-export async function startAzurite(): Promise<AzuriteServer> {
+export async function startAzurite(opts: { clock?: boolean } = {}): Promise<AzuriteServer> {
     const port = await freePort();
     const child: ChildProcess = spawn(
         process.execPath,
-        [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
-        { stdio: ["ignore", "ignore", "pipe"], cwd: tmpdir() },
+        [...(opts.clock ? ["--require", join(__dirname, "azurite-clock.cjs")] : []), bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
+        { stdio: opts.clock ? ["ignore", "ignore", "pipe", "ipc"] : ["ignore", "ignore", "pipe"], cwd: tmpdir() },
     );
     const accountUrl = `http://127.0.0.1:${port}/${AZURITE_ACCOUNT}`;
     const connectionString = `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT};AccountKey=${AZURITE_KEY};BlobEndpoint=${accountUrl};`;
@@ -51,6 +54,19 @@ export async function startAzurite(): Promise<AzuriteServer> {
         service,
         async createContainer(name: string) {
             await service.getContainerClient(name).createIfNotExists();
+        },
+        async setClock(offsetMs: number) {
+            if (!opts.clock) throw new Error("startAzurite({ clock: true }) to move Azurite's clock");
+            const acked = new Promise<void>((resolve) => {
+                const onAck = (m: { clockOffsetMs?: number }) => {
+                    if (m?.clockOffsetMs !== offsetMs) return;
+                    child.off("message", onAck);
+                    resolve();
+                };
+                child.on("message", onAck);
+            });
+            child.send({ clockOffsetMs: offsetMs });
+            await acked;
         },
         kill,
         async stop() {

@@ -14,6 +14,7 @@ import {
     type StorageManifest,
 } from "@supabase-backups/contracts";
 import { planGc } from "../../../jobs/src/commands/gc/plan";
+import { storageManifest } from "../../support/storage-manifest";
 import { runCli, writeJobConfig } from "../../support/cli";
 import { startS3rver, type S3Server } from "../../support/s3rver";
 import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-proxy";
@@ -21,37 +22,7 @@ import { startGlacierProxy, type GlacierProxy } from "../../support/glacier-prox
 const ENV = "test";
 const day = 86_400_000;
 
-function manifest(runId: string, shas: string[], previous: StorageManifest["previous"]): StorageManifest {
-    const m: StorageManifest = {
-        schemaVersion: 1,
-        kind: "storage",
-        env: ENV,
-        runId,
-        startedAt: new Date().toISOString(),
-        finishedAt: new Date().toISOString(),
-        mode: "rest",
-        shards: 1,
-        tier: "daily",
-        retainUntil: new Date(Date.now() + 7 * day).toISOString(),
-        buckets: [{ name: "user-media", objects: shas.length, bytes: shas.length }],
-        objects: shas.map((sha, i) => ({
-            bucket: "user-media",
-            name: `f${i}`,
-            size: 1,
-            sha256: sha,
-            contentType: "text/plain",
-            cacheControl: null,
-            metadata: {},
-            updatedAt: new Date().toISOString(),
-            eTag: null,
-            blobKey: storageBlobKey(ENV, sha),
-        })),
-        failed: [],
-        stats: { listed: shas.length, copied: shas.length, skipped: 0, deduplicated: 0, failed: 0, bytesUploaded: shas.length },
-        previous,
-    };
-    return assertSchema<StorageManifest>(StorageManifestSchema, m, "test manifest");
-}
+const manifest = (runId: string, shas: string[], previous: StorageManifest["previous"]) => storageManifest(ENV, runId, shas, previous);
 
 describe("gc: plan (pure)", () => {
     it("keeps referenced and young blobs, deletes old unreferenced ones", () => {
