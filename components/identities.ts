@@ -36,10 +36,11 @@ export const AZURE_DATA_ACTIONS: Record<CloudIdentity, string[]> = {
         `${BLOBS}/immutableStorage/runAsSuperUser/action`,
     ],
     verifier: [`${BLOBS}/read`, `${BLOBS}/tags/read`],
-    // gc works on the S3 vault only (jobs/src/commands/gc never opens the archive; the archive's own
-    // lifecycle rules expire its blobs), so it holds no delete and no read on Azure. The identity stays,
-    // with blob index tags read only, so the gc pod maps to one identity on both clouds.
-    gc: [`${BLOBS}/tags/read`],
+    // gc collects the archive's content-addressed storage blobs too (jobs/src/commands/gc/archive.ts:
+    // no lifecycle rule may, they carry no tier tag): it lists and reads the storage manifests there and
+    // deletes blobs and their versions. Never permanently (soft delete still holds them), and never past
+    // an immutability policy: it has no runAsSuperUser, and Azure refuses deleting a locked version.
+    gc: [`${BLOBS}/read`, `${BLOBS}/delete`, `${BLOBS}/deleteBlobVersion/action`, `${BLOBS}/tags/read`],
     // The drills restore from the S3 vault; like gc, the identity exists on both clouds with tags read only.
     drill: [`${BLOBS}/tags/read`],
 };

@@ -190,8 +190,9 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.ok(!writer.dataActions.some((a: string) => /delete|\/read$/i.test(a)), `writer may not delete or read: ${writer.dataActions}`);
                 assert.ok(writer.dataActions.some((a: string) => a.endsWith("/blobs/write")));
                 assert.ok(!roles.verifier.permissions[0].dataActions.some((a: string) => /delete|write/i.test(a)));
-                // gc never touches the archive (jobs/src/commands/gc): no delete, no read of data there
-                assert.ok(!roles.gc.permissions[0].dataActions.some((a: string) => /delete|\/blobs\/read$/i.test(a)), `gc: ${roles.gc.permissions[0].dataActions}`);
+                // gc collects the archive's storage blobs (jobs/src/commands/gc/archive.ts): read, delete and delete
+                // versions; never permanently, never past an immutability policy (no runAsSuperUser), never write
+                assert.deepEqual(roles.gc.permissions[0].dataActions, ["read", "delete", "deleteBlobVersion/action", "tags/read"].map((a) => `Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${a}`));
                 // drills restore from the S3 vault only: tags read, nothing else on the archive
                 assert.deepEqual(roles.drill.permissions[0].dataActions, ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/tags/read"]);
                 const account = one(r, "azure-native:storage:StorageAccount").state;
