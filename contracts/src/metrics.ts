@@ -45,7 +45,8 @@ export const METRICS = {
     sourceDatabaseBytes: `${METRIC_PREFIX}_source_database_bytes`,
     /**
      * gauge {env, kind=gc}: unreferenced blobs gc kept because a storage manifest it could not read
-     * (archived before manifests stopped going cold) may name them; 0 when every manifest was read
+     * (archived before manifests stopped going cold; in the Azure archive, any manifest copy it cannot
+     * read or check) may name them, vault and archive blobs together; 0 when every manifest was read
      */
     gcKeptUnreadable: `${METRIC_PREFIX}_gc_kept_unreadable_blobs`,
     /** gauge {env, kind=gc}: bytes of every storage blob version in the vault, locked and hidden ones included (capacity: the vault's growth) */
