@@ -60,8 +60,8 @@ export async function collectArchive(ctx: CommandContext, vault: VaultKnowledge,
     try {
         const c = await createArchiveClient(archive, ctx.env, { retryOptions: { maxTries: 3, retryDelayInMs: 500, maxRetryDelayInMs: 4000 } });
         const env = ctx.config.env;
-        // a copy of the vault's knowledge: the archive's manifests add to it
-        const referenced = new Set(vault.referenced);
+        // the vault's pass is over: the archive's manifests add to its references (one set, however many)
+        const referenced = vault.referenced;
         const unreadable: Unreadable = { keys: [...vault.unreadable.keys], newest: vault.unreadable.newest, unknownTime: vault.unreadable.unknownTime };
         out.manifests = await addArchiveReferences(c, env, referenced, unreadable);
         const blobs = archiveBlobs(await listArchiveVersions(c, prefixes.storageBlobs(env)));
