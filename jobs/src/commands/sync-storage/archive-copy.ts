@@ -21,6 +21,7 @@ import { errorMessage } from "../../runtime/errors";
 import { archiveWriteOptions, createArchiveClient, isArchiveConflict, isNoImmutabilityApi, putArchiveRecord } from "../../vault/archive";
 import type { Fetched } from "./download";
 import { lockCovers } from "./plan";
+import { RecentBlobs } from "./recent";
 import type { RunScope } from "./run";
 
 type ArchiveBlob = NonNullable<StorageObject["archive"]>;
@@ -37,7 +38,9 @@ const BLOCK_SIZE = 8 * 1024 * 1024;
 
 export class ArchiveCopy {
     /** records this run made (copies, extensions), oldest first, bounded */
-    private readonly recent = new Map<string, ArchiveBlob>();
+    private readonly recent: RecentBlobs<ArchiveBlob>;
+    /** the lock end this run sets, one string for every record */
+    private readonly lockTargetIso: string;
     private readonly inflight = new Map<string, Promise<ArchiveBlob | undefined>>();
     private readonly extending = new Map<string, Promise<ArchiveBlob>>();
     /** the first lock extension runs alone: a store without the API answers it, and no more are tried */
@@ -51,7 +54,10 @@ export class ArchiveCopy {
         private readonly client: ContainerClient | undefined,
         readonly container: string | undefined,
         private readonly lockTarget: Date,
-    ) {}
+    ) {
+        this.recent = new RecentBlobs(run.env, RECENT);
+        this.lockTargetIso = lockTarget.toISOString();
+    }
 
     /** Off (no archive configured): every method is a no-op and the manifest gets no `archive`. */
     static async open(run: Pick<RunScope, "env" | "log" | "retain" | "cfg">, lockTarget: Date, env: NodeJS.ProcessEnv): Promise<ArchiveCopy> {
@@ -82,10 +88,7 @@ export class ArchiveCopy {
     }
 
     private remember(key: string, rec: ArchiveBlob): ArchiveBlob {
-        this.recent.delete(key);
-        this.recent.set(key, rec);
-        if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
-        return rec;
+        return this.recent.set(key, rec);
     }
 
     /**
@@ -115,7 +118,7 @@ export class ArchiveCopy {
                 : // staged blocks, one commit; the policy, tags and condition ride on the commit (as dump does)
                   await blob.uploadStream(createReadStream(f.file!), BLOCK_SIZE, 2, options as Parameters<typeof blob.uploadStream>[3]);
             this.copied++;
-            return this.remember(key, { ...(r.versionId ? { versionId: r.versionId } : {}), lockedUntil: this.lockTarget.toISOString() });
+            return this.remember(key, { ...(r.versionId ? { versionId: r.versionId } : {}), lockedUntil: this.lockTargetIso });
         } catch (e) {
             // Already there (a run that failed before its manifest, or another shard): content-addressed,
             // so the same bytes; its lock is unknown until this run extends it.
@@ -181,7 +184,7 @@ export class ArchiveCopy {
         try {
             const c = live.getBlobClient(key);
             await (rec.versionId ? c.withVersion(rec.versionId) : c).setImmutabilityPolicy({ expiriesOn: this.lockTarget, policyMode: "Locked" });
-            return this.remember(key, { ...rec, lockedUntil: this.lockTarget.toISOString() });
+            return this.remember(key, { ...rec, lockedUntil: this.lockTargetIso });
         } catch (e) {
             if (isNoImmutabilityApi(e)) {
                 if (!this.noImmutabilityApi) this.run.log.warn({ err: errorMessage(e) }, "the archive has no immutability API: blob locks cannot be extended");

@@ -19,6 +19,7 @@ import { isShorterLockRefusal } from "../../vault/s3";
 import type { Fetched } from "./download";
 import { lockCovers } from "./plan";
 import { LOCK_SLACK_MS, vaultOp, type RunScope, type Timing } from "./run";
+import { RecentBlobs } from "./recent";
 import { putBlob, type BlobTarget } from "./upload";
 
 export type Stored = "uploaded" | "existing";
@@ -59,7 +60,9 @@ export class BlobStore {
     private readonly stores = new Map<string, Promise<BlobInfo>>();
     private readonly extensions = new Map<string, Promise<string | undefined>>();
     /** outcomes of recent stores and extensions, oldest first */
-    private readonly recent = new Map<string, { lockedUntil?: string; versionId?: string }>();
+    private readonly recent: RecentBlobs<{ lockedUntil?: string; versionId?: string }>;
+    /** the lock end this run sets, one string for every entry that records it */
+    private readonly lockTargetIso: string;
     /** every blob this run uploaded, approximately (1 MiB whatever the count; no false negatives) */
     private readonly storedByRun = new ShaBloom();
     private blobDirs: Promise<Set<string>> | undefined;
@@ -70,6 +73,8 @@ export class BlobStore {
         multipartThreshold: number,
     ) {
         this.target = { vault: run.cfg.vault, env: run.env, lockTarget: new Date(run.retain.getTime() + LOCK_SLACK_MS), multipartThreshold };
+        this.lockTargetIso = this.target.lockTarget.toISOString();
+        this.recent = new RecentBlobs(run.env, RECENT);
     }
 
     private get s3(): S3Client {
@@ -77,9 +82,7 @@ export class BlobStore {
     }
 
     private remember(key: string, info: { lockedUntil?: string; versionId?: string }): void {
-        this.recent.delete(key);
         this.recent.set(key, info);
-        if (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
     }
 
     /**
@@ -106,7 +109,7 @@ export class BlobStore {
         if (!p) {
             const until = this.target.lockTarget;
             p = vaultOp(`extend retention of ${key}`, () => this.s3.send(new PutObjectRetentionCommand(retentionParams(this.run.cfg.vault, key, until)))).then(
-                () => until.toISOString(),
+                () => this.lockTargetIso,
                 (e) => {
                     // The blob may already be locked longer than requested (a higher-tier run, or a
                     // manifest that did not record it): the store refuses to shorten COMPLIANCE, which is
@@ -116,7 +119,7 @@ export class BlobStore {
                     // period and governance bypass check failed".
                     if (isShorterLockRefusal(e)) {
                         this.run.log.debug({ key }, "retention already longer than requested");
-                        return until.toISOString();
+                        return this.lockTargetIso;
                     }
                     if (lowerBoundKnown) throw e;
                     this.run.log.warn({ key, err: errorMessage(e) }, "could not extend the retention of an existing blob (it may already be locked longer)");
@@ -146,7 +149,7 @@ export class BlobStore {
         const job = this.storeOnce(key, f, prev);
         this.stores.set(key, job);
         // settled stores are remembered in `recent`; a failed attempt must not poison later ones
-        job.then((i) => this.remember(key, i), () => undefined).finally(() => this.stores.delete(key));
+        job.then(({ how: _how, ...info }) => this.remember(key, info), () => undefined).finally(() => this.stores.delete(key));
         return job;
     }
 
@@ -166,11 +169,11 @@ export class BlobStore {
         this.storedByRun.add(f.sha256);
         // "null" is the version of an object in a bucket without versioning: nothing to pin
         const pinned = versionId && versionId !== "null" ? versionId : undefined;
-        if (how === "uploaded" && pinned) return { how, lockedUntil: this.target.lockTarget.toISOString(), versionId: pinned };
+        if (how === "uploaded" && pinned) return { how, lockedUntil: this.lockTargetIso, versionId: pinned };
         // lost the If-None-Match race (the other writer's lock is unknown), or no version to tell this
         // upload from another writer's: extend (a no-op when it already holds)
         const extended = await this.extendRetention(key, false);
-        return { how, lockedUntil: extended ?? (how === "uploaded" ? this.target.lockTarget.toISOString() : undefined) };
+        return { how, lockedUntil: extended ?? (how === "uploaded" ? this.lockTargetIso : undefined) };
     }
     /** One delimiter listing tells which blob directories exist, so a first sync into an empty vault lists nothing else. */
     private async exists(key: string, mayBeOurs = false): Promise<boolean> {
