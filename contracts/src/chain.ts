@@ -20,6 +20,8 @@ export interface ChainBreak {
     /** the run whose `previous` link does not hold */
     runId: string;
     reason: string;
+    /** the run whose manifest bytes are proven altered (its successor links other bytes, or it claims another run) */
+    altered?: string;
 }
 
 /**
@@ -47,7 +49,7 @@ export function checkChain(entries: ChainEntry[], opts: { allowOpenStart?: boole
                 : `links to ${e.previous.runId}, which is missing from the vault`;
             breaks.push({ runId: e.runId, reason });
         } else if (!prev.archived && e.previous.sha256 !== prev.sha256) {
-            breaks.push({ runId: e.runId, reason: `manifest of ${prev.runId} was altered (sha256 ${prev.sha256.slice(0, 12)}… ≠ recorded ${e.previous.sha256.slice(0, 12)}…)` });
+            breaks.push({ runId: e.runId, reason: `manifest of ${prev.runId} was altered (sha256 ${prev.sha256.slice(0, 12)}… ≠ recorded ${e.previous.sha256.slice(0, 12)}…)`, altered: prev.runId });
         }
     });
     return breaks;

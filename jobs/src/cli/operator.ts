@@ -1,12 +1,16 @@
-// What the operator commands share: the --env guard, actor/reason flags, the audit trail on the vault,
+// What the operator commands share: the --env guard, actor/reason flags, the audit trail on the vault
+// (or, for `--from archive`, in the Azure archive),
 // the Management API client from config + SUPABASE_ACCESS_TOKEN, and time flags read as usage errors.
 import type { Command } from "commander";
+import type { ContainerClient } from "@azure/storage-blob";
 import { storageRetention } from "@supabase-backups/contracts";
 import { requireSecret, type JobContext } from "../runtime/context";
 import { UsageError, errorMessage } from "../runtime/errors";
 import { parseDuration, parseInstant } from "../runtime/time";
 import { AuditTrail, auditRetainUntil, requireReason, resolveActor } from "../vault/audit";
 import { callerIdentity } from "../vault/identity";
+import { createArchiveClient } from "../vault/archive";
+import { ArchiveAuditTrail, archiveIdentity } from "../vault/archive-runs";
 import { parseAt } from "../vault/run-choice";
 import { SupabaseApi } from "../supabase/api";
 import type { CommandContext, CommandOptions } from "./command";
@@ -36,6 +40,28 @@ export function startAudit(ctx: CommandContext, opts: OperatorOptions, action: s
     const lockUntil = auditRetainUntil(new Date(), storageRetention(ctx.config));
     const identify = () => callerIdentity(ctx.s3, ctx.config.vault);
     return new AuditTrail(ctx.s3, ctx.bucket, ctx.config.env, action, resolveActor(opts.actor, ctx.env), reason, target, options, ctx.config.vault.kmsKeyArn, lockUntil, identify);
+}
+
+/**
+ * `--from archive`: the archive's container and an audit trail into it (archive-runs.ts), built without
+ * any AWS client or credential — for the day the AWS account or region is lost.
+ */
+export async function startArchiveAudit(ctx: JobContext, opts: OperatorOptions, action: string, target: string, options: Record<string, unknown>): Promise<{ container: ContainerClient; trail: AuditTrail }> {
+    const archive = ctx.config.archive;
+    if (!archive) throw new UsageError("--from archive: the config has no archive (azure.enabled, and archive.accountUrl / archive.container in the job config)");
+    const reason = requireReason(ctx.config.env, opts.reason);
+    const container = await createArchiveClient(archive, ctx.env);
+    const trail = new ArchiveAuditTrail(container, {
+        env: ctx.config.env,
+        action,
+        actorClaim: resolveActor(opts.actor, ctx.env),
+        reason,
+        target,
+        options,
+        lockUntil: auditRetainUntil(new Date(), storageRetention(ctx.config)),
+        identify: () => archiveIdentity(ctx.env),
+    });
+    return { container, trail };
 }
 
 export function managementApi(ctx: JobContext): SupabaseApi {

@@ -1,5 +1,5 @@
 // The Azure archive on its own, for the day the AWS account is gone (docs/operations.md "The AWS account
-// is lost"): the complete storage runs it holds (a manifest copy exists), a manifest's exact bytes, a
+// is lost"): the complete database and storage runs it holds (a manifest copy exists), a manifest's exact bytes, a
 // blob's bytes at its recorded version, who the caller is, and audit records written to the archive.
 // Nothing here creates an S3 client or reads AWS credentials.
 import type { Readable } from "node:stream";
@@ -8,14 +8,17 @@ import { assertSchema, AuditRecordSchema, isRunId, JOB_ENV, parseVaultKey, prefi
 import { errorMessage } from "../runtime/errors";
 import { putArchiveRecord } from "./archive";
 import { AuditTrail } from "./audit";
-import type { RunRef } from "./runs";
+import type { LoadedManifest, RunKind, RunRef, RunStore } from "./runs";
+import { isBlobArchived } from "./thaw-azure";
+import { VaultReadError } from "./versions";
 
-/** Complete storage runs in the archive (their manifest copy exists), oldest first. */
-export async function listArchiveStorageRuns(c: ContainerClient, env: string): Promise<RunRef[]> {
+/** Complete runs of a kind in the archive (their manifest copy exists), oldest first. */
+export async function listArchiveRuns(c: ContainerClient, env: string, kind: RunKind): Promise<RunRef[]> {
     const refs: RunRef[] = [];
-    for await (const b of c.listBlobsFlat({ prefix: prefixes.storageRuns(env) })) {
+    for await (const b of c.listBlobsFlat({ prefix: kind === "db" ? prefixes.db(env) : prefixes.storageRuns(env) })) {
         const p = parseVaultKey(b.name);
-        if (p?.kind === "storage-run" && p.env === env && isRunId(p.runId) && p.name === "manifest.json") refs.push({ runId: p.runId, manifestKey: b.name });
+        if (!p || p.env !== env || !("runId" in p) || !isRunId(p.runId) || p.name !== "manifest.json") continue;
+        if ((kind === "db" && p.kind === "db") || (kind === "storage" && p.kind === "storage-run")) refs.push({ runId: p.runId, manifestKey: b.name });
     }
     return refs.sort((a, b) => (a.runId < b.runId ? -1 : 1));
 }
@@ -51,6 +54,33 @@ export async function listArchiveVersions(c: ContainerClient, prefix: string): P
         });
     }
     return out;
+}
+
+/** Complete storage runs in the archive, oldest first. */
+export function listArchiveStorageRuns(c: ContainerClient, env: string): Promise<RunRef[]> {
+    return listArchiveRuns(c, env, "storage");
+}
+
+/**
+ * The archive as a run store (runs.ts): its manifest copies, read whole. One in the Archive tier is a
+ * VaultReadError "archived" (a chain walk leaves it out; a restore asks for its rehydration).
+ */
+export function archiveRuns(c: ContainerClient): RunStore {
+    return {
+        list: (env, kind) => listArchiveRuns(c, env, kind),
+        async load<T>(ref: RunRef, versionId?: string | null): Promise<LoadedManifest<T>> {
+            const pin = { key: ref.manifestKey, versionId };
+            let got;
+            try {
+                got = await readArchiveBytes(c, ref.manifestKey, versionId ?? undefined);
+            } catch (e) {
+                if (isBlobArchived(e)) throw new VaultReadError(`${ref.manifestKey} is in the Archive tier of the archive`, "archived", pin, e);
+                if ((e as { statusCode?: number }).statusCode === 404) throw new VaultReadError(`${ref.manifestKey} is not in the archive`, "missing", pin, e);
+                throw new Error(`archive read of ${ref.manifestKey}: ${errorMessage(e)}`);
+            }
+            return { ref, manifest: JSON.parse(got.bytes.toString("utf8")) as T, sha256: got.sha256, bytes: got.bytes, versionId: versionId ?? undefined };
+        },
+    };
 }
 
 /** A blob's bytes, whole (manifests: small JSON), with their sha256. */

@@ -29,6 +29,12 @@ export function parseAt(at: string | undefined): Date | undefined {
     return parseInstant(at, "--at");
 }
 
+/** Exactly one of --run and --at (a usage error before anything is read). */
+export function requireRunOrAt(opts: { run?: string; at?: string }): void {
+    if (opts.run && opts.at) throw new UsageError("give --run or --at, not both");
+    if (!opts.run && !opts.at) throw new UsageError("which run? give --run ID or --at TIME (--at now for the newest)");
+}
+
 export async function chooseRun<T extends DbManifest | StorageManifest>(
     s3: S3Client,
     bucket: string,
@@ -36,8 +42,7 @@ export async function chooseRun<T extends DbManifest | StorageManifest>(
     kind: RunKind,
     opts: { run?: string; at?: string; trust: RecordTrust },
 ): Promise<Chosen<T>> {
-    if (opts.run && opts.at) throw new UsageError("give --run or --at, not both");
-    if (!opts.run && !opts.at) throw new UsageError("which run? give --run ID or --at TIME (--at now for the newest)");
+    requireRunOrAt(opts);
     const runs = await listCompleteRuns(s3, bucket, env, kind);
     const { byRun: verifications, forged } = kind === "db" ? await loadVerifications(s3, bucket, env, opts.trust) : { byRun: new Map<string, Verification>(), forged: [] };
     const { ref, note } = pickRun(runs, verifications, kind, env, opts);
@@ -46,26 +51,37 @@ export async function chooseRun<T extends DbManifest | StorageManifest>(
     return { ...pinned, verification: verifications.get(ref.runId), note, tampering: [...pinned.tampering, ...forgedHere] };
 }
 
-/** The run: as asked, or the newest at or before --at, verified ones first. */
-function pickRun(runs: RunRef[], verifications: Map<string, Verification>, kind: RunKind, env: string, opts: { run?: string; at?: string }): { ref: RunRef; note: string } {
+/**
+ * The run: as asked, or the newest at or before --at, verified ones first. `verifications` undefined: not
+ * knowable where the runs are read (the Azure archive holds no verification records), said in the note.
+ */
+export function pickRun(
+    runs: RunRef[],
+    verifications: Map<string, Verification> | undefined,
+    kind: RunKind,
+    env: string,
+    opts: { run?: string; at?: string },
+    where = "the vault",
+): { ref: RunRef; note: string } {
     const what = kind === "db" ? "database" : "storage";
+    const unknown = kind === "db" && !verifications ? `, verification unknown (its records are in the vault)` : "";
     if (opts.run) {
         const ref = runs.find((r) => r.runId === opts.run);
-        if (!ref) throw new JobFailure(`${what} run ${opts.run} has no manifest in the vault for env ${env}: it is incomplete, expired or does not exist`);
-        const v = verifications.get(ref.runId);
+        if (!ref) throw new JobFailure(`${what} run ${opts.run} has no manifest in ${where} for env ${env}: it is incomplete, expired or does not exist`);
+        const v = verifications?.get(ref.runId);
         const note =
-            kind !== "db" ? `run ${ref.runId} (as asked)` : v?.result === "passed" ? `run ${ref.runId} (as asked), verified ${v.verifiedAt}` : v?.result === "failed" ? `run ${ref.runId} (as asked) — WARNING: its verification FAILED (${v.reason ?? "no reason"})` : `run ${ref.runId} (as asked), not verified`;
+            kind !== "db" || !verifications ? `run ${ref.runId} (as asked)${unknown}` : v?.result === "passed" ? `run ${ref.runId} (as asked), verified ${v.verifiedAt}` : v?.result === "failed" ? `run ${ref.runId} (as asked) — WARNING: its verification FAILED (${v.reason ?? "no reason"})` : `run ${ref.runId} (as asked), not verified`;
         return { ref, note };
     }
     const at = parseAt(opts.at)!;
     const candidates = runs.filter((r) => runIdTime(r.runId) <= at);
     if (candidates.length === 0) {
         throw new JobFailure(
-            runs.length === 0 ? `no complete ${what} run in the vault for env ${env}` : `no complete ${what} run at or before ${at.toISOString()} (the oldest is ${runs[0].runId})`,
+            runs.length === 0 ? `no complete ${what} run in ${where} for env ${env}` : `no complete ${what} run at or before ${at.toISOString()} (the oldest is ${runs[0].runId})`,
         );
     }
     const newest = candidates[candidates.length - 1];
-    if (kind !== "db") return { ref: newest, note: `newest complete run at or before ${at.toISOString()}: ${newest.runId}` };
+    if (kind !== "db" || !verifications) return { ref: newest, note: `newest complete run at or before ${at.toISOString()}: ${newest.runId}${unknown}` };
 
     const state = (r: RunRef) => verifications.get(r.runId)?.result;
     const usable = candidates.filter((r) => state(r) !== "failed");

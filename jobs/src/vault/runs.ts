@@ -57,17 +57,36 @@ export async function newestComplete<T = DbManifest | StorageManifest>(s3: S3Cli
 }
 
 /**
+ * Where complete runs are read from: the S3 vault (vaultRuns), or the Azure archive alone
+ * (archive-runs.ts). `load` throws VaultReadError "archived" for a manifest that needs a restore first.
+ */
+export interface RunStore {
+    list(env: string, kind: RunKind): Promise<RunRef[]>;
+    load<T>(ref: RunRef, versionId?: string | null): Promise<LoadedManifest<T>>;
+}
+
+export function vaultRuns(s3: S3Client, bucket: string): RunStore {
+    return { list: (env, kind) => listCompleteRuns(s3, bucket, env, kind), load: (ref, versionId) => loadManifest(s3, bucket, ref, versionId) };
+}
+
+type Chained = { runId: string; previous: { runId: string; sha256: string } | null };
+interface ChainOptions {
+    sinceRunId?: string;
+    concurrency?: number;
+    versions?: VersionIndex;
+}
+
+/**
  * Load every complete run's manifest (small JSON) and check the chain. With `versions`, each manifest is
  * read at its original version, and the chain holds only over what the jobs wrote.
  */
-export async function loadChain<T extends { runId: string; previous: { runId: string; sha256: string } | null }>(
-    s3: S3Client,
-    bucket: string,
-    env: string,
-    kind: RunKind,
-    opts: { sinceRunId?: string; concurrency?: number; versions?: VersionIndex } = {},
-): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[]; archived: RunRef[] }> {
-    let runs = await listCompleteRuns(s3, bucket, env, kind);
+export async function loadChain<T extends Chained>(s3: S3Client, bucket: string, env: string, kind: RunKind, opts: ChainOptions = {}): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[]; archived: RunRef[] }> {
+    return loadChainFrom<T>(vaultRuns(s3, bucket), env, kind, opts);
+}
+
+/** The same check over any store: the vault's, or the archive's copies (restore db / status --from archive). */
+export async function loadChainFrom<T extends Chained>(store: RunStore, env: string, kind: RunKind, opts: ChainOptions = {}): Promise<{ manifests: LoadedManifest<T>[]; breaks: ChainBreak[]; archived: RunRef[] }> {
+    let runs = await store.list(env, kind);
     if (opts.sinceRunId) runs = runs.filter((r) => r.runId >= opts.sinceRunId!);
     const loaded: Array<LoadedManifest<T> | undefined> = new Array(runs.length);
     let next = 0;
@@ -76,7 +95,7 @@ export async function loadChain<T extends { runId: string; previous: { runId: st
             const i = next++;
             // With a version index, each manifest as the job wrote it: an overwrite cannot re-link the chain.
             // One archived before manifests stopped going cold (issue 17) is left out, never fatal.
-            loaded[i] = await loadManifest<T>(s3, bucket, runs[i], opts.versions?.pin(runs[i].manifestKey).versionId).catch((e) => {
+            loaded[i] = await store.load<T>(runs[i], opts.versions?.pin(runs[i].manifestKey).versionId).catch((e) => {
                 if (e instanceof VaultReadError && e.kind === "archived") return undefined;
                 throw e;
             });
@@ -94,7 +113,7 @@ export async function loadChain<T extends { runId: string; previous: { runId: st
     );
     // A manifest whose own runId differs from its key's is an altered (moved) manifest.
     for (const m of manifests) {
-        if (m.manifest.runId !== m.ref.runId) breaks.push({ runId: m.ref.runId, reason: `manifest at ${m.ref.manifestKey} claims run ${m.manifest.runId}` });
+        if (m.manifest.runId !== m.ref.runId) breaks.push({ runId: m.ref.runId, reason: `manifest at ${m.ref.manifestKey} claims run ${m.manifest.runId}`, altered: m.ref.runId });
     }
     return { manifests, breaks, archived };
 }

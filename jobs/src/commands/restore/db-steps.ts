@@ -1,12 +1,11 @@
-// The steps of `restore db` that talk to the vault, the target or a client tool: connect and refuse
+// The steps of `restore db` that talk to the run's store (vault or archive: db-source.ts), the target or a client tool: connect and refuse
 // surprises, download and verify the dump, create the roles it names, pg_restore it, count the rows.
 import { spawn } from "node:child_process";
-import { Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import type { Client } from "pg";
-import { redactUrl, type DbManifest } from "@supabase-backups/contracts";
-import type { CommandContext } from "../../cli/command";
+import { redactUrl, type DbManifest, type ExitCode } from "@supabase-backups/contracts";
+import type { JobContext } from "../../runtime/context";
 import { Refusal, type AuditTrail } from "../../vault/audit";
-import { openVersion, type ObjectPin } from "../../vault/versions";
 import { connect, ensureRoles, rolesFromScript, SUPABASE_DEFAULT_ROLES } from "../../postgres/canary";
 import { pgChildEnv } from "../../postgres/connection";
 import { quoteTable } from "../../postgres/ident";
@@ -103,16 +102,25 @@ export async function refuseNonEmptyTarget(c: Client, clean: boolean, ignore: (s
 type ManifestObject = DbManifest["objects"][number];
 
 /**
- * The dump, streamed once into `spool` at its pinned version (the one the manifest records, else the one
- * the job wrote): sha256 and size of the stored bytes checked, then decoded.
+ * The dump, streamed once into `spool` from `open` (the version the manifest records, else the one the job
+ * wrote): sha256 and size of the stored bytes checked, then decoded. Bytes that differ from the manifest
+ * fail with `mismatchExit` (db-source.ts says why it differs by store).
  */
-export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: DbManifest, dumpObj: ManifestObject, pin: ObjectPin, spool: string): Promise<{ bytes: number; decodedBytes?: number }> {
+export async function downloadDump(
+    ctx: JobContext,
+    trail: AuditTrail,
+    m: DbManifest,
+    dumpObj: ManifestObject,
+    open: () => Promise<Readable>,
+    spool: string,
+    mismatchExit?: ExitCode,
+): Promise<{ bytes: number; decodedBytes?: number }> {
     const spec = decodeSpecFor(m, "dump", ctx.secrets.ageIdentity);
     const got = await trail.time("download", async () => {
         // Progress on a terminal (a line every few seconds in a pod) while the dump streams in.
         const progress = new Progress(`download ${m.runId}`, ctx.log).start();
         try {
-            const src = (await openVersion(ctx.s3, ctx.bucket, pin)).body;
+            const src = await open();
             const counter = new Transform({
                 transform(chunk: Buffer, _e, cb) {
                     progress.add(chunk.length);
@@ -126,7 +134,10 @@ export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: Db
         }
     });
     if (got.sha256 !== dumpObj.sha256 || got.bytes !== dumpObj.bytes) {
-        throw new JobFailure(`the dump of ${m.runId} does not match its manifest (sha256 ${got.sha256.slice(0, 12)}…, ${got.bytes} bytes; manifest ${dumpObj.sha256.slice(0, 12)}…, ${dumpObj.bytes} bytes): not restoring it`);
+        throw new JobFailure(
+            `the dump of ${m.runId} does not match its manifest (sha256 ${got.sha256.slice(0, 12)}…, ${got.bytes} bytes; manifest ${dumpObj.sha256.slice(0, 12)}…, ${dumpObj.bytes} bytes): not restoring it`,
+            mismatchExit,
+        );
     }
     if (got.decodeError) throw new JobFailure(`the dump of ${m.runId} cannot be decoded: ${describeDecodeError(got.decodeError)}`);
     ctx.log.info({ bytes: got.bytes, decoded: got.decodedBytes }, "dump downloaded and verified");
@@ -134,12 +145,11 @@ export async function downloadDump(ctx: CommandContext, trail: AuditTrail, m: Db
 }
 
 /** Roles the dump's grants and policies name (best effort: needs CREATEROLE on the target). */
-export async function ensureDumpRoles(ctx: CommandContext, m: DbManifest, targetUrl: string, pin: (o: ManifestObject) => ObjectPin): Promise<void> {
+export async function ensureDumpRoles(ctx: JobContext, m: DbManifest, targetUrl: string, open: (o: ManifestObject) => Promise<Readable>): Promise<void> {
     let roles = SUPABASE_DEFAULT_ROLES;
     const rolesObj = m.objects.find((o) => o.name === "roles.sql");
     if (rolesObj) {
-        const open = () => openVersion(ctx.s3, ctx.bucket, pin(rolesObj));
-        const r = await fetchVaultObject(open, decodeSpecFor(m, "roles.sql", ctx.secrets.ageIdentity), "memory").catch(() => undefined);
+        const r = await fetchVaultObject(async () => ({ body: await open(rolesObj) }), decodeSpecFor(m, "roles.sql", ctx.secrets.ageIdentity), "memory").catch(() => undefined);
         if (r?.data && r.sha256 === rolesObj.sha256) roles = [...new Set([...roles, ...rolesFromScript(r.data.toString("utf8"))])];
     }
     const createdRoles = await ensureRoles(targetUrl, roles).catch((e) => {
@@ -166,7 +176,7 @@ export interface CountCheck {
 }
 
 /** Row counts of the restored tables against the dump's own snapshot (-1: could not count). */
-export async function countRows(c: Client, m: DbManifest, restored: Array<{ from: string; to: string }>, log: CommandContext["log"]): Promise<CountCheck[]> {
+export async function countRows(c: Client, m: DbManifest, restored: Array<{ from: string; to: string }>, log: JobContext["log"]): Promise<CountCheck[]> {
     const res: CountCheck[] = [];
     for (const t of restored) {
         const expected = m.snapshot.rowCounts[t.from];

@@ -1,4 +1,5 @@
-// `restore db`: a dump from the vault into a target Postgres. The dump is streamed once from the vault
+// `restore db`: a dump from the vault (or, --from archive, the Azure archive alone: db-archive.ts) into a
+// target Postgres. The dump is streamed once from where the run was found
 // (sha256 over the stored bytes, age decryption with AGE_IDENTITY when encrypted, zstd/gzip when the
 // job compressed) into a spool file, checked against the manifest before anything touches the target,
 // then restored with pg_restore -j. Afterwards the restored tables' exact row counts are compared with
@@ -12,18 +13,18 @@
 //
 // The steps, with the restore's state (DbRestore) passed along: choose the run → policy checks →
 // target checks → download and verify → roles → pg_restore (whole dump, or db-tables.ts) → row counts →
-// masking and its proof → report. Vault, target and tool I/O live in db-steps.ts.
+// masking and its proof → report. The store's part (choose, thaw, open) is a ChosenDbRun (db-source.ts);
+// target and tool I/O live in db-steps.ts.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Client } from "pg";
 import { EXIT, redactUrl, type DbManifest, type ExitCode } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
+import type { JobContext } from "../../runtime/context";
 import { checkAtFlag, startAudit, type OperatorOptions } from "../../cli/operator";
 import { out, outJson, renderPairs, renderTable } from "../../cli/output";
 import { audited, isProdEnv, Refusal, type AuditTrail } from "../../vault/audit";
-import { chooseRun, type Chosen } from "../../vault/run-choice";
-import { recordTrust } from "../../vault/record-signing";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { formatBytes } from "../../runtime/progress";
 import { applyMasking, DEFAULT_RULES, existingColumns, type MaskResult, type MaskSpec, type MaskTarget } from "./masking";
@@ -33,7 +34,7 @@ import { checkIntoSchema, loadTables, parseTables, prepareDestinations, refuseEx
 import { isSupabaseProject, restoreIntoSupabase } from "./db-supabase";
 import { isExpectedDataError, isManagedSchema } from "../../supabase/managed";
 import { securedTargetUrl, targetUrlWithPassword } from "./db-target";
-import { thawArchivedManifest, thawChosenRun } from "./db-thaw";
+import { chooseVaultRun, type ChosenDbRun } from "./db-source";
 import type { ThawFlags } from "../../cli/thaw";
 import { connectTarget, countRows, downloadDump, ensureDumpRoles, isSourceDatabase, refuseNonEmptyTarget, restoreFull, targetEnv, type CountCheck, type ProcResult } from "./db-steps";
 
@@ -51,6 +52,8 @@ export interface RestoreDbOptions extends OperatorOptions, ThawFlags {
     clean?: boolean;
     yes?: boolean;
     jobs: number;
+    /** "archive": the run from the Azure archive alone, no AWS credential used (db-archive.ts) */
+    from?: "vault" | "archive";
 }
 
 /**
@@ -69,7 +72,13 @@ export function checkRestoreDbFlags(opts: RestoreDbOptions): TableRef[] | undefi
 }
 
 export async function restoreDb(ctx: CommandContext, opts: RestoreDbOptions, tables: TableRef[] | undefined): Promise<ExitCode> {
-    const trail = startAudit(ctx, opts, "restore-db", opts.targetUrl, {
+    const trail = startAudit(ctx, opts, "restore-db", opts.targetUrl, restoreDbAuditOptions(opts, tables));
+    return restoreDbWith(ctx, opts, tables, trail, () => chooseVaultRun(ctx, opts));
+}
+
+/** What the audit record says was asked (the same from the vault and the archive). */
+export function restoreDbAuditOptions(opts: RestoreDbOptions, tables: TableRef[] | undefined): Record<string, unknown> {
+    return {
         run: opts.run,
         at: opts.at,
         tables: tables?.map((t) => `${t.schema}.${t.table}`),
@@ -78,20 +87,25 @@ export async function restoreDb(ctx: CommandContext, opts: RestoreDbOptions, tab
         targetEnv: opts.targetEnv,
         clean: !!opts.clean,
         jobs: opts.jobs,
-    });
-    return audited(trail, (t) => runRestore(ctx, { ...opts, targetUrl: securedTargetUrl(ctx, opts.targetUrl) }, tables, t), ctx.log);
+        ...(opts.from ? { from: opts.from } : {}),
+    };
+}
+
+/** The restore under its audit trail, the run chosen by `choose` (vault or archive). */
+export function restoreDbWith(ctx: JobContext, opts: RestoreDbOptions, tables: TableRef[] | undefined, trail: AuditTrail, choose: () => Promise<ChosenDbRun>): Promise<ExitCode> {
+    return audited(trail, (t) => runRestore(ctx, { ...opts, targetUrl: securedTargetUrl(ctx, opts.targetUrl) }, tables, t, choose), ctx.log);
 }
 
 /** A restore's state, passed from step to step. */
 interface DbRestore {
-    readonly ctx: CommandContext;
+    readonly ctx: JobContext;
     readonly opts: RestoreDbOptions;
     readonly trail: AuditTrail;
     /** --tables, or undefined for the whole dump */
     readonly tables: TableRef[] | undefined;
     /** `schema.table` → destination schema, for --tables */
     readonly schemaMap: Map<string, string>;
-    readonly chosen: Chosen<DbManifest>;
+    readonly chosen: ChosenDbRun;
     readonly m: DbManifest;
     readonly dumpObj: DbManifest["objects"][number];
     /** the target, connected once its checks passed */
@@ -119,12 +133,12 @@ interface Restored {
     masked: MaskResult[] | undefined;
 }
 
-async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: TableRef[] | undefined, trail: AuditTrail): Promise<ExitCode> {
-    const chosen = await chooseDbRun(ctx, opts, trail);
+async function runRestore(ctx: JobContext, opts: RestoreDbOptions, tables: TableRef[] | undefined, trail: AuditTrail, choose: () => Promise<ChosenDbRun>): Promise<ExitCode> {
+    const chosen = await chooseDbRun(ctx, opts, trail, choose);
     const m = chosen.loaded.manifest;
     const dumpObj = checkPolicy(ctx, opts, m);
     // An archived run: its restore requested, exit 8 (pending), before the target is touched.
-    await thawChosenRun(ctx, opts, chosen);
+    await chosen.thaw();
     // The target: refuse surprises before downloading gigabytes.
     const schemaMap = schemaMapFor(tables, opts.intoSchema);
     const { c, supabase } = await openTarget(opts, tables, schemaMap);
@@ -132,8 +146,8 @@ async function runRestore(ctx: CommandContext, opts: RestoreDbOptions, tables: T
     let r: DbRestore | undefined;
     try {
         r = { ctx, opts, trail, tables, schemaMap, chosen, m, dumpObj, c, dir, spool: join(dir, "dump"), supabase, ...(await openStage(opts, c, tables, schemaMap, supabase)) };
-        const got = await downloadDump(ctx, trail, m, dumpObj, chosen.versions.pin(dumpObj.key, dumpObj.versionId), r.spool);
-        await ensureDumpRoles(ctx, m, r.restoreUrl, (o) => chosen.versions.pin(o.key, o.versionId));
+        const got = await downloadDump(ctx, trail, m, dumpObj, () => chosen.open(dumpObj), r.spool, chosen.mismatchExit);
+        await ensureDumpRoles(ctx, m, r.restoreUrl, (o) => chosen.open(o));
         const restoreErrors = await pgRestore(r);
         const restored = restoredPairs(r);
         if (restoreErrors.errorCount) ctx.log.warn({ errors: restoreErrors.errors, count: restoreErrors.errorCount }, "pg_restore reported errors");
@@ -202,9 +216,8 @@ async function dropStage(r: DbRestore): Promise<void> {
     else r.ctx.log.warn({ stage: name }, "the restore failed before its masking was proven: the stage was dropped, the target holds nothing of it");
 }
 
-async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: AuditTrail): Promise<Chosen<DbManifest>> {
-    const trust = recordTrust(ctx.config.vault);
-    const chosen = await trail.time("choose", () => chooseRun<DbManifest>(ctx.s3, ctx.bucket, ctx.config.env, "db", { run: opts.run, at: opts.at, trust })).catch((e) => thawArchivedManifest(ctx, opts, e));
+async function chooseDbRun(ctx: JobContext, opts: RestoreDbOptions, trail: AuditTrail, choose: () => Promise<ChosenDbRun>): Promise<ChosenDbRun> {
+    const chosen = await trail.time("choose", choose);
     trail.setRun(chosen.loaded.manifest.runId);
     ctx.log.info({ runId: chosen.loaded.manifest.runId, manifestVersionId: chosen.loaded.versionId ?? null }, chosen.note);
     if (!opts.json) out(`run: ${chosen.note}\n`);
@@ -214,7 +227,7 @@ async function chooseDbRun(ctx: CommandContext, opts: RestoreDbOptions, trail: A
 }
 
 /** Before anything is downloaded: the masking policy, the dump object, the age identity. */
-function checkPolicy(ctx: CommandContext, opts: RestoreDbOptions, m: DbManifest): DbManifest["objects"][number] {
+function checkPolicy(ctx: JobContext, opts: RestoreDbOptions, m: DbManifest): DbManifest["objects"][number] {
     const { config } = ctx;
     const targetIsProd = opts.targetEnv !== undefined ? isProdEnv(opts.targetEnv) : isSourceDatabase(opts.targetUrl, m.source);
     if (isProdEnv(config.env) && !targetIsProd && !opts.mask) {
@@ -300,6 +313,7 @@ function printReport(r: DbRestore, x: Restored): void {
     const result = {
         env: r.ctx.config.env,
         runId: m.runId,
+        from: r.chosen.from,
         choice: r.chosen.note,
         verified: r.chosen.verification?.result === "passed",
         target: redactUrl(opts.targetUrl),
@@ -320,7 +334,7 @@ function printReport(r: DbRestore, x: Restored): void {
             renderPairs([
                 ["target", result.target],
                 ["mode", result.mode],
-                ["dump", `${formatBytes(x.dumpBytes)} (sha256 ok${m.encryption ? ", decrypted" : ""})`],
+                ["dump", `${formatBytes(x.dumpBytes)} from the ${r.chosen.from} (sha256 ok${m.encryption ? ", decrypted" : ""})`],
                 ["pg_restore errors", restoreErrors.errorCount ? `${restoreErrors.errorCount} (first: ${restoreErrors.errors[0] ?? "?"})` : "none"],
                 ["tables with errors", result.tablesWithErrors.map((t) => `${t.table}${t.expected ? " (expected: platform data)" : ""}`).join(", ") || "none"],
             ]),
@@ -331,7 +345,7 @@ function printReport(r: DbRestore, x: Restored): void {
 }
 
 /** After a restore of a tampered run: the one line, and EXIT.tampered (the data restored is the recorded version). */
-function tamperingExit(chosen: Chosen<DbManifest>): ExitCode {
+function tamperingExit(chosen: ChosenDbRun): ExitCode {
     const t = chosen.tampering;
     if (!t.length) return EXIT.ok;
     const runId = chosen.loaded.manifest.runId;

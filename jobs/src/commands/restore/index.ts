@@ -11,8 +11,9 @@ import { checkBranchFlags, checkPitrFlags, restoreBranch, restorePitr, type Bran
 import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
 import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
 import { restoreStorageFromArchive } from "./storage-archive";
+import { restoreDbFromArchive } from "./db-archive";
 import { restoreConfig, type RestoreConfigOptions } from "./config";
-import { intFlag } from "../../cli/flags";
+import { choiceFlag, intFlag } from "../../cli/flags";
 import { PENDING_HELP, withThawOptions } from "../../cli/thaw";
 import { EXIT } from "@supabase-backups/contracts";
 
@@ -32,7 +33,7 @@ function registerDb(restore: Command): void {
     withOperatorOptions(
         withThawOptions(restore.command("db"))
             .description(
-                "Restore a database dump from the vault into a target Postgres: the newest complete run at or before --at " +
+                "Restore a database dump from the vault (or --from archive: the Azure archive) into a target Postgres: the newest complete run at or before --at " +
                     "(verified runs preferred), or --run. Checks the dump's sha256, refuses a target that already has user tables " +
                     "unless --clean --yes, checks row counts against the manifest afterwards.",
             ),
@@ -48,18 +49,21 @@ function registerDb(restore: Command): void {
         .option("--clean", "drop and recreate objects that already exist in the target (needs --yes)")
         .option("--yes", "confirm --clean")
         .option("--jobs <n>", "parallel pg_restore jobs (1-64)", intFlag(1, 64), 2)
+        .option("--from <vault|archive>", "read the run from the S3 vault (default) or the Azure archive alone (no AWS credentials needed; audit records go to the archive)", choiceFlag(["vault", "archive"] as const))
         .addHelpText(
             "after",
             "\nExamples:\n" +
                 "  restore db --env staging --at 2026-11-22T09:00:00Z --target-url postgresql://postgres@localhost/scratch\n" +
                 "  restore db --env prod --at 2026-11-22T09:00Z --target-url $URL --tables public.profiles --into-schema restored_20261122 --reason 'INC-42 rows deleted'\n" +
                 "  restore db --env prod --run 20261122T033000Z-k3x9qa --target-url $STAGING_URL --target-env staging --mask --clean --yes --reason 'staging refresh'\n" +
-                "Needs AGE_IDENTITY when the run is encrypted.\n" +
+                "  restore db --env prod --from archive --at now --target-url $URL --reason 'INC-7 AWS account lost'\n" +
+                "Needs AGE_IDENTITY when the run is encrypted. --from archive: Azure workload identity / az login (DefaultAzureCredential) or AZURE_STORAGE_CONNECTION_STRING; needs blob read and create on the container (Set Blob Tier too for an archived run).\n" +
                 `Exit ${EXIT.pending}: ${PENDING_HELP}.\n`,
         )
         .action(
             action("restore db", (opts: RestoreDbOptions) => {
                 const tables = checkRestoreDbFlags(opts);
+                if (opts.from === "archive") return restoreDbFromArchive(contextWithoutVault(opts, "restore db"), opts, tables);
                 return restoreDb(commandContext(opts, "restore db"), opts, tables);
             }),
         );

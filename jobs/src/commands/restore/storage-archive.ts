@@ -6,31 +6,19 @@
 import { assertSchema, EXIT, runIdTime, StorageManifestSchema, type ExitCode, type StorageManifest, type StorageObject } from "@supabase-backups/contracts";
 import type { ContainerClient } from "@azure/storage-blob";
 import type { JobContext } from "../../runtime/context";
-import { JobFailure, UsageError, errorMessage } from "../../runtime/errors";
-import { createArchiveClient } from "../../vault/archive";
-import { ArchiveAuditTrail, archiveIdentity, listArchiveStorageRuns, openArchiveBlob, readArchiveBytes } from "../../vault/archive-runs";
-import { audited, auditRetainUntil, Refusal, requireReason, resolveActor } from "../../vault/audit";
+import { JobFailure, errorMessage } from "../../runtime/errors";
+import { startArchiveAudit } from "../../cli/operator";
+import { listArchiveStorageRuns, openArchiveBlob, readArchiveBytes } from "../../vault/archive-runs";
+import { audited, Refusal } from "../../vault/audit";
 import { withObjectsVia } from "../../vault/object-list";
-import { parseAt } from "../../vault/run-choice";
+import { parseAt, requireRunOrAt } from "../../vault/run-choice";
 import type { RunRef } from "../../vault/runs";
 import { storageTarget } from "./storage-targets";
 import { restoreStorageAuditOptions, runStorageRestore, type ChosenStorageRun, type RestoreStorageOptions } from "./storage";
 
 export async function restoreStorageFromArchive(ctx: JobContext, opts: RestoreStorageOptions): Promise<ExitCode> {
-    const archive = ctx.config.archive;
-    if (!archive) throw new UsageError("--from archive: the config has no archive (azure.enabled, and archive.accountUrl / archive.container in the job config)");
     const dest = storageTarget(ctx, opts.via);
-    const container = await createArchiveClient(archive, ctx.env);
-    const trail = new ArchiveAuditTrail(container, {
-        env: ctx.config.env,
-        action: "restore-storage",
-        actorClaim: resolveActor(opts.actor, ctx.env),
-        reason: requireReason(ctx.config.env, opts.reason),
-        target: `storage:${opts.into ?? `restored-${opts.bucket}-?`}`,
-        options: restoreStorageAuditOptions(opts),
-        lockUntil: auditRetainUntil(new Date(), ctx.config.retention),
-        identify: () => archiveIdentity(ctx.env),
-    });
+    const { container, trail } = await startArchiveAudit(ctx, opts, "restore-storage", `storage:${opts.into ?? `restored-${opts.bucket}-?`}`, restoreStorageAuditOptions(opts));
     const source = {
         choose: () => chooseArchiveRun(container, ctx.config.env, opts),
         open: (o: StorageObject) => openArchiveBlob(container, o.blobKey, o.archive?.versionId),
@@ -48,8 +36,7 @@ export async function restoreStorageFromArchive(ctx: JobContext, opts: RestoreSt
 
 /** --run, or the newest archived run at or before --at; its manifest's bytes checked against its successor's link. */
 export async function chooseArchiveRun(c: ContainerClient, env: string, opts: { run?: string; at?: string }): Promise<ChosenStorageRun> {
-    if (opts.run && opts.at) throw new UsageError("give --run or --at, not both");
-    if (!opts.run && !opts.at) throw new UsageError("which run? give --run ID or --at TIME (--at now for the newest)");
+    requireRunOrAt(opts);
     const runs = await listArchiveStorageRuns(c, env);
     let ref: RunRef | undefined;
     let note: string;
