@@ -44,6 +44,7 @@ describe("restore db --from archive: the Azure archive alone, no AWS credential"
             await c.end();
         }
     };
+    const status = (args: string[]) => runCli(["status", "--config", lostCfg, "--from", "archive", "--no-supabase", ...args], noAws());
     const userTables = (url: string) => count(url, `select count(*)::int n from pg_tables where schemaname not in ('pg_catalog','information_schema')`);
 
     before(async function () {
@@ -122,6 +123,32 @@ describe("restore db --from archive: the Azure archive alone, no AWS credential"
         assert.equal(await count(t.url, `select count(*)::int n from restored.profiles`), b.snapshot.rowCounts["public.profiles"]);
     });
 
+    it("status --from archive lists the dump runs with the vault's table and JSON shape; what only the vault knows is 'unknown'", async () => {
+        const j = await status(["--json"]);
+        assert.equal(j.code, EXIT.ok, j.stderr.slice(-2000));
+        const rep = JSON.parse(j.stdout);
+        assert.equal(rep.from, "archive");
+        assert.equal(rep.vault, `azure:${CONTAINER}`);
+        assert.deepEqual(rep.db.list.map((x: any) => x.runId), runs.map((m) => m.runId));
+        assert.ok(rep.db.list.every((x: any) => x.verification === "unknown" && x.verifiedAt === null && x.secondary === "ok"), JSON.stringify(rep.db.list));
+        assert.deepEqual(rep.db.list.map((x: any) => x.encrypted), [false, true, false, false]);
+        assert.deepEqual(rep.db.list.map((x: any) => x.bytes), runs.map((m) => m.objects.reduce((n, o) => n + o.bytes, 0)));
+        assert.equal(rep.db.chain.intact, true);
+        assert.equal(rep.rpo.newestCompleteRunId, runs[3].runId);
+        assert.equal(rep.newestVerified, null);
+        assert.equal(rep.storage.runs, 0);
+        assert.ok(rep.unknown.some((u: string) => /verification records are in the vault only/.test(u)), JSON.stringify(rep.unknown));
+        assert.ok(rep.unknown.some((u: string) => /drill records/.test(u)));
+        // the vault's JSON keys, all of them
+        assert.deepEqual(Object.keys(rep).sort(), ["db", "drills", "env", "from", "generatedAt", "healthy", "newestVerified", "problems", "rpo", "rto", "storage", "supabase", "tampering", "timeline", "unknown", "vault"]);
+        const human = await status([]);
+        assert.equal(human.code, EXIT.ok, human.stderr);
+        assert.match(human.stdout, /env: +azdb {3}archive azure:backups/);
+        assert.match(human.stdout, /newest verified: +unknown \(verification records are in the vault\)/);
+        assert.match(human.stdout, /unknown here: +verification records are in the vault only/);
+        assert.match(human.stdout, new RegExp(`${runs[1].runId} .* \\? +ok +age`));
+    });
+
     it("a run the archive does not hold: one clear line, exit 1, the target untouched", async () => {
         const { r, url } = await restore(["--run", "20200101T000000Z-aaaaaa"]);
         assert.equal(r.code, EXIT.failed, r.stderr);
@@ -145,6 +172,17 @@ describe("restore db --from archive: the Azure archive alone, no AWS credential"
             assert.equal(r.code, EXIT.tampered, r.stderr.slice(-3000));
             assert.match(lastLine(r), new RegExp(`TAMPERING in the archive: manifest of ${c.runId} was altered .*refusing to restore a forged or altered manifest`));
             assert.equal(await userTables(url), 0);
+            // --at picks the newest (D), which no one altered: still restorable
+            const newest = await restore(["--at", "now", "--json"]);
+            assert.equal(newest.r.code, EXIT.ok, newest.r.stderr.slice(-3000));
+            assert.equal(JSON.parse(newest.r.stdout).runId, runs[3].runId);
+            // status --from archive says it too, and exits 7
+            const st = await status(["--json"]);
+            assert.equal(st.code, EXIT.tampered, st.stderr.slice(-2000));
+            const rep = JSON.parse(st.stdout);
+            assert.equal(rep.tampering.length, 1, JSON.stringify(rep.tampering));
+            assert.match(rep.tampering[0], new RegExp(`^${c.runId}: manifest of ${c.runId} was altered`));
+            assert.deepEqual(rep.db.chain.breaks.map((b: any) => b.altered), [c.runId]);
         } finally {
             await blob.upload(original, original.length);
         }

@@ -5,6 +5,7 @@
 // can gate deploys and alert.
 import { EXIT, prefixes, runIdTime, TIERS, type ChainBreak, type DbManifest, type ExitCode, type JobConfig, type StorageManifest } from "@supabase-backups/contracts";
 import type { CommandContext } from "../../cli/command";
+import type { JobContext } from "../../runtime/context";
 import { managementApi, type OperatorOptions } from "../../cli/operator";
 import { formatAge, out, outJson, renderPairs, renderTable } from "../../cli/output";
 import { errorMessage } from "../../runtime/errors";
@@ -29,12 +30,19 @@ export interface StatusOptions extends OperatorOptions {
     days?: number;
     /** print only the picture (timeline, tiers, RPO, RTO) and the verdict */
     timeline?: boolean;
+    /** "archive": the env's runs from the Azure archive alone, no AWS credential used (archive.ts) */
+    from?: "vault" | "archive";
 }
 
 export interface StatusReport {
     env: string;
     generatedAt: string;
+    /** where the runs were read: the S3 vault, or the Azure archive alone (status --from archive) */
+    from: "vault" | "archive";
+    /** s3://bucket, or azure:container with --from archive */
     vault: string;
+    /** what cannot be known where the runs were read (from the archive: the S3-only records), one line each */
+    unknown: string[];
     healthy: boolean;
     problems: string[];
     /** one line each: vault keys overwritten after the jobs wrote them, records with an invalid signature */
@@ -46,7 +54,7 @@ export interface StatusReport {
         bytes: number;
         chain: { intact: boolean; breaks: Array<{ runId: string; reason: string }> };
         tiers: Array<{ tier: string; runs: number; bytes: number; oldest: string; newest: string; retainUntil: string }>;
-        list: Array<{ runId: string; tier: string; bytes: number; retainUntil: string; verification: "passed" | "failed" | "unverified"; verifiedAt: string | null; secondary: string; encrypted: boolean; archived?: boolean }>;
+        list: Array<{ runId: string; tier: string; bytes: number; retainUntil: string; verification: "passed" | "failed" | "unverified" | "unknown"; verifiedAt: string | null; secondary: string; encrypted: boolean; archived?: boolean }>;
     };
     storage: {
         runs: number;
@@ -70,9 +78,12 @@ function dbBytes(m: DbManifest): number {
     return m.objects.reduce((n, o) => n + o.bytes, 0);
 }
 
-/** The report, printed (JSON or human), and the exit code: 0 healthy, 7 tampering, 6 otherwise unhealthy. */
 export async function runStatus(ctx: CommandContext, opts: StatusOptions): Promise<ExitCode> {
-    const r = await buildStatus(ctx, opts);
+    return reportStatus(await buildStatus(ctx, opts), opts);
+}
+
+/** The report, printed (JSON or human), and the exit code: 0 healthy, 7 tampering, 6 otherwise unhealthy. */
+export function reportStatus(r: StatusReport, opts: StatusOptions): ExitCode {
     if (opts.json) outJson(r);
     else {
         out(renderPicture({ timeline: r.timeline, rpo: r.rpo, rto: r.rto, dbTiers: r.db.tiers, storageTiers: r.storage.tiers }));
@@ -89,7 +100,7 @@ async function vaultVersions(ctx: CommandContext): Promise<{ db: VersionIndex; s
     return { db, storage };
 }
 
-type DbRun = StatusReport["db"]["list"][number];
+export type DbRun = StatusReport["db"]["list"][number];
 
 export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Promise<StatusReport> {
     const { config } = ctx;
@@ -118,7 +129,9 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
     return {
         env,
         generatedAt: now.toISOString(),
+        from: "vault",
         vault: `s3://${ctx.bucket}`,
+        unknown: [],
         healthy: problems.length === 0,
         problems,
         tampering,
@@ -140,7 +153,7 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
 }
 
 /** One database run as listed: size, lock, verification, secondary, encryption. */
-function dbRun(l: LoadedManifest<DbManifest>, v: Verification | undefined): DbRun {
+export function dbRun(l: LoadedManifest<DbManifest>, v: Verification | undefined): DbRun {
     const m = l.manifest;
     return {
         runId: l.ref.runId,
@@ -169,10 +182,10 @@ async function archivedDbRuns(ctx: CommandContext, refs: RunRef[], versions: Ver
     );
 }
 
-const ARCHIVED = "archived (restore needed to inspect)";
+export const ARCHIVED = "archived (restore needed to inspect)";
 
 /** Per tier: runs, bytes, oldest and newest run, the latest retain-until. */
-function dbTiers(list: DbRun[]): StatusReport["db"]["tiers"] {
+export function dbTiers(list: DbRun[]): StatusReport["db"]["tiers"] {
     return TIERS.map((tier) => {
         const rs = list.filter((r) => r.tier === tier);
         if (!rs.length) return undefined;
@@ -188,19 +201,19 @@ function dbTiers(list: DbRun[]): StatusReport["db"]["tiers"] {
 }
 
 /** The RPO now: the newest complete run's age against alerts.rpoHours. */
-function rpoOf(list: DbRun[], config: JobConfig, now: Date): StatusReport["rpo"] {
+export function rpoOf(list: DbRun[], config: JobConfig, now: Date): StatusReport["rpo"] {
     const newest = list.at(-1);
     const ageHours = newest ? (now.getTime() - runIdTime(newest.runId).getTime()) / 3_600_000 : null;
     return { targetHours: config.alerts.rpoHours, newestCompleteRunId: newest?.runId ?? null, ageHours, met: ageHours !== null && ageHours <= config.alerts.rpoHours };
 }
 
-function rpoProblems(rpo: StatusReport["rpo"], env: string): string[] {
-    if (rpo.newestCompleteRunId === null) return [`no complete database run in the vault for ${env}: RPO target of ${rpo.targetHours} h missed`];
+export function rpoProblems(rpo: StatusReport["rpo"], env: string, where = "the vault"): string[] {
+    if (rpo.newestCompleteRunId === null) return [`no complete database run in ${where} for ${env}: RPO target of ${rpo.targetHours} h missed`];
     if (!rpo.met) return [`RPO missed: the newest complete database run ${rpo.newestCompleteRunId} is ${rpo.ageHours!.toFixed(1)} h old (target ${rpo.targetHours} h)`];
     return [];
 }
 
-function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): Omit<StatusReport["storage"], "archived" | "buckets"> {
+export function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, breaks: ChainBreak[]): Omit<StatusReport["storage"], "archived" | "buckets"> {
     const sNewest = manifests.at(-1)?.manifest;
     return {
         runs: manifests.length,
@@ -222,7 +235,7 @@ function storageSummary(manifests: Array<LoadedManifest<StorageManifest>>, break
 }
 
 /** Supabase's own backups and PITR, when asked and a token is there; an API failure is reported, not fatal. */
-async function supabaseStatus(ctx: CommandContext, opts: StatusOptions, now: Date): Promise<StatusReport["supabase"]> {
+export async function supabaseStatus(ctx: JobContext, opts: StatusOptions, now: Date): Promise<StatusReport["supabase"]> {
     if (!opts.supabase) return { checked: false, reason: "skipped (--no-supabase)" };
     if (!ctx.secrets.managementApiToken) return { checked: false, reason: "SUPABASE_ACCESS_TOKEN not set" };
     try {
@@ -236,23 +249,24 @@ function printHuman(r: StatusReport, showAll: boolean, maxRuns: number): void {
     out(
         "\n" +
         renderPairs([
-            ["env", `${r.env}   vault ${r.vault}   at ${r.generatedAt}`],
+            ["env", `${r.env}   ${r.from} ${r.vault}   at ${r.generatedAt}`],
             [
                 "RPO",
                 r.rpo.newestCompleteRunId
                     ? `newest complete run ${r.rpo.newestCompleteRunId}, ${formatAge(r.rpo.ageHours! * 3600)} ago; target ${r.rpo.targetHours} h: ${r.rpo.met ? "met" : "MISSED"}`
                     : `no complete run; target ${r.rpo.targetHours} h: MISSED`,
             ],
-            ["newest verified", r.newestVerified ? `${r.newestVerified.runId} (verified ${r.newestVerified.verifiedAt}${r.newestVerified.restoreSeconds !== null ? `, restore took ${r.newestVerified.restoreSeconds.toFixed(1)} s` : ""})` : "none"],
+            ["newest verified", r.from === "archive" ? "unknown (verification records are in the vault)" : r.newestVerified ? `${r.newestVerified.runId} (verified ${r.newestVerified.verifiedAt}${r.newestVerified.restoreSeconds !== null ? `, restore took ${r.newestVerified.restoreSeconds.toFixed(1)} s` : ""})` : "none"],
             ["db hash chain", r.db.chain.intact ? `intact over ${r.db.runs} run(s)` : `BROKEN: ${r.db.chain.breaks.map((b) => `${b.runId}: ${b.reason}`).join("; ")}`],
             ["db runs", `${r.db.runs}, ${formatBytes(r.db.bytes)}`],
+            ...(r.unknown.length ? [["unknown here", r.unknown.join("; ")] as [string, string]] : []),
         ]),
     );
     if (r.db.tiers.length) out("\n" + renderTable(["tier", "runs", "size", "oldest", "newest", "retain until (latest)"], r.db.tiers.map((t) => [t.tier, t.runs, formatBytes(t.bytes), t.oldest, t.newest, t.retainUntil])));
     const runs = showAll ? r.db.list : r.db.list.slice(-maxRuns);
     if (runs.length) {
         out(`\nDatabase runs${showAll || r.db.list.length <= maxRuns ? "" : ` (newest ${maxRuns} of ${r.db.list.length}; --all for every run)`}:\n`);
-        out(renderTable(["run", "tier", "size", "retain until", "verified", "secondary", "encrypted"], [...runs].reverse().map((x) => [x.runId, x.tier, formatBytes(x.bytes), x.retainUntil, x.verification === "passed" ? `yes ${x.verifiedAt}` : x.verification === "failed" ? "FAILED" : "no", x.secondary, x.archived ? "?" : x.encrypted ? "age" : "no"])));
+        out(renderTable(["run", "tier", "size", "retain until", "verified", "secondary", "encrypted"], [...runs].reverse().map((x) => [x.runId, x.tier, formatBytes(x.bytes), x.retainUntil, x.verification === "passed" ? `yes ${x.verifiedAt}` : x.verification === "failed" ? "FAILED" : x.verification === "unknown" ? "?" : "no", x.secondary, x.archived ? "?" : x.encrypted ? "age" : "no"])));
     }
     const s = r.storage;
     out(

@@ -1,8 +1,10 @@
-// `status`: the vault's inventory for one environment (engine.ts). Flags → the command context → runStatus.
+// `status`: the vault's inventory for one environment (engine.ts), or with --from archive the Azure
+// archive's (archive.ts). Flags → the command context → runStatus / runArchiveStatus.
 import type { Command } from "commander";
-import { action, commandContext } from "../../cli/command";
-import { intFlag } from "../../cli/flags";
+import { action, commandContext, contextWithoutVault } from "../../cli/command";
+import { choiceFlag, intFlag } from "../../cli/flags";
 import { runStatus, type StatusOptions } from "./engine";
+import { runArchiveStatus } from "./archive";
 
 export function register(program: Command): void {
     program
@@ -20,5 +22,14 @@ export function register(program: Command): void {
         .option("--days <n>", "days of the run timeline (UTC, newest last)", intFlag(1), 14)
         .option("--timeline", "print only the run timeline, the tiers held, RPO and RTO (and the verdict)")
         .option("--no-supabase", "do not ask the Management API (SUPABASE_ACCESS_TOKEN) about Supabase's own backups")
-        .action(action("status", (opts: StatusOptions) => runStatus(commandContext(opts, "status"), opts)));
+        .option(
+            "--from <vault|archive>",
+            "read the runs from the S3 vault (default) or the Azure archive alone (no AWS credentials needed; verification and drill records are then unknown)",
+            choiceFlag(["vault", "archive"] as const),
+        )
+        .action(
+            action("status", (opts: StatusOptions) =>
+                opts.from === "archive" ? runArchiveStatus(contextWithoutVault(opts, "status"), opts) : runStatus(commandContext(opts, "status"), opts),
+            ),
+        );
 }

@@ -19,7 +19,7 @@ export interface TimelineInput {
     /** a firing counts as due once it is this old (runs take time) */
     graceMinutes: number;
     schedules: Record<TimelineKind, string>;
-    dbRuns: Array<{ runId: string; verification: "passed" | "failed" | "unverified"; secondary: string }>;
+    dbRuns: Array<{ runId: string; verification: "passed" | "failed" | "unverified" | "unknown"; secondary: string }>;
     storageRuns: Array<{ runId: string; failed: number }>;
     /** the newest verification record of each run */
     verifications: Array<{ runId: string; verifiedAt: string; result: "passed" | "failed" }>;
