@@ -13,7 +13,7 @@ import { createArchiveClient } from "../../vault/archive";
 import { archiveRuns } from "../../vault/archive-runs";
 import { loadChainFrom, type RunRef } from "../../vault/runs";
 import { bucketsStatus } from "./buckets";
-import { rtoOf } from "./render-timeline";
+import { rtoOf, rtoTargetOf } from "./render-timeline";
 import { timelineOf } from "./timeline";
 import { ARCHIVED, dbRun, dbTiers, reportStatus, rpoOf, rpoProblems, storageSummary, supabaseStatus, type DbRun, type StatusOptions, type StatusReport } from "./engine";
 
@@ -61,7 +61,7 @@ export async function buildArchiveStatus(ctx: JobContext, opts: StatusOptions): 
         storage: { ...storageSummary(storage.manifests, storage.breaks), archived: storage.archived.map((r) => r.runId), buckets: bucketsStatus(storage.manifests.at(-1)?.manifest, config) },
         supabase: await supabaseStatus(ctx, opts, now),
         timeline: timelineOf(config, now, opts.days ?? 14, list, storage.manifests, new Map()),
-        rto: rtoOf(null, () => undefined, config.alerts.rtoMinutes),
+        rto: rtoOf(null, () => undefined, rtoTargetOf(config)),
         drills: [],
     };
 }
