@@ -329,11 +329,24 @@ export const JOB_ENV = {
      * S3-compatible vaults); a secret only the verifier gets, never logged
      */
     recordSigningKey: "VERIFY_SIGNING_KEY",
+    /** The same for drill records: a secret only the drill identity gets, never logged */
+    drillSigningKey: "DRILL_SIGNING_KEY",
     /** "true": plain text to non-loopback Postgres hosts for this process (an operator's one-off; logged loudly) */
     pgAllowPlaintext: "SUPABASE_BACKUPS_PG_ALLOW_PLAINTEXT",
     /** restore db: the target's password (never on the command line) */
     targetPassword: "SUPABASE_BACKUPS_TARGET_PASSWORD",
 } as const;
+
+/** A signing key as readers and the signer see it (vault.recordSigning, vault.drillRecordSigning). */
+const RecordSigningSchema = (signer: string) =>
+    Type.Object(
+        {
+            /** the Ed25519 public key (SPKI PEM) that checks records; the stack reads it from KMS */
+            publicKeyPem: Type.String({ minLength: 1 }),
+            kmsKeyArn: Type.Optional(Type.String({ minLength: 1, description: `the KMS key (ECC_NIST_EDWARDS25519, SIGN_VERIFY) ${signer}` })),
+        },
+        strict,
+    );
 
 export const VaultTargetSchema = Type.Object(
     {
@@ -346,17 +359,13 @@ export const VaultTargetSchema = Type.Object(
          * How verification records are signed and checked (docs/security.md "Tampering with the vault").
          * With it, restore, status and verify trust a record only with a valid signature.
          */
-        recordSigning: Type.Optional(
-            Type.Object(
-                {
-                    /** the Ed25519 public key (SPKI PEM) that checks records; the stack reads it from KMS */
-                    publicKeyPem: Type.String({ minLength: 1 }),
-                    /** the KMS key (ECC_NIST_EDWARDS25519, SIGN_VERIFY) verify signs with; without it, the secret in JOB_ENV.recordSigningKey */
-                    kmsKeyArn: Type.Optional(Type.String({ minLength: 1 })),
-                },
-                strict,
-            ),
-        ),
+        recordSigning: Type.Optional(RecordSigningSchema("verify signs with; without it, the secret in JOB_ENV.recordSigningKey")),
+        /**
+         * How drill records are signed and checked: the same, with the drill identity's own key (it never
+         * signs verification records, nor the verifier drill records). With it, status trusts a drill
+         * record only with a valid signature.
+         */
+        drillRecordSigning: Type.Optional(RecordSigningSchema("drill signs with; without it, the secret in JOB_ENV.drillSigningKey")),
     },
     strict,
 );

@@ -3,6 +3,7 @@
 // the `drill` command, `status` and the alerts all read these.
 import { Type, type Static } from "@sinclair/typebox";
 import { strict } from "./schema-kit";
+import { canonicalJson, RecordSignatureSchema, signingPayload } from "./record-signature";
 
 
 /** What a drill rehearses: every Storage bucket of a run, one table with its row count, the whole database. */
@@ -111,10 +112,22 @@ export const DrillRecordSchema = Type.Object(
         cleanedUp: Type.Boolean(),
         /** the drill's audit event (audit/{env}/…) */
         auditEventId: Type.String(),
+        /** Ed25519 signature over drillSigningPayload(record), by the drill identity's key (KMS or a secret) */
+        signature: Type.Optional(RecordSignatureSchema),
     },
     strict,
 );
 export type DrillRecord = Static<typeof DrillRecordSchema>;
+
+/**
+ * The bytes a drill record's signature covers: the whole record but its signature (what was restored,
+ * the steps, the measured RTO, the result), canonical, so a signed record for another drill, result or
+ * time does not verify and nobody without the drill identity's key can make one.
+ */
+export function drillSigningPayload(r: DrillRecord): Buffer {
+    const { signature: _signature, ...content } = r;
+    return signingPayload("drill", [r.env, r.drill, r.drillId, canonicalJson(content)]);
+}
 
 export interface DrillConfigIssue {
     key: string;

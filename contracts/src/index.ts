@@ -16,4 +16,5 @@ export * from "./postgres";
 export * from "./object-names";
 export * from "./hosts";
 export * from "./drills";
+export * from "./record-signature";
 export * from "./object-list";

@@ -5,6 +5,7 @@ import { Type, type Static } from "@sinclair/typebox";
 import { strict } from "./schema-kit";
 import { TIERS } from "./retention";
 import { SECRETS, secretsFor, type JobConfig } from "./config";
+import { RecordSignatureSchema, signingPayload } from "./record-signature";
 
 const Sha256 = Type.String({ pattern: "^[0-9a-f]{64}$" });
 const IsoTime = Type.String({ format: "date-time" });
@@ -331,7 +332,7 @@ export const VerifyRecordSchema = Type.Object(
          */
         manifest: Type.Optional(Type.Object({ key: Type.String(), versionId: Type.Union([VersionIdT, Type.Null()]), sha256: Sha256 }, strict)),
         /** Ed25519 signature over recordSigningPayload(record), by the verifier's key (KMS or a secret) */
-        signature: Type.Optional(Type.Object({ alg: Type.Literal("ed25519"), keyId: Type.String(), value: Type.String({ pattern: "^[A-Za-z0-9+/]+={0,2}$" }) }, strict)),
+        signature: Type.Optional(RecordSignatureSchema),
         /** objects of the run whose current version is not the pinned one (found by this verification) */
         tampered: Type.Optional(Type.Array(Type.Object({ key: Type.String(), pinned: Type.Union([VersionIdT, Type.Null()]), current: Type.Union([VersionIdT, Type.Null()]) }, strict))),
         dumpBytes: Type.Integer({ minimum: 0 }),
@@ -390,5 +391,5 @@ export type AuditRecord = Static<typeof AuditRecordSchema>;
  */
 export function recordSigningPayload(r: Pick<VerifyRecord, "env" | "runId" | "verifiedAt" | "result"> & { manifest?: VerifyRecord["manifest"] }): Buffer {
     const m = r.manifest;
-    return Buffer.from(JSON.stringify(["supabase-backups/verify-record/v1", r.env, r.runId, r.verifiedAt, r.result, m?.key ?? null, m?.versionId ?? null, m?.sha256 ?? null]), "utf8");
+    return signingPayload("verify", [r.env, r.runId, r.verifiedAt, r.result, m?.key ?? null, m?.versionId ?? null, m?.sha256 ?? null]);
 }

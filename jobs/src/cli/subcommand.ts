@@ -21,6 +21,7 @@ export function subcommandEnv(base: NodeJS.ProcessEnv, keep: SecretName[], extra
     const drop = new Set<string>([
         ...(Object.keys(SECRETS) as SecretName[]).filter((n) => !keep.includes(n)).map((n) => SECRETS[n].env),
         JOB_ENV.recordSigningKey,
+        JOB_ENV.drillSigningKey,
         JOB_ENV.canaryDatabaseUrl,
         JOB_ENV.targetPassword,
         JOB_ENV.azureConnectionString,

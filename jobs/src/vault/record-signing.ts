@@ -1,10 +1,12 @@
-// Signed verification records (docs/security.md "Tampering with the vault"). verify signs each record
-// with an Ed25519 key only it can use — a KMS key (ECC_NIST_EDWARDS25519) on which only the verifier's
-// role has kms:Sign, or, where there is no KMS (tests, S3-compatible vaults), a private key from the
-// verifier's secret — and every reader checks the signature with the public key from the job config.
-// Anyone who can put objects under verify/ but cannot use the key can only write records that fail.
+// Signed vault records (docs/security.md "Tampering with the vault"): verification records, signed by
+// verify, and drill records, signed by drill. Each signer signs with an Ed25519 key only it can use — a
+// KMS key (ECC_NIST_EDWARDS25519) on which only its role has kms:Sign, or, where there is no KMS (tests,
+// S3-compatible vaults), a private key from its secret — and every reader checks the signature with the
+// public key from the job config. Anyone who can put objects under verify/ or drill/ but cannot use the
+// signer's key can only write records that fail. One implementation for both kinds; what differs is in
+// SIGNED_KINDS (the config section, the secret, the payload's domain: contracts record-signature.ts).
 import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from "node:crypto";
-import { JOB_ENV, recordSigningPayload, type JobConfig, type VerifyRecord } from "@supabase-backups/contracts";
+import { JOB_ENV, type JobConfig, type RecordSignature, type SignedRecordKind } from "@supabase-backups/contracts";
 import { EXIT } from "@supabase-backups/contracts";
 import { errorMessage, JobFailure } from "../runtime/errors";
 import { registerSecret } from "../runtime/log";
@@ -16,13 +18,26 @@ export interface RecordTrust {
 
 export type SignatureState = "valid" | "unsigned" | "invalid";
 
-export function recordTrust(vault: JobConfig["vault"]): RecordTrust {
-    const pem = vault.recordSigning?.publicKeyPem;
+type SigningConfig = NonNullable<JobConfig["vault"]["recordSigning"]>;
+
+/** Per kind of signed record: its config section, the secret its signer may sign with, what it is called. */
+const SIGNED_KINDS: Record<SignedRecordKind, { section: "recordSigning" | "drillRecordSigning"; secretEnv: string; records: string }> = {
+    verify: { section: "recordSigning", secretEnv: JOB_ENV.recordSigningKey, records: "verification records" },
+    drill: { section: "drillRecordSigning", secretEnv: JOB_ENV.drillSigningKey, records: "drill records" },
+};
+
+function signingConfig(vault: JobConfig["vault"], kind: SignedRecordKind): SigningConfig | undefined {
+    return vault[SIGNED_KINDS[kind].section];
+}
+
+/** The public key that checks `kind` records (verification records unless said otherwise). */
+export function recordTrust(vault: JobConfig["vault"], kind: SignedRecordKind = "verify"): RecordTrust {
+    const pem = signingConfig(vault, kind)?.publicKeyPem;
     if (!pem) return {};
     try {
         return { publicKey: createPublicKey(pem) };
     } catch (e) {
-        throw new JobFailure(`vault.recordSigning.publicKeyPem is not a public key: ${errorMessage(e)}`, EXIT.usage);
+        throw new JobFailure(`vault.${SIGNED_KINDS[kind].section}.publicKeyPem is not a public key: ${errorMessage(e)}`, EXIT.usage);
     }
 }
 
@@ -31,12 +46,12 @@ export function keyIdOf(key: KeyObject): string {
     return createHash("sha256").update(key.export({ type: "spki", format: "der" })).digest("hex").slice(0, 16);
 }
 
-/** Is this record's signature valid under the configured key? */
-export function signatureState(r: VerifyRecord, trust: RecordTrust): SignatureState {
-    if (!r.signature) return "unsigned";
+/** Is a record's signature (over `payload`, its kind's signing payload) valid under the configured key? */
+export function signatureState(signature: RecordSignature | undefined, payload: Buffer, trust: RecordTrust): SignatureState {
+    if (!signature) return "unsigned";
     if (!trust.publicKey) return "unsigned"; // nothing to check it with: it proves no more than an unsigned one
     try {
-        return cryptoVerify(null, recordSigningPayload(r), trust.publicKey, Buffer.from(r.signature.value, "base64")) ? "valid" : "invalid";
+        return cryptoVerify(null, payload, trust.publicKey, Buffer.from(signature.value, "base64")) ? "valid" : "invalid";
     } catch {
         return "invalid";
     }
@@ -55,7 +70,7 @@ export interface RecordSigner {
     sign(payload: Buffer): Promise<string>;
 }
 
-/** The KMS key (kms:Sign, the verifier's role only): Ed25519 over the raw payload. */
+/** The KMS key (kms:Sign, the signer's role only): Ed25519 over the raw payload. */
 function kmsSigner(keyArn: string, region: string): (payload: Buffer) => Promise<Buffer> {
     return async (payload) => {
         const { KMSClient, SignCommand } = await import("@aws-sdk/client-kms");
@@ -70,42 +85,44 @@ function kmsSigner(keyArn: string, region: string): (payload: Buffer) => Promise
 }
 
 /** The secret key (tests, vaults without KMS): registered as a secret so no log line can carry it. */
-function secretSigner(pem: string): (payload: Buffer) => Promise<Buffer> {
+function secretSigner(pem: string, name: string): (payload: Buffer) => Promise<Buffer> {
     registerSecret(pem);
     let key: KeyObject;
     try {
         key = createPrivateKey(pem);
     } catch {
-        throw new JobFailure(`${JOB_ENV.recordSigningKey} is not a PKCS#8 PEM private key`, EXIT.usage);
+        throw new JobFailure(`${name} is not a PKCS#8 PEM private key`, EXIT.usage);
     }
-    if (key.asymmetricKeyType !== "ed25519") throw new JobFailure(`${JOB_ENV.recordSigningKey} must be an Ed25519 key, not ${key.asymmetricKeyType}`, EXIT.usage);
+    if (key.asymmetricKeyType !== "ed25519") throw new JobFailure(`${name} must be an Ed25519 key, not ${key.asymmetricKeyType}`, EXIT.usage);
     return async (payload) => cryptoSign(null, payload, key);
 }
 
 /**
- * The verifier's signer, checked once against the configured public key (a signer whose records nobody
- * could verify is a configuration fault, found before anything is verified). Undefined: no signing set up.
+ * The signer of `kind` records (verify's or drill's), checked once against the configured public key (a
+ * signer whose records nobody could verify is a configuration fault, found before any work is done).
+ * Undefined: no signing set up for that kind.
  */
-export async function recordSigner(vault: JobConfig["vault"], env: NodeJS.ProcessEnv): Promise<RecordSigner | undefined> {
-    const cfg = vault.recordSigning;
+export async function recordSigner(vault: JobConfig["vault"], env: NodeJS.ProcessEnv, kind: SignedRecordKind = "verify"): Promise<RecordSigner | undefined> {
+    const { section, secretEnv, records } = SIGNED_KINDS[kind];
+    const cfg = signingConfig(vault, kind);
     if (!cfg) return undefined;
-    const trust = recordTrust(vault);
-    const secret = env[JOB_ENV.recordSigningKey];
-    const raw = cfg.kmsKeyArn ? kmsSigner(cfg.kmsKeyArn, vault.region) : secret ? secretSigner(secret) : undefined;
-    if (!raw) throw new JobFailure(`vault.recordSigning is set but has no kmsKeyArn and ${JOB_ENV.recordSigningKey} is not set: cannot sign verification records`, EXIT.failed);
-    const probe = Buffer.from(`supabase-backups/verify-record/probe/${Date.now()}`);
+    const trust = recordTrust(vault, kind);
+    const secret = env[secretEnv];
+    const raw = cfg.kmsKeyArn ? kmsSigner(cfg.kmsKeyArn, vault.region) : secret ? secretSigner(secret, secretEnv) : undefined;
+    if (!raw) throw new JobFailure(`vault.${section} is set but has no kmsKeyArn and ${secretEnv} is not set: cannot sign ${records}`, EXIT.failed);
+    const probe = Buffer.from(`supabase-backups/${kind}-record/probe/${Date.now()}`);
     let ok = false;
     try {
         ok = cryptoVerify(null, probe, trust.publicKey!, await raw(probe));
     } catch (e) {
-        throw new JobFailure(`cannot sign verification records${cfg.kmsKeyArn ? ` with ${cfg.kmsKeyArn}` : ""}: ${errorMessage(e)}`, EXIT.failed, e);
+        throw new JobFailure(`cannot sign ${records}${cfg.kmsKeyArn ? ` with ${cfg.kmsKeyArn}` : ""}: ${errorMessage(e)}`, EXIT.failed, e);
     }
-    if (!ok) throw new JobFailure("the record signing key does not match vault.recordSigning.publicKeyPem: records signed with it would not verify", EXIT.failed);
+    if (!ok) throw new JobFailure(`the ${kind} record signing key does not match vault.${section}.publicKeyPem: records signed with it would not verify`, EXIT.failed);
     const keyId = keyIdOf(trust.publicKey!);
     return { keyId, sign: async (payload) => (await raw(payload)).toString("base64") };
 }
 
-/** Sign a record in place (its manifest pin included). */
-export async function signRecord(record: VerifyRecord, signer: RecordSigner): Promise<VerifyRecord> {
-    return { ...record, signature: { alg: "ed25519", keyId: signer.keyId, value: await signer.sign(recordSigningPayload(record)) } };
+/** A record with its signature over `payload(record)` (the record kind's signing payload). */
+export async function signRecord<R extends { signature?: RecordSignature }>(record: R, payload: (r: R) => Buffer, signer: RecordSigner): Promise<R> {
+    return { ...record, signature: { alg: "ed25519", keyId: signer.keyId, value: await signer.sign(payload(record)) } };
 }

@@ -3,7 +3,7 @@
 // verification (it proves nothing), and — once the stack signs records (record-signing.ts) — a record
 // counting only with a valid signature; one with an invalid signature is forged or altered (tampering).
 import type { S3Client } from "@aws-sdk/client-s3";
-import { parseVaultKey, prefixes, type VerifyRecord } from "@supabase-backups/contracts";
+import { parseVaultKey, prefixes, recordSigningPayload, type VerifyRecord } from "@supabase-backups/contracts";
 import { getJson, listAll } from "./s3";
 import { isTrusted, signatureState, type RecordTrust, type SignatureState } from "./record-signing";
 
@@ -57,7 +57,7 @@ export class VerificationIndex {
         if (!this.cache.has(key)) {
             try {
                 const record = (await getJson<VerifyRecord>(this.s3, this.bucket, key)).value;
-                const state = signatureState(record, this.trust);
+                const state = signatureState(record.signature, recordSigningPayload(record), this.trust);
                 if (state === "invalid") this.invalid.add(key);
                 this.cache.set(key, { record, state });
             } catch {
@@ -100,7 +100,7 @@ export class VerificationIndex {
     /** A record this process just wrote (and signed). */
     add(key: string, record: VerifyRecord): void {
         this.keys.set(record.runId, [...(this.keys.get(record.runId) ?? []), key].sort());
-        this.cache.set(key, { record, state: signatureState(record, this.trust) });
+        this.cache.set(key, { record, state: signatureState(record.signature, recordSigningPayload(record), this.trust) });
     }
 }
 

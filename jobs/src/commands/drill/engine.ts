@@ -7,6 +7,7 @@ import {
     DRILL_KINDS,
     DRILL_RESULT_VALUE,
     DRILL_SCENARIOS,
+    drillSigningPayload,
     EXIT,
     METRICS,
     newRunId,
@@ -22,6 +23,7 @@ import { pushRunMetrics } from "../../runtime/metrics";
 import { JobFailure, UsageError } from "../../runtime/errors";
 import { audited, auditRetainUntil } from "../../vault/audit";
 import { writeDrillRecord } from "../../vault/drills";
+import { recordSigner, signRecord } from "../../vault/record-signing";
 import { runDbDrill } from "./db";
 import { buildRecord, formatSeconds, type DrillState } from "./outcome";
 import { runStorageDrill } from "./storage";
@@ -54,13 +56,17 @@ export async function drill(ctx: CommandContext, opts: DrillOptions, kind: Drill
         steps: [],
         cleanupProblems: [],
     };
+    // The drill identity's signer, checked before anything is restored (no key, or the wrong one: a record
+    // status would not trust, so the drill fails before it starts; docs/security.md "Tampering with the vault").
+    const signer = await recordSigner(ctx.config.vault, ctx.env, "drill");
     const trail = startAudit(ctx, opts, "drill", `drill:${kind}`, { kind, run: opts.run, drillId: d.drillId });
     return audited(
         trail,
         async (t) => {
             await interruptible((signal) => rehearse(ctx, d, drills, `drill ${d.drillId} (${kind}): ${t.reason ?? "restore rehearsal"}`, opts.run, signal));
             if (d.cleanupProblems.length && !d.failure) d.failure = `cleanup: ${d.cleanupProblems.join("; ")}`;
-            const record = buildRecord(d, new Date(), t.eventId);
+            const built = buildRecord(d, new Date(), t.eventId);
+            const record = signer ? await signRecord(built, drillSigningPayload, signer) : built;
             t.setRun(d.runId);
             t.addOptions({ result: record.result, rtoSeconds: record.rtoSeconds, rtoTargetSeconds: record.rtoTargetSeconds });
             const key = await writeDrillRecord(ctx.s3, { bucket: ctx.bucket, kmsKeyArn: ctx.config.vault.kmsKeyArn, retainUntil: auditRetainUntil(startedAt, ctx.config.retention) }, record);

@@ -19,7 +19,7 @@ import { describeTampering, VersionIndex } from "../../vault/versions";
 import { checkSupabase, type SupabaseHealth } from "../../supabase/health";
 import { renderPicture, rtoOf, rtoTargetOf, type Rto } from "./render-timeline";
 import { timelineOf, type Timeline } from "./timeline";
-import { drillProblems, drillStatus, renderDrills, type DrillStatus } from "./drills";
+import { drillProblems, drillStatus, drillTampering, renderDrills, type DrillStatus } from "./drills";
 import { bucketsStatus, renderBuckets, type BucketsStatus } from "./buckets";
 
 export interface StatusOptions extends OperatorOptions {
@@ -115,6 +115,8 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
     ]);
     const tampering = [...versions.db.overwritten(), ...versions.storage.overwritten()].map(describeTampering);
     tampering.push(...forged.map((k) => `${k}: verification record with an invalid signature (forged or altered): not trusted`));
+    const drills = await drillStatus(ctx);
+    tampering.push(...drillTampering(drills));
     const list = [...db.manifests.map((l) => dbRun(l, verifications.get(l.ref.runId))), ...(await archivedDbRuns(ctx, db.archived, versions.db, verifications))].sort((a, b) => (a.runId < b.runId ? -1 : 1));
     const rpo = rpoOf(list, config, now);
     const problems = [
@@ -123,7 +125,6 @@ export async function buildStatus(ctx: CommandContext, opts: StatusOptions): Pro
         ...db.breaks.map((b) => `database hash chain broken at ${b.runId}: ${b.reason}`),
         ...storage.breaks.map((b) => `storage hash chain broken at ${b.runId}: ${b.reason}`),
     ];
-    const drills = await drillStatus(ctx);
     problems.push(...drillProblems(drills));
     const verified = [...list].reverse().find((r) => r.verification === "passed");
     return {

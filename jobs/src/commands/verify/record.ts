@@ -1,6 +1,6 @@
 // The verification record (verify/{env}/{runId}/{verifiedAt}.json): built from one run's results by a
 // pure function, then written once beside the run it proves.
-import { assertSchema, MANIFEST_SCHEMA_VERSION, verifyRecordKey, VerifyRecordSchema, type DbManifest, type VerifyRecord } from "@supabase-backups/contracts";
+import { assertSchema, MANIFEST_SCHEMA_VERSION, recordSigningPayload, verifyRecordKey, VerifyRecordSchema, type DbManifest, type VerifyRecord } from "@supabase-backups/contracts";
 import { redact } from "../../runtime/log";
 import { putRecordOnce } from "../../vault/s3";
 import { signRecord } from "../../vault/record-signing";
@@ -77,7 +77,7 @@ export async function writeRecord(s: VerifySession, record: VerifyRecord, verifi
     // retain-until in the past: a run at the end of its retention gets the bucket's default lock.
     const retainUntil = manifest && new Date(manifest.retainUntil).getTime() > Date.now() + 60_000 ? new Date(manifest.retainUntil) : undefined;
     // Signed over (env, run, result, time, manifest key, version, sha256): only the verifier's key makes one.
-    const signed = s.signer ? await signRecord(record, s.signer) : record;
+    const signed = s.signer ? await signRecord(record, recordSigningPayload, s.signer) : record;
     await putRecordOnce(s.s3, s.ctx.config.vault, { key, tags: { ...(manifest ? { tier: manifest.tier } : {}), env, kind: "verify" }, retainUntil }, signed);
     s.records.add(key, signed);
     return { key, record: signed };
