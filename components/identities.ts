@@ -16,7 +16,7 @@ import {
     type PolicyDocument,
     type VaultPolicyContext,
 } from "./iam-policies";
-import { recordSigningPolicy } from "./record-signing";
+import { RECORD_SIGNERS, recordSigningPolicy, type SignedRecords } from "./record-signing";
 import { CLOUD_IDENTITIES, roleName, serviceAccountName, stableGuid, type CloudIdentity } from "./names";
 
 const BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
@@ -65,6 +65,8 @@ export interface BackupIdentitiesArgs {
     restoreOperatorArns: string[];
     /** the key that signs verification records: the verifier alone gets kms:Sign on it */
     recordSigningKeyArn?: pulumi.Input<string>;
+    /** the key that signs drill records (drills configured): the drill identity alone gets kms:Sign on it */
+    drillSigningKeyArn?: pulumi.Input<string>;
     azure?: AzureIdentityArgs;
     tags?: Record<string, string>;
 }
@@ -116,7 +118,8 @@ export class BackupIdentities extends pulumi.ComponentResource {
             roles[id] = role;
         }
         this.roles = roles;
-        if (args.recordSigningKeyArn) this.recordSigning(name, args.recordSigningKeyArn);
+        if (args.recordSigningKeyArn) this.recordSigning(name, args.recordSigningKeyArn, "verify");
+        if (args.drillSigningKeyArn) this.recordSigning(name, args.drillSigningKeyArn, "drill");
         this.roleArns = Object.fromEntries(CLOUD_IDENTITIES.map((id) => [id, roles[id].arn])) as Record<CloudIdentity, pulumi.Output<string>>;
 
         if (args.restoreOperatorArns.length > 0) {
@@ -199,11 +202,12 @@ export class BackupIdentities extends pulumi.ComponentResource {
         });
     }
 
-    /** The verifier's second inline policy: kms:Sign on the record-signing key (components/record-signing.ts). */
-    private recordSigning(name: string, keyArn: pulumi.Input<string>): void {
+    /** The signer's second inline policy: kms:Sign on its own record-signing key (components/record-signing.ts). */
+    private recordSigning(name: string, keyArn: pulumi.Input<string>, signs: SignedRecords): void {
+        const id = RECORD_SIGNERS[signs].identity;
         new iam.RolePolicy(
-            `${name}-verifier-record-signing`,
-            { name: "record-signing", role: this.roles.verifier.id, policy: pulumi.output(keyArn).apply((arn) => JSON.stringify(recordSigningPolicy(arn))) },
+            `${name}-${id}-record-signing`,
+            { name: "record-signing", role: this.roles[id].id, policy: pulumi.output(keyArn).apply((arn) => JSON.stringify(recordSigningPolicy(arn, signs))) },
             { parent: this },
         );
     }

@@ -1,25 +1,37 @@
-// The key that signs verification records (docs/security.md "Tampering with the vault"): a KMS
-// asymmetric key (Ed25519, ECC_NIST_EDWARDS25519, SIGN_VERIFY) that only the verifier's role may use to
-// sign, so nobody holding the writer's (or even the verifier's S3) credentials can make a record that
-// restore, status and verify trust. The public key goes into the job config; readers check signatures
-// locally and need no KMS permission at all.
+// The keys that sign vault records (docs/security.md "Tampering with the vault"): KMS asymmetric keys
+// (Ed25519, ECC_NIST_EDWARDS25519, SIGN_VERIFY), one per signer — verification records by the verifier's
+// role, drill records by the drill identity's role — each usable to sign by its signer alone, so nobody
+// holding the writer's (or even the signer's S3) credentials can make a record that restore, status and
+// verify trust, and neither signer can make the other's records. The public keys go into the job config;
+// readers check signatures locally and need no KMS permission at all.
 import * as pulumi from "@pulumi/pulumi";
 import * as kms from "@pulumi/aws/kms";
 import type { PolicyDocument, PolicyStatement } from "./iam-policies";
 import { type BreakGlassKeyAccess, keyAdministrationStatements } from "./resource-policies";
 
+/** Who signs with a key, and what: the key's tag (SIGNER_TAG) says it, the policy pack holds it to that. */
+export const RECORD_SIGNERS = {
+    verify: { identity: "verifier", denySid: "SignOnlyAsTheVerifier", allowSid: "SignVerificationRecords", records: "verification records" },
+    drill: { identity: "drill", denySid: "SignOnlyAsTheDrill", allowSid: "SignDrillRecords", records: "drill records" },
+} as const;
+export type SignedRecords = keyof typeof RECORD_SIGNERS;
+/** The key tag naming the records a signing key signs ("verify" or "drill"). */
+export const SIGNER_TAG = "supabase-backups/signs";
+
 export interface RecordSigningKeyPolicyContext {
     accountId: string;
     deployerArns: string[];
-    /** the only principal that may call kms:Sign */
-    verifierRoleArn: string;
+    /** which records the key signs (verification records when absent) */
+    signs?: SignedRecords;
+    /** the only principal that may call kms:Sign: the verifier's role, or the drill identity's */
+    signerRoleArn: string;
     /** the break-glass role (aws.breakGlass): then it alone may destroy or re-policy this key, as the vault key */
     breakGlass?: BreakGlassKeyAccess;
 }
 
 /**
  * Key policy: IAM policies decide management (account root delegation), but kms:Sign is denied to every
- * principal except the verifier's role — an account admin's `kms:*` included. Destroying or re-policying
+ * principal except the signer's role — an account admin's `kms:*` included. Destroying or re-policying
  * it is held like the vault key's (keyAdministrationStatements: the break-glass role with MFA, or
  * the deployers): whoever could delete it could stop every future record from being trusted.
  */
@@ -29,22 +41,22 @@ export function recordSigningKeyPolicy(c: RecordSigningKeyPolicyContext): Policy
         Statement: [
             { Sid: "EnableIamPolicies", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${c.accountId}:root` }, Action: "kms:*", Resource: "*" },
             {
-                Sid: "SignOnlyAsTheVerifier",
+                Sid: RECORD_SIGNERS[c.signs ?? "verify"].denySid,
                 Effect: "Deny",
                 Principal: { AWS: "*" },
                 Action: ["kms:Sign"],
                 Resource: "*",
-                Condition: { ArnNotEquals: { "aws:PrincipalArn": c.verifierRoleArn } },
+                Condition: { ArnNotEquals: { "aws:PrincipalArn": c.signerRoleArn } },
             },
             ...keyAdministrationStatements(c.deployerArns, c.breakGlass),
         ],
     };
 }
 
-/** The verifier's IAM statement: sign with this key, Ed25519 over the raw record payload only. */
-export function recordSigningStatement(keyArn: string): PolicyStatement {
+/** The signer's IAM statement: sign with this key, Ed25519 over the raw record payload only. */
+export function recordSigningStatement(keyArn: string, signs: SignedRecords = "verify"): PolicyStatement {
     return {
-        Sid: "SignVerificationRecords",
+        Sid: RECORD_SIGNERS[signs].allowSid,
         Effect: "Allow",
         Action: ["kms:Sign"],
         Resource: keyArn,
@@ -52,9 +64,9 @@ export function recordSigningStatement(keyArn: string): PolicyStatement {
     };
 }
 
-/** The verifier's inline policy holding only recordSigningStatement(). */
-export function recordSigningPolicy(keyArn: string): PolicyDocument {
-    return { Version: "2012-10-17", Statement: [recordSigningStatement(keyArn)] };
+/** The signer's inline policy holding only recordSigningStatement(). */
+export function recordSigningPolicy(keyArn: string, signs: SignedRecords = "verify"): PolicyDocument {
+    return { Version: "2012-10-17", Statement: [recordSigningStatement(keyArn, signs)] };
 }
 
 export interface RecordSigningKeyArgs extends RecordSigningKeyPolicyContext {
@@ -77,14 +89,14 @@ export class RecordSigningKey extends pulumi.ComponentResource {
         this.key = new kms.Key(
             `${name}-key`,
             {
-                description: `supabase-backups ${args.env}: signs verification records (kms:Sign for the verifier only)`,
+                description: `supabase-backups ${args.env}: signs ${RECORD_SIGNERS[args.signs ?? "verify"].records} (kms:Sign for the ${RECORD_SIGNERS[args.signs ?? "verify"].identity} only)`,
                 keyUsage: "SIGN_VERIFY",
                 customerMasterKeySpec: "ECC_NIST_EDWARDS25519",
                 deletionWindowInDays: args.deletionWindowDays,
                 policy: JSON.stringify(recordSigningKeyPolicy(args)),
                 // As the vault key (components/vault.ts): only the break-glass role may change the policy.
                 bypassPolicyLockoutSafetyCheck: args.breakGlass && !args.breakGlass.deployersMayChangeKeyPolicy ? true : undefined,
-                tags: { project: "supabase-backups", env: args.env, ...args.tags },
+                tags: { project: "supabase-backups", env: args.env, [SIGNER_TAG]: args.signs ?? "verify", ...args.tags },
             },
             { parent: this, protect: args.protect, dependsOn: args.breakGlassRole ? [args.breakGlassRole] : [] },
         );

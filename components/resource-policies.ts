@@ -13,6 +13,8 @@ export interface BucketPolicyContext {
     /** roles that write objects and so may set their retention */
     writerRoleArns: string[];
     gcRoleArn: string;
+    /** the drill identity: the only principal that may put drill records (drill/{env}/) */
+    drillRoleArn: string;
 }
 
 /**
@@ -65,7 +67,10 @@ export function noCustomerKeyStatements(b: string): PolicyStatement[] {
  * reject UploadPart, which never carries it, and break multipart uploads of large dumps; negated
  * operators are true for a missing key, so each deny also requires the header to be present);
  * configuration changes and retention bypass by anyone but the deployers; retention changes by anyone
- * but the roles that write; deletes by anyone but gc, and by gc outside the blob prefix.
+ * but the roles that write; deletes by anyone but gc, and by gc outside the blob prefix; drill records
+ * by anyone but the drill identity (a record there says whether the backups restore: a writer granted
+ * more by mistake, or an account admin, must not be able to put a "passed" one; the records are also
+ * signed, docs/security.md "Tampering with the vault").
  */
 export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
     const b = bucketArn(c.bucket);
@@ -137,6 +142,14 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Action: ["s3:DeleteObject", "s3:DeleteObjectVersion"],
                 Resource: `${b}/*`,
                 Condition: { ArnNotLike: { "aws:PrincipalArn": c.gcRoleArn } },
+            },
+            {
+                Sid: "DenyDrillRecordsExceptDrill",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:PutObject"],
+                Resource: `${b}/${prefixes.drill(c.env)}*`,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": c.drillRoleArn } },
             },
             {
                 Sid: "DenyDeleteOutsideBlobs",

@@ -10,7 +10,7 @@ import { BreakGlass } from "./break-glass";
 import { BackupIdentities } from "./identities";
 import { dashboardEnabled, GrafanaDashboard } from "./grafana";
 import { CLOUD_IDENTITIES, roleArn, type CloudIdentity } from "./names";
-import { RecordSigningKey } from "./record-signing";
+import { RECORD_SIGNERS, RecordSigningKey, type SignedRecords } from "./record-signing";
 import { APP_LABEL, BackupSchedule } from "./schedule";
 import { SecurityAlerts } from "./security-alerts";
 import { BackupVault } from "./vault";
@@ -100,8 +100,10 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const signing = this.recordSigningKey(name, cfg, breakGlass, withAws);
-        const { accessLogs, securityAlerts } = this.vaultWatch(name, cfg, vault, signing, breakGlass, withAws);
+        const signing = this.recordSigningKey(name, cfg, breakGlass, withAws, "verify");
+        // drill records get their own key, for the drill identity alone (docs/security.md "Tampering with the vault")
+        const drillSigning = cfg.drills ? this.recordSigningKey(name, cfg, breakGlass, withAws, "drill") : undefined;
+        const { accessLogs, securityAlerts } = this.vaultWatch(name, cfg, vault, [signing, ...(drillSigning ? [drillSigning] : [])], breakGlass, withAws);
         const identities = new BackupIdentities(
             `${name}-identities`,
             {
@@ -114,6 +116,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                 namespace: cfg.kubernetes.namespace,
                 restoreOperatorArns: cfg.aws.restoreOperatorArns,
                 recordSigningKeyArn: signing.keyArn,
+                drillSigningKeyArn: drillSigning?.keyArn,
                 azure:
                     archive && cfg.azure
                         ? {
@@ -129,9 +132,13 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         );
 
         const jobConfig = pulumi
-            .all([vault.keyArn, archive?.accountUrl, signing.keyArn, signing.publicKeyPem])
-            .apply(([kmsKeyArn, accountUrl, signingKeyArn, publicKeyPem]) =>
-                JSON.stringify(jobConfigOf(cfg, kmsKeyArn, accountUrl, { kmsKeyArn: signingKeyArn, publicKeyPem }), null, 2),
+            .all([vault.keyArn, archive?.accountUrl, signing.keyArn, signing.publicKeyPem, drillSigning?.keyArn, drillSigning?.publicKeyPem])
+            .apply(([kmsKeyArn, accountUrl, signingKeyArn, publicKeyPem, drillKeyArn, drillPublicKeyPem]) =>
+                JSON.stringify(
+                    jobConfigOf(cfg, kmsKeyArn, accountUrl, { kmsKeyArn: signingKeyArn, publicKeyPem }, drillKeyArn && drillPublicKeyPem ? { kmsKeyArn: drillKeyArn, publicKeyPem: drillPublicKeyPem } : undefined),
+                    null,
+                    2,
+                ),
             );
 
         const azureClientIds = identities.azure
@@ -189,16 +196,20 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
         this.registerOutputs({ ...this.outputs });
     }
 
-    /** The key that signs verification records (components/record-signing.ts): kms:Sign for the verifier alone. */
-    private recordSigningKey(name: string, cfg: StackConfig, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions): RecordSigningKey {
+    /**
+     * A key that signs records (components/record-signing.ts): verification records, kms:Sign for the
+     * verifier alone (`-record-signing`), or drill records, for the drill identity alone (`-drill-signing`).
+     */
+    private recordSigningKey(name: string, cfg: StackConfig, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions, signs: SignedRecords): RecordSigningKey {
         const bg = cfg.aws.breakGlass;
         return new RecordSigningKey(
-            `${name}-record-signing`,
+            `${name}-${signs === "verify" ? "record" : "drill"}-signing`,
             {
                 env: cfg.env,
                 accountId: cfg.aws.accountId,
                 deployerArns: cfg.aws.deployerArns,
-                verifierRoleArn: roleArn(cfg.aws.accountId, cfg.env, "verifier"),
+                signs,
+                signerRoleArn: roleArn(cfg.aws.accountId, cfg.env, RECORD_SIGNERS[signs].identity),
                 breakGlass: breakGlass && bg ? { roleArn: breakGlass.roleArn, mfaMaxAgeSeconds: bg.mfaMaxAgeSeconds, deployersMayChangeKeyPolicy: bg.deployersMayChangeKeyPolicy } : undefined,
                 breakGlassRole: breakGlass?.role,
                 deletionWindowDays: cfg.aws.kms.deletionWindowDays,
@@ -209,7 +220,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
     }
 
     /** Who watches the vault: its access-log bucket (aws.accessLogs) and the key/bucket change alerts (both keys). */
-    private vaultWatch(name: string, cfg: StackConfig, vault: BackupVault, signing: RecordSigningKey, breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions) {
+    private vaultWatch(name: string, cfg: StackConfig, vault: BackupVault, signing: RecordSigningKey[], breakGlass: BreakGlass | undefined, opts: pulumi.ComponentResourceOptions) {
         const env = cfg.env;
         const tags = { "supabase-backups/env": env };
         const logs = cfg.aws.accessLogs;
@@ -235,7 +246,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             `${name}-security-alerts`,
             {
                 env,
-                keyArns: [vault.keyArn, signing.keyArn],
+                keyArns: [vault.keyArn, ...signing.map((k) => k.keyArn)],
                 bucketNames: [cfg.aws.bucketName, ...(accessLogs ? [accessLogBucketName(cfg)] : [])],
                 subscriptions: cfg.aws.securityAlerts?.subscriptions ?? [],
                 tags,
@@ -248,12 +259,25 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
 
 /**
  * The ConfigMap the CronJobs mount: the validated stack config plus the resolved vault targets (and the
- * record-signing key: its public key checks records, verify signs with the KMS key).
+ * record-signing keys: their public keys check records, verify and drill sign with their KMS keys).
  */
-export function jobConfigOf(cfg: StackConfig, kmsKeyArn: string, archiveAccountUrl?: string, recordSigning?: { kmsKeyArn: string; publicKeyPem: string }): JobConfig {
+export function jobConfigOf(
+    cfg: StackConfig,
+    kmsKeyArn: string,
+    archiveAccountUrl?: string,
+    recordSigning?: { kmsKeyArn: string; publicKeyPem: string },
+    drillRecordSigning?: { kmsKeyArn: string; publicKeyPem: string },
+): JobConfig {
     return {
         ...cfg,
-        vault: { bucket: cfg.aws.bucketName, region: cfg.aws.region, kmsKeyArn, forcePathStyle: false, ...(recordSigning ? { recordSigning } : {}) },
+        vault: {
+            bucket: cfg.aws.bucketName,
+            region: cfg.aws.region,
+            kmsKeyArn,
+            forcePathStyle: false,
+            ...(recordSigning ? { recordSigning } : {}),
+            ...(drillRecordSigning ? { drillRecordSigning } : {}),
+        },
         ...(cfg.azure?.enabled && archiveAccountUrl ? { archive: { accountUrl: archiveAccountUrl, container: cfg.azure.container } } : {}),
     };
 }

@@ -185,6 +185,7 @@ export class BackupVault extends pulumi.ComponentResource {
                                 roleArn(args.accountId, args.env, "drill"),
                             ],
                             gcRoleArn: roleArn(args.accountId, args.env, "gc"),
+                            drillRoleArn: roleArn(args.accountId, args.env, "drill"),
                         }),
                     ),
                 ),

@@ -6,7 +6,8 @@
 // (no deployer, no wildcard), and two unconditional denies refuse destruction without an MFA sign-in
 // (BoolIfExists aws:MultiFactorAuthPresent false) or with one older than aws.breakGlass.mfaMaxAgeSeconds;
 // the role's own Allow carries the MFA condition and no use of the key. A signing key also keeps its
-// deny of kms:Sign to all but the verifier. A Grant (aws:kms/grant:Grant) is a side door around the key
+// deny of kms:Sign to all but its one signer (tag supabase-backups/signs: the verifier for verification
+// records, the drill identity for drill records). A Grant (aws:kms/grant:Grant) is a side door around the key
 // policy: only the stack's roles may receive one, and only for encrypt/decrypt.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig, show } from "../lib/common";
 import { expandActions, expandDocument, type Statement } from "../lib/iam-catalog";
@@ -86,7 +87,19 @@ async function breakGlassAllowProblems(statements: Statement[], bg: string): Pro
     return out;
 }
 
-export async function keyPolicyProblems(doc: unknown, c: KeyPolicyConfig, opts: { signing?: boolean } = {}): Promise<string[]> {
+/**
+ * Who may sign with a SIGN_VERIFY key: its tag `supabase-backups/signs` (components/record-signing.ts
+ * SIGNER_TAG) says which records it signs — "drill": drill records, the drill identity alone; anything
+ * else: verification records, the verifier alone. One signer per key: neither may make the other's records.
+ */
+export function signerOf(tags: unknown): { identity: "verifier" | "drill"; sid: string; what: string } {
+    const signs = (tags as Record<string, unknown> | undefined)?.["supabase-backups/signs"];
+    return signs === "drill"
+        ? { identity: "drill", sid: "SignOnlyAsTheDrill", what: "no drill record signing but by the drill identity" }
+        : { identity: "verifier", sid: "SignOnlyAsTheVerifier", what: "no record signing but by the verifier" };
+}
+
+export async function keyPolicyProblems(doc: unknown, c: KeyPolicyConfig, opts: { signing?: boolean; tags?: unknown } = {}): Promise<string[]> {
     const parsed = parseDocument(doc);
     if (!parsed.ok) return [`key policy is ${parsed.error}`];
     const { statements } = await expandDocument(parsed.doc);
@@ -96,8 +109,8 @@ export async function keyPolicyProblems(doc: unknown, c: KeyPolicyConfig, opts: 
         if (m) out.push(m);
     }
     if (opts.signing) {
-        const verifier = knownRoleArns(c.accountId, c.env).verifier;
-        const m = await requireDeny(statements, { sid: "SignOnlyAsTheVerifier", what: "no record signing but by the verifier", actions: ["kms:Sign"], arns: [`arn:aws:kms:*:${c.accountId}:key/*`], exempt: [verifier] });
+        const signer = signerOf(opts.tags);
+        const m = await requireDeny(statements, { sid: signer.sid, what: signer.what, actions: ["kms:Sign"], arns: [`arn:aws:kms:*:${c.accountId}:key/*`], exempt: [knownRoleArns(c.accountId, c.env)[signer.identity]] });
         if (m) out.push(m);
     }
     if (c.breakGlassRoleArn) out.push(...(await breakGlassAllowProblems(statements, c.breakGlassRoleArn)));
@@ -118,8 +131,8 @@ export function grantProblems(p: any, c: KeyPolicyConfig): string[] {
 export const keyPolicyPolicy: BackupPolicy = {
     name: "kms-key-policy-protects-key",
     description:
-        "Every key's policy (vault key, record-signing key) keeps an effective deny of key destruction for everyone but its administrators — the break-glass role with a recent MFA " +
-        "sign-in where aws.breakGlass is set, else the deployers — keeps a signing key's kms:Sign to the verifier, and allows nothing to other principals; KMS grants go only to " +
+        "Every key's policy (vault key, record-signing keys) keeps an effective deny of key destruction for everyone but its administrators — the break-glass role with a recent MFA " +
+        "sign-in where aws.breakGlass is set, else the deployers — keeps a signing key's kms:Sign to its one signer (the verifier; the drill identity for the key tagged supabase-backups/signs=drill), and allows nothing to other principals; KMS grants go only to " +
         "the stack's roles, for encrypt/decrypt.",
     enforcementLevel: "mandatory",
     severity: "critical",
@@ -128,7 +141,8 @@ export const keyPolicyPolicy: BackupPolicy = {
         "kms:ScheduleKeyDeletion, kms:DisableKey, kms:DisableKeyRotation, kms:PutKeyPolicy to Principal \"*\" with only an ArnNotLike aws:PrincipalArn exemption of the break-glass role " +
         "(PutKeyPolicy also of aws.deployerArns when deployersMayChangeKeyPolicy), plus unconditional denies on BoolIfExists aws:MultiFactorAuthPresent false and " +
         "NumericGreaterThanIfExists aws:MultiFactorAuthAge > mfaMaxAgeSeconds, and the role's Allow only with Bool aws:MultiFactorAuthPresent true; without it, the same deny " +
-        "exempting exactly aws.deployerArns. Allow only the account root (IAM delegation). Declare no aws:kms/grant:Grant except to the stack's roles for Encrypt/Decrypt/GenerateDataKey.",
+        "exempting exactly aws.deployerArns. A signing key (RecordSigningKey) keeps its Deny of kms:Sign to Principal \"*\" exempting (ArnNotEquals aws:PrincipalArn) exactly its signer: " +
+        "the verifier's role, or the drill identity's for the key tagged supabase-backups/signs=drill. Allow only the account root (IAM delegation). Declare no aws:kms/grant:Grant except to the stack's roles for Encrypt/Decrypt/GenerateDataKey.",
     configSchema: {
         properties: {
             env: { type: "string", minLength: 1 },
@@ -163,6 +177,6 @@ export const keyPolicyPolicy: BackupPolicy = {
         // A Key without an inline policy gets AWS's default (no destruction deny) unless a KeyPolicy
         // resource sets one; stack-backup-completeness checks that one of the two exists.
         if (args.type === KEY_TYPE && p.policy === undefined) return;
-        for (const m of await keyPolicyProblems(p.policy, cfg, { signing: args.type === KEY_TYPE && p.keyUsage === "SIGN_VERIFY" })) report(m);
+        for (const m of await keyPolicyProblems(p.policy, cfg, { signing: args.type === KEY_TYPE && p.keyUsage === "SIGN_VERIFY", tags: p.tags })) report(m);
     },
 };

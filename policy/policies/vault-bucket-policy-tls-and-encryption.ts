@@ -2,7 +2,8 @@
 // protective Deny the program relies on, effective for every principal: TLS only, SSE-KMS only with the
 // vault key, no SSE-C, create-only (no object-creating put without If-None-Match), no configuration
 // change (notifications and tags included) or retention bypass but by the deployers, no retention change but by
-// the roles that write, no delete but by gc and only under the blob prefix. Statements are judged with
+// the roles that write, no delete but by gc and only under the blob prefix, no drill record but by the
+// drill identity. Statements are judged with
 // actions expanded against the AWS catalog; a Deny with NotPrincipal, an extra condition or a wider
 // exemption does not count. No Allow may name a principal outside the stack's known ones.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig } from "../lib/common";
@@ -95,6 +96,8 @@ export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
             exempt: [...c.deployerArns, roles.writer, roles.verifier, roles.restoreOperator, roles.drill, roles.gc],
         },
         { sid: "DenyDeleteExceptGc", what: "no delete but by gc", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: everyArea, exempt: [roles.gc] },
+        // drill records say whether the backups restore: only the drill identity puts them (they are signed too)
+        { sid: "DenyDrillRecordsExceptDrill", what: "no drill record but by the drill identity", actions: ["s3:PutObject"], arns: obj(k.drill), exempt: [roles.drill] },
         { sid: "DenyDeleteOutsideBlobs", what: "no delete outside storage blobs, by anyone", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: obj(k.dbDump, k.dbSchema, k.storageRunManifest, k.verify, k.audit), exempt: [] },
     ];
 }
@@ -118,7 +121,7 @@ export const bucketPolicyPolicy: BackupPolicy = {
     description:
         "The vault bucket policy keeps every protective deny effective for every principal (TLS only; SSE-KMS with the vault key; no SSE-C; create-only puts " +
         "(If-None-Match); no config change (notifications and tags included) or retention bypass " +
-        "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs) and allows nothing to other principals.",
+        "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs; no drill record but by the drill identity) and allows nothing to other principals.",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:

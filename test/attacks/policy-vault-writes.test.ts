@@ -9,7 +9,7 @@
 // Each attack also runs against the bucket policy with its defending statement removed and must then
 // succeed: the statement, not something else, is what stops it.
 import { strict as assert } from "node:assert";
-import { auditKey, dbObjectKey, newRunId, storageBlobKey, verifyRecordKey } from "@supabase-backups/contracts";
+import { auditKey, dbObjectKey, drillRecordKey, newRunId, storageBlobKey, verifyRecordKey } from "@supabase-backups/contracts";
 import { decide, one, stackRun, type Decision } from "../support/components";
 import type { MockRunResult } from "../../scripts/lib/mockrun";
 
@@ -100,6 +100,33 @@ describe("attack: a stolen writer, verifier or operator token against the vault'
         // and a put naming another KMS key or SSE-S3 stays denied
         assert.equal(await put(role("writer"), w, dump, { ...CREATE_ONLY, "s3:x-amz-server-side-encryption": "aws:kms", "s3:x-amz-server-side-encryption-aws-kms-key-id": `${keyArn}-other` }), "ExplicitlyDenied");
         assert.equal(await put(role("writer"), w, dump, { ...CREATE_ONLY, "s3:x-amz-server-side-encryption": "AES256" }), "ExplicitlyDenied");
+    });
+
+    it("a fake passed drill record: only the drill identity may put one — not the writer granted puts everywhere by mistake, an admin, the verifier or an operator", async () => {
+        const key = drillRecordKey(env, "table", newRunId(new Date("2026-11-23T03:05:00Z"), "fake01"));
+        const all = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };
+        const widened = (id: string) => ({ ...identityPolicy(id), Statement: [...identityPolicy(id).Statement, { Effect: "Allow", Action: "s3:PutObject", Resource: `arn:aws:s3:::${bucket}/*` }] });
+        const ctx = { ...sse(), ...CREATE_ONLY };
+        const got = {
+            writer: await put(role("writer"), identityPolicy("writer"), key, ctx),
+            writerWidened: await put(role("writer"), widened("writer"), key, ctx),
+            verifierWidened: await put(role("verifier"), widened("verifier"), key, ctx),
+            operatorWidened: await put(role("restore-operator"), widened("restore-operator"), key, ctx),
+            admin: await put(`arn:aws:iam::${account}:role/AdministratorAccess`, all, key, ctx),
+            deployer: await put(deployer, all, key, ctx),
+            drill: await put(role("drill"), identityPolicy("drill"), key, ctx),
+            writerWidenedDefenceRemoved: await put(role("writer"), widened("writer"), key, ctx, without("DenyDrillRecordsExceptDrill")),
+        };
+        assert.deepEqual(got, {
+            writer: "ExplicitlyDenied",
+            writerWidened: "ExplicitlyDenied",
+            verifierWidened: "ExplicitlyDenied",
+            operatorWidened: "ExplicitlyDenied",
+            admin: "ExplicitlyDenied",
+            deployer: "ExplicitlyDenied",
+            drill: "Allowed",
+            writerWidenedDefenceRemoved: "Allowed",
+        });
     });
 
     it("notifications, tags and other bucket configuration: denied to the writer and to an admin who is not a deployer; allowed to deployers", async () => {

@@ -83,9 +83,11 @@ for (const stack of ["staging", "prod"] as const) {
                 bucketPolicy,
                 JSON.parse(one(r, "aws:kms/key:Key", "-vault-key").inputs.policy),
                 JSON.parse(one(r, "aws:kms/key:Key", "-record-signing-key").inputs.policy),
+                JSON.parse(one(r, "aws:kms/key:Key", "-drill-signing-key").inputs.policy),
             ];
-            // the five vault policies (writer, verifier, gc, drill, restore operator), plus the verifier's kms:Sign on the record-signing key
-            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 6);
+            // the five vault policies (writer, verifier, gc, drill, restore operator), plus the verifier's kms:Sign on the
+            // record-signing key and the drill identity's on the drill signing key
+            assert.equal(ofType(r, "aws:iam/rolePolicy:RolePolicy").length, 7);
             const unknown: string[] = [];
             for (const d of docs)
                 for (const s of d.Statement)

@@ -26,7 +26,8 @@ function configOf(stack: string): StackConfig {
 }
 
 // Both stack files have aws.breakGlass and aws.accessLogs on (issue 13).
-const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "GrafanaDashboard", "SecurityAlerts", "BreakGlass", "AccessLogBucket"];
+// two RecordSigningKeys: verification records (the verifier's) and drill records (the drill identity's; both stack files schedule drills)
+const COMPONENTS = ["SupabaseBackupStack", "BackupVault", "BackupIdentities", "BackupSchedule", "RecordSigningKey", "RecordSigningKey", "GrafanaDashboard", "SecurityAlerts", "BreakGlass", "AccessLogBucket"];
 
 for (const stack of ["staging", "prod"] as const) {
     describe(`program (${stack}): the real stack file under mocks`, () => {
@@ -54,7 +55,7 @@ for (const stack of ["staging", "prod"] as const) {
             // children of each component are the right clouds
             const parentType = (x: { parent?: string }) => byUrn.get(x.parent!)!.type.split(":")[2];
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:s3/") || y.type.startsWith("aws:kms/")))
-                assert.equal(parentType(x), /record-signing/.test(x.name) ? "RecordSigningKey" : /access-logs/.test(x.name) ? "AccessLogBucket" : "BackupVault", x.name);
+                assert.equal(parentType(x), /(record|drill)-signing/.test(x.name) ? "RecordSigningKey" : /access-logs/.test(x.name) ? "AccessLogBucket" : "BackupVault", x.name);
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:iam/"))) assert.ok(["BackupIdentities", "BreakGlass"].includes(parentType(x)), `${x.name} in ${parentType(x)}`);
             for (const x of r.resources.filter((y) => y.type.startsWith("aws:sns/") || y.type.startsWith("aws:cloudwatch/"))) assert.equal(parentType(x), "SecurityAlerts");
             for (const x of r.resources.filter((y) => y.type.startsWith("kubernetes:"))) assert.equal(parentType(x), x.inputs.metadata?.labels?.grafana_dashboard ? "GrafanaDashboard" : "BackupSchedule");

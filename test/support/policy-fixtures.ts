@@ -107,6 +107,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
                         deployerArns: cfg.aws.deployerArns,
                         writerRoleArns: (["writer", "verifier", "restore-operator"] as const).map((id) => roleArn(cfg.aws.accountId, env, id)),
                         gcRoleArn: roleArn(cfg.aws.accountId, env, "gc"),
+                        drillRoleArn: roleArn(cfg.aws.accountId, env, "drill"),
                     }),
                 ),
             },

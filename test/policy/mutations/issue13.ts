@@ -21,6 +21,8 @@ const sid = (d: any, id: string) => {
 };
 const VAULT_KEY = "-vault-key";
 const SIGNING_KEY = "-record-signing-key";
+const DRILL_SIGNING_KEY = "-drill-signing-key";
+const ROLE = (id: string) => `arn:aws:iam::${ACCT}:role/supabase-backups-prod-${id}`;
 const onKey = (suffix: string, f: (d: any) => void) => (rs: DeclaredResource[]) => editDoc(rs, T.key, suffix, f);
 
 /** The same weakenings on both keys: the record-signing key is administered like the vault key. */
@@ -62,6 +64,13 @@ export const KEY_MUTANTS: Mutant[] = [
     ...keyWeakenings.map(([name, f]): Mutant => ({ name: `record-signing key policy: ${name}`, policy: KP, apply: onKey(SIGNING_KEY, f) })),
     { name: "record-signing key policy: kms:Sign no longer reserved to the verifier", policy: KP, apply: onKey(SIGNING_KEY, dropSid("SignOnlyAsTheVerifier")) },
     { name: "record-signing key policy: kms:Sign also for the writer", policy: KP, apply: onKey(SIGNING_KEY, (d) => (sid(d, "SignOnlyAsTheVerifier").Condition.ArnNotEquals["aws:PrincipalArn"] = [`arn:aws:iam::${ACCT}:role/supabase-backups-prod-verifier`, `arn:aws:iam::${ACCT}:role/supabase-backups-prod-writer`])) },
+    // drill records have their own key, for the drill identity alone: neither signer may make the other's records
+    ...keyWeakenings.slice(0, 2).map(([name, f]): Mutant => ({ name: `drill signing key policy: ${name}`, policy: KP, apply: onKey(DRILL_SIGNING_KEY, f) })),
+    { name: "drill signing key policy: kms:Sign no longer reserved to the drill identity", policy: KP, apply: onKey(DRILL_SIGNING_KEY, dropSid("SignOnlyAsTheDrill")) },
+    { name: "drill signing key policy: kms:Sign also for the verifier", policy: KP, apply: onKey(DRILL_SIGNING_KEY, (d) => (sid(d, "SignOnlyAsTheDrill").Condition.ArnNotEquals["aws:PrincipalArn"] = [ROLE("drill"), ROLE("verifier")])) },
+    { name: "drill signing key policy: kms:Sign for the verifier instead of the drill identity", policy: KP, apply: onKey(DRILL_SIGNING_KEY, (d) => (sid(d, "SignOnlyAsTheDrill").Condition.ArnNotEquals["aws:PrincipalArn"] = ROLE("verifier"))) },
+    { name: "record-signing key policy: kms:Sign also for the drill identity (one key for both signers)", policy: KP, apply: onKey(SIGNING_KEY, (d) => (sid(d, "SignOnlyAsTheVerifier").Condition.ArnNotEquals["aws:PrincipalArn"] = [ROLE("verifier"), ROLE("drill")])) },
+    { name: "record-signing key tagged as the drill key (its deny still names the verifier)", policy: KP, apply: (rs) => (props(rs, T.key, SIGNING_KEY).tags["supabase-backups/signs"] = "drill") },
     { name: "vault key policy: the deployer-only deny of a stack without break-glass (deployers may destroy)", policy: KP, apply: onKey(VAULT_KEY, (d) => (d.Statement = [d.Statement[0], { Sid: "DenyKeyDestructionExceptDeployers", Effect: "Deny", Principal: { AWS: "*" }, Action: ["kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:DisableKeyRotation", "kms:PutKeyPolicy"], Resource: "*", Condition: { ArnNotLike: { "aws:PrincipalArn": [DEPLOYER] } } }])) },
     { name: "separate KeyPolicy resource with only the deployer-only deny", policy: KP, apply: (rs) => add(rs, T.keyPolicy, "kp13", { keyId: "x", policy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Sid: "DenyKeyDestructionExceptDeployers", Effect: "Deny", Principal: { AWS: "*" }, Action: ["kms:*"], Resource: "*", Condition: { ArnNotLike: { "aws:PrincipalArn": [DEPLOYER] } } }] }) }) },
     // The lockout check is bypassed (only the break-glass role may re-policy the keys): without its Allow nobody could.
@@ -88,6 +97,9 @@ export const VAULT_WRITE_MUTANTS: Mutant[] = [
     { name: "create-only deny with an unrelated condition added", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyOverwrites").Condition.StringEquals = { "aws:RequestedRegion": "us-east-1" })) },
     { name: "SSE-C deny only for a named algorithm nobody sends", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyCustomerProvidedKeys").Condition = { StringEquals: { "s3:x-amz-server-side-encryption-customer-algorithm": "none" } })) },
     { name: "SSE-C deny turned into NotPrincipal of the writer", policy: BP, apply: onVaultPolicy((d) => { const s = sid(d, "DenyCustomerProvidedKeys"); delete s.Principal; s.NotPrincipal = { AWS: `arn:aws:iam::${ACCT}:role/supabase-backups-prod-writer` }; }) },
+    { name: "drill-record deny removed (any principal granted puts could write a passed drill)", policy: BP, apply: onVaultPolicy(dropSid("DenyDrillRecordsExceptDrill")) },
+    { name: "drill-record deny exempts the writer too", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyDrillRecordsExceptDrill").Condition.ArnNotLike["aws:PrincipalArn"] = [ROLE("drill"), ROLE("writer")])) },
+    { name: "drill-record deny narrowed to another env's drill records", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyDrillRecordsExceptDrill").Resource = `${B}/drill/staging/*`)) },
     { name: "config deny without s3:PutBucketNotification", policy: BP, apply: withoutAction("s3:PutBucketNotification") },
     { name: "config deny without s3:PutBucketTagging", policy: BP, apply: withoutAction("s3:PutBucketTagging") },
 ];
