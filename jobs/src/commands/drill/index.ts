@@ -23,7 +23,8 @@ export function register(program: Command): void {
         .addHelpText(
             "after",
             "\nExit codes: 0 passed, 6 restored and checked but slower than the RTO target, 1 failed (the record says which step).\n" +
-                "Needs AGE_IDENTITY for encrypted dumps, SUPABASE_BACKUPS_DRILL_PASSWORD for drills.scratchDatabaseUrl, SUPABASE_SERVICE_ROLE_KEY for the storage drill.\n" +
+                "Needs AGE_IDENTITY for encrypted dumps, SUPABASE_BACKUPS_DRILL_PASSWORD for drills.scratchDatabaseUrl, SUPABASE_SERVICE_ROLE_KEY for the storage drill,\n" +
+                "DRILL_SIGNING_KEY (Ed25519 PKCS#8 PEM) to sign the record where vault.drillRecordSigning has no kmsKeyArn.\n" +
                 "Example: drill --env prod --kind table --reason 'monthly table drill'\n",
         )
         .action(

@@ -65,6 +65,8 @@ export function drillProblems(drills: DrillStatus[]): string[] {
     return out;
 }
 
+const SHOWN_UNTRUSTED = 3;
+
 const minutes = (s: number) => `${(s / 60).toFixed(s < 600 ? 1 : 0)} min`;
 
 export function renderDrills(drills: DrillStatus[], now: Date): string {
@@ -77,7 +79,9 @@ export function renderDrills(drills: DrillStatus[], now: Date): string {
     const rows = drills.flatMap((d) => {
         const l = d.last;
         // what the record claims, marked: it is not what the drill recorded, and counts for nothing
-        const untrusted = d.untrusted.map((u) => row(d.kind, u, `${u.signature === "invalid" ? "FORGED (bad signature)" : "UNTRUSTED (unsigned)"}, claims ${u.result}`));
+        // (at most SHOWN_UNTRUSTED rows each: right after signing is enabled, every older record is unsigned; --json lists all)
+        const untrusted = d.untrusted.slice(0, SHOWN_UNTRUSTED).map((u) => row(d.kind, u, `${u.signature === "invalid" ? "FORGED (bad signature)" : "UNTRUSTED (unsigned)"}, claims ${u.result}`));
+        if (d.untrusted.length > SHOWN_UNTRUSTED) untrusted.push([d.kind, DRILL_SCENARIOS[d.kind], `… ${d.untrusted.length - SHOWN_UNTRUSTED} more untrusted (status --json)`, "", "", ""]);
         if (!l) return [...untrusted, [d.kind, DRILL_SCENARIOS[d.kind], d.problem ? "UNREADABLE" : d.scheduled ? "never" : "-", "", "", ""]];
         return [...untrusted, row(d.kind, l, l.result === "passed" ? "passed" : l.result.toUpperCase())];
     });
