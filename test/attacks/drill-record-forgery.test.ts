@@ -10,7 +10,8 @@
 //     unsigned "passed" record, one signed with the attacker's own key, and a genuine signed record copied
 //     under a newer drill id are written over a genuine FAILED drill. status keeps counting the genuine
 //     failure, lists the unsigned record as UNTRUSTED and the forged ones as TAMPERING (exit 7).
-// A genuine drill (signed by the drill identity) is shown as passed.
+// Garbage put there is reported as unreadable and hides nothing either. A genuine drill (signed by the
+// drill identity) is shown as passed.
 import { strict as assert } from "node:assert";
 import { generateKeyPairSync, sign as edSign, verify as edVerify, createPublicKey } from "node:crypto";
 import { CreateBucketCommand, PutBucketPolicyCommand, PutBucketVersioningCommand, PutObjectCommand, PutObjectLockConfigurationCommand, type S3Client } from "@aws-sdk/client-s3";
@@ -176,6 +177,9 @@ describe("attack: a stolen writer token writes a fake passed drill record (RGW, 
         await put(s3.writer, drillRecordKey(ENV, "table", ownSigned.drillId), ownSigned);
         const copied = fakeAt(3, "fake03");
         await put(s3.writer, drillRecordKey(ENV, "table", copied.drillId), passed.record);
+        // 4. garbage, newest of all: reported as unreadable, and it does not hide the records below it either
+        const garbage = drillRecordKey(ENV, "table", fakeAt(4, "fake04").drillId);
+        await s3.writer.send(new PutObjectCommand({ Bucket: BUCKET, Key: garbage, Body: "not a drill record", ContentType: "application/json" }));
         s = await status();
         assert.equal(s.code, EXIT.tampered, "a bad signature is tampering: exit 7");
         assert.deepEqual([s.table.last.drillId, s.table.last.result], [failed.record.drillId, "failed"]);
@@ -188,6 +192,8 @@ describe("attack: a stolen writer token writes a fake passed drill record (RGW, 
             s.report.tampering,
             [drillRecordKey(ENV, "table", copied.drillId), drillRecordKey(ENV, "table", ownSigned.drillId)].map((k) => `${k}: drill record with an invalid signature (forged, altered or moved): not trusted`),
         );
+        assert.ok(s.report.problems.some((p: string) => p.startsWith(`drill record unreadable: ${garbage}: `)), JSON.stringify(s.report.problems));
+        assert.ok(s.report.problems.some((p: string) => p.includes(`(${failed.record.drillId}) FAILED`)));
         assert.ok(!s.report.problems.some((p: string) => /table drill.*passed/i.test(p)));
     });
 });

@@ -51,11 +51,11 @@ export interface LastDrill {
     signature?: SignatureState;
     /** records newer than it that are not trusted, newest first (shown; never counted as a drill) */
     untrusted: UntrustedDrill[];
-    /** the newest key could not be read or is not a drill record */
+    /** the newest key that could not be read or is not a drill record (newer than the trusted one), with why */
     problem?: string;
 }
 
-/** How many untrusted records status reads past before it gives up looking for a trusted one. */
+/** How many untrusted (or unreadable) records status reads past before it gives up looking for a trusted one. */
 export const MAX_UNTRUSTED_DRILLS = 20;
 
 async function readDrill(s3: S3Client, bucket: string, key: string): Promise<DrillRecord> {
@@ -87,12 +87,16 @@ export async function lastDrills(s3: S3Client, bucket: string, env: string, trus
 
 async function newestTrusted(s3: S3Client, bucket: string, { env, kind }: { env: string; kind: DrillKind }, keys: string[], trust: RecordTrust): Promise<LastDrill> {
     const last: LastDrill = { kind, untrusted: [] };
+    let unreadable = 0;
     for (const key of [...keys].reverse()) {
         let record: DrillRecord;
         try {
             record = await readDrill(s3, bucket, key);
         } catch (e) {
-            return { ...last, key, problem: errorMessage(e).split("\n")[0] };
+            // reported, and passed over: garbage put under drill/ must not hide the drill's own record either
+            last.problem ??= `${key}: ${errorMessage(e).split("\n")[0]}`;
+            if (++unreadable >= MAX_UNTRUSTED_DRILLS) break;
+            continue;
         }
         // the signature binds env, kind and drill id, the key binds them to the place: a genuine record
         // copied under another key (a newer drill id, another kind) is an altered record

@@ -17,7 +17,7 @@ export interface DrillStatus {
     last: (Shown & { signature: SignatureState }) | null;
     /** newer records that are not trusted (unsigned, or a signature that does not verify), newest first */
     untrusted: Array<Shown & { signature: UntrustedDrill["signature"] }>;
-    /** the newest record could not be read */
+    /** a record newer than `last` could not be read (key: why) */
     problem?: string;
 }
 
@@ -40,7 +40,7 @@ export async function drillStatus(ctx: CommandContext): Promise<DrillStatus[]> {
         scheduled: !!ctx.config.drills?.[f.kind],
         last: f.record ? { ...shown(f.key!, f.record), signature: f.signature! } : null,
         untrusted: f.untrusted.map((u) => ({ ...shown(u.key, u.record), signature: u.signature })),
-        ...(f.problem ? { problem: `${f.key}: ${f.problem}` } : {}),
+        ...(f.problem ? { problem: f.problem } : {}),
     }));
 }
 
@@ -60,7 +60,7 @@ export function drillProblems(drills: DrillStatus[]): string[] {
     const out: string[] = [];
     for (const d of drills) {
         if (d.problem) out.push(`drill record unreadable: ${d.problem}`);
-        else if (d.last?.result === "failed") out.push(`the newest ${d.kind} drill (${d.last.drillId}) FAILED: ${d.last.reason}`);
+        if (d.last?.result === "failed") out.push(`the newest ${d.kind} drill (${d.last.drillId}) FAILED: ${d.last.reason}`);
     }
     return out;
 }
