@@ -11,6 +11,7 @@ import { parseVaultKey, prefixes, type JobConfig } from "@supabase-backups/contr
 import type { CommandContext } from "../../cli/command";
 import { Semaphore } from "../../runtime/concurrency";
 import { errorMessage } from "../../runtime/errors";
+import type { Logger } from "../../runtime/log";
 import { createArchiveClient, isImmutabilityRefusal } from "../../vault/archive";
 import { listArchiveVersions, type ArchiveVersion } from "../../vault/archive-runs";
 import { addArchiveReferences } from "./archive-refs";
@@ -22,7 +23,7 @@ export function archiveGcEnabled(cfg: JobConfig): cfg is JobConfig & { archive: 
     return !!cfg.archive && cfg.azure?.enabled !== false;
 }
 
-interface ArchiveBlob extends BlobListing {
+export interface ArchiveBlob extends BlobListing {
     versions: ArchiveVersion[];
     unknownAge?: boolean;
 }
@@ -72,7 +73,7 @@ export async function collectArchive(ctx: CommandContext, vault: VaultKnowledge,
         }
         Object.assign(out, { blobs: blobs.length, referenced: plan.referenced, keptTooYoung: plan.tooYoung, candidates: plan.delete.length, bytesReclaimed: plan.bytesReclaimed, keys: plan.delete.map((b) => b.key) });
         ctx.log.info({ container: out.container, manifests: out.manifests, blobs: out.blobs, referenced: out.referenced, tooYoung: out.keptTooYoung, toDelete: out.candidates }, "gc plan (archive)");
-        if (!opts.dryRun) await deleteArchiveBlobs(c, plan, now, out, ctx);
+        if (!opts.dryRun) await deleteArchiveBlobs(c, plan, now, out, ctx.log);
     } catch (e) {
         out.error = errorMessage(e);
         ctx.log.error({ err: out.error }, "gc of the Azure archive failed, nothing more deleted there (the vault's gc is unaffected): degraded");
@@ -105,7 +106,7 @@ type Attempt = "deleted" | "locked" | "gone" | "failed";
  * Deletes each planned blob: the current version by deleting the blob (Azure keeps it as a previous
  * version), then every version not reported locked by its id (on a store without versions, the blob).
  */
-async function deleteArchiveBlobs(c: ContainerClient, plan: GcPlan<ArchiveBlob>, now: Date, out: ArchiveGcOutcome, ctx: CommandContext): Promise<void> {
+export async function deleteArchiveBlobs(c: ContainerClient, plan: Pick<GcPlan<ArchiveBlob>, "delete">, now: Date, out: Pick<ArchiveGcOutcome, "deleted" | "keptLocked" | "failed">, log: Logger): Promise<void> {
     const failures: string[] = [];
     const attempt = async (key: string, versionId: string | undefined, go: () => Promise<unknown>): Promise<Attempt> => {
         try {
@@ -143,6 +144,6 @@ async function deleteArchiveBlobs(c: ContainerClient, plan: GcPlan<ArchiveBlob>,
         ),
     );
     out.failed = failures.length;
-    for (const f of failures.slice(0, 20)) ctx.log.error({ failure: f }, "archive delete failed");
-    if (failures.length > 20) ctx.log.error({ more: failures.length - 20 }, "more archive deletes failed");
+    for (const f of failures.slice(0, 20)) log.error({ failure: f }, "archive delete failed");
+    if (failures.length > 20) log.error({ more: failures.length - 20 }, "more archive deletes failed");
 }
