@@ -15,6 +15,8 @@ export interface BucketPolicyContext {
     gcRoleArn: string;
     /** the drill identity: the only principal that may put drill records (drill/{env}/) */
     drillRoleArn: string;
+    /** the verifier: the only principal that may put verification records (verify/{env}/) */
+    verifierRoleArn: string;
 }
 
 /**
@@ -68,9 +70,9 @@ export function noCustomerKeyStatements(b: string): PolicyStatement[] {
  * operators are true for a missing key, so each deny also requires the header to be present);
  * configuration changes and retention bypass by anyone but the deployers; retention changes by anyone
  * but the roles that write; deletes by anyone but gc, and by gc outside the blob prefix; drill records
- * by anyone but the drill identity (a record there says whether the backups restore: a writer granted
- * more by mistake, or an account admin, must not be able to put a "passed" one; the records are also
- * signed, docs/security.md "Tampering with the vault").
+ * by anyone but the drill identity, verification records by anyone but the verifier (a record there says
+ * whether the backups restore: a writer granted more by mistake, or an account admin, must not be able to
+ * put a "passed" one; the records are also signed, docs/security.md "Tampering with the vault").
  */
 export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
     const b = bucketArn(c.bucket);
@@ -150,6 +152,14 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Action: ["s3:PutObject"],
                 Resource: `${b}/${prefixes.drill(c.env)}*`,
                 Condition: { ArnNotLike: { "aws:PrincipalArn": c.drillRoleArn } },
+            },
+            {
+                Sid: "DenyVerifyRecordsExceptVerifier",
+                Effect: "Deny",
+                Principal: "*",
+                Action: ["s3:PutObject"],
+                Resource: `${b}/${prefixes.verify(c.env)}*`,
+                Condition: { ArnNotLike: { "aws:PrincipalArn": c.verifierRoleArn } },
             },
             {
                 Sid: "DenyDeleteOutsideBlobs",

@@ -186,6 +186,7 @@ export class BackupVault extends pulumi.ComponentResource {
                             ],
                             gcRoleArn: roleArn(args.accountId, args.env, "gc"),
                             drillRoleArn: roleArn(args.accountId, args.env, "drill"),
+                            verifierRoleArn: roleArn(args.accountId, args.env, "verifier"),
                         }),
                     ),
                 ),

@@ -3,7 +3,7 @@
 // vault key, no SSE-C, create-only (no object-creating put without If-None-Match), no configuration
 // change (notifications and tags included) or retention bypass but by the deployers, no retention change but by
 // the roles that write, no delete but by gc and only under the blob prefix, no drill record but by the
-// drill identity. Statements are judged with
+// drill identity, no verification record but by the verifier. Statements are judged with
 // actions expanded against the AWS catalog; a Deny with NotPrincipal, an extra condition or a wider
 // exemption does not count. No Allow may name a principal outside the stack's known ones.
 import { type BackupPolicy, asArray, parseDocument, readPolicyConfig } from "../lib/common";
@@ -98,6 +98,8 @@ export function requiredBucketDenies(c: BucketPolicyConfig): RequiredDeny[] {
         { sid: "DenyDeleteExceptGc", what: "no delete but by gc", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: everyArea, exempt: [roles.gc] },
         // drill records say whether the backups restore: only the drill identity puts them (they are signed too)
         { sid: "DenyDrillRecordsExceptDrill", what: "no drill record but by the drill identity", actions: ["s3:PutObject"], arns: obj(k.drill), exempt: [roles.drill] },
+        // verification records say whether a run restores: only the verifier puts them (they are signed too)
+        { sid: "DenyVerifyRecordsExceptVerifier", what: "no verification record but by the verifier", actions: ["s3:PutObject"], arns: obj(k.verify), exempt: [roles.verifier] },
         { sid: "DenyDeleteOutsideBlobs", what: "no delete outside storage blobs, by anyone", actions: ["s3:DeleteObject", "s3:DeleteObjectVersion"], arns: obj(k.dbDump, k.dbSchema, k.storageRunManifest, k.verify, k.audit), exempt: [] },
     ];
 }
@@ -121,7 +123,7 @@ export const bucketPolicyPolicy: BackupPolicy = {
     description:
         "The vault bucket policy keeps every protective deny effective for every principal (TLS only; SSE-KMS with the vault key; no SSE-C; create-only puts " +
         "(If-None-Match); no config change (notifications and tags included) or retention bypass " +
-        "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs; no drill record but by the drill identity) and allows nothing to other principals.",
+        "but by the deployers; no retention change but by the writing roles; no delete but by gc, and only storage blobs; no drill record but by the drill identity; no verification record but by the verifier) and allows nothing to other principals.",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:

@@ -99,6 +99,7 @@ describe("attack: a stolen writer token writes a fake passed drill record (RGW, 
             writerRoleArns: [rgwUserArn("writer"), rgwUserArn("drill"), rgwUserArn("operator")],
             gcRoleArn: rgwUserArn("gc"),
             drillRoleArn: rgwUserArn("drill"),
+            verifierRoleArn: rgwUserArn("verifier"),
         });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(bp).doc) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };

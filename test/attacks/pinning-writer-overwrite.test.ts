@@ -155,7 +155,7 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
             users[name] = await rgw.createUser(name);
             s3[name] = rgw.client(users[name]);
         }
-        const bp = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer"), rgwUserArn("verifier"), rgwUserArn("operator")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill") });
+        const bp = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer"), rgwUserArn("verifier"), rgwUserArn("operator")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(bp).doc) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };
         await putUserPolicy(rgw, "writer", "vault", forPacific(writerPolicy(ctx)).doc);

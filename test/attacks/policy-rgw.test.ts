@@ -48,7 +48,7 @@ describe("attack on RGW: the project's vault documents enforced by a real S3 (Ce
         admin = rgw.client();
         await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
         await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
-        const doc = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill") });
+        const doc = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(doc).doc) }));
         const ctx = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "000000000000", kmsKeyArn: rgw.kmsKeyId };
         const u = await rgw.createUser("writer");

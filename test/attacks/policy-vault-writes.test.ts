@@ -129,6 +129,33 @@ describe("attack: a stolen writer, verifier or operator token against the vault'
         });
     });
 
+    it("a fake passed verification record: only the verifier may put one — not the writer granted puts everywhere by mistake, an admin, the drill identity or an operator", async () => {
+        const key = verifyRecordKey(env, newRunId(new Date("2026-11-23T03:05:00Z"), "fake02"), new Date("2026-11-23T05:00:00Z"));
+        const all = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };
+        const widened = (id: string) => ({ ...identityPolicy(id), Statement: [...identityPolicy(id).Statement, { Effect: "Allow", Action: "s3:PutObject", Resource: `arn:aws:s3:::${bucket}/*` }] });
+        const ctx = { ...sse(), ...CREATE_ONLY };
+        const got = {
+            writer: await put(role("writer"), identityPolicy("writer"), key, ctx),
+            writerWidened: await put(role("writer"), widened("writer"), key, ctx),
+            drillWidened: await put(role("drill"), widened("drill"), key, ctx),
+            operatorWidened: await put(role("restore-operator"), widened("restore-operator"), key, ctx),
+            admin: await put(`arn:aws:iam::${account}:role/AdministratorAccess`, all, key, ctx),
+            deployer: await put(deployer, all, key, ctx),
+            verifier: await put(role("verifier"), identityPolicy("verifier"), key, ctx),
+            writerWidenedDefenceRemoved: await put(role("writer"), widened("writer"), key, ctx, without("DenyVerifyRecordsExceptVerifier")),
+        };
+        assert.deepEqual(got, {
+            writer: "ExplicitlyDenied",
+            writerWidened: "ExplicitlyDenied",
+            drillWidened: "ExplicitlyDenied",
+            operatorWidened: "ExplicitlyDenied",
+            admin: "ExplicitlyDenied",
+            deployer: "ExplicitlyDenied",
+            verifier: "Allowed",
+            writerWidenedDefenceRemoved: "Allowed",
+        });
+    });
+
     it("notifications, tags and other bucket configuration: denied to the writer and to an admin who is not a deployer; allowed to deployers", async () => {
         const admin = `arn:aws:iam::${account}:role/AdministratorAccess`;
         const all = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };

@@ -76,7 +76,7 @@ describe("attack: actions without an audit record, and an operator rewriting the
             s3[name] = rgw.client(users[name]);
         }
         const policy = forPacific(
-            bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: ["writer", "verifier", "restore-operator"].map(rgwUserArn), gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill") }),
+            bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: ["writer", "verifier", "restore-operator"].map(rgwUserArn), gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") }),
         ).doc;
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(policy) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };

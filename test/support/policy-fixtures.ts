@@ -108,6 +108,7 @@ export function resourcesFor(cfg: StackConfig): DeclaredResource[] {
                         writerRoleArns: (["writer", "verifier", "restore-operator"] as const).map((id) => roleArn(cfg.aws.accountId, env, id)),
                         gcRoleArn: roleArn(cfg.aws.accountId, env, "gc"),
                         drillRoleArn: roleArn(cfg.aws.accountId, env, "drill"),
+                        verifierRoleArn: roleArn(cfg.aws.accountId, env, "verifier"),
                     }),
                 ),
             },

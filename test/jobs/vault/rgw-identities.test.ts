@@ -226,6 +226,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
                 writerRoleArns: [rgwUserArn("writer"), rgwUserArn("verifier"), rgwUserArn("restore-operator")],
                 gcRoleArn: rgwUserArn("gc"),
                 drillRoleArn: rgwUserArn("drill"),
+                verifierRoleArn: rgwUserArn("verifier"),
             }),
         ).doc;
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(appliedBucketPolicy) }));
@@ -265,7 +266,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
                 assert.equal((await rgw.query(rgw.admin, { Action: "PutUserPolicy", UserName: probe.uid, PolicyName: "one", PolicyDocument: JSON.stringify(one) })).status, 400, action);
             }
         }
-        const rawBucket = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill") });
+        const rawBucket = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
         await refused(admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(rawBucket) })), { code: "InvalidArgument" });
         assert.deepEqual(forPacific(rawBucket).removedActions, [...PACIFIC_UNKNOWN_S3_ACTIONS].sort());
         // the refused attempt left the applied policy as it was

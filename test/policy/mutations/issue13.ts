@@ -100,6 +100,9 @@ export const VAULT_WRITE_MUTANTS: Mutant[] = [
     { name: "drill-record deny removed (any principal granted puts could write a passed drill)", policy: BP, apply: onVaultPolicy(dropSid("DenyDrillRecordsExceptDrill")) },
     { name: "drill-record deny exempts the writer too", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyDrillRecordsExceptDrill").Condition.ArnNotLike["aws:PrincipalArn"] = [ROLE("drill"), ROLE("writer")])) },
     { name: "drill-record deny narrowed to another env's drill records", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyDrillRecordsExceptDrill").Resource = `${B}/drill/staging/*`)) },
+    { name: "verification-record deny removed (any principal granted puts could write a passed verification)", policy: BP, apply: onVaultPolicy(dropSid("DenyVerifyRecordsExceptVerifier")) },
+    { name: "verification-record deny exempts the drill identity too", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyVerifyRecordsExceptVerifier").Condition.ArnNotLike["aws:PrincipalArn"] = [ROLE("verifier"), ROLE("drill")])) },
+    { name: "verification-record deny narrowed to another env's records", policy: BP, apply: onVaultPolicy((d) => (sid(d, "DenyVerifyRecordsExceptVerifier").Resource = `${B}/verify/staging/*`)) },
     { name: "config deny without s3:PutBucketNotification", policy: BP, apply: withoutAction("s3:PutBucketNotification") },
     { name: "config deny without s3:PutBucketTagging", policy: BP, apply: withoutAction("s3:PutBucketTagging") },
 ];
