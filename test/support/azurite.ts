@@ -39,7 +39,7 @@ export async function startAzurite(opts: { clock?: boolean } = {}): Promise<Azur
     await waitFor(async () => {
         if (child.exitCode !== null) throw new Error(`azurite exited: ${stderr}`);
         return !!(await fetch(`http://127.0.0.1:${port}/`).catch(() => undefined));
-    }, "azurite to listen");
+    }, "azurite to listen", 45_000); // loading Azurite's modules alone took over 20 s on a loaded 2-core machine
     const service = BlobServiceClient.fromConnectionString(connectionString);
     const kill = async () => {
         if (child.exitCode !== null) return;
