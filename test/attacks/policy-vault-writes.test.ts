@@ -102,58 +102,44 @@ describe("attack: a stolen writer, verifier or operator token against the vault'
         assert.equal(await put(role("writer"), w, dump, { ...CREATE_ONLY, "s3:x-amz-server-side-encryption": "AES256" }), "ExplicitlyDenied");
     });
 
-    it("a fake passed drill record: only the drill identity may put one — not the writer granted puts everywhere by mistake, an admin, the verifier or an operator", async () => {
-        const key = drillRecordKey(env, "table", newRunId(new Date("2026-11-23T03:05:00Z"), "fake01"));
+    /**
+     * A "passed" record put by each principal that is not its signer: the writer with its own document and
+     * widened to puts everywhere (a mistake), the other record signer and an operator widened alike, an
+     * admin and a deployer with s3:*. Only `signer` may; without `deny` the widened writer may too.
+     */
+    async function forgeRecord(key: string, signer: "drill" | "verifier", deny: string) {
         const all = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };
         const widened = (id: string) => ({ ...identityPolicy(id), Statement: [...identityPolicy(id).Statement, { Effect: "Allow", Action: "s3:PutObject", Resource: `arn:aws:s3:::${bucket}/*` }] });
+        const other = signer === "drill" ? "verifier" : "drill";
         const ctx = { ...sse(), ...CREATE_ONLY };
         const got = {
             writer: await put(role("writer"), identityPolicy("writer"), key, ctx),
             writerWidened: await put(role("writer"), widened("writer"), key, ctx),
-            verifierWidened: await put(role("verifier"), widened("verifier"), key, ctx),
+            otherSignerWidened: await put(role(other), widened(other), key, ctx),
             operatorWidened: await put(role("restore-operator"), widened("restore-operator"), key, ctx),
             admin: await put(`arn:aws:iam::${account}:role/AdministratorAccess`, all, key, ctx),
             deployer: await put(deployer, all, key, ctx),
-            drill: await put(role("drill"), identityPolicy("drill"), key, ctx),
-            writerWidenedDefenceRemoved: await put(role("writer"), widened("writer"), key, ctx, without("DenyDrillRecordsExceptDrill")),
+            signer: await put(role(signer), identityPolicy(signer), key, ctx),
+            writerWidenedDefenceRemoved: await put(role("writer"), widened("writer"), key, ctx, without(deny)),
         };
         assert.deepEqual(got, {
             writer: "ExplicitlyDenied",
             writerWidened: "ExplicitlyDenied",
-            verifierWidened: "ExplicitlyDenied",
+            otherSignerWidened: "ExplicitlyDenied",
             operatorWidened: "ExplicitlyDenied",
             admin: "ExplicitlyDenied",
             deployer: "ExplicitlyDenied",
-            drill: "Allowed",
+            signer: "Allowed",
             writerWidenedDefenceRemoved: "Allowed",
         });
+    }
+
+    it("a fake passed drill record: only the drill identity may put one — not the writer granted puts everywhere by mistake, an admin, the verifier or an operator", async () => {
+        await forgeRecord(drillRecordKey(env, "table", newRunId(new Date("2026-11-23T03:05:00Z"), "fake01")), "drill", "DenyDrillRecordsExceptDrill");
     });
 
     it("a fake passed verification record: only the verifier may put one — not the writer granted puts everywhere by mistake, an admin, the drill identity or an operator", async () => {
-        const key = verifyRecordKey(env, newRunId(new Date("2026-11-23T03:05:00Z"), "fake02"), new Date("2026-11-23T05:00:00Z"));
-        const all = { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "s3:*", Resource: "*" }] };
-        const widened = (id: string) => ({ ...identityPolicy(id), Statement: [...identityPolicy(id).Statement, { Effect: "Allow", Action: "s3:PutObject", Resource: `arn:aws:s3:::${bucket}/*` }] });
-        const ctx = { ...sse(), ...CREATE_ONLY };
-        const got = {
-            writer: await put(role("writer"), identityPolicy("writer"), key, ctx),
-            writerWidened: await put(role("writer"), widened("writer"), key, ctx),
-            drillWidened: await put(role("drill"), widened("drill"), key, ctx),
-            operatorWidened: await put(role("restore-operator"), widened("restore-operator"), key, ctx),
-            admin: await put(`arn:aws:iam::${account}:role/AdministratorAccess`, all, key, ctx),
-            deployer: await put(deployer, all, key, ctx),
-            verifier: await put(role("verifier"), identityPolicy("verifier"), key, ctx),
-            writerWidenedDefenceRemoved: await put(role("writer"), widened("writer"), key, ctx, without("DenyVerifyRecordsExceptVerifier")),
-        };
-        assert.deepEqual(got, {
-            writer: "ExplicitlyDenied",
-            writerWidened: "ExplicitlyDenied",
-            drillWidened: "ExplicitlyDenied",
-            operatorWidened: "ExplicitlyDenied",
-            admin: "ExplicitlyDenied",
-            deployer: "ExplicitlyDenied",
-            verifier: "Allowed",
-            writerWidenedDefenceRemoved: "Allowed",
-        });
+        await forgeRecord(verifyRecordKey(env, newRunId(new Date("2026-11-23T03:05:00Z"), "fake02"), new Date("2026-11-23T05:00:00Z")), "verifier", "DenyVerifyRecordsExceptVerifier");
     });
 
     it("notifications, tags and other bucket configuration: denied to the writer and to an admin who is not a deployer; allowed to deployers", async () => {
