@@ -6,6 +6,7 @@ import { Provider as AwsProvider } from "@pulumi/aws/provider";
 import { accessLogBucketName, storageRetention, type JobConfig, type SecretName, type StackConfig } from "@supabase-backups/contracts";
 import { AccessLogBucket } from "./access-logs";
 import { ArchiveVault } from "./archive";
+import { ArchiveRestoreOperators } from "./archive-restore-operators";
 import { BreakGlass } from "./break-glass";
 import { BackupIdentities } from "./identities";
 import { dashboardEnabled, GrafanaDashboard } from "./grafana";
@@ -29,6 +30,8 @@ export interface StackOutputs {
     archiveContainerUrl: pulumi.Output<string> | undefined;
     roleArns: Record<CloudIdentity, pulumi.Output<string>>;
     restoreOperatorRoleArn: pulumi.Output<string> | undefined;
+    /** the Azure restore-operator role's id (azure.restoreOperators), scoped to the archive container */
+    archiveRestoreOperatorRoleId: pulumi.Output<string> | undefined;
     breakGlassRoleArn: string | undefined;
     securityAlertsTopicArn: pulumi.Output<string>;
     accessLogBucketName: pulumi.Output<string> | undefined;
@@ -99,6 +102,17 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
                   { parent: this },
               )
             : undefined;
+
+        // People restoring from the archive when the AWS account is lost: read the container, create audit records.
+        const operators = cfg.azure?.restoreOperators ?? [];
+        const archiveRestoreOperators =
+            archive && cfg.azure && operators.length
+                ? new ArchiveRestoreOperators(
+                      `${name}-archive-restore-operators`,
+                      { env, storageAccountId: archive.accountId, container: cfg.azure.container, operators },
+                      { parent: this, dependsOn: [archive.container] },
+                  )
+                : undefined;
 
         const signing = this.recordSigningKey(name, cfg, breakGlass, withAws, "verify");
         // drill records get their own key, for the drill identity alone (docs/security.md "Tampering with the vault")
@@ -183,6 +197,7 @@ export class SupabaseBackupStack extends pulumi.ComponentResource {
             archiveContainerUrl: archive?.containerUrl,
             roleArns: identities.roleArns,
             restoreOperatorRoleArn: identities.restoreOperatorRole?.arn,
+            archiveRestoreOperatorRoleId: archiveRestoreOperators?.roleDefinition.id,
             breakGlassRoleArn: breakGlass?.roleArn,
             securityAlertsTopicArn: securityAlerts.topicArn,
             accessLogBucketName: accessLogs?.bucket.bucket,

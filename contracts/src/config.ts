@@ -6,6 +6,7 @@ import { Type, type Static, type TSchema } from "@sinclair/typebox";
 import { DrillsSchema } from "./drills";
 import { BucketRetentionSchema } from "./bucket-retention";
 import { AwsSchema } from "./aws-config";
+import { AzureSchema } from "./azure-config";
 import { Enum, strict } from "./schema-kit";
 
 export const CONFIG_NAMESPACE = "supabase-backups";
@@ -70,18 +71,6 @@ export const SupabaseSchema = Type.Object(
             description:
                 "the project's Postgres version as Supabase reports it (Management API GET /v1/projects/{ref} → database.version, e.g. 17.4.1.054); picks the canary image; check-supabase alerts when the project moves off it",
         }),
-    },
-    strict,
-);
-
-export const AzureSchema = Type.Object(
-    {
-        enabled: Type.Boolean({ description: "keep a secondary copy in Azure Blob" }),
-        location: Type.String({ minLength: 3, default: "southeastasia" }),
-        resourceGroupName: Type.String({ pattern: "^[-\\w._()]{1,90}$" }),
-        accountName: Type.String({ pattern: "^[a-z0-9]{3,24}$", description: "storage account name, 3-24 lowercase letters/digits" }),
-        container: Type.String({ pattern: "^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$", default: "backups" }),
-        oidcIssuerUrl: Type.String({ format: "uri", description: "the Kubernetes cluster's OIDC issuer, for federated credentials" }),
     },
     strict,
 );

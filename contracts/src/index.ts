@@ -2,6 +2,7 @@
 // (docs/architecture.md "Contracts").
 export * from "./config";
 export * from "./aws-config";
+export * from "./azure-config";
 export * from "./validate";
 export * from "./retention";
 export * from "./bucket-retention";

@@ -198,6 +198,12 @@ function semanticIssues(cfg: StackConfig, source: string, k: (path: string) => s
         out.push({ source, key: k("storage.s3Endpoint"), expected: "the project's Storage S3 endpoint when storage.mode is s3", found: "nothing" });
     }
     out.push(...endpointIssues(cfg, source, k));
+    const operators = new Set<string>();
+    (cfg.azure?.restoreOperators ?? []).forEach((o, i) => {
+        const id = o.objectId.toLowerCase();
+        if (operators.has(id)) out.push({ source, key: k(`azure.restoreOperators[${i}].objectId`), expected: "each principal listed once", found: `${o.objectId} again` });
+        operators.add(id);
+    });
     const logs = cfg.aws.accessLogs;
     if (logs?.enabled && !logs.bucketName && accessLogBucketName(cfg).length > 63) {
         out.push({ source, key: k("aws.accessLogs.bucketName"), expected: "a bucket name (aws.bucketName + \"-access-logs\" is longer than 63 characters)", found: "nothing" });
