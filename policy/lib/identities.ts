@@ -2,7 +2,7 @@
 // patterns that tell which role or managed identity is which, and sample vault keys to judge access on.
 // Shared by iam-backup-identities-least-privilege, vault-lifecycle-respects-retention and
 // stack-backup-completeness.
-import { roleArn, roleName } from "../../components/names";
+import { roleArn, roleName, serviceAccountName } from "../../components/names";
 import { auditKey, dbObjectKey, drillRecordKey, newRunId, storageBlobKey, storageRunManifestKey, verifyRecordKey } from "@supabase-backups/contracts";
 
 export type IdentityName = "writer" | "verifier" | "gc" | "restoreOperator" | "drill";
@@ -78,3 +78,6 @@ export function breakGlassRoleName(env: string): string {
 export function breakGlassRoleArn(accountId: string, env: string): string {
     return roleArn(accountId, env, "break-glass" as Parameters<typeof roleArn>[2]);
 }
+
+/** The Kubernetes service account a workload identity's federated credential names (components/names.ts). */
+export { serviceAccountName };

@@ -14,6 +14,7 @@ import { keyPolicyPolicy } from "./kms-key-policy-protects-key";
 import { iamPolicy } from "./iam-backup-identities-least-privilege";
 import { trustPolicy } from "./iam-role-trust-restricted";
 import { azurePolicy } from "./azure-archive-hardened";
+import { archiveRolesPolicy } from "./azure-archive-roles-least-privilege";
 import { cronJobPolicy } from "./k8s-cronjob-hardened";
 import { workloadsPolicy } from "./k8s-workloads-restricted";
 import { canaryPolicy } from "./k8s-canary-isolated";
@@ -32,6 +33,7 @@ export const policies: BackupPolicy[] = [
     iamPolicy,
     trustPolicy,
     azurePolicy,
+    archiveRolesPolicy,
     cronJobPolicy,
     workloadsPolicy,
     canaryPolicy,

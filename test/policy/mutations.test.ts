@@ -61,6 +61,13 @@ describe("mutation corpus: every weakening of the real prod program fails the ga
         // the log bucket is not the vault: SSE-S3, no default lock and its own expiry are what it needs
         ["the log bucket keeps logs longer (800 days)", (rs) => void (rs.find((r) => r.name.endsWith("-access-logs-lifecycle"))!.props.rules[0].expiration.days = 800)],
         ["the log bucket policy's statements reversed", (rs) => edit(rs, "aws:s3/bucketPolicy:BucketPolicy", (d) => d.Statement.reverse(), "-access-logs-policy")],
+        [
+            "the restore operators' condition laid out on several lines, as Azure's docs write it",
+            (rs) => {
+                const a = rs.find((r) => r.type === "azure-native:authorization:RoleAssignment" && r.name.includes("-archive-restore-operators-"))!.props;
+                a.condition = a.condition.replace(/\(\(!/, "(\n (\n  !").replace(/\)\) OR \(/, ")\n )\n OR\n (\n  ").replace(/\)\)$/, "\n )\n)");
+            },
+        ],
         ["the vault key's stale-MFA bound tightened to 15 minutes", (rs) => edit(rs, "aws:kms/key:Key", (d) => (d.Statement.find((x: any) => x.Sid === "DenyKeyDestructionWithStaleMfa").Condition.NumericGreaterThanIfExists["aws:MultiFactorAuthAge"] = "900"), "-vault-key")],
     ];
     for (const [name, apply] of harmless) {

@@ -27,9 +27,9 @@ async function expectViolation(rs: DeclaredResource[], cfg: PackConfig, policy: 
 }
 
 describe("policy pack: metadata", () => {
-    it("has the sixteen policies, each mandatory with a description and remediation steps", () => {
-        assert.equal(policies.length, 16);
-        assert.equal(new Set(policies.map((p) => p.name)).size, 16);
+    it("has the seventeen policies, each mandatory with a description and remediation steps", () => {
+        assert.equal(policies.length, 17);
+        assert.equal(new Set(policies.map((p) => p.name)).size, 17);
         for (const p of policies) {
             assert.equal(p.enforcementLevel, "mandatory", p.name);
             assert.ok(p.description.length > 30, p.name);

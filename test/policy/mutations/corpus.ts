@@ -4,6 +4,7 @@ import type { DeclaredResource } from "../../../policy/evaluate";
 import { add, dropSid, editDoc, type Mutant, one, props, T } from "./edit";
 import { ACCESS_LOG_MUTANTS, BREAK_GLASS_TRUST_MUTANTS, KEY_MUTANTS, VAULT_WRITE_MUTANTS } from "./issue13";
 import { CANARY_MUTANTS } from "./canary";
+import { AZURE_ROLE_MUTANTS } from "./azure-roles";
 
 export type { Mutant } from "./edit";
 
@@ -94,6 +95,7 @@ export const MUTANTS: Mutant[] = [
     { name: "Azure custom role (unknown identity) with blobs/delete", policy: IAM, apply: (rs) => add(rs, T.roleDef, "rd", { roleName: "cleanup", permissions: [{ dataActions: ["Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete"] }] }) },
     { name: "Azure gc role with permanentDelete", policy: IAM, apply: (rs) => props(rs, T.roleDef, "-gc-azure-role").permissions[0].dataActions.push("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/permanentDelete/action") },
     { name: "Azure writer role with roleDefinitions/write", policy: IAM, apply: (rs) => (props(rs, T.roleDef, "-writer-azure-role").permissions[0].actions = ["Microsoft.Authorization/roleDefinitions/write"]) },
+    ...AZURE_ROLE_MUTANTS,
     { name: "Azure network rules open to the internet", policy: AZ, apply: (rs) => (props(rs, T.account).networkRuleSet = { defaultAction: "Deny", ipRules: [{ iPAddressOrRange: "0.0.0.0/0" }] }) },
     { name: "Azure version.delete after 0 days", policy: AZ, apply: (rs) => (props(rs, T.mgmt).policy.rules[0].definition.actions.version.delete.daysAfterCreationGreaterThan = 0) },
     { name: "Azure soft delete off", policy: AZ, apply: (rs) => (props(rs, T.blobService).deleteRetentionPolicy = { enabled: false }) },
