@@ -1,10 +1,11 @@
 // Policy (validateStack): who gets which rights on the Azure archive. Every role assignment the stack
-// declares is judged by what its role definition grants and to whom: nobody may delete, use a wildcard,
-// touch account keys or change immutability (the blob-level Set Blob Immutability Policy included) —
-// except that the writer workload identity alone keeps runAsSuperUser, which it needs to put each
-// version's Locked retain-until. Anyone but the writer may create blobs only under an audit prefix (the
-// restore operators' audit records, by an ABAC condition) and never overwrite or retag one. The deployer
-// holds its rights from outside the stack (its subscription role) and is not judged here.
+// declares is judged by what its role definition grants and to whom: nobody may permanently delete, use
+// a wildcard, touch account keys or change immutability. Two workload identities keep what their jobs
+// need: the writer alone runAsSuperUser (each version's Locked retain-until), overwrites and tag writes;
+// gc alone delete and deleteBlobVersion (unreferenced content-addressed blobs; Azure refuses a locked
+// version). Anyone else may create blobs only under an audit prefix (the restore operators' audit
+// records, by an ABAC condition). The deployer holds its rights from outside the stack (its subscription
+// role) and is not judged here.
 import type { PolicyResource, StackValidationArgs } from "@pulumi/policy";
 import { type BackupPolicy, asArray, show, T } from "../lib/common";
 import { AZ_BLOB, AZURE_BUILTIN_DATA_ROLES, AZURE_SENSITIVE, azureAllowed } from "../lib/azure-roles";
@@ -15,7 +16,7 @@ const SA = "Microsoft.Storage/storageAccounts";
 
 /** What nobody the stack assigns a role to may hold, by what it would let them do to the archive. */
 export const FORBIDDEN: Record<string, { field: "dataActions" | "actions"; actions: string[] }> = {
-    delete: { field: "dataActions", actions: AZURE_SENSITIVE.delete },
+    "delete permanently (past soft delete)": { field: "dataActions", actions: AZURE_SENSITIVE.delete.filter((x) => /permanentDelete/.test(x)) },
     "change or remove immutability (container policies, the account's default policy, version-level immutability)": {
         field: "actions",
         actions: [`${SA}/blobServices/containers/immutabilityPolicies/write`, `${SA}/blobServices/containers/immutabilityPolicies/delete`, `${SA}/write`, `${SA}/blobServices/containers/write`],
@@ -26,6 +27,12 @@ export const FORBIDDEN: Record<string, { field: "dataActions" | "actions"; actio
 const RETENTION_BYPASS = AZURE_SENSITIVE["retention-bypass"];
 /** Only the writer: overwrite a blob (or its tier) and write index tags (the lifecycle deletes by tag). */
 const WRITER_ONLY_WRITES = [`${AZ_BLOB}/write`, `${AZ_BLOB}/tags/write`];
+/** Only gc: delete blobs and versions (soft delete keeps them; Azure refuses a version still locked). */
+const GC_ONLY_DELETES = AZURE_SENSITIVE.delete.filter((x) => !/permanentDelete/.test(x));
+
+/** The workload identities with rights nobody else may hold. */
+export type Workload = "writer" | "gc";
+const WORKLOADS: Workload[] = ["writer", "gc"];
 const CREATE = `${AZ_BLOB}/add/action`;
 
 /** The condition an assignment needs when its role may create blobs: creation under audit/<env>/ only. */
@@ -37,17 +44,20 @@ function normalizeCondition(c: string): string {
     return c.replace(/\s+/g, " ").replace(/\(\s/g, "(").replace(/\s\)/g, ")").trim();
 }
 
-/** Role definitions by their GUID name, and the writer identity's principal (from its federated credential). */
+/** Role definitions by their GUID name, and each workload's managed identities (by their federated credential's subject). */
 function stackFacts(rs: PolicyResource[]) {
     const defs = new Map<string, PolicyResource>();
     for (const d of rs.filter((r) => r.type === T.roleDefinition)) {
         const guid = String(d.props.roleDefinitionId ?? d.props.name ?? "").toLowerCase();
         if (guid) defs.set(guid, d);
     }
-    const writerSubject = new RegExp(`^system:serviceaccount:[^:]+:${serviceAccountName("writer")}$`);
-    const writerNames = new Set(rs.filter((r) => r.type === T.federatedCredential && writerSubject.test(String(r.props.subject ?? ""))).map((r) => r.props.resourceName));
-    const writers = rs.filter((r) => r.type === T.userAssignedIdentity && writerNames.has(r.props.resourceName ?? r.props.name));
-    return { defs, writers };
+    const identities = {} as Record<Workload, PolicyResource[]>;
+    for (const w of WORKLOADS) {
+        const subject = new RegExp(`^system:serviceaccount:[^:]+:${serviceAccountName(w)}$`);
+        const names = new Set(rs.filter((r) => r.type === T.federatedCredential && subject.test(String(r.props.subject ?? ""))).map((r) => r.props.resourceName));
+        identities[w] = rs.filter((r) => r.type === T.userAssignedIdentity && names.has(r.props.resourceName ?? r.props.name));
+    }
+    return { defs, identities };
 }
 
 function definitionOf(a: PolicyResource, defs: Map<string, PolicyResource>): PolicyResource | undefined {
@@ -58,15 +68,16 @@ function definitionOf(a: PolicyResource, defs: Map<string, PolicyResource>): Pol
     return undefined;
 }
 
-/** Is the assignment's principal the writer workload identity (its principalId, or its dependency while unknown)? */
-function toWriter(a: PolicyResource, writers: PolicyResource[]): boolean {
-    if (a.props.principalType !== undefined && a.props.principalType !== "ServicePrincipal") return false;
+/** The workload identity the assignment's principal is (its principalId, or its dependency while unknown), if any. */
+function workloadOf(a: PolicyResource, identities: Record<Workload, PolicyResource[]>): Workload | undefined {
+    if (a.props.principalType !== undefined && a.props.principalType !== "ServicePrincipal") return undefined;
     const pid = a.props.principalId;
-    if (pid === undefined) return a.dependencies.some((d) => writers.includes(d));
-    return writers.some((w) => typeof w.props.principalId === "string" && w.props.principalId.toLowerCase() === String(pid).toLowerCase());
+    const is = (ids: PolicyResource[]) =>
+        pid === undefined ? a.dependencies.some((d) => ids.includes(d)) : ids.some((w) => typeof w.props.principalId === "string" && w.props.principalId.toLowerCase() === String(pid).toLowerCase());
+    return WORKLOADS.find((w) => is(identities[w]));
 }
 
-export function assignmentProblems(a: PolicyResource, def: PolicyResource | undefined, writer: boolean): string[] {
+export function assignmentProblems(a: PolicyResource, def: PolicyResource | undefined, workload: Workload | undefined): string[] {
     const who = `${show(a.props.principalType ?? "principal")} ${show(a.props.principalId)}`;
     if (!def) {
         const guid = String(a.props.roleDefinitionId ?? "").split("/").pop()?.toLowerCase() ?? "";
@@ -82,7 +93,11 @@ export function assignmentProblems(a: PolicyResource, def: PolicyResource | unde
         const hits = actions.filter((x) => azureAllowed(perms, field, x));
         if (hits.length) out.push(`role ${role}, assigned to ${who}, lets it ${what}: ${hits.join(", ")}`);
     }
-    if (writer) return out;
+    if (workload !== "gc") {
+        const del = GC_ONLY_DELETES.filter((x) => azureAllowed(perms, "dataActions", x));
+        if (del.length) out.push(`role ${role} lets ${who}, which is not the gc workload identity, delete: ${del.join(", ")}`);
+    }
+    if (workload === "writer") return out;
     const bypass = RETENTION_BYPASS.filter((x) => azureAllowed(perms, "dataActions", x));
     if (bypass.length) out.push(`role ${role} lets ${who}, which is not the writer workload identity, set or remove blob immutability policies and legal holds: ${bypass.join(", ")}`);
     const writes = WRITER_ONLY_WRITES.filter((x) => azureAllowed(perms, "dataActions", x));
@@ -97,14 +112,14 @@ export function assignmentProblems(a: PolicyResource, def: PolicyResource | unde
 
 export function archiveRoleProblems(args: Pick<StackValidationArgs, "resources">): { message: string; urn?: string }[] {
     const rs = args.resources;
-    const { defs, writers } = stackFacts(rs);
+    const { defs, identities } = stackFacts(rs);
     const out: { message: string; urn?: string }[] = [];
     const assigned = new Map<PolicyResource, boolean[]>();
     for (const a of rs.filter((r) => r.type === ROLE_ASSIGNMENT)) {
         const def = definitionOf(a, defs);
-        const writer = toWriter(a, writers);
-        if (def) assigned.set(def, [...(assigned.get(def) ?? []), writer]);
-        for (const m of assignmentProblems(a, def, writer)) out.push({ message: m, urn: a.urn });
+        const workload = workloadOf(a, identities);
+        if (def) assigned.set(def, [...(assigned.get(def) ?? []), workload === "writer"]);
+        for (const m of assignmentProblems(a, def, workload)) out.push({ message: m, urn: a.urn });
     }
     // A definition the stack declares but does not assign to the writer still must not carry the bypass.
     for (const d of defs.values()) {
@@ -121,14 +136,14 @@ export function archiveRoleProblems(args: Pick<StackValidationArgs, "resources">
 export const archiveRolesPolicy: BackupPolicy = {
     name: "azure-archive-roles-least-privilege",
     description:
-        "Every Azure role assignment the stack declares on the archive: no delete, no wildcard actions, no account keys, no immutability change for anyone; " +
-        "Set Blob Immutability Policy, overwrites and tag writes only for the writer workload identity; anyone else may create blobs only under audit/<env>/ (ABAC condition).",
+        "Every Azure role assignment the stack declares on the archive: no permanent delete, no wildcard actions, no account keys, no immutability change for anyone; " +
+        "Set Blob Immutability Policy, overwrites and tag writes only for the writer workload identity, delete only for gc's; anyone else may create blobs only under audit/<env>/ (ABAC condition).",
     enforcementLevel: "mandatory",
     severity: "critical",
     remediationSteps:
         "Assign only the stack's custom roles (BackupIdentities, ArchiveRestoreOperators). Give people the restore-operator role (blobs/read, blobs/tags/read, blobs/add/action) " +
         "through azure.restoreOperators, which adds the condition ((!(ActionMatches{'…/blobs/add/action'})) OR (@Resource[…/blobs:path] StringStartsWith 'audit/<env>/')). " +
-        "Never grant */delete, deleteBlobVersion, permanentDelete, immutableStorage/runAsSuperUser (but to the writer), immutabilityPolicies/write|delete, storageAccounts/write, listKeys or a wildcard.",
+        "Never grant permanentDelete, delete or deleteBlobVersion (but to gc), immutableStorage/runAsSuperUser (but to the writer), immutabilityPolicies/write|delete, storageAccounts/write, listKeys or a wildcard.",
     validateStack: (args: StackValidationArgs, report) => {
         for (const p of archiveRoleProblems(args)) report(p.message, p.urn);
     },

@@ -46,13 +46,23 @@ describe("azure-archive-roles-least-privilege (real prod program)", function () 
         assert.ok(vs.some((v) => /-writer-azure-assignment: .*which is not the writer workload identity, set or remove blob immutability policies/.test(v)), vs.join("\n"));
     });
 
+    it("first preview: gc's role assignment depending on the drill identity instead fails (delete is gc's alone)", async () => {
+        const rs = structuredClone(base);
+        unknownIds(rs);
+        const a = named(rs, "-gc-azure-assignment");
+        const gcUai = named(rs, "-gc-azure").urn!;
+        a.dependencies = [...(a.dependencies ?? []).filter((u) => u !== gcUai), named(rs, "-drill-azure").urn!];
+        const vs = await judge(rs);
+        assert.ok(vs.some((v) => /-gc-azure-assignment: .*which is not the gc workload identity, delete: .*blobs\/delete/.test(v)), vs.join("\n"));
+    });
+
     it("says which role lets whom do what", async () => {
         const rs = structuredClone(base);
         const role = named(rs, "-archive-restore-operators-role").props;
         role.permissions[0].dataActions.push("Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete");
         delete rs.find((r) => r.type === ASSIGNMENT && r.name.includes("-archive-restore-operators-"))!.props.condition;
         const vs = await judge(rs);
-        assert.ok(vs.some((v) => /role "supabase-backups-prod-restore-operator", assigned to "Group" "00000000-0000-4000-8000-000000000001", lets it delete: .*blobs\/delete/.test(v)), vs.join("\n"));
+        assert.ok(vs.some((v) => /role "supabase-backups-prod-restore-operator" lets "Group" "00000000-0000-4000-8000-000000000001", which is not the gc workload identity, delete: .*blobs\/delete/.test(v)), vs.join("\n"));
         assert.ok(vs.some((v) => /create blobs anywhere in the archive .*needs the condition that limits creation to audit\/<env>\/ \(found unset\)/.test(v)), vs.join("\n"));
     });
 });

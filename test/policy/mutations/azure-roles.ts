@@ -39,7 +39,10 @@ export const AZURE_ROLE_MUTANTS: Mutant[] = [
     { name: "Azure the on-call group also gets the writer's role (runAsSuperUser, overwrite)", policy: P, apply: (rs) => assignTo(rs, "oncall-writer", roleId(rs, "-writer-azure-role"), GROUP, "Group") },
     { name: "Azure the writer's role assigned to the verifier identity", policy: P, apply: (rs) => void (props(rs, ASSIGNMENT, "-writer-azure-assignment").principalId = principalOf(rs, "-verifier-azure")) },
     { name: "Azure the verifier's role gains runAsSuperUser", policy: P, apply: (rs) => void props(rs, T.roleDef, "-verifier-azure-role").permissions[0].dataActions.push(`${BLOBS}/immutableStorage/runAsSuperUser/action`) },
-    { name: "Azure the writer's role gains permanentDelete", policy: P, apply: (rs) => void props(rs, T.roleDef, "-writer-azure-role").permissions[0].dataActions.push(`${BLOBS}/permanentDelete/action`) },
+    { name: "Azure the writer's role gains delete", policy: P, apply: (rs) => void props(rs, T.roleDef, "-writer-azure-role").permissions[0].dataActions.push(`${BLOBS}/delete`) },
+    { name: "Azure gc's role gains permanentDelete (past soft delete)", policy: P, apply: (rs) => void props(rs, T.roleDef, "-gc-azure-role").permissions[0].dataActions.push(`${BLOBS}/permanentDelete/action`) },
+    { name: "Azure the on-call group also gets gc's role (delete)", policy: P, apply: (rs) => assignTo(rs, "oncall-gc", roleId(rs, "-gc-azure-role"), GROUP, "Group") },
+    { name: "Azure the verifier's role gains deleteBlobVersion", policy: P, apply: (rs) => void props(rs, T.roleDef, "-verifier-azure-role").permissions[0].dataActions.push(`${BLOBS}/deleteBlobVersion/action`) },
     {
         name: "Azure built-in Storage Blob Data Contributor on the container for the on-call group",
         policy: P,
