@@ -14,15 +14,14 @@
 // drill identity) is shown as passed.
 import { strict as assert } from "node:assert";
 import { generateKeyPairSync, sign as edSign, verify as edVerify, createPublicKey } from "node:crypto";
-import { CreateBucketCommand, PutBucketPolicyCommand, PutBucketVersioningCommand, PutObjectCommand, PutObjectLockConfigurationCommand, type S3Client } from "@aws-sdk/client-s3";
+import { PutBucketPolicyCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { drillRecordKey, drillSigningPayload, EXIT, newRunId, serializeRecord, type DrillRecord, type JobConfig } from "@supabase-backups/contracts";
 import { drillPolicy, restoreOperatorPolicy, writerPolicy, type VaultPolicyContext } from "../../components/iam-policies";
-import { bucketPolicy } from "../../components/resource-policies";
 import { runCli, writeJobConfig, type CliResult } from "../support/cli";
 import { startPostgres, type PgServer } from "../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
 import { SUPABASE_SCHEMA_SQL } from "../support/seed";
-import { awsEnv, forPacific, putUserPolicy, refused, rgwUserArn } from "../support/rgw-vault";
+import { awsEnv, createRgwVaultBucket, forPacific, putUserPolicy, refused, rgwBucketPolicy } from "../support/rgw-vault";
 
 const ENV = "test";
 const BUCKET = "vault";
@@ -79,28 +78,12 @@ describe("attack: a stolen writer token writes a fake passed drill record (RGW, 
             delete c.archive;
         });
         const admin = rgw.client();
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-        await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
-        await admin.send(
-            new PutObjectLockConfigurationCommand({
-                Bucket: BUCKET,
-                ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: config.config.retention.objectLockMinDays } } },
-            }),
-        );
+        await createRgwVaultBucket(admin, BUCKET, config.config.retention.objectLockMinDays);
         for (const name of ["writer", "drill", "operator"] as const) {
             users[name] = await rgw.createUser(name);
             s3[name] = rgw.client(users[name]);
         }
-        const bp = bucketPolicy({
-            bucket: BUCKET,
-            env: ENV,
-            kmsKeyArn: rgw.kmsKeyId,
-            deployerArns: [rgwUserArn("rgw-admin")],
-            writerRoleArns: [rgwUserArn("writer"), rgwUserArn("drill"), rgwUserArn("operator")],
-            gcRoleArn: rgwUserArn("gc"),
-            drillRoleArn: rgwUserArn("drill"),
-            verifierRoleArn: rgwUserArn("verifier"),
-        });
+        const bp = rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer", "drill", "operator"] });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(bp).doc) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };
         await putUserPolicy(rgw, "writer", "vault", forPacific(writerPolicy(ctx)).doc);

@@ -20,15 +20,12 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-    CreateBucketCommand,
     DeleteObjectCommand,
     GetObjectCommand,
     HeadObjectCommand,
     ListObjectVersionsCommand,
     PutBucketPolicyCommand,
-    PutBucketVersioningCommand,
     PutObjectCommand,
-    PutObjectLockConfigurationCommand,
     type S3Client,
 } from "@aws-sdk/client-s3";
 import {
@@ -46,14 +43,13 @@ import {
     type VerifyRecord,
 } from "@supabase-backups/contracts";
 import { gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPolicy, type VaultPolicyContext } from "../../components/iam-policies";
-import { bucketPolicy } from "../../components/resource-policies";
 import { runCli, writeJobConfig, type CliResult } from "../support/cli";
 import { startPostgres, type PgServer } from "../support/postgres";
 import { startPushgateway, type Pushgateway } from "../support/pushgateway";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
 import { SUPABASE_SCHEMA_SQL } from "../support/seed";
 import { startStorageRest, type StorageRestServer } from "../support/storage-rest";
-import { awsEnv, backdateListing, forPacific, putUserPolicy, rgwUserArn } from "../support/rgw-vault";
+import { awsEnv, backdateListing, createRgwVaultBucket, forPacific, putUserPolicy, rgwBucketPolicy } from "../support/rgw-vault";
 import { passwordOutOfArgv } from "../support/target-url";
 import { withObjects } from "../../jobs/src/vault/object-list";
 
@@ -143,19 +139,12 @@ describe("attack: a stolen writer token overwrites a verified run (RGW, version 
         });
         const admin = rgw.client();
         // The bucket as components/vault.ts makes it (what Pacific has of it: see rgw-identities.test.ts).
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-        await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
-        await admin.send(
-            new PutObjectLockConfigurationCommand({
-                Bucket: BUCKET,
-                ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: config.config.retention.objectLockMinDays } } },
-            }),
-        );
+        await createRgwVaultBucket(admin, BUCKET, config.config.retention.objectLockMinDays);
         for (const name of ["writer", "verifier", "gc", "operator", "inspector"] as const) {
             users[name] = await rgw.createUser(name);
             s3[name] = rgw.client(users[name]);
         }
-        const bp = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer"), rgwUserArn("verifier"), rgwUserArn("operator")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
+        const bp = rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer", "verifier", "operator"] });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(bp).doc) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };
         await putUserPolicy(rgw, "writer", "vault", forPacific(writerPolicy(ctx)).doc);

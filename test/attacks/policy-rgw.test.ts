@@ -14,21 +14,18 @@
 import { strict as assert } from "node:assert";
 import { randomBytes, createHash } from "node:crypto";
 import {
-    CreateBucketCommand,
     GetObjectCommand,
     ListObjectVersionsCommand,
     PutBucketNotificationConfigurationCommand,
     PutBucketPolicyCommand,
     PutBucketTaggingCommand,
-    PutBucketVersioningCommand,
     PutObjectCommand,
     type S3Client,
 } from "@aws-sdk/client-s3";
 import { dbObjectKey, newRunId } from "@supabase-backups/contracts";
-import { bucketPolicy } from "../../components/resource-policies";
 import { writerPolicy, type PolicyDocument } from "../../components/iam-policies";
 import { startRgw, type RgwServer } from "../support/rgw";
-import { forPacific, putUserPolicy, refused, rgwUserArn } from "../support/rgw-vault";
+import { createRgwVaultBucket, forPacific, putUserPolicy, refused, rgwBucketPolicy } from "../support/rgw-vault";
 
 const BUCKET = "policy-attacks";
 const ENV = "test";
@@ -46,9 +43,8 @@ describe("attack on RGW: the project's vault documents enforced by a real S3 (Ce
         // SSE-C over plain http: RGW refuses customer keys without TLS unless told otherwise.
         rgw = await startRgw({ config: { "client.rgw.gw": { "rgw crypt require ssl": false } } });
         admin = rgw.client();
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-        await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
-        const doc = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
+        await createRgwVaultBucket(admin, BUCKET);
+        const doc = rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer"] });
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(forPacific(doc).doc) }));
         const ctx = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "000000000000", kmsKeyArn: rgw.kmsKeyId };
         const u = await rgw.createUser("writer");

@@ -12,26 +12,22 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:net";
 import {
-    CreateBucketCommand,
     DeleteObjectCommand,
     GetObjectCommand,
     GetObjectRetentionCommand,
     ListObjectVersionsCommand,
     PutBucketPolicyCommand,
-    PutBucketVersioningCommand,
     PutObjectCommand,
-    PutObjectLockConfigurationCommand,
     PutObjectRetentionCommand,
     type S3Client,
 } from "@aws-sdk/client-s3";
 import { activeTiers, AuditRecordSchema, assertSchema, EXIT, prefixes, retainUntil, type AuditRecord, type JobConfig } from "@supabase-backups/contracts";
 import { restoreOperatorPolicy, verifierPolicy, writerPolicy, type VaultPolicyContext } from "../../components/iam-policies";
-import { bucketPolicy } from "../../components/resource-policies";
 import { runCli, startCli, writeJobConfig, type CliResult } from "../support/cli";
 import { freePort } from "../support/ports";
 import { startPostgres, type PgServer } from "../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../support/rgw";
-import { awsEnv, forPacific, putUserPolicy, refused, rgwUserArn } from "../support/rgw-vault";
+import { awsEnv, createRgwVaultBucket, forPacific, putUserPolicy, refused, rgwBucketPolicy } from "../support/rgw-vault";
 import { seedSupabase } from "../support/seed";
 import { passwordOutOfArgv } from "../support/target-url";
 
@@ -58,25 +54,18 @@ describe("attack: actions without an audit record, and an operator rewriting the
     before(async () => {
         [rgw, pg] = await Promise.all([startRgw(), startPostgres()]);
         const admin = rgw.client();
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-        await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
         config = writeJobConfig({ vault: { bucket: BUCKET, region: "us-east-1", endpoint: rgw.endpoint, forcePathStyle: true, kmsKeyArn: rgw.kmsKeyId } }, (c) => {
             c.env = ENV;
             delete c.alerts.pushgatewayUrl;
             delete c.archive;
         });
-        await admin.send(
-            new PutObjectLockConfigurationCommand({
-                Bucket: BUCKET,
-                ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: config.config.retention.objectLockMinDays } } },
-            }),
-        );
+        await createRgwVaultBucket(admin, BUCKET, config.config.retention.objectLockMinDays);
         for (const name of ["writer", "verifier", "restore-operator", "inspector"] as const) {
             users[name] = await rgw.createUser(name);
             s3[name] = rgw.client(users[name]);
         }
         const policy = forPacific(
-            bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: ["writer", "verifier", "restore-operator"].map(rgwUserArn), gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") }),
+            rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer", "verifier", "restore-operator"] }),
         ).doc;
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(policy) }));
         const ctx: VaultPolicyContext = { bucket: BUCKET, env: ENV, region: "us-east-1", accountId: "", kmsKeyArn: rgw.kmsKeyId };

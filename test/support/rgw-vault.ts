@@ -19,8 +19,9 @@ import { strict as assert } from "node:assert";
 import { randomUUID } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LifecycleRule } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, PutBucketVersioningCommand, PutObjectLockConfigurationCommand, type LifecycleRule, type S3Client } from "@aws-sdk/client-s3";
 import type { PolicyDocument, PolicyStatement } from "../../components/iam-policies";
+import { bucketPolicy } from "../../components/resource-policies";
 import type { RgwCredentials, RgwServer } from "./rgw";
 
 /** S3 actions in the project's documents that Pacific's policy parser rejects. */
@@ -44,6 +45,34 @@ export const PACIFIC_UNKNOWN_S3_ACTIONS = [
 
 /** How RGW names a user (empty tenant) in policies: `arn:aws:iam:::user/<uid>`. */
 export const rgwUserArn = (uid: string) => `arn:aws:iam:::user/${uid}`;
+
+/**
+ * The project's vault bucket policy (components/resource-policies.ts) with the identities as RGW users named
+ * after their roles (`writer`, `verifier`, `gc`, `drill`; the harness admin as the deployer); `writers`: the
+ * users that may set retention. Raw: forPacific() before applying it.
+ */
+export function rgwBucketPolicy(o: { bucket: string; env: string; kmsKeyArn: string; writers: string[] }): PolicyDocument {
+    return bucketPolicy({
+        bucket: o.bucket,
+        env: o.env,
+        kmsKeyArn: o.kmsKeyArn,
+        deployerArns: [rgwUserArn("rgw-admin")],
+        writerRoleArns: o.writers.map(rgwUserArn),
+        gcRoleArn: rgwUserArn("gc"),
+        drillRoleArn: rgwUserArn("drill"),
+        verifierRoleArn: rgwUserArn("verifier"),
+    });
+}
+
+/** The vault bucket as components/vault.ts makes it, as far as Pacific has it: Object Lock, versioning, and a default COMPLIANCE retention of `lockDays` when given. */
+export async function createRgwVaultBucket(admin: S3Client, bucket: string, lockDays?: number): Promise<void> {
+    await admin.send(new CreateBucketCommand({ Bucket: bucket, ObjectLockEnabledForBucket: true }));
+    await admin.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+    if (lockDays === undefined) return;
+    await admin.send(
+        new PutObjectLockConfigurationCommand({ Bucket: bucket, ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: lockDays } } } }),
+    );
+}
 
 /**
  * The document minus what Pacific cannot parse: `kms:*` actions and PACIFIC_UNKNOWN_S3_ACTIONS. A statement

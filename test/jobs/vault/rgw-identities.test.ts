@@ -83,11 +83,10 @@ import {
     type StorageManifestWithObjects,
 } from "@supabase-backups/contracts";
 import { gcPolicy, restoreOperatorPolicy, verifierPolicy, writerPolicy, writerReadableKeys, type PolicyDocument, type VaultPolicyContext } from "../../../components/iam-policies";
-import { bucketPolicy } from "../../../components/resource-policies";
 import { runCli, writeJobConfig, type CliResult } from "../../support/cli";
 import { startPostgres, type PgServer } from "../../support/postgres";
 import { startRgw, type RgwServer, type RgwUser } from "../../support/rgw";
-import { awsEnv, backdateListing, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUserPolicy, refused, rgwUserArn, sleep } from "../../support/rgw-vault";
+import { awsEnv, backdateListing, createRgwVaultBucket, forPacific, PACIFIC_UNKNOWN_S3_ACTIONS, putUserPolicy, refused, rgwBucketPolicy, sleep } from "../../support/rgw-vault";
 import { seedSupabase } from "../../support/seed";
 import { startStorageRest, type StorageRestServer } from "../../support/storage-rest";
 import { passwordOutOfArgv } from "../../support/target-url";
@@ -202,14 +201,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
         // The bucket, as components/vault.ts makes it. Not possible on Pacific: BucketOwnershipControls
         // (BucketOwnerEnforced; object ACLs stay live) and the default SSE-KMS configuration (no API; every
         // writer sends SSE-KMS itself, writeParams()).
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET, ObjectLockEnabledForBucket: true }));
-        await admin.send(new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: "Enabled" } }));
-        await admin.send(
-            new PutObjectLockConfigurationCommand({
-                Bucket: BUCKET,
-                ObjectLockConfiguration: { ObjectLockEnabled: "Enabled", Rule: { DefaultRetention: { Mode: "COMPLIANCE", Days: config.config.retention.objectLockMinDays } } },
-            }),
-        );
+        await createRgwVaultBucket(admin, BUCKET, config.config.retention.objectLockMinDays);
         // BlockPublicAcls stays off: on Pacific 16.2 it refuses every PutObject (see the last group of tests).
         await admin.send(new PutPublicAccessBlockCommand({ Bucket: BUCKET, PublicAccessBlockConfiguration: PUBLIC_ACCESS_BLOCK }));
 
@@ -218,16 +210,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
             s3[name] = rgw.client(users[name]);
         }
         appliedBucketPolicy = forPacific(
-            bucketPolicy({
-                bucket: BUCKET,
-                env: ENV,
-                kmsKeyArn: rgw.kmsKeyId,
-                deployerArns: [rgwUserArn("rgw-admin")],
-                writerRoleArns: [rgwUserArn("writer"), rgwUserArn("verifier"), rgwUserArn("restore-operator")],
-                gcRoleArn: rgwUserArn("gc"),
-                drillRoleArn: rgwUserArn("drill"),
-                verifierRoleArn: rgwUserArn("verifier"),
-            }),
+            rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer", "verifier", "restore-operator"] }),
         ).doc;
         await admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(appliedBucketPolicy) }));
 
@@ -266,7 +249,7 @@ describe("vault on Ceph RGW: the project's IAM documents enforced by a real S3",
                 assert.equal((await rgw.query(rgw.admin, { Action: "PutUserPolicy", UserName: probe.uid, PolicyName: "one", PolicyDocument: JSON.stringify(one) })).status, 400, action);
             }
         }
-        const rawBucket = bucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, deployerArns: [rgwUserArn("rgw-admin")], writerRoleArns: [rgwUserArn("writer")], gcRoleArn: rgwUserArn("gc"), drillRoleArn: rgwUserArn("drill"), verifierRoleArn: rgwUserArn("verifier") });
+        const rawBucket = rgwBucketPolicy({ bucket: BUCKET, env: ENV, kmsKeyArn: rgw.kmsKeyId, writers: ["writer"] });
         await refused(admin.send(new PutBucketPolicyCommand({ Bucket: BUCKET, Policy: JSON.stringify(rawBucket) })), { code: "InvalidArgument" });
         assert.deepEqual(forPacific(rawBucket).removedActions, [...PACIFIC_UNKNOWN_S3_ACTIONS].sort());
         // the refused attempt left the applied policy as it was
