@@ -11,7 +11,8 @@
 # Before that it checks, and stops with exit 2 (usage/setup) or 1 (gate) on failure:
 #   - policy/PulumiPolicy.yaml, policy/index.ts and policy/config.<stack>.json exist;
 #   - no argument names --policy-pack or --policy-pack-config (the pack is not negotiable);
-#   - no image in Pulumi.<stack>.yaml is pinned to the all-zero placeholder digest;
+#   - no image in Pulumi.<stack>.yaml is pinned to the all-zero placeholder digest, and no Azure object id
+#     is the example file's placeholder (00000000-0000-4000-8000-0000000000xx);
 #   - the offline gate passes: npx tsx scripts/policy.ts --stack <stack> [--base-ref $DEPLOY_BASE_REF].
 # PULUMI names the pulumi binary (default: pulumi). Server-side enforcement with Pulumi Cloud policy
 # groups is described in docs/policies.md; this script is what a laptop or a CD job runs.
@@ -46,6 +47,9 @@ for f in policy/PulumiPolicy.yaml policy/index.ts "policy/config.$stack.json"; d
 done
 if grep -Eq '@sha256:0{64}' "Pulumi.$stack.yaml"; then
     die 2 "Pulumi.$stack.yaml pins an image to the placeholder digest sha256:000…; replace it with the digest of the image you built (docker buildx imagetools inspect <image>)"
+fi
+if grep -Eq '00000000-0000-4000-8000-0{10}[0-9a-f]{2}' "Pulumi.$stack.yaml"; then
+    die 2 "Pulumi.$stack.yaml names a placeholder Azure object id (00000000-0000-4000-8000-…, azure.restoreOperators); replace it with the real one (az ad group show -g <group> --query id)"
 fi
 command -v "$PULUMI" >/dev/null 2>&1 || die 2 "the Pulumi CLI ('$PULUMI') is not installed: https://www.pulumi.com/docs/iac/download-install/"
 

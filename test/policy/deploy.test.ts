@@ -54,6 +54,28 @@ describe("deploy gate (scripts/deploy.sh)", function () {
         assert.deepEqual(calls(), []);
     });
 
+    it("refuses a placeholder Azure object id (prod's restore operators, once its digests are pinned)", () => {
+        const copy = mkdtempSync(join(tmpdir(), "sb-deploy-copy-"));
+        try {
+            mkdirSync(join(copy, "scripts"));
+            mkdirSync(join(copy, "policy"));
+            copyFileSync(join(ROOT, "scripts", "deploy.sh"), join(copy, "scripts", "deploy.sh"));
+            for (const f of ["PulumiPolicy.yaml", "index.ts", "config.prod.json"]) copyFileSync(join(ROOT, "policy", f), join(copy, "policy", f));
+            const pinned = readFileSync(join(ROOT, "Pulumi.prod.yaml"), "utf8").replace(/@sha256:0{64}/g, `@sha256:${"ab".repeat(32)}`);
+            writeFileSync(join(copy, "Pulumi.prod.yaml"), pinned);
+            let r = deploy(["prod", "up"], copy);
+            assert.equal(r.status, 2, r.stderr);
+            assert.match(r.stderr, /names a placeholder Azure object id .*azure\.restoreOperators/);
+            // a real object id passes this check (and stops later, at the gate this copy cannot run)
+            writeFileSync(join(copy, "Pulumi.prod.yaml"), pinned.replace(/00000000-0000-4000-8000-000000000001/g, "3f2b8c1e-9d4a-4e6b-8f7c-2a1d5e9b0c34"));
+            r = deploy(["prod", "up"], copy);
+            assert.doesNotMatch(r.stderr, /placeholder/);
+            assert.deepEqual(calls(), []);
+        } finally {
+            rmSync(copy, { recursive: true, force: true });
+        }
+    });
+
     it("refuses to deploy from a checkout without the pack or the stack's pack config", () => {
         const copy = mkdtempSync(join(tmpdir(), "sb-deploy-copy-"));
         try {
