@@ -149,6 +149,25 @@ describe("restore db --from archive: the Azure archive alone, no AWS credential"
         assert.match(human.stdout, new RegExp(`${runs[1].runId} .* \\? +ok +age`));
     });
 
+    it("restore config --from archive: the stack file the run was made with, secrets by name only, with no AWS credential; the same as the vault's", async () => {
+        const r = await runCli(["restore", "config", "--config", lostCfg, "--from", "archive", "--run", runs[1].runId, "--json"], noAws());
+        assert.equal(r.code, EXIT.ok, r.stderr.slice(-2000));
+        const got = JSON.parse(r.stdout);
+        assert.equal(got.runId, runs[1].runId);
+        assert.match(got.note, /from the archive/);
+        assert.deepEqual(got.config, runs[1].config, "the archived manifest's config snapshot");
+        assert.ok(got.config.secrets.some((x: { name: string }) => x.name === "ageIdentity"), "run B is encrypted: the age identity is named");
+        const text = await runCli(["restore", "config", "--config", lostCfg, "--from", "archive", "--at", "now"], noAws());
+        assert.equal(text.code, EXIT.ok, text.stderr.slice(-2000));
+        const newest = await runCli(["restore", "config", "--config", cfg, "--run", runs[3].runId], h.env());
+        assert.equal(newest.code, EXIT.ok, newest.stderr);
+        assert.equal(text.stdout, newest.stdout, "--at now from the archive prints what the vault prints for the newest run");
+        assert.ok(!text.stdout.includes(new URL(h.pg.url).password), "no secret value");
+        const none = await runCli(["restore", "config", "--config", lostCfg, "--from", "archive"], noAws());
+        assert.equal(none.code, EXIT.usage);
+        assert.match(lastLine(none), /which run\? give --run ID or --at TIME/);
+    });
+
     it("a run the archive does not hold: one clear line, exit 1, the target untouched", async () => {
         const { r, url } = await restore(["--run", "20200101T000000Z-aaaaaa"]);
         assert.equal(r.code, EXIT.failed, r.stderr);

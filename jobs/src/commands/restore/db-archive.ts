@@ -11,7 +11,7 @@
 import type { ContainerClient } from "@azure/storage-blob";
 import { assertSchema, dbRunPrefix, DbManifestSchema, EXIT, type DbManifest, type ExitCode } from "@supabase-backups/contracts";
 import { startArchiveAudit } from "../../cli/operator";
-import { thawOptionsOf } from "../../cli/thaw";
+import { thawOptionsOf, type ThawFlags } from "../../cli/thaw";
 import type { JobContext } from "../../runtime/context";
 import { JobFailure, errorMessage } from "../../runtime/errors";
 import { archiveRuns, openArchiveBlob } from "../../vault/archive-runs";
@@ -31,7 +31,7 @@ export async function restoreDbFromArchive(ctx: JobContext, opts: RestoreDbOptio
 }
 
 /** --run, or the newest archived run at or before --at; its manifest checked against the chain. */
-export async function chooseArchiveDbRun(ctx: JobContext, c: ContainerClient, opts: RestoreDbOptions): Promise<ChosenDbRun> {
+export async function chooseArchiveDbRun(ctx: JobContext, c: ContainerClient, opts: { run?: string; at?: string } & ThawFlags): Promise<ChosenDbRun> {
     const env = ctx.config.env;
     // open at its start: the oldest runs expire from the archive too
     const chain = await loadChainFrom<DbManifest>(archiveRuns(c), env, "db", { sinceRunId: "0" });
@@ -85,7 +85,7 @@ function archiveCopies(m: DbManifest): (o: DbObject) => { key: string; versionId
 }
 
 /** The manifest itself is in the Archive tier: rehydrate every blob of the run at once, and stop pending. */
-async function thawArchivedManifest(ctx: JobContext, c: ContainerClient, opts: RestoreDbOptions, ref: RunRef): Promise<never> {
+async function thawArchivedManifest(ctx: JobContext, c: ContainerClient, opts: ThawFlags, ref: RunRef): Promise<never> {
     const prefix = dbRunPrefix(ctx.config.env, ref.runId);
     const keys: string[] = [];
     for await (const b of c.listBlobsFlat({ prefix })) keys.push(b.name);

@@ -12,7 +12,7 @@ import { checkRestoreDbFlags, restoreDb, type RestoreDbOptions } from "./db";
 import { checkRestoreStorageFlags, restoreStorage, type RestoreStorageOptions } from "./storage";
 import { restoreStorageFromArchive } from "./storage-archive";
 import { restoreDbFromArchive } from "./db-archive";
-import { restoreConfig, type RestoreConfigOptions } from "./config";
+import { restoreConfig, restoreConfigFromArchive, type RestoreConfigOptions } from "./config";
 import { choiceFlag, intFlag } from "../../cli/flags";
 import { PENDING_HELP, withThawOptions } from "../../cli/thaw";
 import { EXIT } from "@supabase-backups/contracts";
@@ -149,12 +149,18 @@ function registerConfig(restore: Command): void {
             .command("config")
             .description(
                 "Print the stack file (Pulumi.<env>.yaml) a database run was made with, and the secrets to set again, from the config " +
-                    "snapshot in its manifest: for rebuilding the stack after losing it. Reads the vault only; never prints a secret value.",
+                    "snapshot in its manifest: for rebuilding the stack after losing it. Reads the vault, or --from archive the Azure archive alone; never prints a secret value.",
             ),
     )
         .option("--env <env>", "environment; must match the config's env")
         .option("--run <id>", "this run's config")
         .option("--at <time>", "the config of the newest complete run at or before this time (--at now for the newest)")
         .option("--out <file>", "write the stack file here (never overwrites)")
-        .action(action("restore config", (opts: RestoreConfigOptions) => restoreConfig(commandContext(opts, "restore config"), opts)));
+        .option("--from <vault|archive>", "read the run from the S3 vault (default) or the Azure archive alone (no AWS credentials needed)", choiceFlag(["vault", "archive"] as const))
+        .action(
+            action("restore config", (opts: RestoreConfigOptions) => {
+                if (opts.from === "archive") return restoreConfigFromArchive(contextWithoutVault(opts, "restore config"), opts);
+                return restoreConfig(commandContext(opts, "restore config"), opts);
+            }),
+        );
 }
