@@ -66,7 +66,8 @@ export function drillAlertRules<J extends PlannedJob>(cfg: StackConfig, drills: 
             alert: "SupabaseBackupDrillLate",
             expr: `time() - ${by} (${METRICS.drillLastSuccessTimestamp}{${s}}) > ${limit}`,
             for: "5m",
-            labels: l,
+            // `late` tells the two DrillLate rules apart: same name and labels would be one alert to Alertmanager
+            labels: { ...l, late: "overdue" },
             annotations: {
                 summary: `${env}: no ${k} restore drill restored its data within ${human(j.periodSeconds)} + ${cfg.alerts.graceMinutes}m grace`,
                 description: `Schedule ${j.schedule} (${j.timeZone}); the newest drill that restored its data is older than that: drills failed, were skipped or their metrics do not arrive.`,
@@ -76,7 +77,7 @@ export function drillAlertRules<J extends PlannedJob>(cfg: StackConfig, drills: 
             alert: "SupabaseBackupDrillLate",
             expr: `absent(${METRICS.drillLastSuccessTimestamp}{${s}})`,
             for: `${Math.max(1, Math.round(limit / 60))}m`,
-            labels: l,
+            labels: { ...l, late: "never" },
             annotations: {
                 summary: `${env}: the ${k} restore drill has never restored its data`,
                 description: `No ${METRICS.drillLastSuccessTimestamp} series for the ${k} drill for ${human(limit)} (period + grace).`,

@@ -65,6 +65,8 @@ for (const stack of ["staging", "prod"] as const) {
                 assert.equal(late.length, 2);
                 assert.equal(late[0].expr, `time() - max by (env, drill) (${METRICS.drillLastSuccessTimestamp}{${sel}}) > ${job.periodSeconds + cfg.alerts.graceMinutes * 60}`);
                 assert.equal(late[1].expr, `absent(${METRICS.drillLastSuccessTimestamp}{${sel}})`);
+                // told apart by a label (promtool: two rules of one name with the same labels are duplicates)
+                assert.deepEqual(late.map((x) => x.labels.late), ["overdue", "never"]);
             }
             // the generic per-CronJob alerts are not declared for drills (a monthly drill is not a nightly job)
             assert.deepEqual(rules.filter((x) => x.labels.kind === "drill" && !x.alert.startsWith("SupabaseBackupDrill")).map((x) => x.alert), []);
