@@ -256,8 +256,9 @@ export function alertRules(cfg: StackConfig, jobs: PlannedJob[]): AlertRule[] {
             for: "1m",
             labels: labels("warning"),
             annotations: {
-                summary: `${env}: the newest run is only in the primary vault`,
-                description: "The Azure archive copy failed (exit code degraded); the next run retries.",
+                summary: `${env}: the newest {{ $labels.${METRIC_LABELS.kind} }} run is degraded: its Azure archive part failed`,
+                description:
+                    "dump / sync-storage: the Azure archive copy failed, so the run is only in the S3 vault. gc: its pass over the archive failed, so the archive was not collected (the vault was). Exit code 3 (degraded); the next run retries. The job's log names the Azure error.",
             },
         });
     }
