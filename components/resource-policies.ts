@@ -145,22 +145,8 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
                 Resource: `${b}/*`,
                 Condition: { ArnNotLike: { "aws:PrincipalArn": c.gcRoleArn } },
             },
-            {
-                Sid: "DenyDrillRecordsExceptDrill",
-                Effect: "Deny",
-                Principal: "*",
-                Action: ["s3:PutObject"],
-                Resource: `${b}/${prefixes.drill(c.env)}*`,
-                Condition: { ArnNotLike: { "aws:PrincipalArn": c.drillRoleArn } },
-            },
-            {
-                Sid: "DenyVerifyRecordsExceptVerifier",
-                Effect: "Deny",
-                Principal: "*",
-                Action: ["s3:PutObject"],
-                Resource: `${b}/${prefixes.verify(c.env)}*`,
-                Condition: { ArnNotLike: { "aws:PrincipalArn": c.verifierRoleArn } },
-            },
+            recordsOnlyBy("DenyDrillRecordsExceptDrill", `${b}/${prefixes.drill(c.env)}*`, c.drillRoleArn),
+            recordsOnlyBy("DenyVerifyRecordsExceptVerifier", `${b}/${prefixes.verify(c.env)}*`, c.verifierRoleArn),
             {
                 Sid: "DenyDeleteOutsideBlobs",
                 Effect: "Deny",
@@ -170,6 +156,11 @@ export function bucketPolicy(c: BucketPolicyContext): PolicyDocument {
             },
         ],
     };
+}
+
+/** Puts under a records prefix denied to every principal but the one that signs those records. */
+function recordsOnlyBy(sid: string, resource: string, signerArn: string): PolicyStatement {
+    return { Sid: sid, Effect: "Deny", Principal: "*", Action: ["s3:PutObject"], Resource: resource, Condition: { ArnNotLike: { "aws:PrincipalArn": signerArn } } };
 }
 
 /** The break-glass role as a key policy needs it (components/break-glass.ts, config aws.breakGlass). */
